@@ -1,0 +1,15 @@
+module github.com/framehub/framehub
+
+go 1.26.0
+
+require (
+	github.com/stretchr/testify v1.12.1
+	github.com/vmihailenco/msgpack/v5 v5.4.1
+	golang.org/x/sys v0.49.0
+)
+
+require (
+	github.com/oklog/run v1.2.0 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
+)

@@ -1,0 +1,15 @@
+// Package ipc is framehub's wire protocol: the messages a producer and its
+// consumers exchange over a SOCK_SEQPACKET Unix socket, and their encoding.
+//
+// One packet carries exactly one message: a one-byte type tag followed by a
+// msgpack map with short string keys. Maps (not arrays) keep the protocol
+// open: a newer minor version may add keys, and a peer ignores keys it does
+// not know. A peer also ignores message types it does not know (Decode
+// returns *Unknown), so a newer minor version interoperates with an older one.
+// docs/PROTOCOL.md is the contract; this package is its reference
+// implementation.
+//
+// File descriptors travel beside the packet as SCM_RIGHTS control data (see
+// package fdpass). Only Announce carries fds; a packet of any other type that
+// arrives with fds is a protocol error.
+package ipc

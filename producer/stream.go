@@ -1,0 +1,505 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/ipc"
+	"github.com/framehub/framehub/lease"
+	"github.com/framehub/framehub/producer/surface"
+)
+
+// StreamConfig describes a named stream.
+type StreamConfig struct {
+	// Name is what consumers subscribe to ("raw", "h264"). Required.
+	Name string
+	// Caps describes the stream's frames; sent in Welcome and Caps.
+	Caps ipc.Caps
+	// Pool holds the stream's surfaces. Required. The stream does not own it:
+	// the caller closes it after the server is closed.
+	Pool *surface.Pool
+	// OnKeyframeRequest, when set, is called (from a session's goroutine) when
+	// a consumer sends RequestKeyframe, at most once per KeyframeInterval.
+	OnKeyframeRequest func()
+	// KeyframeInterval rate-limits OnKeyframeRequest. It defaults to 250 ms.
+	KeyframeInterval time.Duration
+}
+
+// FrameInfo is the per-frame metadata a source passes to Publish.
+type FrameInfo struct {
+	Offset, Size   uint32 // payload region in the surface; Size 0 means the whole surface
+	PTS, DTS, Dur  int64  // pipeline timestamps in ns, -1 when unknown
+	MonoNS, RealNS int64  // capture time; 0 means "now"
+	Flags          uint32 // ipc.FlagKeyframe, ipc.FlagHeader...
+	Planes         []ipc.Plane
+	Meta           map[string][]byte
+}
+
+// SurfaceRef is how a stream sees a surface: its identity and the fds to
+// announce. The fds are borrowed from the surface's owner.
+type SurfaceRef struct {
+	ID, Gen uint32
+	Kind    ipc.Kind
+	Size    uint64
+	FDs     []int
+}
+
+func poolRef(s *surface.Surface) SurfaceRef {
+	return SurfaceRef{ID: s.ID, Gen: s.Gen, Kind: s.Mem.Kind(), Size: uint64(s.Mem.Size()), FDs: []int{s.Mem.ShareFD()}}
+}
+
+// frame is one published frame while any hold or lease on it is live.
+type frame struct {
+	id   lease.FrameID
+	surf SurfaceRef
+	msg  ipc.Frame // everything but the per-consumer fields (Lease, Dropped, discont)
+	free func()
+}
+
+// StreamStats are a stream's counters since it was created.
+type StreamStats struct {
+	Published        uint64 // frames handed to Publish
+	Delivered        uint64 // Frame messages sent (one per consumer per frame)
+	DroppedExhausted uint64 // frames dropped at the source: pool exhausted
+	DroppedLossless  uint64 // frames dropped at the source: a lossless consumer was at its budget
+	SkippedBudget    uint64 // frames not sent to a consumer at its budget
+	SkippedSocket    uint64 // frames not sent because a consumer's socket buffer was full
+	Evictions        uint64 // consumers disconnected for holding a lease past max_hold
+	Released         uint64 // leases released by consumers
+	ReleasedOnClose  uint64 // leases released because their consumer disconnected or was evicted
+	HoldNanos        uint64 // total lease hold time of released leases
+	MaxHoldNanos     uint64 // longest lease hold seen
+	KeyframeRequests uint64 // RequestKeyframe forwarded to the source
+	Consumers        int    // subscribed now
+	Leases           int    // live leases now
+	Frames           int    // frames with a live hold or lease now
+	Pool             surface.PoolStats
+}
+
+type streamCounters struct {
+	published, delivered, droppedExhausted, droppedLossless atomic.Uint64
+	skippedBudget, skippedSocket, evictions, released       atomic.Uint64
+	releasedOnClose, holdNanos, maxHoldNanos, keyframeReqs  atomic.Uint64
+}
+
+// Stream is a named flow of frames with its own pool and lease table. Create
+// it with Server.AddStream.
+type Stream struct {
+	cfg   StreamConfig
+	srv   *Server
+	log   *slog.Logger
+	codec *ipc.Codec
+	freed chan struct{} // signalled (non-blocking) whenever a frame is freed
+	ctr   streamCounters
+
+	mu        sync.Mutex
+	table     *lease.Table
+	frames    map[lease.FrameID]*frame
+	subs      []*session
+	byID      map[lease.ConsumerID]*session
+	nextFrame lease.FrameID
+	seq       uint64
+	lastKey   time.Time
+	lastExh   time.Time
+}
+
+func newStream(srv *Server, cfg StreamConfig) (*Stream, error) {
+	if cfg.Name == "" {
+		return nil, errors.New("producer: stream config: Name is required")
+	}
+	if cfg.Pool == nil {
+		return nil, fmt.Errorf("producer: stream %q: Pool is required", cfg.Name)
+	}
+	if cfg.KeyframeInterval == 0 {
+		cfg.KeyframeInterval = 250 * time.Millisecond
+	}
+	st := &Stream{
+		cfg:    cfg,
+		srv:    srv,
+		log:    srv.log.With("stream", cfg.Name),
+		codec:  srv.codec,
+		freed:  make(chan struct{}, 1),
+		frames: make(map[lease.FrameID]*frame),
+		byID:   make(map[lease.ConsumerID]*session),
+	}
+	st.table = lease.New(st.onFree)
+	return st, nil
+}
+
+// Name returns the stream's name.
+func (st *Stream) Name() string { return st.cfg.Name }
+
+// Pool returns the stream's pool.
+func (st *Stream) Pool() *surface.Pool { return st.cfg.Pool }
+
+// Caps returns the stream's current caps.
+func (st *Stream) Caps() ipc.Caps {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.cfg.Caps
+}
+
+// onFree runs under st.mu when the last hold or lease of a frame ends.
+func (st *Stream) onFree(id lease.FrameID) {
+	fr := st.frames[id]
+	if fr == nil {
+		return
+	}
+	delete(st.frames, id)
+	if fr.free != nil {
+		fr.free()
+	}
+	select {
+	case st.freed <- struct{}{}:
+	default:
+	}
+}
+
+// Freed returns a channel that receives (at most one pending value) after a
+// frame's surface was freed. A source that prefers waiting to dropping (the
+// IPC-bound benchmark) waits on it when Acquire reports exhaustion.
+func (st *Stream) Freed() <-chan struct{} { return st.freed }
+
+// Acquire takes a free surface from the pool for the next frame. When the pool
+// is exhausted the frame is dropped at the source: the drop is counted and
+// logged (at most once a second), the sequence number advances so consumers
+// see the gap, and the error wraps surface.ErrExhausted. The caller must pass
+// the surface to Publish or give it back with Discard.
+func (st *Stream) Acquire() (*surface.Surface, error) {
+	s, err := st.cfg.Pool.Get()
+	if err == nil {
+		return s, nil
+	}
+	if errors.Is(err, surface.ErrExhausted) {
+		st.ctr.droppedExhausted.Add(1)
+		st.mu.Lock()
+		st.seq++
+		now := time.Now()
+		logIt := now.Sub(st.lastExh) >= time.Second
+		if logIt {
+			st.lastExh = now
+		}
+		leases := st.table.Leases()
+		st.mu.Unlock()
+		if logIt {
+			ps := st.cfg.Pool.Stats()
+			st.log.Warn("surface pool exhausted, dropping frames at the source",
+				"in_use", ps.InUse, "max", ps.Max, "leases", leases, "dropped_total", st.ctr.droppedExhausted.Load())
+		}
+	}
+	return nil, fmt.Errorf("producer: stream %q: acquire surface: %w", st.cfg.Name, err)
+}
+
+// AcquireWait is Acquire for sources that would rather wait than drop (the
+// IPC-bound benchmark): when the pool is exhausted it waits, without counting
+// a drop, until a surface is freed or ctx is done.
+func (st *Stream) AcquireWait(ctx context.Context) (*surface.Surface, error) {
+	for {
+		s, err := st.cfg.Pool.Get()
+		if err == nil || !errors.Is(err, surface.ErrExhausted) {
+			return s, err
+		}
+		t := time.NewTimer(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-st.freed:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// nextSeq is the sequence number the next Publish assigns, for sources that
+// stamp it into the pixels. It is exact only with a single publisher.
+func (st *Stream) nextSeq() uint64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.seq + 1
+}
+
+// Discard gives back a surface taken with Acquire that will not be published.
+func (st *Stream) Discard(s *surface.Surface) { st.cfg.Pool.Put(s) }
+
+// Publish hands a filled pool surface to every subscriber and returns how
+// many consumers it was sent to. Publish takes ownership of s: the surface
+// goes back to the pool once the last lease on it ends.
+func (st *Stream) Publish(s *surface.Surface, fi FrameInfo) int {
+	pool := st.cfg.Pool
+	return st.publish(poolRef(s), fi, func() { pool.Put(s) })
+}
+
+// PublishRef hands a frame in a surface the stream's pool does not own (an
+// adopted DMA-BUF) to every subscriber. free is called exactly once, under the
+// stream's lock, when the last lease ends; it must not block or call back into
+// the stream. ref.ID must not collide with the pool's ids.
+func (st *Stream) PublishRef(ref SurfaceRef, fi FrameInfo, free func()) int {
+	return st.publish(ref, fi, free)
+}
+
+func (st *Stream) publish(ref SurfaceRef, fi FrameInfo, free func()) int {
+	if fi.MonoNS == 0 {
+		fi.MonoNS = clock.Mono()
+	}
+	if fi.RealNS == 0 {
+		fi.RealNS = clock.Real()
+	}
+	if fi.Size == 0 {
+		fi.Size = uint32(ref.Size) - fi.Offset
+	}
+	st.ctr.published.Add(1)
+	now := time.Now()
+
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.seq++
+	st.nextFrame++
+	fr := &frame{
+		id:   st.nextFrame,
+		surf: ref,
+		free: free,
+		msg: ipc.Frame{
+			Surface: ref.ID, Gen: ref.Gen, Seq: st.seq, Offset: fi.Offset, Size: fi.Size,
+			PTS: fi.PTS, DTS: fi.DTS, Dur: fi.Dur, MonoNS: fi.MonoNS, RealNS: fi.RealNS,
+			Flags: fi.Flags, Planes: fi.Planes, Meta: fi.Meta,
+		},
+	}
+	st.frames[fr.id] = fr
+	if err := st.table.AddFrame(fr.id); err != nil {
+		// Frame ids come from a counter under st.mu: a duplicate is a bug.
+		panic(err)
+	}
+	for _, ss := range st.subs {
+		if ss.lossless && st.table.AtBudget(ss.cid) {
+			st.ctr.droppedLossless.Add(1)
+			st.unholdLocked(fr.id)
+			return 0
+		}
+	}
+	sent := 0
+	for _, ss := range st.subs {
+		if st.table.AtBudget(ss.cid) {
+			ss.skipLocked(st, fr, now)
+			continue
+		}
+		if st.deliverLocked(ss, fr, now) {
+			sent++
+		}
+	}
+	st.unholdLocked(fr.id)
+	return sent
+}
+
+func (st *Stream) unholdLocked(id lease.FrameID) {
+	if err := st.table.Unhold(id); err != nil {
+		panic(err) // every Hold is paired in this file; anything else is a bug
+	}
+}
+
+// deliverLocked grants a lease on fr to ss and sends it. It reports whether
+// the frame went out; on failure the lease is returned at once.
+func (st *Stream) deliverLocked(ss *session, fr *frame, now time.Time) bool {
+	lid, err := st.table.Grant(ss.cid, fr.id, now)
+	if err != nil {
+		ss.log.Error("grant lease", "err", err)
+		return false
+	}
+	if err := ss.sendFrameLocked(fr, uint64(lid)); err != nil {
+		if _, _, rerr := st.table.Release(ss.cid, lid, now); rerr != nil {
+			panic(rerr)
+		}
+		ss.sinceLast++
+		if errors.Is(err, errSocketFull) {
+			st.ctr.skippedSocket.Add(1)
+			ss.ctr.skippedSocket.Add(1)
+			ss.noteDropLocked(now, "socket buffer full")
+			return false
+		}
+		// The peer is gone or broken: leave the fan-out now; closing the
+		// socket ends the session's read loop, which logs and cleans up.
+		st.dropLocked(ss)
+		ss.log.Warn("send to consumer failed, disconnecting", "err", err)
+		_ = ss.conn.Close()
+		return false
+	}
+	ss.sinceLast = 0
+	st.ctr.delivered.Add(1)
+	ss.ctr.delivered.Add(1)
+	return true
+}
+
+// releaseFromPeer handles a Release message. It returns an error naming the
+// first lease id that was not live; leases before it were released.
+func (st *Stream) releaseFromPeer(ss *session, ids []uint64) error {
+	now := time.Now()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if ss.detached {
+		return nil
+	}
+	for _, id := range ids {
+		_, held, err := st.table.Release(ss.cid, lease.ID(id), now)
+		if err != nil {
+			return err
+		}
+		st.ctr.released.Add(1)
+		ss.ctr.released.Add(1)
+		h := uint64(held)
+		st.ctr.holdNanos.Add(h)
+		for {
+			m := st.ctr.maxHoldNanos.Load()
+			if h <= m || st.ctr.maxHoldNanos.CompareAndSwap(m, h) {
+				break
+			}
+		}
+	}
+	if ss.pending != nil && !st.table.AtBudget(ss.cid) {
+		fr := ss.pending
+		ss.pending = nil
+		st.deliverLocked(ss, fr, now)
+		st.unholdLocked(fr.id)
+	}
+	return nil
+}
+
+// subscribe sends Welcome and the announce of every pool surface, then adds
+// ss to the fan-out. Doing it under st.mu guarantees no Frame overtakes the
+// Welcome and no surface allocated meanwhile is missed.
+func (st *Stream) subscribe(ss *session, w *ipc.Welcome) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	w.Caps = st.cfg.Caps
+	ps := st.cfg.Pool.Stats()
+	w.Pool = ipc.Pool{Max: uint32(ps.Max), SurfaceSize: uint64(ps.Size), Kind: st.cfg.Pool.Config().Allocator.Kind()}
+	if err := ss.sendLocked(w, nil); err != nil {
+		return fmt.Errorf("send welcome: %w", err)
+	}
+	var refs []SurfaceRef
+	for _, s := range st.cfg.Pool.Surfaces() {
+		refs = append(refs, poolRef(s))
+	}
+	if err := ss.announceLocked(refs); err != nil {
+		return fmt.Errorf("announce %d surfaces: %w", len(refs), err)
+	}
+	if err := st.table.AddConsumer(ss.cid, lease.Limits{MaxInFlight: ss.budget, MaxHold: ss.maxHold}); err != nil {
+		return err
+	}
+	st.byID[ss.cid] = ss
+	subs := make([]*session, len(st.subs), len(st.subs)+1)
+	copy(subs, st.subs)
+	st.subs = append(subs, ss)
+	return nil
+}
+
+// detach removes ss from the fan-out and releases every lease it holds. It
+// is idempotent and returns how many leases were released.
+func (st *Stream) detach(ss *session) int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.dropLocked(ss)
+}
+
+func (st *Stream) dropLocked(ss *session) int {
+	if ss.detached {
+		return 0
+	}
+	ss.detached = true
+	subs := make([]*session, 0, len(st.subs))
+	for _, o := range st.subs {
+		if o != ss {
+			subs = append(subs, o)
+		}
+	}
+	st.subs = subs
+	delete(st.byID, ss.cid)
+	if ss.pending != nil {
+		fr := ss.pending
+		ss.pending = nil
+		st.unholdLocked(fr.id)
+	}
+	if !st.table.Has(ss.cid) {
+		return 0
+	}
+	n, err := st.table.RemoveConsumer(ss.cid)
+	if err != nil {
+		panic(err)
+	}
+	st.ctr.releasedOnClose.Add(uint64(n))
+	return n
+}
+
+// requestKeyframe forwards a consumer's RequestKeyframe, rate-limited.
+func (st *Stream) requestKeyframe() bool {
+	if st.cfg.OnKeyframeRequest == nil {
+		return false
+	}
+	st.mu.Lock()
+	now := time.Now()
+	ok := now.Sub(st.lastKey) >= st.cfg.KeyframeInterval
+	if ok {
+		st.lastKey = now
+	}
+	st.mu.Unlock()
+	if ok {
+		st.ctr.keyframeReqs.Add(1)
+		st.cfg.OnKeyframeRequest()
+	}
+	return ok
+}
+
+// evictExpired disconnects every consumer holding a lease past its deadline.
+func (st *Stream) evictExpired(now time.Time) {
+	st.mu.Lock()
+	var evict []*session
+	for _, cid := range st.table.Expired(now) {
+		ss := st.byID[cid]
+		if ss == nil {
+			continue
+		}
+		n := st.dropLocked(ss)
+		st.ctr.evictions.Add(1)
+		ss.ctr.evicted.Store(true)
+		ss.log.Warn("evicting consumer: lease held past max_hold", "max_hold", ss.maxHold, "leases_released", n)
+		evict = append(evict, ss)
+	}
+	st.mu.Unlock()
+	for _, ss := range evict {
+		ss.closeWith(ipc.CodeMaxHold, fmt.Sprintf("a lease was held longer than max_hold (%v)", ss.maxHold), nil)
+	}
+}
+
+func (st *Stream) runEvictions(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			st.evictExpired(now)
+		}
+	}
+}
+
+// Stats returns the stream's counters.
+func (st *Stream) Stats() StreamStats {
+	st.mu.Lock()
+	consumers, leases, frames := len(st.subs), st.table.Leases(), st.table.Frames()
+	st.mu.Unlock()
+	c := &st.ctr
+	return StreamStats{
+		Published: c.published.Load(), Delivered: c.delivered.Load(),
+		DroppedExhausted: c.droppedExhausted.Load(), DroppedLossless: c.droppedLossless.Load(),
+		SkippedBudget: c.skippedBudget.Load(), SkippedSocket: c.skippedSocket.Load(),
+		Evictions: c.evictions.Load(), Released: c.released.Load(), ReleasedOnClose: c.releasedOnClose.Load(),
+		HoldNanos: c.holdNanos.Load(), MaxHoldNanos: c.maxHoldNanos.Load(), KeyframeRequests: c.keyframeReqs.Load(),
+		Consumers: consumers, Leases: leases, Frames: frames, Pool: st.cfg.Pool.Stats(),
+	}
+}
