@@ -41,10 +41,17 @@ type encState struct {
 	enc *msgpack.Encoder
 }
 
+// decState is a pooled decoder, for the same reason as encState.
+type decState struct {
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
 // Codec encodes and decodes messages. The zero value is not usable; use
 // NewCodec. A Codec is safe for concurrent use.
 type Codec struct {
 	encs sync.Pool
+	decs sync.Pool
 }
 
 // NewCodec returns a codec.
@@ -54,6 +61,11 @@ func NewCodec() *Codec {
 		s := &encState{}
 		s.enc = msgpack.NewEncoder(&s.buf)
 		s.enc.UseCompactInts(true)
+		return s
+	}
+	c.decs.New = func() any {
+		s := &decState{}
+		s.dec = msgpack.NewDecoder(&s.r)
 		return s
 	}
 	return c
@@ -129,12 +141,20 @@ func (c *Codec) Decode(p []byte) (Message, error) {
 	if m == nil {
 		return &Unknown{Tag: t}, nil
 	}
-	r := bytes.NewReader(p[1:])
-	dec := msgpack.NewDecoder(r)
-	if err := dec.Decode(m); err != nil {
+	if err := scan(p[1:]); err != nil {
 		return nil, &DecodeError{Type: t, Len: len(p), Err: err}
 	}
-	if r.Len() != 0 {
+	s := c.decs.Get().(*decState)
+	defer func() {
+		s.r.Reset(nil)
+		c.decs.Put(s)
+	}()
+	s.r.Reset(p[1:])
+	s.dec.Reset(&s.r)
+	if err := s.dec.Decode(m); err != nil {
+		return nil, &DecodeError{Type: t, Len: len(p), Err: err}
+	}
+	if s.r.Len() != 0 {
 		return nil, &DecodeError{Type: t, Len: len(p), Err: ErrTrailing}
 	}
 	if err := validate(m); err != nil {

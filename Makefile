@@ -1,0 +1,44 @@
+# framehub — `make` lists the targets. `make demo` and `make test` install what is missing first.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+# Debian packages the build, tests and demo need. Installed by `make deps` when missing.
+APT_PACKAGES := ca-certificates gcc pkg-config python3 python3-msgpack
+export GOFLAGS := -buildvcs=false
+
+.DEFAULT_GOAL := help
+.PHONY: help deps build test test-unit test-e2e bench demo fuzz lint clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+deps: ## install missing Debian packages (apt-get, with sudo when not root) and Go modules
+	@scripts/deps.sh $(APT_PACKAGES)
+	@$(GO) mod download
+
+build: deps ## build every binary into ./bin
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./cmd/... ./examples/...
+
+test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-end
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
+	CGO_ENABLED=0 $(GO) build ./fdpass/... ./ipc/... ./lease/... ./sdk/... ./examples/consumer-go
+	$(GO) build -o /dev/null ./examples/...
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+bench: build ## run the benchmarks and write docs/BENCHMARKS.md (several minutes)
+	$(GO) run ./bench/transport -bin $(BIN) -out docs/BENCHMARKS.md
+
+demo: build ## run the producer and a consumer on the synthetic source (DEMO_SECONDS=n to stop by itself)
+	@BIN=$(BIN) scripts/demo.sh
+
+fuzz: ## fuzz the wire decoder for FUZZTIME (default 60s)
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$${FUZZTIME:-60s} ./ipc
+
+lint: ## gofmt and go vet
+	@gofmt -l . | tee /dev/stderr | (! read)
+	$(GO) vet ./...
+
+clean: ## remove built binaries
+	rm -rf $(BIN)

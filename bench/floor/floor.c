@@ -1,0 +1,145 @@
+// floor: the machine's floor for framehub's transport, in C.
+//
+//   floor rtt N          N round trips of a 64-byte SEQPACKET message between
+//                        two processes; prints round trips per second.
+//   floor paced N MS     every MS milliseconds the parent sends a 64-byte
+//                        message carrying one memfd and its CLOCK_MONOTONIC
+//                        send time; the child receives it, closes the fd,
+//                        and sends a 16-byte release back. Prints the child's
+//                        CPU per message and the delivery latency p50/p99.
+//
+// Output is one JSON object on stdout.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int64_t mono(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void die(const char *what) { perror(what); exit(1); }
+
+static int cmp64(const void *a, const void *b) {
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int64_t cpu_ns(void) {
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+	       ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+static void rtt(long n) {
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)) die("socketpair");
+	char buf[64] = {0};
+	pid_t pid = fork();
+	if (pid < 0) die("fork");
+	if (pid == 0) {
+		close(sv[0]);
+		for (;;) {
+			ssize_t r = recv(sv[1], buf, sizeof buf, 0);
+			if (r <= 0) _exit(0);
+			if (send(sv[1], buf, r, 0) != r) _exit(1);
+		}
+	}
+	close(sv[1]);
+	int64_t t0 = mono();
+	for (long i = 0; i < n; i++) {
+		if (send(sv[0], buf, 64, 0) != 64) die("send");
+		if (recv(sv[0], buf, sizeof buf, 0) != 64) die("recv");
+	}
+	int64_t t1 = mono();
+	close(sv[0]);
+	waitpid(pid, NULL, 0);
+	double secs = (t1 - t0) / 1e9;
+	printf("{\"mode\":\"rtt\",\"round_trips\":%ld,\"per_second\":%.0f,\"rtt_us\":%.2f}\n", n, n / secs, secs * 1e6 / n);
+}
+
+static void paced(long n, long ms) {
+	int sv[2], res[2];
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)) die("socketpair");
+	if (pipe(res)) die("pipe");
+	int mfd = memfd_create("floor", MFD_CLOEXEC);
+	if (mfd < 0 || ftruncate(mfd, 3110400)) die("memfd");
+	pid_t pid = fork();
+	if (pid < 0) die("fork");
+	if (pid == 0) {
+		close(sv[0]);
+		int64_t *lat = calloc(n, sizeof *lat);
+		char buf[64], cbuf[CMSG_SPACE(sizeof(int))];
+		int64_t c0 = cpu_ns();
+		long got = 0;
+		for (; got < n; got++) {
+			struct iovec iov = {buf, sizeof buf};
+			struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+			ssize_t r = recvmsg(sv[1], &m, MSG_CMSG_CLOEXEC);
+			if (r <= 0) break;
+			int64_t now = mono(), sent;
+			memcpy(&sent, buf, 8);
+			lat[got] = now - sent;
+			struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+			if (c && c->cmsg_type == SCM_RIGHTS) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c), sizeof fd);
+				close(fd);
+			}
+			if (send(sv[1], buf, 16, 0) != 16) break;
+		}
+		int64_t c1 = cpu_ns();
+		qsort(lat, got, sizeof *lat, cmp64);
+		char out[256];
+		int len = snprintf(out, sizeof out,
+			"{\"mode\":\"paced\",\"messages\":%ld,\"interval_ms\":%ld,\"consumer_cpu_us_per_msg\":%.1f,"
+			"\"latency_p50_us\":%.1f,\"latency_p99_us\":%.1f}\n",
+			got, ms, got ? (c1 - c0) / 1e3 / got : 0, got ? lat[got / 2] / 1e3 : 0, got ? lat[got * 99 / 100] / 1e3 : 0);
+		if (write(res[1], out, len) != len) _exit(1);
+		_exit(0);
+	}
+	close(sv[1]);
+	close(res[1]);
+	char buf[64] = {0}, cbuf[CMSG_SPACE(sizeof(int))];
+	struct timespec next;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	for (long i = 0; i < n; i++) {
+		next.tv_nsec += ms * 1000000;
+		while (next.tv_nsec >= 1000000000) { next.tv_nsec -= 1000000000; next.tv_sec++; }
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {}
+		int64_t now = mono();
+		memcpy(buf, &now, 8);
+		struct iovec iov = {buf, 64};
+		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &mfd, sizeof mfd);
+		if (sendmsg(sv[0], &m, 0) != 64) die("sendmsg");
+		if (recv(sv[0], buf, sizeof buf, 0) != 16) die("recv release");
+	}
+	close(sv[0]);
+	char out[256];
+	ssize_t r = read(res[0], out, sizeof out - 1);
+	waitpid(pid, NULL, 0);
+	if (r > 0) fwrite(out, 1, r, stdout);
+}
+
+int main(int argc, char **argv) {
+	if (argc >= 3 && !strcmp(argv[1], "rtt")) rtt(atol(argv[2]));
+	else if (argc >= 4 && !strcmp(argv[1], "paced")) paced(atol(argv[2]), atol(argv[3]));
+	else { fprintf(stderr, "usage: floor rtt N | floor paced N MS\n"); return 2; }
+	return 0;
+}
