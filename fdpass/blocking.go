@@ -114,3 +114,46 @@ func (b *blockingFD) file() (*os.File, error) {
 	}
 	return os.NewFile(uintptr(nfd), "fdpass-socket"), nil
 }
+
+// WaitReadable waits until at least one of conns has a packet (or an end of
+// stream, or an error) to read, or timeout passes. It reports whether any is
+// readable. It is for callers that drain sockets with TryRecv and have
+// nothing else to wait on (a producer waiting for a released surface).
+func WaitReadable(conns []*Conn, timeout time.Duration) (bool, error) {
+	pfds := make([]unix.PollFd, 0, len(conns))
+	var held []*Conn
+	defer func() {
+		for _, c := range held {
+			c.bl.release()
+		}
+	}()
+	for _, c := range conns {
+		if c.blocking.Load() {
+			fd, ok := c.bl.acquire()
+			if !ok {
+				continue
+			}
+			held = append(held, c)
+			pfds = append(pfds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+			continue
+		}
+		_ = c.rc.Control(func(fd uintptr) {
+			pfds = append(pfds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+		})
+	}
+	if len(pfds) == 0 {
+		time.Sleep(timeout)
+		return false, nil
+	}
+	ms := int(timeout / time.Millisecond)
+	for {
+		n, err := unix.Poll(pfds, ms)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return false, fmt.Errorf("fdpass: wait readable: %w", os.NewSyscallError("poll", err))
+		}
+		return n > 0, nil
+	}
+}

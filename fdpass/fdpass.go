@@ -227,11 +227,23 @@ func (c *Conn) send(p []byte, fds []int, wait bool) error {
 // Recv honours the read deadline (os.ErrDeadlineExceeded); in blocking mode
 // it blocks the calling thread in recvmsg and deadlines do not apply.
 func (c *Conn) Recv(buf []byte) (n int, fds []int, err error) {
-	return c.recv(buf, nil)
+	return c.recvFlags(buf, nil, 0)
+}
+
+// TryRecv is like Recv but never waits: when no packet is queued it returns
+// an error wrapping ErrWouldBlock. It lets a caller drain a socket on its own
+// schedule (the producer reads releases on its frame clock) without the
+// socket waking anyone.
+func (c *Conn) TryRecv(buf []byte) (n int, fds []int, err error) {
+	return c.recvFlags(buf, nil, unix.MSG_DONTWAIT)
 }
 
 // recv receives into buf using oob as control buffer, or c.roob if oob is nil.
 func (c *Conn) recv(buf, oob []byte) (n int, fds []int, err error) {
+	return c.recvFlags(buf, oob, 0)
+}
+
+func (c *Conn) recvFlags(buf, oob []byte, extra int) (n int, fds []int, err error) {
 	if len(buf) == 0 {
 		return 0, nil, errors.New("fdpass: recv: empty buffer")
 	}
@@ -243,15 +255,15 @@ func (c *Conn) recv(buf, oob []byte) (n int, fds []int, err error) {
 		}
 		var oobn int
 		for {
-			n, oobn, rflags, _, rerr = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+			n, oobn, rflags, _, rerr = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC|extra)
 			if rerr != unix.EINTR {
 				break
 			}
 		}
 		if rerr == unix.EAGAIN {
-			// Non-blocking mode: wait in the netpoller. Blocking mode: the
-			// SO_RCVTIMEO deadline passed.
-			return false
+			// TryRecv: report it. Non-blocking mode: wait in the netpoller.
+			// Blocking mode: the SO_RCVTIMEO deadline passed.
+			return extra&unix.MSG_DONTWAIT != 0
 		}
 		if oobn > 0 {
 			fds, perr = parseRights(oob[:oobn])
@@ -261,6 +273,8 @@ func (c *Conn) recv(buf, oob []byte) (n int, fds []int, err error) {
 	switch {
 	case err != nil:
 		err = fmt.Errorf("fdpass: recv: %w", err)
+	case rerr == unix.EAGAIN && extra&unix.MSG_DONTWAIT != 0:
+		err = ErrWouldBlock
 	case rerr != nil:
 		err = fmt.Errorf("fdpass: recv: %w", os.NewSyscallError("recvmsg", rerr))
 	case perr != nil:

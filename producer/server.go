@@ -106,7 +106,7 @@ func (s *Server) streamNames() []string {
 }
 
 func (s *Server) startEvictions(st *Stream) {
-	s.wg.Go(func() { st.runEvictions(s.ctx, s.cfg.EvictInterval) })
+	s.wg.Go(func() { st.runService(s.ctx, s.cfg.EvictInterval) })
 }
 
 // Addr returns the socket address the server listens on.
@@ -264,6 +264,15 @@ func (s *Server) serveConn(conn *fdpass.Conn) {
 		s.reject(conn, code, reason)
 		return
 	}
+	// From here on the stream reads this socket on its own schedule (see
+	// Stream.service); taking it out of the netpoller keeps the consumer's
+	// releases from waking the producer.
+	if err := conn.SetBlocking(true); err != nil {
+		s.removeSession(ss)
+		s.log.Error("detach consumer socket from the netpoller", "err", err)
+		_ = conn.Close()
+		return
+	}
 	if err := ss.st.subscribe(ss, welcome); err != nil {
 		s.removeSession(ss)
 		s.log.Warn("subscribe failed", "consumer", ss.name, "err", err)
@@ -271,7 +280,6 @@ func (s *Server) serveConn(conn *fdpass.Conn) {
 		return
 	}
 	ss.log.Info("consumer subscribed", "budget", ss.budget, "max_hold", ss.maxHold, "policy", string(ss.policy))
-	ss.readLoop(buf)
 }
 
 // admit checks a Hello against the server's policy and builds the session.

@@ -226,12 +226,16 @@ func (ss *session) closeWith(code ipc.Code, reason string, err error) {
 	})
 }
 
-// readLoop serves the session's incoming messages until the connection ends.
-func (ss *session) readLoop(buf []byte) {
+// drain handles every packet queued on the session's socket, without
+// waiting. The socket is out of the netpoller, so a consumer's releases
+// never wake the producer: they are read on the stream's frame clock (see
+// Stream.service). buf is the stream's receive buffer.
+func (ss *session) drain(buf []byte) {
 	for {
-		n, fds, err := ss.conn.Recv(buf)
+		n, fds, err := ss.conn.TryRecv(buf)
 		if err != nil {
 			switch {
+			case errors.Is(err, fdpass.ErrWouldBlock):
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrClosed):
 				ss.closeWith(ipc.CodeOK, "", nil)
 			case errors.Is(err, fdpass.ErrTruncated):
@@ -241,40 +245,49 @@ func (ss *session) readLoop(buf []byte) {
 			}
 			return
 		}
-		if len(fds) > 0 {
-			fdpass.CloseFDs(fds)
-			ss.protocolError(fmt.Sprintf("consumer sent %d file descriptors; consumers must not send fds", len(fds)), nil)
-			return
-		}
-		m, err := ss.srv.codec.Decode(buf[:n])
-		if err != nil {
-			ss.protocolError("malformed message", err)
-			return
-		}
-		switch m := m.(type) {
-		case *ipc.Release:
-			if err := ss.st.releaseFromPeer(ss, m.Leases); err != nil {
-				ss.srv.ctr.protocolErrors.Add(1)
-				ss.closeWith(ipc.CodeBadRelease, err.Error(), nil)
-				return
-			}
-		case *ipc.RequestKeyframe:
-			ss.st.requestKeyframe()
-		case *ipc.Ping:
-			if b, err := ss.srv.codec.Encode(&ipc.Pong{Token: m.Token, MonoNS: m.MonoNS}); err == nil {
-				_ = ss.conn.TrySend(b, nil)
-			}
-		case *ipc.Pong:
-		case *ipc.Bye:
-			ss.closeWith(ipc.CodeOK, "", fmt.Errorf("consumer said bye (%v: %s)", m.Code, m.Reason))
-			return
-		case *ipc.Unknown:
-			ss.log.Debug("ignoring unknown message type", "type", uint8(m.Tag))
-		default:
-			ss.protocolError(fmt.Sprintf("unexpected %v message from a consumer", m.Type()), nil)
+		if !ss.handle(buf[:n], fds) {
 			return
 		}
 	}
+}
+
+// handle processes one packet from the consumer. It reports false when the
+// session was closed because of it.
+func (ss *session) handle(p []byte, fds []int) bool {
+	if len(fds) > 0 {
+		fdpass.CloseFDs(fds)
+		ss.protocolError(fmt.Sprintf("consumer sent %d file descriptors; consumers must not send fds", len(fds)), nil)
+		return false
+	}
+	m, err := ss.srv.codec.Decode(p)
+	if err != nil {
+		ss.protocolError("malformed message", err)
+		return false
+	}
+	switch m := m.(type) {
+	case *ipc.Release:
+		if err := ss.st.releaseFromPeer(ss, m.Leases); err != nil {
+			ss.srv.ctr.protocolErrors.Add(1)
+			ss.closeWith(ipc.CodeBadRelease, err.Error(), nil)
+			return false
+		}
+	case *ipc.RequestKeyframe:
+		ss.st.requestKeyframe()
+	case *ipc.Ping:
+		if b, err := ss.srv.codec.Encode(&ipc.Pong{Token: m.Token, MonoNS: m.MonoNS}); err == nil {
+			_ = ss.conn.TrySend(b, nil)
+		}
+	case *ipc.Pong:
+	case *ipc.Bye:
+		ss.closeWith(ipc.CodeOK, "", fmt.Errorf("consumer said bye (%v: %s)", m.Code, m.Reason))
+		return false
+	case *ipc.Unknown:
+		ss.log.Debug("ignoring unknown message type", "type", uint8(m.Tag))
+	default:
+		ss.protocolError(fmt.Sprintf("unexpected %v message from a consumer", m.Type()), nil)
+		return false
+	}
+	return true
 }
 
 func (ss *session) protocolError(reason string, err error) {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/framehub/framehub/fdpass"
 	"github.com/framehub/framehub/internal/clock"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/lease"
@@ -95,8 +96,11 @@ type Stream struct {
 	srv   *Server
 	log   *slog.Logger
 	codec *ipc.Codec
-	freed chan struct{} // signalled (non-blocking) whenever a frame is freed
 	ctr   streamCounters
+
+	svcMu   sync.Mutex // serialises service; guards rbuf
+	rbuf    []byte     // receive buffer for draining sessions
+	lastSvc atomic.Int64
 
 	mu        sync.Mutex
 	table     *lease.Table
@@ -124,7 +128,7 @@ func newStream(srv *Server, cfg StreamConfig) (*Stream, error) {
 		srv:    srv,
 		log:    srv.log.With("stream", cfg.Name),
 		codec:  srv.codec,
-		freed:  make(chan struct{}, 1),
+		rbuf:   make([]byte, ipc.MaxMessageSize),
 		frames: make(map[lease.FrameID]*frame),
 		byID:   make(map[lease.ConsumerID]*session),
 	}
@@ -155,16 +159,7 @@ func (st *Stream) onFree(id lease.FrameID) {
 	if fr.free != nil {
 		fr.free()
 	}
-	select {
-	case st.freed <- struct{}{}:
-	default:
-	}
 }
-
-// Freed returns a channel that receives (at most one pending value) after a
-// frame's surface was freed. A source that prefers waiting to dropping (the
-// IPC-bound benchmark) waits on it when Acquire reports exhaustion.
-func (st *Stream) Freed() <-chan struct{} { return st.freed }
 
 // Acquire takes a free surface from the pool for the next frame. When the pool
 // is exhausted the frame is dropped at the source: the drop is counted and
@@ -175,6 +170,13 @@ func (st *Stream) Acquire() (*surface.Surface, error) {
 	s, err := st.cfg.Pool.Get()
 	if err == nil {
 		return s, nil
+	}
+	if errors.Is(err, surface.ErrExhausted) {
+		// Releases queued since the last frame may free a surface.
+		st.service()
+		if s, err = st.cfg.Pool.Get(); err == nil {
+			return s, nil
+		}
 	}
 	if errors.Is(err, surface.ErrExhausted) {
 		st.ctr.droppedExhausted.Add(1)
@@ -205,15 +207,22 @@ func (st *Stream) AcquireWait(ctx context.Context) (*surface.Surface, error) {
 		if err == nil || !errors.Is(err, surface.ErrExhausted) {
 			return s, err
 		}
-		t := time.NewTimer(10 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if ctx.Err() != nil {
 			return nil, ctx.Err()
-		case <-st.freed:
-		case <-t.C:
 		}
-		t.Stop()
+		st.service()
+		if s, err := st.cfg.Pool.Get(); err == nil {
+			return s, nil
+		}
+		st.mu.Lock()
+		conns := make([]*fdpass.Conn, len(st.subs))
+		for i, ss := range st.subs {
+			conns[i] = ss.conn
+		}
+		st.mu.Unlock()
+		if _, err := fdpass.WaitReadable(conns, 10*time.Millisecond); err != nil {
+			return nil, err
+		}
 	}
 }
 
@@ -245,6 +254,8 @@ func (st *Stream) PublishRef(ref SurfaceRef, fi FrameInfo, free func()) int {
 }
 
 func (st *Stream) publish(ref SurfaceRef, fi FrameInfo, free func()) int {
+	// Releases that arrived since the last frame free budget for this one.
+	st.service()
 	if fi.MonoNS == 0 {
 		fi.MonoNS = clock.Mono()
 	}
@@ -475,15 +486,40 @@ func (st *Stream) evictExpired(now time.Time) {
 	}
 }
 
-func (st *Stream) runEvictions(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
+// service reads every message queued by the stream's consumers (releases,
+// keyframe requests, goodbyes, disconnects) without waiting, then evicts
+// consumers past their deadline. It runs on the frame clock (each Publish)
+// and, when no frames flow, from runService, so consumer sockets never need
+// to wake the producer.
+func (st *Stream) service() {
+	st.svcMu.Lock()
+	defer st.svcMu.Unlock()
+	st.mu.Lock()
+	subs := st.subs // copy-on-write: safe to range over without the lock
+	st.mu.Unlock()
+	for _, ss := range subs {
+		ss.drain(st.rbuf)
+	}
+	now := time.Now()
+	st.evictExpired(now)
+	st.lastSvc.Store(now.UnixNano())
+}
+
+// runService services the stream every interval when no frame did, so that
+// disconnects, releases and evictions are handled while the source is idle
+// or stalled. A dead consumer is therefore noticed within one frame period,
+// or within 1.5 intervals when no frames flow.
+func (st *Stream) runService(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			st.evictExpired(now)
+			if now.UnixNano()-st.lastSvc.Load() >= int64(interval/2) {
+				st.service()
+			}
 		}
 	}
 }

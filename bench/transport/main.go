@@ -1,0 +1,346 @@
+// Command transport benchmarks framehub's transport on this machine and
+// writes docs/BENCHMARKS.md: delivery latency and CPU per frame per consumer
+// at 1920×1080 NV12 30 fps with 0, 1 and 3 consumers, the IPC-bound frame
+// rate, and the machine's floor (a C program doing the same round trips),
+// all measured in one run. It drives the built binaries (make build):
+// framehub-producer and the benchmark consumer (bench/consumer).
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// consumerResult mirrors bench/consumer's JSON.
+type consumerResult struct {
+	Frames      uint64  `json:"frames"`
+	Dropped     uint64  `json:"dropped"`
+	FPS         float64 `json:"fps"`
+	CPUPerFrame float64 `json:"cpu_us_per_frame"`
+	P50         float64 `json:"latency_p50_us"`
+	P99         float64 `json:"latency_p99_us"`
+}
+
+// mode is how the consumers receive.
+type mode struct {
+	Name, Desc string
+	Args       []string
+	Env        []string
+}
+
+var modes = []mode{
+	{Name: "netpoller", Desc: "SDK defaults: Go's netpoller, GOMAXPROCS = cores", Args: nil},
+	{Name: "blocking", Desc: "sdk.Options.Blocking, receive loop on a locked OS thread, GOMAXPROCS=1",
+		Args: []string{"-blocking", "-lock-thread"}, Env: []string{"GOMAXPROCS=1"}},
+}
+
+type run struct {
+	mode      string
+	n         int
+	prodCPU   float64 // producer CPU per frame, µs
+	consumers []consumerResult
+}
+
+type bench struct {
+	bin, dir          string
+	warmup, window    time.Duration
+	width, height     int
+	fps               float64
+	producerExtraArgs []string
+}
+
+func main() {
+	binDir := flag.String("bin", "bin", "directory with framehub-producer and consumer")
+	out := flag.String("out", "docs/BENCHMARKS.md", "report to write")
+	repeats := flag.Int("repeats", 3, "repeats per configuration (medians are reported)")
+	window := flag.Duration("window", 15*time.Second, "measurement window per run")
+	ipcWindow := flag.Duration("ipc-window", 8*time.Second, "measurement window of IPC-bound runs")
+	flag.Parse()
+	log.SetFlags(0)
+
+	bin, err := filepath.Abs(*binDir)
+	must(err)
+	dir, err := os.MkdirTemp("", "framehub-bench-")
+	must(err)
+	defer os.RemoveAll(dir)
+	b := &bench{bin: bin, dir: dir, warmup: 3 * time.Second, window: *window, width: 1920, height: 1080, fps: 30}
+
+	floorBin := filepath.Join(dir, "floor")
+	floorErr := exec.Command("gcc", "-O2", "-o", floorBin, "bench/floor/floor.c").Run()
+
+	var paced []run
+	for r := 0; r < *repeats; r++ {
+		for _, n := range []int{0, 1, 3} {
+			for _, m := range modes {
+				if n == 0 && m.Name != modes[0].Name {
+					continue
+				}
+				log.Printf("paced run %d/%d: %d consumers, %s", r+1, *repeats, n, m.Name)
+				paced = append(paced, b.runPaced(n, m))
+			}
+		}
+	}
+	var floorPaced, floorRTT []map[string]float64
+	if floorErr == nil {
+		for r := 0; r < *repeats; r++ {
+			log.Printf("floor run %d/%d", r+1, *repeats)
+			floorPaced = append(floorPaced, runFloor(floorBin, "paced", "450", "33"))
+			floorRTT = append(floorRTT, runFloor(floorBin, "rtt", "300000"))
+		}
+	}
+	ib := &bench{bin: bin, dir: dir, warmup: 2 * time.Second, window: *ipcWindow, width: 1920, height: 1080, fps: 0,
+		producerExtraArgs: []string{"-pattern", "stamp-only", "-pool-max", "12", "-max-in-flight", "4"}}
+	var ipc []run
+	for r := 0; r < *repeats; r++ {
+		for _, n := range []int{1, 3} {
+			for _, m := range modes {
+				log.Printf("IPC-bound run %d/%d: %d consumers, %s", r+1, *repeats, n, m.Name)
+				ipc = append(ipc, ib.runPaced(n, m))
+			}
+		}
+	}
+	report := render(b, *repeats, paced, ipc, floorPaced, floorRTT, floorErr)
+	must(os.WriteFile(*out, []byte(report), 0o644))
+	log.Printf("wrote %s", *out)
+}
+
+func must(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+// runPaced runs the producer and n consumers once and measures them.
+func (b *bench) runPaced(n int, m mode) run {
+	sock := filepath.Join(b.dir, fmt.Sprintf("p%d.sock", time.Now().UnixNano()))
+	args := []string{"-socket", sock, "-width", strconv.Itoa(b.width), "-height", strconv.Itoa(b.height),
+		"-fps", strconv.FormatFloat(b.fps, 'f', -1, 64), "-log-level", "warn"}
+	args = append(args, b.producerExtraArgs...)
+	prod := exec.Command(filepath.Join(b.bin, "framehub-producer"), args...)
+	prod.Stderr = os.Stderr
+	must(prod.Start())
+	defer func() {
+		_ = prod.Process.Signal(syscall.SIGTERM)
+		_ = prod.Wait()
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			log.Fatalf("producer did not create %s", sock)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var cons []*exec.Cmd
+	var outs []*bytes.Buffer
+	for i := 0; i < n; i++ {
+		cargs := append([]string{"-socket", sock, "-warmup", b.warmup.String(), "-duration", b.window.String()}, m.Args...)
+		if b.fps == 0 {
+			cargs = append(cargs, "-touch=false")
+		}
+		c := exec.Command(filepath.Join(b.bin, "consumer"), cargs...)
+		c.Env = append(os.Environ(), m.Env...)
+		var out bytes.Buffer
+		c.Stdout, c.Stderr = &out, os.Stderr
+		must(c.Start())
+		cons = append(cons, c)
+		outs = append(outs, &out)
+	}
+	time.Sleep(b.warmup)
+	cpu0 := procCPU(prod.Process.Pid)
+	t0 := time.Now()
+	time.Sleep(b.window)
+	cpu1 := procCPU(prod.Process.Pid)
+	elapsed := time.Since(t0)
+	r := run{mode: m.Name, n: n}
+	frames := b.fps * elapsed.Seconds()
+	for i, c := range cons {
+		if err := c.Wait(); err != nil {
+			log.Fatalf("consumer %d: %v", i, err)
+		}
+		var cr consumerResult
+		must(json.Unmarshal(outs[i].Bytes(), &cr))
+		r.consumers = append(r.consumers, cr)
+	}
+	if b.fps == 0 && len(r.consumers) > 0 {
+		frames = r.consumers[0].FPS * elapsed.Seconds()
+	}
+	r.prodCPU = float64(cpu1-cpu0) / 1e3 / max(frames, 1)
+	return r
+}
+
+// procCPU is the CPU time of every thread of pid, in ns, from
+// /proc/PID/task/*/schedstat (ns resolution; /proc/PID/stat counts 10 ms ticks).
+func procCPU(pid int) int64 {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	must(err)
+	var total int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue // thread exited
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 0 {
+			v, _ := strconv.ParseInt(f[0], 10, 64)
+			total += v
+		}
+	}
+	return total
+}
+
+func runFloor(bin string, args ...string) map[string]float64 {
+	out, err := exec.Command(bin, args...).Output()
+	must(err)
+	var m map[string]any
+	must(json.Unmarshal(out, &m))
+	res := map[string]float64{}
+	for k, v := range m {
+		if f, ok := v.(float64); ok {
+			res[k] = f
+		}
+	}
+	return res
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func collect(runs []run, n int, m string, f func(run) []float64) []float64 {
+	var v []float64
+	for _, r := range runs {
+		if r.n == n && (m == "" || r.mode == m) {
+			v = append(v, f(r)...)
+		}
+	}
+	return v
+}
+
+func perConsumer(f func(consumerResult) float64) func(run) []float64 {
+	return func(r run) []float64 {
+		var v []float64
+		for _, c := range r.consumers {
+			v = append(v, f(c))
+		}
+		return v
+	}
+}
+
+func render(b *bench, repeats int, paced, ipc []run, floorPaced, floorRTT []map[string]float64, floorErr error) string {
+	var w strings.Builder
+	p := func(format string, a ...any) { fmt.Fprintf(&w, format, a...) }
+	p("# framehub benchmarks\n\n")
+	p("Produced by `make bench` (`go run ./bench/transport -bin bin -out docs/BENCHMARKS.md`) on %s.\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	p("Every figure is the median over %d repeats (and over consumers within a run); all configurations ran in one\n", repeats)
+	p("invocation, interleaved, so they saw the same machine. This machine is shared and noisy: compare figures\n")
+	p("side by side within this file, not across files.\n\n")
+	p("## Machine\n\n%s\n", machine())
+
+	prod0 := median(collect(paced, 0, "", func(r run) []float64 { return []float64{r.prodCPU} }))
+	p("## Transport at 1920×1080 NV12, 30 fps (synthetic source, memfd surfaces)\n\n")
+	p("Each consumer maps every frame and reads one byte per row of each plane, then releases it. Measurement\n")
+	p("window %v after %v of warm-up. CPU is read from `/proc/PID/task/*/schedstat` (producer) and `getrusage`\n", b.window, b.warmup)
+	p("(consumers, all threads). Latency is capture (`CLOCK_MONOTONIC` at publish) to the consumer's receipt.\n\n")
+	p("Producer alone (no consumer): **%.1f µs of CPU per frame** (rendering the moving pattern).\n\n", prod0)
+	p("| consumers | SDK mode | fps per consumer | drops | latency p50 | latency p99 | producer CPU per frame per consumer | consumer CPU per frame | **total per frame per consumer** |\n")
+	p("|---|---|---|---|---|---|---|---|---|\n")
+	for _, n := range []int{1, 3} {
+		for _, m := range modes {
+			prodN := median(collect(paced, n, m.Name, func(r run) []float64 { return []float64{r.prodCPU} }))
+			extra := (prodN - prod0) / float64(n)
+			cons := median(collect(paced, n, m.Name, perConsumer(func(c consumerResult) float64 { return c.CPUPerFrame })))
+			p("| %d | %s | %.1f | %.0f | %.0f µs | %.0f µs | %.1f µs | %.1f µs | **%.1f µs** |\n", n, m.Name,
+				median(collect(paced, n, m.Name, perConsumer(func(c consumerResult) float64 { return c.FPS }))),
+				median(collect(paced, n, m.Name, perConsumer(func(c consumerResult) float64 { return float64(c.Dropped) }))),
+				median(collect(paced, n, m.Name, perConsumer(func(c consumerResult) float64 { return c.P50 }))),
+				median(collect(paced, n, m.Name, perConsumer(func(c consumerResult) float64 { return c.P99 }))),
+				extra, cons, extra+cons)
+		}
+	}
+	p("\nModes: ")
+	for _, m := range modes {
+		p("`%s` = %s. ", m.Name, m.Desc)
+	}
+	p("\n\n")
+
+	p("## IPC-bound: frames per second per consumer\n\n")
+	p("No frame rate limit; `-pattern stamp-only` (the source writes only the 8-row stamp, so rendering does not\n")
+	p("dominate); consumers release each frame at once without touching it; pool of 12 surfaces, budget 4.\n\n")
+	p("| consumers | SDK mode | frames/s per consumer | consumer CPU per frame | producer CPU per frame |\n|---|---|---|---|---|\n")
+	for _, n := range []int{1, 3} {
+		for _, m := range modes {
+			p("| %d | %s | %.0f | %.1f µs | %.1f µs |\n", n, m.Name,
+				median(collect(ipc, n, m.Name, perConsumer(func(c consumerResult) float64 { return c.FPS }))),
+				median(collect(ipc, n, m.Name, perConsumer(func(c consumerResult) float64 { return c.CPUPerFrame }))),
+				median(collect(ipc, n, m.Name, func(r run) []float64 { return []float64{r.prodCPU} })))
+		}
+	}
+	p("\n## The machine's floor (C, `bench/floor/floor.c`, same run)\n\n")
+	if floorErr != nil {
+		p("Skipped: could not build bench/floor/floor.c with gcc (%v).\n\n", floorErr)
+	} else {
+		get := func(rs []map[string]float64, k string) float64 {
+			var v []float64
+			for _, r := range rs {
+				v = append(v, r[k])
+			}
+			return median(v)
+		}
+		p("- One 64-byte `SOCK_SEQPACKET` round trip between two processes, back to back: **%.0f round trips/s** (%.1f µs each).\n",
+			get(floorRTT, "per_second"), get(floorRTT, "rtt_us"))
+		p("- Every 33 ms one 64-byte message with one memfd, and a 16-byte release back: consumer CPU **%.1f µs per message**,\n  latency p50 %.0f µs, p99 %.0f µs.\n\n",
+			get(floorPaced, "consumer_cpu_us_per_msg"), get(floorPaced, "latency_p50_us"), get(floorPaced, "latency_p99_us"))
+	}
+	return w.String()
+}
+
+func machine() string {
+	var w strings.Builder
+	cpu := ""
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	var uts syscall.Utsname
+	_ = syscall.Uname(&uts)
+	rel := make([]byte, 0, 65)
+	for _, c := range uts.Release {
+		if c == 0 {
+			break
+		}
+		rel = append(rel, byte(c))
+	}
+	fmt.Fprintf(&w, "- CPU: %s, %d logical cores\n- Kernel: Linux %s\n- Go: %s\n", cpu, runtime.NumCPU(), rel, runtime.Version())
+	if out, err := exec.CommandContext(context.Background(), "sh", "-c", "grep MemTotal /proc/meminfo").Output(); err == nil {
+		fmt.Fprintf(&w, "- Memory: %s\n", strings.TrimSpace(strings.TrimPrefix(string(out), "MemTotal:")))
+	}
+	return w.String()
+}

@@ -1,0 +1,271 @@
+package sdk_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/stamp"
+	"github.com/framehub/framehub/producer"
+	"github.com/framehub/framehub/producer/surface"
+	"github.com/framehub/framehub/producer/synth"
+	"github.com/framehub/framehub/sdk"
+)
+
+// testProducer is an in-process producer with a synthetic source.
+type testProducer struct {
+	srv    *producer.Server
+	st     *producer.Stream
+	pool   *surface.Pool
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func startProducer(t *testing.T, addr string, fps float64, cfg producer.Config) *testProducer {
+	t.Helper()
+	layout, err := surface.NV12(320, 240, 64)
+	require.NoError(t, err)
+	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("sdk-test"), Size: layout.Size, Min: 2, Max: 16})
+	require.NoError(t, err)
+	cfg.Addr = addr
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	srv, err := producer.New(cfg)
+	require.NoError(t, err)
+	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(layout, uint32(fps), 1), Pool: pool})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start())
+	r, err := synth.NewRenderer(producer.SynthLayout(layout), synth.PatternMoving)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &testProducer{srv: srv, st: st, pool: pool, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		_ = (&producer.Synthetic{Stream: st, Renderer: r, FPS: fps}).Run(ctx)
+	}()
+	t.Cleanup(p.stop)
+	return p
+}
+
+func (p *testProducer) stop() {
+	p.cancel()
+	<-p.done
+	_ = p.srv.Close()
+	_ = p.pool.Close()
+}
+
+func quietLogger(buf *bytes.Buffer) *slog.Logger {
+	if buf == nil {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	return slog.New(slog.NewTextHandler(&lockedWriter{w: buf}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestNextVerifiesStampAndRelease(t *testing.T) {
+	addr := filepath.Join(t.TempDir(), "p.sock")
+	startProducer(t, addr, 200, producer.Config{})
+	ctx := ctxT(t, 10*time.Second)
+	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 2, Logger: quietLogger(nil)})
+	require.NoError(t, err)
+	defer c.Close()
+	caps := c.Caps()
+	require.Equal(t, "NV12", caps.Format)
+	require.Equal(t, uint32(2), c.Welcome().MaxInFlight)
+	var last uint64
+	for i := 0; i < 50; i++ {
+		f, err := c.Next(ctx)
+		require.NoError(t, err)
+		require.Greater(t, f.Seq(), last)
+		last = f.Seq()
+		y, err := f.Plane(0)
+		require.NoError(t, err)
+		_, err = stamp.Verify(y, int(f.Planes()[0].Stride), int(caps.Width), f.Seq())
+		require.NoError(t, err)
+		require.True(t, f.Valid())
+		require.GreaterOrEqual(t, f.Latency(), time.Duration(0))
+		f.Release()
+		f.Release() // idempotent: a second release must not reach the producer
+		require.False(t, f.Valid())
+		_, err = f.Data()
+		require.ErrorIs(t, err, sdk.ErrStale)
+	}
+	st := c.Stats()
+	require.Equal(t, uint64(50), st.Received)
+	require.Equal(t, uint64(50), st.Released)
+	require.Zero(t, st.Unreleased)
+}
+
+// A release from another goroutine while Next is blocked must reach the
+// producer at once: with a budget of 1 the next frame depends on it.
+func TestReleaseFromOtherGoroutineWhileNextBlocks(t *testing.T) {
+	addr := filepath.Join(t.TempDir(), "p.sock")
+	startProducer(t, addr, 100, producer.Config{})
+	ctx := ctxT(t, 10*time.Second)
+	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 1, Logger: quietLogger(nil)})
+	require.NoError(t, err)
+	defer c.Close()
+	for i := 0; i < 10; i++ {
+		f, err := c.Next(ctx)
+		require.NoError(t, err)
+		go func() {
+			time.Sleep(20 * time.Millisecond)
+			f.Release()
+		}()
+	}
+}
+
+func TestCloseReportsUnreleasedFrames(t *testing.T) {
+	addr := filepath.Join(t.TempDir(), "p.sock")
+	startProducer(t, addr, 100, producer.Config{})
+	var logs bytes.Buffer
+	ctx := ctxT(t, 10*time.Second)
+	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 4, Logger: quietLogger(&logs)})
+	require.NoError(t, err)
+	f1, err := c.Next(ctx)
+	require.NoError(t, err)
+	_, err = c.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 2, c.Stats().Unreleased)
+	require.NoError(t, c.Close())
+	require.NoError(t, c.Close())
+	require.Contains(t, logs.String(), "unreleased=2")
+	f1.Release() // after Close: harmless
+	_, err = c.Next(ctx)
+	require.ErrorIs(t, err, sdk.ErrClosed)
+}
+
+func TestReconnectAfterProducerRestart(t *testing.T) {
+	addr := filepath.Join(t.TempDir(), "p.sock")
+	p := startProducer(t, addr, 100, producer.Config{})
+	ctx := ctxT(t, 20*time.Second)
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Reconnect: true, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond, Logger: quietLogger(nil)})
+	require.NoError(t, err)
+	defer c.Close()
+	held, err := c.Next(ctx)
+	require.NoError(t, err)
+
+	p.stop()
+	startProducer(t, addr, 100, producer.Config{})
+	var f *sdk.Frame
+	for {
+		f, err = c.Next(ctx)
+		require.NoError(t, err)
+		if c.Stats().Reconnects > 0 {
+			break
+		}
+		f.Release()
+	}
+	require.True(t, f.Discont(), "first frame after a reconnect must say discont")
+	f.Release()
+	require.False(t, held.Valid(), "a frame of the old connection is invalid")
+	_, err = held.Data()
+	require.ErrorIs(t, err, sdk.ErrStale)
+	held.Release()
+	require.Equal(t, uint64(1), c.Stats().Reconnects)
+}
+
+func TestDisconnectWithoutReconnect(t *testing.T) {
+	addr := filepath.Join(t.TempDir(), "p.sock")
+	p := startProducer(t, addr, 100, producer.Config{})
+	ctx := ctxT(t, 10*time.Second)
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Logger: quietLogger(nil)})
+	require.NoError(t, err)
+	defer c.Close()
+	p.stop()
+	for {
+		f, err := c.Next(ctx)
+		if err != nil {
+			require.ErrorIs(t, err, sdk.ErrDisconnected)
+			var bye *sdk.ByeError
+			require.True(t, errors.As(err, &bye), "producer shutdown says Bye: %v", err)
+			return
+		}
+		f.Release()
+	}
+}
+
+func TestBlockingModeAndCancel(t *testing.T) {
+	addr := filepath.Join(t.TempDir(), "p.sock")
+	startProducer(t, addr, 100, producer.Config{})
+	ctx := ctxT(t, 10*time.Second)
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Blocking: true, Logger: quietLogger(nil)})
+	require.NoError(t, err)
+	defer c.Close()
+	for i := 0; i < 20; i++ {
+		f, err := c.Next(ctx)
+		require.NoError(t, err)
+		f.Release()
+	}
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	for {
+		f, err := c.Next(cctx)
+		if err != nil {
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			return
+		}
+		f.Release()
+	}
+}
+
+func TestFramesChannel(t *testing.T) {
+	addr := filepath.Join(t.TempDir(), "p.sock")
+	startProducer(t, addr, 100, producer.Config{})
+	ctx := ctxT(t, 10*time.Second)
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Logger: quietLogger(nil)})
+	require.NoError(t, err)
+	defer c.Close()
+	fctx, cancel := context.WithCancel(ctx)
+	frames, errc := c.Frames(fctx)
+	for i := 0; i < 10; i++ {
+		f := <-frames
+		require.NotNil(t, f)
+		f.Release()
+	}
+	cancel()
+	for f := range frames {
+		f.Release()
+	}
+	require.ErrorIs(t, <-errc, context.Canceled)
+}
+
+func TestDialRejected(t *testing.T) {
+	addr := filepath.Join(t.TempDir(), "p.sock")
+	startProducer(t, addr, 30, producer.Config{})
+	ctx := ctxT(t, 5*time.Second)
+	_, err := sdk.Dial(ctx, addr, sdk.Options{Stream: "nope", Logger: quietLogger(nil)})
+	var rej *sdk.RejectError
+	require.True(t, errors.As(err, &rej), "err = %v", err)
+	require.Contains(t, rej.Reason, "nope")
+	_, err = sdk.Dial(ctx, addr, sdk.Options{Lossless: true, Logger: quietLogger(nil)})
+	require.True(t, errors.As(err, &rej), "lossless not allowed: err = %v", err)
+	_, err = sdk.Dial(ctx, filepath.Join(t.TempDir(), "missing.sock"), sdk.Options{Logger: quietLogger(nil)})
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "missing.sock")
+}
