@@ -141,6 +141,11 @@ func (c *Codec) Decode(p []byte) (Message, error) {
 	if m == nil {
 		return &Unknown{Tag: t}, nil
 	}
+	// Bodies are maps (see the package doc); msgpack would also fill a
+	// struct from nil or from an array of its fields in order.
+	if len(p) < 2 || !isMapHeader(p[1]) {
+		return nil, &DecodeError{Type: t, Len: len(p), Err: fmt.Errorf("%w: body is not a msgpack map", ErrInvalid)}
+	}
 	if err := scan(p[1:]); err != nil {
 		return nil, &DecodeError{Type: t, Len: len(p), Err: err}
 	}
@@ -209,3 +214,5 @@ func validateCaps(c *Caps) error {
 	}
 	return nil
 }
+
+func isMapHeader(b byte) bool { return b>>4 == 0x8 || b == 0xde || b == 0xdf }

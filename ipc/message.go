@@ -270,7 +270,7 @@ type Frame struct {
 	Dropped uint32 `msgpack:"dropped,omitempty"` // frames skipped for this consumer since its previous Frame
 	// Planes overrides Caps.Planes for this frame when set (adopted buffers
 	// whose layout differs from the stream's).
-	Planes []Plane            `msgpack:"planes,omitempty"`
+	Planes []Plane           `msgpack:"planes,omitempty"`
 	Meta   map[string][]byte `msgpack:"meta,omitempty"` // user metadata
 }
 

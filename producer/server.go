@@ -250,7 +250,11 @@ func (s *Server) serveConn(conn *fdpass.Conn) {
 	}
 	m, err := s.codec.Decode(buf[:n])
 	if err != nil {
-		s.reject(conn, ipc.CodeProtocol, "malformed Hello: "+err.Error())
+		code := ipc.CodeProtocol
+		if errors.Is(err, ipc.ErrInvalid) && len(buf) > 0 && ipc.Type(buf[0]) == ipc.TypeHello {
+			code = ipc.CodeInvalidArgument
+		}
+		s.reject(conn, code, "malformed Hello: "+err.Error())
 		return
 	}
 	hello, ok := m.(*ipc.Hello)

@@ -388,7 +388,7 @@ func (st *Stream) subscribe(ss *session, w *ipc.Welcome) error {
 	defer st.mu.Unlock()
 	w.Caps = st.cfg.Caps
 	ps := st.cfg.Pool.Stats()
-	w.Pool = ipc.Pool{Max: uint32(ps.Max), SurfaceSize: uint64(ps.Size), Kind: st.cfg.Pool.Config().Allocator.Kind()}
+	w.Pool = ipc.Pool{Min: uint32(st.cfg.Pool.Config().Min), Max: uint32(ps.Max), SurfaceSize: uint64(ps.Size), Kind: st.cfg.Pool.Config().Allocator.Kind()}
 	if err := ss.sendLocked(w, nil); err != nil {
 		return fmt.Errorf("send welcome: %w", err)
 	}
