@@ -188,8 +188,13 @@ func (c *Conn) send(p []byte, fds []int, wait bool) error {
 		if len(fds) > 0 {
 			oob = putRights(c.woob, fds)
 		}
+		blocking := wait && c.blocking.Load()
 		for {
-			n, serr = unix.SendmsgN(fd, p, oob, nil, flags)
+			if blocking {
+				n, serr = unix.SendmsgN(fd, p, oob, nil, flags)
+			} else {
+				n, serr = rawSendmsg(fd, p, oob, flags)
+			}
 			if serr != unix.EINTR {
 				break
 			}
@@ -254,8 +259,13 @@ func (c *Conn) recvFlags(buf, oob []byte, extra int) (n int, fds []int, err erro
 			oob = c.roob
 		}
 		var oobn int
+		blocking := extra&unix.MSG_DONTWAIT == 0 && c.blocking.Load()
 		for {
-			n, oobn, rflags, _, rerr = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC|extra)
+			if blocking {
+				n, oobn, rflags, _, rerr = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC|extra)
+			} else {
+				n, oobn, rflags, rerr = rawRecvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC|extra)
+			}
 			if rerr != unix.EINTR {
 				break
 			}

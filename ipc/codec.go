@@ -76,6 +76,12 @@ func (c *Codec) Append(dst []byte, m Message) ([]byte, error) {
 	if u, ok := m.(*Unknown); ok {
 		return nil, fmt.Errorf("ipc: encode %v: cannot encode an unknown message", u.Tag)
 	}
+	switch m := m.(type) {
+	case *Frame:
+		return checkSize(append(dst, byte(TypeFrame)), dst, appendFrame, m)
+	case *Release:
+		return checkSize(append(dst, byte(TypeRelease)), dst, appendRelease, m)
+	}
 	s := c.encs.Get().(*encState)
 	defer c.encs.Put(s)
 	s.buf.Reset()
@@ -87,6 +93,17 @@ func (c *Codec) Append(dst []byte, m Message) ([]byte, error) {
 		return nil, fmt.Errorf("ipc: encode %v (%d bytes): %w", m.Type(), s.buf.Len(), ErrTooLarge)
 	}
 	return append(dst, s.buf.Bytes()...), nil
+}
+
+// checkSize appends m's body after the tag already in b and checks the
+// packet's size; on error dst is returned unchanged.
+func checkSize[M Message](b, dst []byte, appendBody func([]byte, M) []byte, m M) ([]byte, error) {
+	start := len(dst)
+	b = appendBody(b, m)
+	if n := len(b) - start; n > MaxMessageSize {
+		return nil, fmt.Errorf("ipc: encode %v (%d bytes): %w", m.Type(), n, ErrTooLarge)
+	}
+	return b, nil
 }
 
 // Encode returns the packet for m.
@@ -148,6 +165,21 @@ func (c *Codec) Decode(p []byte) (Message, error) {
 	}
 	if err := scan(p[1:]); err != nil {
 		return nil, &DecodeError{Type: t, Len: len(p), Err: err}
+	}
+	switch m := m.(type) {
+	case *Frame:
+		if err := decodeFrame(p[1:], m); err != nil {
+			return nil, &DecodeError{Type: t, Len: len(p), Err: err}
+		}
+		if err := validate(m); err != nil {
+			return nil, &DecodeError{Type: t, Len: len(p), Err: err}
+		}
+		return m, nil
+	case *Release:
+		if err := decodeRelease(p[1:], m); err != nil {
+			return nil, &DecodeError{Type: t, Len: len(p), Err: err}
+		}
+		return m, nil
 	}
 	s := c.decs.Get().(*decState)
 	defer func() {

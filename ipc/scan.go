@@ -20,11 +20,32 @@ var ErrLength = errors.New("msgpack length exceeds the packet")
 // 14-byte packet claiming 2³² release ids makes it allocate 32 GiB: a peer
 // could kill the producer.
 func scan(b []byte) error {
-	// stack[i] counts the values still to read at depth i.
+	i, err := scanValues(b, 0)
+	if err != nil {
+		return err
+	}
+	if i != len(b) {
+		return ErrTrailing
+	}
+	return nil
+}
+
+// scanOne checks the value at b[*i] like scan and advances *i past it.
+func scanOne(b []byte, i *int) error {
+	j, err := scanValues(b, *i)
+	if err != nil {
+		return err
+	}
+	*i = j
+	return nil
+}
+
+// scanValues walks one value starting at b[i] and returns the index after it.
+func scanValues(b []byte, i int) (int, error) {
+	// stack[d] counts the values still to read at depth d.
 	var stack [MaxDepth + 1]int
 	depth := 0
 	stack[0] = 1
-	i := 0
 	for {
 		for depth >= 0 && stack[depth] == 0 {
 			depth--
@@ -34,7 +55,7 @@ func scan(b []byte) error {
 		}
 		stack[depth]--
 		if i >= len(b) {
-			return fmt.Errorf("%w: value at byte %d is missing", ErrLength, i)
+			return i, fmt.Errorf("%w: value at byte %d is missing", ErrLength, i)
 		}
 		c := b[i]
 		i++
@@ -50,13 +71,13 @@ func scan(b []byte) error {
 		default:
 			n, hdr, isMap, isArr, ok := sized(c, b[i:])
 			if !ok {
-				return fmt.Errorf("%w: header 0x%02x at byte %d", ErrLength, c, i-1)
+				return i, fmt.Errorf("%w: header 0x%02x at byte %d", ErrLength, c, i-1)
 			}
 			i += hdr
 			switch {
 			case isMap:
 				if n > (len(b)-i)/2 {
-					return fmt.Errorf("%w: map of %d entries at byte %d, %d bytes left", ErrLength, n, i, len(b)-i)
+					return i, fmt.Errorf("%w: map of %d entries at byte %d, %d bytes left", ErrLength, n, i, len(b)-i)
 				}
 				elems = 2 * n
 			case isArr:
@@ -66,24 +87,21 @@ func scan(b []byte) error {
 			}
 		}
 		if elems > len(b)-i {
-			return fmt.Errorf("%w: container of %d values at byte %d, %d bytes left", ErrLength, elems, i, len(b)-i)
+			return i, fmt.Errorf("%w: container of %d values at byte %d, %d bytes left", ErrLength, elems, i, len(b)-i)
 		}
 		if skip > len(b)-i {
-			return fmt.Errorf("%w: %d bytes at byte %d, %d left", ErrLength, skip, i, len(b)-i)
+			return i, fmt.Errorf("%w: %d bytes at byte %d, %d left", ErrLength, skip, i, len(b)-i)
 		}
 		i += skip
 		if elems > 0 {
 			if depth == MaxDepth {
-				return fmt.Errorf("%w: containers nested deeper than %d", ErrInvalid, MaxDepth)
+				return i, fmt.Errorf("%w: containers nested deeper than %d", ErrInvalid, MaxDepth)
 			}
 			depth++
 			stack[depth] = elems
 		}
 	}
-	if i != len(b) {
-		return ErrTrailing
-	}
-	return nil
+	return i, nil
 }
 
 // sized decodes the headers that carry a length or a fixed-size payload. It
