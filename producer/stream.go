@@ -539,3 +539,72 @@ func (st *Stream) Stats() StreamStats {
 		Consumers: consumers, Leases: leases, Frames: frames, Pool: st.cfg.Pool.Stats(),
 	}
 }
+
+// SetCaps changes the stream's caps (a caps change upstream) and tells every
+// consumer with a Caps message. Surfaces whose ids are listed in forget (for
+// a pool, what Pool.Resize returned) are forgotten: each consumer that had
+// them announced gets a Forget, sent after the Caps. Surfaces still leased
+// keep their announcement until reused; a new generation in the same slot is
+// announced again before use.
+func (st *Stream) SetCaps(caps ipc.Caps, forget []uint32) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.cfg.Caps = caps
+	for _, ss := range st.subs {
+		if err := ss.sendLocked(&caps, nil); err != nil {
+			ss.log.Warn("send caps", "err", err)
+			continue
+		}
+		st.forgetLocked(ss, forget)
+	}
+}
+
+// Forget tells every consumer to drop the listed surfaces (a shrinking pool,
+// an adopted buffer pool that went away).
+func (st *Stream) Forget(ids []uint32) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, ss := range st.subs {
+		st.forgetLocked(ss, ids)
+	}
+}
+
+func (st *Stream) forgetLocked(ss *session, ids []uint32) {
+	var drop []uint32
+	for _, id := range ids {
+		if _, ok := ss.announced[id]; ok {
+			drop = append(drop, id)
+		}
+	}
+	if len(drop) == 0 {
+		return
+	}
+	if err := ss.sendLocked(&ipc.Forget{IDs: drop}, nil); err != nil {
+		ss.log.Warn("send forget", "err", err)
+		return
+	}
+	for _, id := range drop {
+		delete(ss.announced, id)
+	}
+}
+
+// EndOfStream tells every consumer that the stream ended or broke (camera
+// lost, pipeline error) with an EOS message. Frames may follow later; the
+// first one to each consumer carries FlagDiscont.
+func (st *Stream) EndOfStream(reason string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for _, ss := range st.subs {
+		if err := ss.sendLocked(&ipc.EOS{Reason: reason}, nil); err != nil {
+			ss.log.Warn("send eos", "err", err)
+		}
+		ss.sinceLast++ // the next frame says discont
+	}
+}
+
+// Consumers returns how many consumers are subscribed now.
+func (st *Stream) Consumers() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.subs)
+}

@@ -1,0 +1,75 @@
+package producer_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/producer"
+	"github.com/framehub/framehub/producer/surface"
+	"github.com/framehub/framehub/sdk"
+)
+
+// TestCapsForgetAndEOS drives a caps change (pool resize) and an end of
+// stream through a real socket to an SDK consumer.
+func TestCapsForgetAndEOS(t *testing.T) {
+	addr := filepath.Join(t.TempDir(), "p.sock")
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	l1, err := surface.NV12(320, 240, 64)
+	require.NoError(t, err)
+	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("t"), Size: l1.Size, Min: 2, Max: 4})
+	require.NoError(t, err)
+	defer pool.Close()
+	srv, err := producer.New(producer.Config{Addr: addr, Logger: log})
+	require.NoError(t, err)
+	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(l1, 30, 1), Pool: pool})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start())
+	defer srv.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Logger: log})
+	require.NoError(t, err)
+	defer c.Close()
+
+	publish := func() {
+		s, err := st.Acquire()
+		require.NoError(t, err)
+		st.Publish(s, producer.FrameInfo{})
+	}
+	publish()
+	f, err := c.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint32(320), c.Caps().Width)
+	f.Release()
+
+	l2, err := surface.NV12(640, 480, 64)
+	require.NoError(t, err)
+	forgotten, err := pool.Resize(l2.Size)
+	require.NoError(t, err)
+	require.NotEmpty(t, forgotten)
+	st.SetCaps(producer.RawCaps(l2, 30, 1), forgotten)
+	publish()
+	f, err = c.Next(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint32(640), c.Caps().Width)
+	require.True(t, f.Discont(), "a caps change is a discontinuity")
+	y, err := f.Plane(1)
+	require.NoError(t, err)
+	require.Len(t, y, int(l2.Planes[1].Size))
+	f.Release()
+
+	st.EndOfStream("camera unplugged")
+	publish()
+	f, err = c.Next(ctx)
+	require.NoError(t, err)
+	require.True(t, f.Discont(), "the first frame after EOS says discont")
+	f.Release()
+	require.Equal(t, 1, st.Consumers())
+}
