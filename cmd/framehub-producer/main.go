@@ -25,12 +25,17 @@ func main() {
 	fs := flag.NewFlagSet("framehub-producer", flag.ExitOnError)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: framehub-producer [flags]\n\n"+
-			"Serves frames of a synthetic NV12 source to framehub consumers on a Unix socket.\n\nFlags:\n")
+			"Serves frames of a synthetic NV12 source to framehub consumers on a Unix socket.\n\n"+
+			"Settings come from the flags below, or from a YAML file given with -config whose keys are the\n"+
+			"flag names (e.g. \"width: 1280\", \"default-max-hold: 2s\", \"allow-uid: [1000]\"); a flag given on\n"+
+			"the command line wins over the file.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	opts.RegisterFlags(fs)
 	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
-	_ = fs.Parse(os.Args[1:])
+	if err := opts.Load(fs, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "framehub-producer:", err)
+		os.Exit(2)
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
 
 	var g run.Group

@@ -20,27 +20,30 @@ import (
 	"github.com/framehub/framehub/sdk"
 )
 
-// Options are the producer's settings, filled from flags.
+// Options are the producer's settings, from a config file (LoadFile) and
+// flags (RegisterFlags); a flag given on the command line wins over the file.
+// The YAML keys are the flag names.
 type Options struct {
-	Socket     string
-	SocketMode uint
-	AllowUIDs  intList
-	AllowGIDs  intList
+	Socket     string  `yaml:"socket"`
+	SocketMode uint    `yaml:"socket-mode"`
+	AllowUIDs  intList `yaml:"allow-uid"`
+	AllowGIDs  intList `yaml:"allow-gid"`
 
-	Width, Height int
-	FPS           float64
-	Pattern       string
-	Frames        uint64
-	Allocator     string
-	PoolMin       int
-	PoolMax       int
+	Width     int     `yaml:"width"`
+	Height    int     `yaml:"height"`
+	FPS       float64 `yaml:"fps"`
+	Pattern   string  `yaml:"pattern"`
+	Frames    uint64  `yaml:"frames"`
+	Allocator string  `yaml:"allocator"`
+	PoolMin   int     `yaml:"pool-min"`
+	PoolMax   int     `yaml:"pool-max"`
 
-	MaxConnections  int
-	MaxInFlight     int
-	DefaultInFlight int
-	DefaultMaxHold  time.Duration
-	MaxHold         time.Duration
-	AllowLossless   bool
+	MaxConnections  int           `yaml:"max-connections"`
+	MaxInFlight     int           `yaml:"max-in-flight"`
+	DefaultInFlight int           `yaml:"default-in-flight"`
+	DefaultMaxHold  time.Duration `yaml:"default-max-hold"`
+	MaxHold         time.Duration `yaml:"max-hold"`
+	AllowLossless   bool          `yaml:"allow-lossless"`
 }
 
 // intList is a flag holding comma-separated integers.
