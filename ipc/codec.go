@@ -19,6 +19,10 @@ var (
 	ErrTrailing = errors.New("trailing bytes after message body")
 	// ErrInvalid means a message whose fields are out of range.
 	ErrInvalid = errors.New("invalid message")
+	// ErrMalformed means a packet that is not a message at all: a body that
+	// is not a msgpack map, containers nested too deep. It also matches
+	// ErrInvalid.
+	ErrMalformed = fmt.Errorf("%w: malformed body", ErrInvalid)
 )
 
 // DecodeError describes a packet that could not be decoded.
@@ -161,7 +165,7 @@ func (c *Codec) Decode(p []byte) (Message, error) {
 	// Bodies are maps (see the package doc); msgpack would also fill a
 	// struct from nil or from an array of its fields in order.
 	if len(p) < 2 || !isMapHeader(p[1]) {
-		return nil, &DecodeError{Type: t, Len: len(p), Err: fmt.Errorf("%w: body is not a msgpack map", ErrInvalid)}
+		return nil, &DecodeError{Type: t, Len: len(p), Err: fmt.Errorf("%w: not a msgpack map", ErrMalformed)}
 	}
 	if err := scan(p[1:]); err != nil {
 		return nil, &DecodeError{Type: t, Len: len(p), Err: err}

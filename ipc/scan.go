@@ -95,7 +95,7 @@ func scanValues(b []byte, i int) (int, error) {
 		i += skip
 		if elems > 0 {
 			if depth == MaxDepth {
-				return i, fmt.Errorf("%w: containers nested deeper than %d", ErrInvalid, MaxDepth)
+				return i, fmt.Errorf("%w: containers nested deeper than %d", ErrMalformed, MaxDepth)
 			}
 			depth++
 			stack[depth] = elems

@@ -201,8 +201,9 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		s.wg.Go(func() {
-			defer s.ctr.conns.Add(-1)
-			s.serveConn(conn)
+			if !s.serveConn(conn) {
+				s.ctr.conns.Add(-1) // a session gives its slot back when it closes
+			}
 		})
 	}
 }
@@ -218,15 +219,17 @@ func (s *Server) reject(conn *fdpass.Conn, code ipc.Code, reason string) {
 	_ = conn.Close()
 }
 
-func (s *Server) serveConn(conn *fdpass.Conn) {
+// serveConn runs the handshake. It reports whether the connection became a
+// session (which then owns its connection slot until it closes).
+func (s *Server) serveConn(conn *fdpass.Conn) bool {
 	cred, err := conn.PeerCred()
 	if err != nil {
 		s.reject(conn, ipc.CodeDenied, "cannot read peer credentials")
-		return
+		return false
 	}
 	if !s.cfg.allowed(cred.UID, cred.GID) {
 		s.reject(conn, ipc.CodeDenied, fmt.Sprintf("uid %d gid %d not in the allow-list", cred.UID, cred.GID))
-		return
+		return false
 	}
 	buf := make([]byte, ipc.MaxMessageSize)
 	_ = conn.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
@@ -241,49 +244,64 @@ func (s *Server) serveConn(conn *fdpass.Conn) {
 			s.log.Debug("connection closed before Hello", "pid", cred.PID, "err", err)
 			_ = conn.Close()
 		}
-		return
+		return false
 	}
 	if len(fds) > 0 {
 		fdpass.CloseFDs(fds)
 		s.reject(conn, ipc.CodeProtocol, fmt.Sprintf("Hello carried %d file descriptors; consumers must not send fds", len(fds)))
-		return
+		return false
 	}
 	m, err := s.codec.Decode(buf[:n])
 	if err != nil {
 		code := ipc.CodeProtocol
-		if errors.Is(err, ipc.ErrInvalid) && len(buf) > 0 && ipc.Type(buf[0]) == ipc.TypeHello {
+		if errors.Is(err, ipc.ErrInvalid) && !errors.Is(err, ipc.ErrMalformed) && ipc.Type(buf[0]) == ipc.TypeHello {
 			code = ipc.CodeInvalidArgument
 		}
 		s.reject(conn, code, "malformed Hello: "+err.Error())
-		return
+		return false
 	}
 	hello, ok := m.(*ipc.Hello)
 	if !ok {
 		s.reject(conn, ipc.CodeProtocol, fmt.Sprintf("first message must be Hello, got %v", m.Type()))
-		return
+		return false
 	}
 	_ = conn.SetReadDeadline(time.Time{})
 	ss, welcome, code, reason := s.admit(conn, cred, hello)
 	if ss == nil {
 		s.reject(conn, code, reason)
-		return
+		return false
 	}
 	// From here on the stream reads this socket on its own schedule (see
 	// Stream.service); taking it out of the netpoller keeps the consumer's
-	// releases from waking the producer.
+	// releases from waking the producer. A latest-policy consumer is the
+	// exception: its release must deliver the pending frame at once, so it
+	// keeps a reader of its own (such consumers are few and trigger-driven).
+	ss.ownReader = ss.policy == ipc.PolicyLatest
+	if ss.ownReader {
+		if err := ss.st.subscribe(ss, welcome); err != nil {
+			s.removeSession(ss)
+			s.log.Warn("subscribe failed", "consumer", ss.name, "err", err)
+			_ = conn.Close()
+			return false
+		}
+		ss.log.Info("consumer subscribed", "budget", ss.budget, "max_hold", ss.maxHold, "policy", string(ss.policy))
+		ss.readLoop()
+		return true
+	}
 	if err := conn.SetBlocking(true); err != nil {
 		s.removeSession(ss)
 		s.log.Error("detach consumer socket from the netpoller", "err", err)
 		_ = conn.Close()
-		return
+		return false
 	}
 	if err := ss.st.subscribe(ss, welcome); err != nil {
 		s.removeSession(ss)
 		s.log.Warn("subscribe failed", "consumer", ss.name, "err", err)
 		_ = conn.Close()
-		return
+		return false
 	}
 	ss.log.Info("consumer subscribed", "budget", ss.budget, "max_hold", ss.maxHold, "policy", string(ss.policy))
+	return true
 }
 
 // admit checks a Hello against the server's policy and builds the session.

@@ -9,11 +9,19 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/framehub/framehub/fdpass"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/lease"
+)
+
+// maxDrainPerService and maxDrainBytesPerService bound what is read from one
+// consumer per service (per frame): a Release of 64 leases is ~600 bytes.
+const (
+	maxDrainPerService      = 64
+	maxDrainBytesPerService = 16 << 10
 )
 
 // errSocketFull means a consumer's socket send buffer is full; the frame is
@@ -40,6 +48,7 @@ type session struct {
 	log       *slog.Logger
 	connected time.Time
 	ctr       sessionCounters
+	ownReader bool // reads its own socket (readLoop) instead of being drained by the stream
 
 	// Guarded by st.mu.
 	announced     map[uint32]uint32 // surface id → generation announced on this connection
@@ -223,6 +232,7 @@ func (ss *session) closeWith(code ipc.Code, reason string, err error) {
 			ss.log.Warn("consumer disconnected", attrs...)
 		}
 		ss.srv.removeSession(ss)
+		ss.srv.ctr.conns.Add(-1)
 	})
 }
 
@@ -231,11 +241,53 @@ func (ss *session) closeWith(code ipc.Code, reason string, err error) {
 // never wake the producer: they are read on the stream's frame clock (see
 // Stream.service). buf is the stream's receive buffer.
 func (ss *session) drain(buf []byte) {
-	for {
+	resetSeen := false
+	// A consumer sends about one small Release per frame it got; anything
+	// far beyond that is a flood, left queued (the flooder's own sends then
+	// block) so that it costs the flooder, not the frame clock.
+	budget := maxDrainBytesPerService
+	for range maxDrainPerService {
+		if budget <= 0 {
+			return
+		}
 		n, fds, err := ss.conn.TryRecv(buf)
+		budget -= n
 		if err != nil {
 			switch {
+			case errors.Is(err, syscall.ECONNRESET) && !resetSeen:
+				// The consumer closed with our frames unread: the kernel
+				// reports the reset once, before the packets it queued for
+				// us (its releases, its Bye). Read them, then the EOF.
+				resetSeen = true
+				continue
 			case errors.Is(err, fdpass.ErrWouldBlock):
+			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrClosed),
+				errors.Is(err, syscall.ECONNRESET):
+				ss.closeWith(ipc.CodeOK, "", nil)
+			case errors.Is(err, fdpass.ErrTruncated):
+				ss.protocolError(fmt.Sprintf("message larger than %d bytes", ipc.MaxMessageSize), err)
+			default:
+				ss.closeWith(ipc.CodeProtocol, "receive failed", err)
+			}
+			return
+		}
+		if !ss.handle(buf[:n], fds) {
+			return
+		}
+	}
+}
+
+// readLoop serves a session that reads its own socket (policy latest: a
+// release must deliver the pending frame at once, not at the next frame).
+// It blocks in the netpoller until the connection ends.
+func (ss *session) readLoop() {
+	buf := make([]byte, ipc.MaxMessageSize)
+	for {
+		n, fds, err := ss.conn.Recv(buf)
+		if err != nil {
+			switch {
+			case errors.Is(err, syscall.ECONNRESET):
+				continue // reported once, before the packets still queued
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrClosed):
 				ss.closeWith(ipc.CodeOK, "", nil)
 			case errors.Is(err, fdpass.ErrTruncated):

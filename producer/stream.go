@@ -498,7 +498,9 @@ func (st *Stream) service() {
 	subs := st.subs // copy-on-write: safe to range over without the lock
 	st.mu.Unlock()
 	for _, ss := range subs {
-		ss.drain(st.rbuf)
+		if !ss.ownReader {
+			ss.drain(st.rbuf)
+		}
 	}
 	now := time.Now()
 	st.evictExpired(now)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/framehub/framehub/fdpass"
@@ -179,9 +180,10 @@ func (c *Client) handshake(ctx context.Context, fc *fdpass.Conn) (*conn, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := fc.Send(b, nil); err != nil {
-		return nil, fmt.Errorf("sdk: %s: send hello: %w", c.addr, err)
-	}
+	// A producer that refuses the connection at once (too many consumers,
+	// denied) may have sent its Reject and closed before our Hello goes out:
+	// the send then fails, and the Reject waiting in the socket says why.
+	sendErr := fc.Send(b, nil)
 	deadline := time.Now().Add(10 * time.Second)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -190,7 +192,13 @@ func (c *Client) handshake(ctx context.Context, fc *fdpass.Conn) (*conn, error) 
 	defer func() { _ = fc.SetReadDeadline(time.Time{}) }()
 	for {
 		n, fds, err := fc.Recv(c.rbuf)
+		if errors.Is(err, syscall.ECONNRESET) {
+			n, fds, err = fc.Recv(c.rbuf) // the reset is reported once, before queued packets
+		}
 		if err != nil {
+			if sendErr != nil {
+				return nil, fmt.Errorf("sdk: %s: send hello: %w", c.addr, sendErr)
+			}
 			return nil, fmt.Errorf("sdk: %s: wait for welcome: %w", c.addr, err)
 		}
 		fdpass.CloseFDs(fds) // nothing before Welcome carries fds
@@ -241,6 +249,7 @@ func (c *Client) Caps() ipc.Caps {
 // wrapping ErrDisconnected when the connection ended and Reconnect is off,
 // ctx.Err() when ctx is done, and ErrClosed after Close.
 func (c *Client) Next(ctx context.Context) (*Frame, error) {
+	resetSeen := false
 	for {
 		c.mu.Lock()
 		if c.closed {
@@ -256,11 +265,11 @@ func (c *Client) Next(ctx context.Context) (*Frame, error) {
 			continue
 		}
 		if err := c.flushLocked(); err != nil {
-			c.mu.Unlock()
-			if lerr := c.lost(cn, err); lerr != nil {
-				return nil, lerr
-			}
-			continue
+			// The producer may have closed the connection after a Bye
+			// (eviction) that is still queued for us: the releases are moot
+			// (closing released every lease), and the next receive tells
+			// why the connection ended.
+			c.log.Debug("send release failed", "err", err)
 		}
 		c.checkHeldLocked(cn)
 		c.waiting = true
@@ -274,6 +283,13 @@ func (c *Client) Next(ctx context.Context) (*Frame, error) {
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
+			}
+			if errors.Is(err, syscall.ECONNRESET) && !resetSeen {
+				// The producer closed while our releases were unread: the
+				// kernel reports the reset once, before the packets still
+				// queued for us (a Bye saying why). Read them.
+				resetSeen = true
+				continue
 			}
 			if lerr := c.lost(cn, err); lerr != nil {
 				return nil, lerr
@@ -296,7 +312,9 @@ func (c *Client) Next(ctx context.Context) (*Frame, error) {
 // recv receives one packet, aborting when ctx is done.
 func (c *Client) recv(ctx context.Context, cn *conn) (int, []int, error) {
 	if ctx.Done() != nil {
+		done := make(chan struct{})
 		stop := context.AfterFunc(ctx, func() {
+			defer close(done)
 			if c.opts.Blocking {
 				_ = cn.fc.CloseWrite()
 				_ = cn.fc.Close()
@@ -305,8 +323,13 @@ func (c *Client) recv(ctx context.Context, cn *conn) (int, []int, error) {
 			_ = cn.fc.SetReadDeadline(time.Unix(1, 0))
 		})
 		defer func() {
-			if !stop() && !c.opts.Blocking {
-				_ = cn.fc.SetReadDeadline(time.Time{})
+			if !stop() {
+				// The callback ran or is running: wait for it, or it could
+				// set the past deadline after we cleared it.
+				<-done
+				if !c.opts.Blocking {
+					_ = cn.fc.SetReadDeadline(time.Time{})
+				}
 			}
 		}()
 	}
