@@ -43,16 +43,39 @@ type mode struct {
 }
 
 var modes = []mode{
-	{Name: "netpoller", Desc: "SDK defaults: Go's netpoller, GOMAXPROCS = cores", Args: nil},
-	{Name: "blocking", Desc: "sdk.Options.Blocking, receive loop on a locked OS thread, GOMAXPROCS=1",
-		Args: []string{"-blocking", "-lock-thread"}, Env: []string{"GOMAXPROCS=1"}},
+	{Name: "netpoller", Desc: "SDK defaults (Go's netpoller, GOMAXPROCS = cores); the consumer reads one byte per row of each plane",
+		Args: []string{"-touch=true"}},
+	{Name: "netpoller, no touch", Desc: "the same, receiving and releasing without reading the pixels: the transport alone",
+		Args: []string{"-touch=false"}},
+	{Name: "blocking", Desc: "sdk.Options.Blocking, receive loop on a locked OS thread, GOMAXPROCS=1, touching the pixels",
+		Args: []string{"-touch=true", "-blocking", "-lock-thread"}, Env: []string{"GOMAXPROCS=1"}},
+}
+
+// ipcModes are the modes of the IPC-bound runs (nothing touches pixels there).
+var ipcModes = []mode{
+	{Name: "netpoller", Args: []string{"-touch=false"}},
+	{Name: "blocking", Args: []string{"-touch=false", "-blocking", "-lock-thread"}, Env: []string{"GOMAXPROCS=1"}},
 }
 
 type run struct {
-	mode      string
-	n         int
-	prodCPU   float64 // producer CPU per frame, µs
-	consumers []consumerResult
+	Mode      string           `json:"mode"`
+	N         int              `json:"n"`
+	ProdCPU   float64          `json:"producer_cpu_us_per_frame"`
+	Consumers []consumerResult `json:"consumers"`
+}
+
+// results is everything a run measured; -from renders a report from it again.
+type results struct {
+	Repeats    int                  `json:"repeats"`
+	Window     time.Duration        `json:"window_ns"`
+	Warmup     time.Duration        `json:"warmup_ns"`
+	Paced      []run                `json:"paced"`
+	IPC        []run                `json:"ipc"`
+	FloorPaced []map[string]float64 `json:"floor_paced"`
+	FloorRTT   []map[string]float64 `json:"floor_rtt"`
+	FloorErr   string               `json:"floor_error,omitempty"`
+	Machine    string               `json:"machine"`
+	When       time.Time            `json:"when"`
 }
 
 type bench struct {
@@ -69,8 +92,19 @@ func main() {
 	repeats := flag.Int("repeats", 3, "repeats per configuration (medians are reported)")
 	window := flag.Duration("window", 15*time.Second, "measurement window per run")
 	ipcWindow := flag.Duration("ipc-window", 8*time.Second, "measurement window of IPC-bound runs")
+	raw := flag.String("results", "bench/results/transport.json", "raw results: written by a run, read by -from")
+	from := flag.Bool("from", false, "render the report from -results instead of measuring")
 	flag.Parse()
 	log.SetFlags(0)
+	if *from {
+		data, err := os.ReadFile(*raw)
+		must(err)
+		var res results
+		must(json.Unmarshal(data, &res))
+		must(os.WriteFile(*out, []byte(render(&res)), 0o644))
+		log.Printf("wrote %s from %s", *out, *raw)
+		return
+	}
 
 	bin, err := filepath.Abs(*binDir)
 	must(err)
@@ -107,15 +141,23 @@ func main() {
 	var ipc []run
 	for r := 0; r < *repeats; r++ {
 		for _, n := range []int{1, 3} {
-			for _, m := range modes {
+			for _, m := range ipcModes {
 				log.Printf("IPC-bound run %d/%d: %d consumers, %s", r+1, *repeats, n, m.Name)
 				ipc = append(ipc, ib.runPaced(n, m))
 			}
 		}
 	}
-	report := render(b, *repeats, paced, ipc, floorPaced, floorRTT, floorErr)
-	must(os.WriteFile(*out, []byte(report), 0o644))
-	log.Printf("wrote %s", *out)
+	res := results{Repeats: *repeats, Window: b.window, Warmup: b.warmup, Paced: paced, IPC: ipc,
+		FloorPaced: floorPaced, FloorRTT: floorRTT, Machine: machine(), When: time.Now().UTC()}
+	if floorErr != nil {
+		res.FloorErr = floorErr.Error()
+	}
+	data, err := json.MarshalIndent(res, "", "  ")
+	must(err)
+	must(os.MkdirAll(filepath.Dir(*raw), 0o755))
+	must(os.WriteFile(*raw, data, 0o644))
+	must(os.WriteFile(*out, []byte(render(&res)), 0o644))
+	log.Printf("wrote %s and %s", *out, *raw)
 }
 
 func must(err error) {
@@ -151,9 +193,6 @@ func (b *bench) runPaced(n int, m mode) run {
 	var outs []*bytes.Buffer
 	for i := 0; i < n; i++ {
 		cargs := append([]string{"-socket", sock, "-warmup", b.warmup.String(), "-duration", b.window.String()}, m.Args...)
-		if b.fps == 0 {
-			cargs = append(cargs, "-touch=false")
-		}
 		c := exec.Command(filepath.Join(b.bin, "consumer"), cargs...)
 		c.Env = append(os.Environ(), m.Env...)
 		var out bytes.Buffer
@@ -168,7 +207,7 @@ func (b *bench) runPaced(n int, m mode) run {
 	time.Sleep(b.window)
 	cpu1 := procCPU(prod.Process.Pid)
 	elapsed := time.Since(t0)
-	r := run{mode: m.Name, n: n}
+	r := run{Mode: m.Name, N: n}
 	frames := b.fps * elapsed.Seconds()
 	for i, c := range cons {
 		if err := c.Wait(); err != nil {
@@ -176,12 +215,12 @@ func (b *bench) runPaced(n int, m mode) run {
 		}
 		var cr consumerResult
 		must(json.Unmarshal(outs[i].Bytes(), &cr))
-		r.consumers = append(r.consumers, cr)
+		r.Consumers = append(r.Consumers, cr)
 	}
-	if b.fps == 0 && len(r.consumers) > 0 {
-		frames = r.consumers[0].FPS * elapsed.Seconds()
+	if b.fps == 0 && len(r.Consumers) > 0 {
+		frames = r.Consumers[0].FPS * elapsed.Seconds()
 	}
-	r.prodCPU = float64(cpu1-cpu0) / 1e3 / max(frames, 1)
+	r.ProdCPU = float64(cpu1-cpu0) / 1e3 / max(frames, 1)
 	return r
 }
 
@@ -231,7 +270,7 @@ func median(v []float64) float64 {
 func collect(runs []run, n int, m string, f func(run) []float64) []float64 {
 	var v []float64
 	for _, r := range runs {
-		if r.n == n && (m == "" || r.mode == m) {
+		if r.N == n && (m == "" || r.Mode == m) {
 			v = append(v, f(r)...)
 		}
 	}
@@ -241,34 +280,39 @@ func collect(runs []run, n int, m string, f func(run) []float64) []float64 {
 func perConsumer(f func(consumerResult) float64) func(run) []float64 {
 	return func(r run) []float64 {
 		var v []float64
-		for _, c := range r.consumers {
+		for _, c := range r.Consumers {
 			v = append(v, f(c))
 		}
 		return v
 	}
 }
 
-func render(b *bench, repeats int, paced, ipc []run, floorPaced, floorRTT []map[string]float64, floorErr error) string {
+func render(res *results) string {
+	paced, ipc, floorPaced, floorRTT := res.Paced, res.IPC, res.FloorPaced, res.FloorRTT
+	repeats := res.Repeats
 	var w strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&w, format, a...) }
 	p("# framehub benchmarks\n\n")
-	p("Produced by `make bench` (`go run ./bench/transport -bin bin -out docs/BENCHMARKS.md`) on %s.\n", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	p("Produced by `make bench` (`go run ./bench/transport -bin bin -out docs/BENCHMARKS.md`) on %s.\n", res.When.Format("2006-01-02 15:04 MST"))
 	p("Every figure is the median over %d repeats (and over consumers within a run); all configurations ran in one\n", repeats)
 	p("invocation, interleaved, so they saw the same machine. This machine is shared and noisy: compare figures\n")
 	p("side by side within this file, not across files.\n\n")
-	p("## Machine\n\n%s\n", machine())
+	p("Raw results: `bench/results/transport.json` (`go run ./bench/transport -from` renders this file from it).\n\n")
+	p("## Machine\n\n%s\n", res.Machine)
 
-	prod0 := median(collect(paced, 0, "", func(r run) []float64 { return []float64{r.prodCPU} }))
+	prod0 := median(collect(paced, 0, "", func(r run) []float64 { return []float64{r.ProdCPU} }))
 	p("## Transport at 1920×1080 NV12, 30 fps (synthetic source, memfd surfaces)\n\n")
-	p("Each consumer maps every frame and reads one byte per row of each plane, then releases it. Measurement\n")
-	p("window %v after %v of warm-up. CPU is read from `/proc/PID/task/*/schedstat` (producer) and `getrusage`\n", b.window, b.warmup)
-	p("(consumers, all threads). Latency is capture (`CLOCK_MONOTONIC` at publish) to the consumer's receipt.\n\n")
+	p("Each consumer maps every frame, reads one byte per row of each plane (or not: \"no touch\"), and releases it.\n")
+	p("Measurement window %v after %v of warm-up. CPU is the sum over all threads of `/proc/PID/task/*/schedstat`\n", res.Window, res.Warmup)
+	p("(the scheduler's ns-exact run time; `/proc/PID/stat` counts 10 ms ticks, too coarse for ~100 µs per frame).\n")
+	p("Latency is capture (`CLOCK_MONOTONIC` when the frame is published) to the consumer's receipt.\n")
+	p("\"Producer CPU per frame per consumer\" is (producer CPU with N consumers − producer CPU alone) / N.\n\n")
 	p("Producer alone (no consumer): **%.1f µs of CPU per frame** (rendering the moving pattern).\n\n", prod0)
 	p("| consumers | SDK mode | fps per consumer | drops | latency p50 | latency p99 | producer CPU per frame per consumer | consumer CPU per frame | **total per frame per consumer** |\n")
 	p("|---|---|---|---|---|---|---|---|---|\n")
 	for _, n := range []int{1, 3} {
 		for _, m := range modes {
-			prodN := median(collect(paced, n, m.Name, func(r run) []float64 { return []float64{r.prodCPU} }))
+			prodN := median(collect(paced, n, m.Name, func(r run) []float64 { return []float64{r.ProdCPU} }))
 			extra := (prodN - prod0) / float64(n)
 			cons := median(collect(paced, n, m.Name, perConsumer(func(c consumerResult) float64 { return c.CPUPerFrame })))
 			p("| %d | %s | %.1f | %.0f | %.0f µs | %.0f µs | %.1f µs | %.1f µs | **%.1f µs** |\n", n, m.Name,
@@ -290,29 +334,62 @@ func render(b *bench, repeats int, paced, ipc []run, floorPaced, floorRTT []map[
 	p("dominate); consumers release each frame at once without touching it; pool of 12 surfaces, budget 4.\n\n")
 	p("| consumers | SDK mode | frames/s per consumer | consumer CPU per frame | producer CPU per frame |\n|---|---|---|---|---|\n")
 	for _, n := range []int{1, 3} {
-		for _, m := range modes {
+		for _, m := range ipcModes {
 			p("| %d | %s | %.0f | %.1f µs | %.1f µs |\n", n, m.Name,
 				median(collect(ipc, n, m.Name, perConsumer(func(c consumerResult) float64 { return c.FPS }))),
 				median(collect(ipc, n, m.Name, perConsumer(func(c consumerResult) float64 { return c.CPUPerFrame }))),
-				median(collect(ipc, n, m.Name, func(r run) []float64 { return []float64{r.prodCPU} })))
+				median(collect(ipc, n, m.Name, func(r run) []float64 { return []float64{r.ProdCPU} })))
 		}
 	}
-	p("\n## The machine's floor (C, `bench/floor/floor.c`, same run)\n\n")
-	if floorErr != nil {
-		p("Skipped: could not build bench/floor/floor.c with gcc (%v).\n\n", floorErr)
-	} else {
-		get := func(rs []map[string]float64, k string) float64 {
-			var v []float64
-			for _, r := range rs {
-				v = append(v, r[k])
-			}
-			return median(v)
+	get := func(rs []map[string]float64, k string) float64 {
+		var v []float64
+		for _, r := range rs {
+			v = append(v, r[k])
 		}
+		return median(v)
+	}
+	p("\n## The machine's floor (C, `bench/floor/floor.c`, same run)\n\n")
+	if res.FloorErr != "" {
+		p("Skipped: could not build bench/floor/floor.c with gcc (%v).\n\n", res.FloorErr)
+	} else {
 		p("- One 64-byte `SOCK_SEQPACKET` round trip between two processes, back to back: **%.0f round trips/s** (%.1f µs each).\n",
 			get(floorRTT, "per_second"), get(floorRTT, "rtt_us"))
 		p("- Every 33 ms one 64-byte message with one memfd, and a 16-byte release back: consumer CPU **%.1f µs per message**,\n  latency p50 %.0f µs, p99 %.0f µs.\n\n",
 			get(floorPaced, "consumer_cpu_us_per_msg"), get(floorPaced, "latency_p50_us"), get(floorPaced, "latency_p99_us"))
 	}
+	// Targets of the transport issue, against what this run measured.
+	total3 := func(m string) float64 {
+		prodN := median(collect(paced, 3, m, func(r run) []float64 { return []float64{r.ProdCPU} }))
+		cons := median(collect(paced, 3, m, perConsumer(func(c consumerResult) float64 { return c.CPUPerFrame })))
+		return (prodN-prod0)/3 + cons
+	}
+	p99 := func(m string) float64 {
+		return median(collect(paced, 3, m, perConsumer(func(c consumerResult) float64 { return c.P99 })))
+	}
+	ipc3 := median(collect(ipc, 3, "netpoller", perConsumer(func(c consumerResult) float64 { return c.FPS })))
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "**missed**"
+	}
+	p("## Targets\n\n| target | measured (median) | machine floor, same run | verdict |\n|---|---|---|---|\n")
+	p("| ≥ 20,000 frames/s per consumer, IPC-bound, 3 consumers | %.0f/s | %.0f round trips/s (one consumer) | %s |\n",
+		ipc3, get(floorRTT, "per_second"), verdict(ipc3 >= 20000))
+	p("| ≤ 50 µs CPU per frame per consumer (producer + consumer), 30 fps, 3 consumers | %.0f µs (no touch), %.0f µs (touch) | %.0f µs (C consumer alone, no producer share) | %s |\n",
+		total3("netpoller, no touch"), total3("netpoller"), get(floorPaced, "consumer_cpu_us_per_msg"), verdict(total3("netpoller, no touch") <= 50))
+	p("| delivery p99 ≤ 200 µs, 30 fps, 3 consumers | %.0f µs (no touch), %.0f µs (touch) | p99 %.0f µs (C, one consumer) | %s |\n\n",
+		p99("netpoller, no touch"), p99("netpoller"), get(floorPaced, "latency_p99_us"), verdict(p99("netpoller, no touch") <= 200))
+	p("What bounds the 30 fps figures (profiles in docs/SDK.md, \"Cost per frame\"): at 30 fps every frame wakes an\n")
+	p("idle consumer whose caches the producer's 3 MB render has just flushed. On this 2-vCPU VM the C floor alone — one\n")
+	p("blocking `recvmsg` and one `send`, nothing else — costs the consumer the figure in the third column, so a total\n")
+	p("of 50 µs for producer and consumer together is below what this machine does for any program. framehub's\n")
+	p("consumer adds Go's scheduler on each wake-up (`perf`: `findRunnable`, `netpoll`, `pidleget`, `stealWork`, and the\n")
+	p("kernel's context switches make up most of the profile; framehub's own code is a few percent). The producer's\n")
+	p("share was brought from 150–400 µs to the column above by reading consumer sockets on the frame clock instead of\n")
+	p("waking per release. Latency tails come from four processes (a producer rendering 1080p and three consumers)\n")
+	p("sharing two vCPUs: a consumer woken while both are busy waits for one; reading one byte per row (1,620 cache\n")
+	p("misses per frame) lengthens every consumer's turn, hence the wider tail with touch.\n")
 	return w.String()
 }
 
