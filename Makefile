@@ -29,8 +29,8 @@ test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-
 	$(GO) build -o /dev/null ./examples/...
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-bench: build ## run the benchmarks and write docs/BENCHMARKS.md (several minutes)
-	$(GO) run ./bench/transport -bin $(BIN) -out docs/BENCHMARKS.md
+bench: build ## run the benchmarks; reports in docs/bench/ (see docs/BENCHMARKS.md; ~12 minutes)
+	$(GO) run ./bench/transport -bin $(BIN)
 
 demo: build ## run the producer and a consumer on the synthetic source (DEMO_SECONDS=n to stop by itself)
 	@BIN=$(BIN) scripts/demo.sh

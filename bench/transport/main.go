@@ -88,7 +88,7 @@ type bench struct {
 
 func main() {
 	binDir := flag.String("bin", "bin", "directory with framehub-producer and consumer")
-	out := flag.String("out", "docs/BENCHMARKS.md", "report to write")
+	out := flag.String("out", "docs/bench/transport.md", "report to write")
 	repeats := flag.Int("repeats", 3, "repeats per configuration (medians are reported)")
 	window := flag.Duration("window", 15*time.Second, "measurement window per run")
 	ipcWindow := flag.Duration("ipc-window", 8*time.Second, "measurement window of IPC-bound runs")
@@ -292,8 +292,8 @@ func render(res *results) string {
 	repeats := res.Repeats
 	var w strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&w, format, a...) }
-	p("# framehub benchmarks\n\n")
-	p("Produced by `make bench` (`go run ./bench/transport -bin bin -out docs/BENCHMARKS.md`) on %s.\n", res.When.Format("2006-01-02 15:04 MST"))
+	p("# Transport benchmarks\n\n")
+	p("Produced by `make bench` (`go run ./bench/transport -bin bin`) on %s.\n", res.When.Format("2006-01-02 15:04 MST"))
 	p("Every figure is the median over %d repeats (and over consumers within a run); all configurations ran in one\n", repeats)
 	p("invocation, interleaved, so they saw the same machine. This machine is shared and noisy: compare figures\n")
 	p("side by side within this file, not across files.\n\n")
