@@ -276,7 +276,8 @@ func (s *Server) serveConn(conn *fdpass.Conn) bool {
 	// releases from waking the producer. A latest-policy consumer is the
 	// exception: its release must deliver the pending frame at once, so it
 	// keeps a reader of its own (such consumers are few and trigger-driven).
-	ss.ownReader = ss.policy == ipc.PolicyLatest
+	// A replaying consumer too: its releases pace the catch-up.
+	ss.ownReader = ss.policy == ipc.PolicyLatest || ss.replayFrom > 0
 	if ss.ownReader {
 		if err := ss.st.subscribe(ss, welcome); err != nil {
 			s.removeSession(ss)
@@ -345,7 +346,7 @@ func (s *Server) admit(conn *fdpass.Conn, cred fdpass.Cred, h *ipc.Hello) (*sess
 	ss := &session{
 		cid: s.nextID, srv: s, st: st, conn: conn, cred: cred, name: name, policy: policy,
 		lossless: lossless, budget: budget, maxHold: hold, connected: time.Now(),
-		announced: make(map[uint32]uint32), wbuf: make([]byte, 0, 512),
+		announced: make(map[uint32]uint32), wbuf: make([]byte, 0, 512), replayFrom: h.ReplayFromNS,
 	}
 	ss.log = st.log.With("consumer", name, "session", uint64(ss.cid), "pid", cred.PID)
 	s.sessions[ss.cid] = ss

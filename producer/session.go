@@ -35,24 +35,28 @@ type sessionCounters struct {
 
 // session is one consumer connection subscribed to one stream.
 type session struct {
-	cid       lease.ConsumerID
-	srv       *Server
-	st        *Stream
-	conn      *fdpass.Conn
-	cred      fdpass.Cred
-	name      string
-	policy    ipc.Policy
-	lossless  bool
-	budget    int
-	maxHold   time.Duration
-	log       *slog.Logger
-	connected time.Time
-	ctr       sessionCounters
-	ownReader bool // reads its own socket (readLoop) instead of being drained by the stream
+	cid        lease.ConsumerID
+	srv        *Server
+	st         *Stream
+	conn       *fdpass.Conn
+	cred       fdpass.Cred
+	name       string
+	policy     ipc.Policy
+	lossless   bool
+	budget     int
+	maxHold    time.Duration
+	log        *slog.Logger
+	connected  time.Time
+	ctr        sessionCounters
+	ownReader  bool  // reads its own socket (readLoop) instead of being drained by the stream
+	replayFrom int64 // Hello.ReplayFromNS
 
 	// Guarded by st.mu.
 	announced     map[uint32]uint32 // surface id → generation announced on this connection
 	pending       *frame            // PolicyLatest: newest frame waiting for budget
+	cursor        uint64            // replaying: seq of the next buffered frame to send; 0 = live
+	extraFlags    uint32            // flags added to the Frame being sent (FlagReplay)
+	discontNext   bool              // the next Frame sent says FlagDiscont
 	sinceLast     uint32            // frames skipped since the last Frame sent
 	detached      bool
 	wbuf          []byte
@@ -166,10 +170,15 @@ func (ss *session) sendFrameLocked(fr *frame, lid uint64) error {
 	msg := fr.msg
 	msg.Lease = lid
 	msg.Dropped = ss.sinceLast
-	if ss.sinceLast > 0 {
+	msg.Flags |= ss.extraFlags
+	if ss.sinceLast > 0 || ss.discontNext {
 		msg.Flags |= ipc.FlagDiscont
 	}
-	return ss.sendLocked(&msg, nil)
+	if err := ss.sendLocked(&msg, nil); err != nil {
+		return err
+	}
+	ss.discontNext = false
+	return nil
 }
 
 // skipLocked handles a frame published while ss is at its budget.

@@ -30,6 +30,10 @@ type StreamConfig struct {
 	OnKeyframeRequest func()
 	// KeyframeInterval rate-limits OnKeyframeRequest. It defaults to 250 ms.
 	KeyframeInterval time.Duration
+	// Replay keeps the frames of the last Replay seconds for consumers that
+	// ask to replay from a capture time (see stream_replay.go). 0 disables
+	// it. The pool must be sized for it; when it is not, the buffer shrinks.
+	Replay time.Duration
 }
 
 // FrameInfo is the per-frame metadata a source passes to Publish.
@@ -77,6 +81,9 @@ type StreamStats struct {
 	HoldNanos        uint64 // total lease hold time of released leases
 	MaxHoldNanos     uint64 // longest lease hold seen
 	KeyframeRequests uint64 // RequestKeyframe forwarded to the source
+	Replayed         uint64 // frames delivered from the replay buffer
+	ReplayShed       uint64 // buffered frames let go early because the pool ran out
+	ReplayFrames     int    // frames in the replay buffer now
 	Consumers        int    // subscribed now
 	Leases           int    // live leases now
 	Frames           int    // frames with a live hold or lease now
@@ -87,6 +94,7 @@ type streamCounters struct {
 	published, delivered, droppedExhausted, droppedLossless atomic.Uint64
 	skippedBudget, skippedSocket, evictions, released       atomic.Uint64
 	releasedOnClose, holdNanos, maxHoldNanos, keyframeReqs  atomic.Uint64
+	replayed, replayShed                                    atomic.Uint64
 }
 
 // Stream is a named flow of frames with its own pool and lease table. Create
@@ -102,15 +110,17 @@ type Stream struct {
 	rbuf    []byte     // receive buffer for draining sessions
 	lastSvc atomic.Int64
 
-	mu        sync.Mutex
-	table     *lease.Table
-	frames    map[lease.FrameID]*frame
-	subs      []*session
-	byID      map[lease.ConsumerID]*session
-	nextFrame lease.FrameID
-	seq       uint64
-	lastKey   time.Time
-	lastExh   time.Time
+	mu          sync.Mutex
+	table       *lease.Table
+	frames      map[lease.FrameID]*frame
+	subs        []*session
+	byID        map[lease.ConsumerID]*session
+	nextFrame   lease.FrameID
+	seq         uint64
+	lastKey     time.Time
+	lastExh     time.Time
+	ring        []*frame // replay buffer, oldest first (StreamConfig.Replay)
+	lastShedLog time.Time
 }
 
 func newStream(srv *Server, cfg StreamConfig) (*Stream, error) {
@@ -172,10 +182,16 @@ func (st *Stream) Acquire() (*surface.Surface, error) {
 		return s, nil
 	}
 	if errors.Is(err, surface.ErrExhausted) {
-		// Releases queued since the last frame may free a surface.
+		// Releases queued since the last frame may free a surface; then the
+		// replay buffer gives way before the live stream drops a frame.
 		st.service()
-		if s, err = st.cfg.Pool.Get(); err == nil {
-			return s, nil
+		for {
+			if s, err = st.cfg.Pool.Get(); err == nil {
+				return s, nil
+			}
+			if !errors.Is(err, surface.ErrExhausted) || !st.shedForPool() {
+				break
+			}
 		}
 	}
 	if errors.Is(err, surface.ErrExhausted) {
@@ -294,8 +310,13 @@ func (st *Stream) publish(ref SurfaceRef, fi FrameInfo, free func()) int {
 			return 0
 		}
 	}
+	st.retainLocked(fr)
 	sent := 0
 	for _, ss := range st.subs {
+		if ss.cursor != 0 {
+			st.pumpLocked(ss, now) // still replaying: fr is in the buffer
+			continue
+		}
 		if st.table.AtBudget(ss.cid) {
 			ss.skipLocked(st, fr, now)
 			continue
@@ -371,6 +392,9 @@ func (st *Stream) releaseFromPeer(ss *session, ids []uint64) error {
 			}
 		}
 	}
+	if ss.cursor != 0 {
+		st.pumpLocked(ss, now)
+	}
 	if ss.pending != nil && !st.table.AtBudget(ss.cid) {
 		fr := ss.pending
 		ss.pending = nil
@@ -406,6 +430,8 @@ func (st *Stream) subscribe(ss *session, w *ipc.Welcome) error {
 	subs := make([]*session, len(st.subs), len(st.subs)+1)
 	copy(subs, st.subs)
 	st.subs = append(subs, ss)
+	st.startReplayLocked(ss, ss.replayFrom)
+	st.pumpLocked(ss, time.Now())
 	return nil
 }
 
@@ -557,7 +583,7 @@ func (st *Stream) runService(ctx context.Context, interval time.Duration) {
 // Stats returns the stream's counters.
 func (st *Stream) Stats() StreamStats {
 	st.mu.Lock()
-	consumers, leases, frames := len(st.subs), st.table.Leases(), st.table.Frames()
+	consumers, leases, frames, ringLen := len(st.subs), st.table.Leases(), st.table.Frames(), len(st.ring)
 	st.mu.Unlock()
 	c := &st.ctr
 	return StreamStats{
@@ -566,6 +592,7 @@ func (st *Stream) Stats() StreamStats {
 		SkippedBudget: c.skippedBudget.Load(), SkippedSocket: c.skippedSocket.Load(),
 		Evictions: c.evictions.Load(), Released: c.released.Load(), ReleasedOnClose: c.releasedOnClose.Load(),
 		HoldNanos: c.holdNanos.Load(), MaxHoldNanos: c.maxHoldNanos.Load(), KeyframeRequests: c.keyframeReqs.Load(),
+		Replayed: c.replayed.Load(), ReplayShed: c.replayShed.Load(), ReplayFrames: ringLen,
 		Consumers: consumers, Leases: leases, Frames: frames, Pool: st.cfg.Pool.Stats(),
 	}
 }

@@ -1,0 +1,94 @@
+package producer_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/ipc"
+	"github.com/framehub/framehub/producer"
+	"github.com/framehub/framehub/producer/surface"
+	"github.com/framehub/framehub/sdk"
+)
+
+func replayStream(t *testing.T, poolMax int, replay time.Duration) (*producer.Stream, string) {
+	t.Helper()
+	addr := filepath.Join(t.TempDir(), "p.sock")
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("t"), Size: 4096, Max: poolMax})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pool.Close() })
+	srv, err := producer.New(producer.Config{Addr: addr, Logger: log, MaxInFlight: 64})
+	require.NoError(t, err)
+	st, err := srv.AddStream(producer.StreamConfig{Name: "h264", Caps: ipc.Caps{Format: "H264"}, Pool: pool, Replay: replay})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start())
+	t.Cleanup(func() { _ = srv.Close() })
+	return st, addr
+}
+
+// A consumer that comes back asks for every frame captured after the last
+// one it made durable, and gets each exactly once, then the live stream.
+func TestReplayFromCaptureTime(t *testing.T) {
+	st, addr := replayStream(t, 256, 10*time.Second)
+	base := clock.Mono()
+	publish := func(i int) {
+		s, err := st.Acquire()
+		require.NoError(t, err)
+		st.Publish(s, producer.FrameInfo{MonoNS: base + int64(i)*int64(time.Millisecond), Size: 16})
+	}
+	for i := 1; i <= 50; i++ {
+		publish(i)
+	}
+	require.Equal(t, 50, st.Stats().ReplayFrames)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	// The frame captured at base+20ms was durable: resume after it.
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Stream: "h264", MaxInFlight: 4, ReplayFrom: base + 20*int64(time.Millisecond), Logger: log})
+	require.NoError(t, err)
+	defer c.Close()
+
+	var seqs []uint64
+	replayed := 0
+	for len(seqs) < 50 {
+		f, err := c.Next(ctx)
+		require.NoError(t, err)
+		seqs = append(seqs, f.Seq())
+		if f.Flags()&ipc.FlagReplay != 0 {
+			replayed++
+		}
+		f.Release()
+		// Publish live frames while the consumer catches up.
+		if n := len(seqs); n <= 20 {
+			publish(50 + n)
+		}
+	}
+	for i, s := range seqs {
+		require.Equal(t, uint64(21+i), s, "every frame after the durable one, once, in order: %v", seqs)
+	}
+	require.GreaterOrEqual(t, replayed, 30, "the buffered frames come flagged replay")
+	require.Positive(t, st.Stats().Replayed)
+}
+
+// Replay never costs the live stream a frame: when the pool runs out, the
+// buffer gives way.
+func TestReplayBufferYieldsToThePool(t *testing.T) {
+	st, _ := replayStream(t, 8, time.Hour)
+	for i := 0; i < 40; i++ {
+		s, err := st.Acquire()
+		require.NoError(t, err, "frame %d", i)
+		st.Publish(s, producer.FrameInfo{Size: 16})
+	}
+	stats := st.Stats()
+	require.Zero(t, stats.DroppedExhausted)
+	require.Positive(t, stats.ReplayShed)
+	require.LessOrEqual(t, stats.ReplayFrames, 8)
+}
