@@ -1,95 +1,23 @@
 package daemon
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"os"
-	"strings"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/framehub/framehub/internal/config"
 )
 
-// ConfigError is a problem in a config file, with where it is.
-type ConfigError struct {
-	File  string
-	Line  int    // 0 when unknown
-	Field string // YAML key, "" when the problem is not one field's
-	Err   error
-}
-
-func (e *ConfigError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-	}
-	if e.Field != "" {
-		fmt.Fprintf(&b, ": %s", e.Field)
-	}
-	fmt.Fprintf(&b, ": %v", e.Err)
-	return b.String()
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
-
 // LoadFile reads a YAML config file into o. Unknown keys, values of the
-// wrong type and invalid values are errors (*ConfigError) naming the file,
+// wrong type and invalid values are errors (*config.Error) naming the file,
 // the line and the key. Keys absent from the file keep o's values.
 func (o *Options) LoadFile(path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return &ConfigError{File: path, Err: err}
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return yamlError(path, err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(o); err != nil && !errors.Is(err, io.EOF) {
-		return yamlError(path, err)
-	}
-	if field, err := o.validate(); err != nil {
-		return &ConfigError{File: path, Line: keyLine(&root, field), Field: field, Err: err}
-	}
-	return nil
-}
-
-// yamlError turns the yaml package's "yaml: line N: ..." into a ConfigError.
-func yamlError(path string, err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		err = errors.New(te.Errors[0])
-	}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
-		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
-	}
-	field := ""
-	if i := strings.Index(msg, "field "); i >= 0 {
-		if f := strings.Fields(msg[i+len("field "):]); len(f) > 0 {
-			field = f[0]
+	return config.Load(path, o, func() error {
+		if field, err := o.validate(); err != nil {
+			return &config.FieldError{Field: field, Err: err}
 		}
-	}
-	return &ConfigError{File: path, Line: line, Field: field, Err: errors.New(msg)}
-}
-
-// keyLine finds the line of a top-level key in a YAML document.
-func keyLine(root *yaml.Node, key string) int {
-	if root == nil || len(root.Content) == 0 {
-		return 0
-	}
-	m := root.Content[0]
-	for i := 0; i+1 < len(m.Content); i += 2 {
-		if m.Content[i].Value == key {
-			return m.Content[i].Line
-		}
-	}
-	return 0
+		return nil
+	})
 }
 
 // validate checks values a type cannot; it returns the offending key.

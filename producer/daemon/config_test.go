@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/config"
 )
 
 func load(t *testing.T, file string, args ...string) (Options, error) {
@@ -58,7 +60,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, ca := range cases {
 		t.Run(ca.name, func(t *testing.T) {
 			_, err := load(t, ca.file)
-			var ce *ConfigError
+			var ce *config.Error
 			require.True(t, errors.As(err, &ce), "err = %v", err)
 			require.Equal(t, ca.line, ce.Line, "err = %v", err)
 			if ca.field != "" {

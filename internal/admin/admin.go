@@ -1,0 +1,72 @@
+// Package admin serves a daemon's admin endpoints (/metrics, /healthz,
+// /status...) on a TCP address or a Unix socket.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// Listen listens on addr: "host:port", or "unix:/path" for a Unix socket
+// (a stale socket file is replaced).
+func Listen(addr string) (net.Listener, error) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+				_ = c.Close()
+				return nil, fmt.Errorf("admin: listen %s: address in use", addr)
+			}
+			_ = os.Remove(path)
+		}
+		ln, err := net.Listen("unix", path)
+		if err != nil {
+			return nil, fmt.Errorf("admin: listen %s: %w", addr, err)
+		}
+		return ln, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin: listen %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+// Server is an admin HTTP server for an oklog/run group: Run serves until
+// Close.
+type Server struct {
+	ln  net.Listener
+	srv *http.Server
+}
+
+// New listens on addr for h. The caller must Run and Close it.
+func New(addr string, h http.Handler) (*Server, error) {
+	ln, err := Listen(addr)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}}, nil
+}
+
+// Addr is the address served (with the port chosen for ":0").
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Run serves until Close; it returns nil after Close.
+func (s *Server) Run() error {
+	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin: serve %s: %w", s.ln.Addr(), err)
+	}
+	return nil
+}
+
+// Close stops serving, giving requests in flight a second to finish.
+func (s *Server) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
+}

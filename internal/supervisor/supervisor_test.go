@@ -1,0 +1,290 @@
+package supervisor
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const waitFor = 10 * time.Second
+
+// TestMain doubles as the children (and the supervisor) of these tests:
+// FH_SUP_CHILD selects what this process pretends to be.
+func TestMain(m *testing.M) {
+	switch os.Getenv("FH_SUP_CHILD") {
+	case "":
+		os.Exit(m.Run())
+	case "serve": // a producer: listens on FH_SOCK after FH_DELAY
+		d, _ := time.ParseDuration(os.Getenv("FH_DELAY"))
+		time.Sleep(d)
+		ln, err := net.Listen("unixpacket", os.Getenv("FH_SOCK"))
+		if err != nil {
+			os.Exit(3)
+		}
+		markStart()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				_ = c.Close()
+			}
+		}()
+		waitTerm()
+		_ = ln.Close()
+	case "consumer": // records its start time
+		markStart()
+		fmt.Println("consumer up")
+		waitTerm()
+	case "crash":
+		fmt.Fprintln(os.Stderr, "crashing on purpose")
+		os.Exit(7)
+	case "stubborn": // ignores SIGTERM; its grandchild too
+		signal.Ignore(syscall.SIGTERM)
+		gc := exec.Command("sleep", "300")
+		_ = gc.Start()
+		writeFile(os.Getenv("FH_GRANDCHILD"), strconv.Itoa(gc.Process.Pid))
+		markStart()
+		select {}
+	case "supervisor": // runs a supervisor on FH_CONFIG until killed
+		cfg, err := Load(os.Getenv("FH_CONFIG"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			os.Exit(2)
+		}
+		_ = s.Run(context.Background())
+	}
+	os.Exit(0)
+}
+
+func markStart() {
+	if f := os.Getenv("FH_MARK"); f != "" {
+		writeFile(f, strconv.FormatInt(time.Now().UnixNano(), 10)+" "+strconv.Itoa(os.Getpid()))
+	}
+}
+
+func writeFile(path, s string) { _ = os.WriteFile(path+".tmp", []byte(s), 0o644); _ = os.Rename(path+".tmp", path) }
+
+func waitTerm() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGTERM, os.Interrupt)
+	<-c
+}
+
+// readMark returns the start time and pid a child wrote.
+func readMark(t *testing.T, path string) (time.Time, int) {
+	t.Helper()
+	var b []byte
+	require.Eventually(t, func() bool {
+		var err error
+		b, err = os.ReadFile(path)
+		return err == nil
+	}, waitFor, 5*time.Millisecond, "no mark at %s", path)
+	f := strings.Fields(string(b))
+	ns, _ := strconv.ParseInt(f[0], 10, 64)
+	pid, _ := strconv.Atoi(f[1])
+	return time.Unix(0, ns), pid
+}
+
+func proc(name, mode string, env ...string) Process {
+	self, _ := os.Executable()
+	return Process{Name: name, Binary: self, Env: append([]string{"FH_SUP_CHILD=" + mode}, env...),
+		Restart: Restart{BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond, StableAfter: time.Second}}
+}
+
+func startSupervisor(t *testing.T, cfg Config) (*Supervisor, context.CancelFunc, chan error) {
+	t.Helper()
+	if cfg.Grace == 0 {
+		cfg.Grace = 500 * time.Millisecond
+	}
+	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { _ = s.Run(ctx); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(waitFor):
+			t.Error("supervisor did not stop")
+		}
+	})
+	return s, cancel, done
+}
+
+func state(s *Supervisor, name string) ChildStatus {
+	for _, c := range s.Status() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return ChildStatus{}
+}
+
+func alive(pid int) bool { return pid > 0 && syscall.Kill(pid, 0) == nil }
+
+func TestStartOrderRestartAndStop(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "p.sock")
+	producer := proc("producer", "serve", "FH_SOCK="+sock, "FH_DELAY=300ms", "FH_MARK="+filepath.Join(dir, "producer"))
+	producer.ReadySocket = sock
+	rec := proc("recorder", "consumer", "FH_MARK="+filepath.Join(dir, "recorder"))
+	str := proc("streamer", "consumer", "FH_MARK="+filepath.Join(dir, "streamer"))
+	s, cancel, done := startSupervisor(t, Config{Processes: []Process{producer, rec, str}})
+
+	pStart, _ := readMark(t, filepath.Join(dir, "producer"))
+	rStart, recPid := readMark(t, filepath.Join(dir, "recorder"))
+	_, strPid := readMark(t, filepath.Join(dir, "streamer"))
+	require.True(t, rStart.After(pStart), "consumers start once the producer's socket accepts connections")
+	require.Eventually(t, func() bool { return state(s, "streamer").State == StateReady }, waitFor, 5*time.Millisecond)
+
+	// kill -9 a consumer: restarted within its backoff, the others untouched.
+	require.NoError(t, os.Remove(filepath.Join(dir, "recorder")))
+	killed := time.Now()
+	require.NoError(t, syscall.Kill(recPid, syscall.SIGKILL))
+	_, newPid := readMark(t, filepath.Join(dir, "recorder"))
+	require.NotEqual(t, recPid, newPid)
+	require.Less(t, time.Since(killed), 2*time.Second)
+	require.Equal(t, 1, state(s, "recorder").Restarts)
+	require.Equal(t, "killed by SIGKILL", state(s, "recorder").LastExit)
+	require.True(t, alive(strPid), "the streamer kept running")
+	require.Zero(t, state(s, "streamer").Restarts)
+
+	logs, err := s.Logs("streamer", 10)
+	require.NoError(t, err)
+	require.Contains(t, logs, "consumer up")
+
+	// Stop: everything gone within the grace period, process groups empty.
+	pids := []int{}
+	for _, c := range s.Status() {
+		pids = append(pids, c.PID)
+	}
+	stopped := time.Now()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(waitFor):
+		t.Fatal("supervisor did not stop")
+	}
+	require.Less(t, time.Since(stopped), 3*time.Second)
+	for _, pid := range pids {
+		require.ErrorIs(t, syscall.Kill(-pid, 0), syscall.ESRCH, "process group %d is empty", pid)
+	}
+	for _, c := range s.Status() {
+		require.Equal(t, StateStopped, c.State, c.Name)
+	}
+}
+
+func TestCrashLoopGivesUp(t *testing.T) {
+	p := proc("flaky", "crash")
+	p.Restart.MaxCrashes = 3
+	s, _, _ := startSupervisor(t, Config{Processes: []Process{p}})
+	require.Eventually(t, func() bool { return state(s, "flaky").State == StateFailed }, waitFor, 5*time.Millisecond)
+	st := state(s, "flaky")
+	require.Contains(t, st.Error, "crash loop")
+	require.Contains(t, st.Error, "exit status 7")
+	require.Equal(t, 2, st.Restarts)
+	h := httptest.NewServer(s.Handler())
+	defer h.Close()
+	resp, err := h.Client().Get(h.URL + "/healthz")
+	require.NoError(t, err)
+	require.Equal(t, 503, resp.StatusCode)
+	resp.Body.Close()
+	resp, err = h.Client().Get(h.URL + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(body), `framehub_supervisor_crashes_total{name="flaky"} 3`)
+	resp, err = h.Client().Get(h.URL + "/status")
+	require.NoError(t, err)
+	var sr StatusResponse
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&sr))
+	resp.Body.Close()
+	require.Equal(t, StateFailed, sr.Processes[0].State)
+}
+
+// A child that ignores SIGTERM is killed after the grace period, with its
+// own children.
+func TestStubbornChildKilledAfterGrace(t *testing.T) {
+	dir := t.TempDir()
+	p := proc("stubborn", "stubborn", "FH_MARK="+filepath.Join(dir, "m"), "FH_GRANDCHILD="+filepath.Join(dir, "gc"))
+	_, cancel, done := startSupervisor(t, Config{Grace: 300 * time.Millisecond, Processes: []Process{p}})
+	_, pid := readMark(t, filepath.Join(dir, "m"))
+	gcb, err := os.ReadFile(filepath.Join(dir, "gc"))
+	require.NoError(t, err)
+	gc, _ := strconv.Atoi(string(gcb))
+	start := time.Now()
+	cancel()
+	<-done
+	took := time.Since(start)
+	require.GreaterOrEqual(t, took, 300*time.Millisecond, "it got its grace period")
+	require.Less(t, took, 3*time.Second)
+	require.Eventually(t, func() bool { return !alive(pid) && !alive(gc) }, waitFor, 5*time.Millisecond,
+		"child %d and grandchild %d are gone", pid, gc)
+}
+
+// The supervisor itself is killed with SIGKILL: its children die with it.
+func TestNoOrphansWhenSupervisorIsKilled(t *testing.T) {
+	dir := t.TempDir()
+	self, _ := os.Executable()
+	cfgPath := filepath.Join(dir, "g.yaml")
+	cfg := fmt.Sprintf("processes:\n  - name: a\n    binary: %s\n    env: [FH_SUP_CHILD=consumer, FH_MARK=%s]\n  - name: b\n    binary: %s\n    env: [FH_SUP_CHILD=consumer, FH_MARK=%s]\n",
+		self, filepath.Join(dir, "a"), self, filepath.Join(dir, "b"))
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
+	sup := exec.Command(self)
+	sup.Env = append(os.Environ(), "FH_SUP_CHILD=supervisor", "FH_CONFIG="+cfgPath)
+	require.NoError(t, sup.Start())
+	_, a := readMark(t, filepath.Join(dir, "a"))
+	_, b := readMark(t, filepath.Join(dir, "b"))
+	require.NoError(t, sup.Process.Kill())
+	_ = sup.Wait()
+	require.Eventually(t, func() bool { return !alive(a) && !alive(b) }, waitFor, 5*time.Millisecond,
+		"children %d and %d outlived their supervisor", a, b)
+}
+
+func TestConfigErrors(t *testing.T) {
+	cases := []struct{ name, file, want string }{
+		{"unknown key", "processes:\n  - name: a\n    binary: x\n    restart:\n      polcy: never\n", "g.yaml:5: polcy"},
+		{"missing binary", "processes:\n  - name: a\n  - name: b\n    binary: \"\"\n", "g.yaml:2: processes.0.binary: must not be empty"},
+		{"bad policy", "processes:\n  - name: a\n    binary: x\n    restart: {policy: sometimes}\n", "processes.0.restart.policy"},
+		{"after unknown", "processes:\n  - name: a\n    binary: x\n    after: [b]\n", "g.yaml:4: processes.0.after"},
+		{"duplicate", "processes:\n  - name: a\n    binary: x\n  - name: a\n    binary: y\n", "g.yaml:4: processes.1.name"},
+		{"empty", "grace: 1s\n", "processes: at least one process"},
+	}
+	for _, ca := range cases {
+		t.Run(ca.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "g.yaml")
+			require.NoError(t, os.WriteFile(p, []byte(ca.file), 0o644))
+			_, err := Load(p)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), ca.want)
+		})
+	}
+	_, err := New(Config{Processes: []Process{{Name: "x", Binary: "no-such-binary-fh"}}}, nil)
+	require.ErrorContains(t, err, `"no-such-binary-fh" not found`)
+	require.True(t, errors.Is(err, err))
+	_ = bufio.NewReader
+}
