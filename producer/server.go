@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/framehub/framehub/fdpass"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/lease"
@@ -49,6 +51,7 @@ type Server struct {
 	ln       *fdpass.Listener
 	started  bool
 	closed   bool
+	holdObs  *prometheus.HistogramVec // lease hold times, when metrics are on
 }
 
 // New validates cfg and returns a server that is not listening yet.
@@ -83,6 +86,9 @@ func (s *Server) AddStream(cfg StreamConfig) (*Stream, error) {
 		return nil, fmt.Errorf("producer: add stream %q: a stream of that name exists", cfg.Name)
 	}
 	s.streams[cfg.Name] = st
+	if s.holdObs != nil {
+		st.holdObs = s.holdObs.WithLabelValues(cfg.Name)
+	}
 	if s.started {
 		s.startEvictions(st)
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/framehub/framehub/fdpass"
 	"github.com/framehub/framehub/internal/clock"
 	"github.com/framehub/framehub/ipc"
@@ -106,8 +108,9 @@ type Stream struct {
 	codec *ipc.Codec
 	ctr   streamCounters
 
-	svcMu   sync.Mutex // serialises service; guards rbuf
-	rbuf    []byte     // receive buffer for draining sessions
+	holdObs prometheus.Observer // lease hold times (Metrics), or nil; set before Start
+	svcMu   sync.Mutex          // serialises service; guards rbuf
+	rbuf    []byte              // receive buffer for draining sessions
 	lastSvc atomic.Int64
 
 	mu          sync.Mutex
@@ -385,6 +388,9 @@ func (st *Stream) releaseFromPeer(ss *session, ids []uint64) error {
 		ss.ctr.released.Add(1)
 		h := uint64(held)
 		st.ctr.holdNanos.Add(h)
+		if st.holdObs != nil {
+			st.holdObs.Observe(held.Seconds())
+		}
 		for {
 			m := st.ctr.maxHoldNanos.Load()
 			if h <= m || st.ctr.maxHoldNanos.CompareAndSwap(m, h) {

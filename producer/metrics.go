@@ -1,0 +1,148 @@
+package producer
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics exports a server's streams, sessions and pools to Prometheus.
+// Everything but the lease hold-time histogram is read from the stats at
+// scrape time, so the frame path pays nothing for it.
+type Metrics struct {
+	srv  *Server
+	reg  *prometheus.Registry
+	hold *prometheus.HistogramVec
+}
+
+// NewMetrics registers the server's metrics (and the Go runtime's) in a new
+// registry. Call before streams are added so each stream's hold-time
+// histogram is wired (Server.AddStream does it).
+func NewMetrics(srv *Server) *Metrics {
+	m := &Metrics{
+		srv: srv,
+		reg: prometheus.NewRegistry(),
+		hold: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "framehub_producer_lease_hold_seconds",
+			Help:    "How long consumers held a frame's lease before releasing it.",
+			Buckets: []float64{.001, .0025, .005, .01, .02, .033, .05, .1, .25, .5, 1, 2, 5, 10, 30},
+		}, []string{"stream"}),
+	}
+	m.reg.MustRegister(m.hold, (*collector)(m), prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	srv.mu.Lock()
+	srv.holdObs = m.hold
+	for _, st := range srv.streams {
+		st.holdObs = m.hold.WithLabelValues(st.cfg.Name)
+	}
+	srv.mu.Unlock()
+	return m
+}
+
+// Registry is where the metrics live, for a daemon that adds its own.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves GET /metrics, GET /healthz (200 while listening) and GET
+// /consumers (the sessions as JSON, for framehubctl consumers).
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		m.srv.mu.Lock()
+		ok := m.srv.started && !m.srv.closed
+		m.srv.mu.Unlock()
+		if !ok {
+			http.Error(w, "not serving", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /consumers", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		writeJSON(w, m.srv.Sessions())
+	})
+	return mux
+}
+
+type collector Metrics
+
+var (
+	descFrames    = prometheus.NewDesc("framehub_producer_frames_total", "Frames published.", []string{"stream"}, nil)
+	descDelivered = prometheus.NewDesc("framehub_producer_delivered_total", "Frame messages sent to consumers.", []string{"stream"}, nil)
+	descDrops     = prometheus.NewDesc("framehub_producer_dropped_total", "Frames not delivered, by reason: pool_exhausted and lossless (dropped at the source for everyone), budget and socket_full (skipped for one consumer).", []string{"stream", "reason"}, nil)
+	descEvictions = prometheus.NewDesc("framehub_producer_evictions_total", "Consumers evicted for holding a lease past max_hold.", []string{"stream"}, nil)
+	descReleased  = prometheus.NewDesc("framehub_producer_released_total", "Leases ended, by how: released by the consumer, or at its disconnect.", []string{"stream", "how"}, nil)
+	descLeases    = prometheus.NewDesc("framehub_producer_leases", "Live leases.", []string{"stream"}, nil)
+	descConsumers = prometheus.NewDesc("framehub_producer_consumers", "Subscribed consumers.", []string{"stream"}, nil)
+	descPool      = prometheus.NewDesc("framehub_producer_pool_surfaces", "Surfaces of a stream's pool, by state.", []string{"stream", "state"}, nil)
+	descExhausted = prometheus.NewDesc("framehub_producer_pool_exhausted_total", "Times a stream's pool had no free surface.", []string{"stream"}, nil)
+	descReplay    = prometheus.NewDesc("framehub_producer_replay_frames", "Frames in a stream's replay buffer.", []string{"stream"}, nil)
+	descKeyframes = prometheus.NewDesc("framehub_producer_keyframe_requests_total", "Keyframe requests forwarded to the encoder.", []string{"stream"}, nil)
+	descLeasesBy  = prometheus.NewDesc("framehub_producer_consumer_leases", "Live leases per consumer.", []string{"stream", "consumer", "session"}, nil)
+	descSkipsBy   = prometheus.NewDesc("framehub_producer_consumer_skipped_total", "Frames skipped for a consumer (budget or full socket).", []string{"stream", "consumer", "session"}, nil)
+	descDelivBy   = prometheus.NewDesc("framehub_producer_consumer_delivered_total", "Frames delivered to a consumer.", []string{"stream", "consumer", "session"}, nil)
+	descConns     = prometheus.NewDesc("framehub_producer_connections", "Open consumer connections.", nil, nil)
+	descRejected  = prometheus.NewDesc("framehub_producer_rejected_total", "Connections refused (Reject).", nil, nil)
+	descProtoErr  = prometheus.NewDesc("framehub_producer_protocol_errors_total", "Consumers disconnected for breaking the protocol.", nil, nil)
+)
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descFrames, descDelivered, descDrops, descEvictions, descReleased, descLeases,
+		descConsumers, descPool, descExhausted, descReplay, descKeyframes, descLeasesBy, descSkipsBy, descDelivBy,
+		descConns, descRejected, descProtoErr} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), l...)
+	}
+	gauge := func(d *prometheus.Desc, v int, l ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), l...)
+	}
+	c.srv.mu.Lock()
+	streams := make([]*Stream, 0, len(c.srv.streams))
+	for _, st := range c.srv.streams {
+		streams = append(streams, st)
+	}
+	c.srv.mu.Unlock()
+	for _, st := range streams {
+		n := st.cfg.Name
+		s := st.Stats()
+		counter(descFrames, s.Published, n)
+		counter(descDelivered, s.Delivered, n)
+		counter(descDrops, s.DroppedExhausted, n, "pool_exhausted")
+		counter(descDrops, s.DroppedLossless, n, "lossless")
+		counter(descDrops, s.SkippedBudget, n, "budget")
+		counter(descDrops, s.SkippedSocket, n, "socket_full")
+		counter(descEvictions, s.Evictions, n)
+		counter(descReleased, s.Released, n, "release")
+		counter(descReleased, s.ReleasedOnClose, n, "disconnect")
+		gauge(descLeases, s.Leases, n)
+		gauge(descConsumers, s.Consumers, n)
+		gauge(descPool, s.Pool.Free, n, "free")
+		gauge(descPool, s.Pool.InUse, n, "in_use")
+		gauge(descPool, s.Pool.Max, n, "max")
+		counter(descExhausted, s.Pool.Exhausted, n)
+		gauge(descReplay, s.ReplayFrames, n)
+		counter(descKeyframes, s.KeyframeRequests, n)
+	}
+	for _, ss := range c.srv.Sessions() {
+		id := strconv.FormatUint(ss.ID, 10)
+		gauge(descLeasesBy, ss.InFlight, ss.Stream, ss.Name, id)
+		counter(descSkipsBy, ss.SkippedBudget+ss.SkippedSocket, ss.Stream, ss.Name, id)
+		counter(descDelivBy, ss.Delivered, ss.Stream, ss.Name, id)
+	}
+	ss := c.srv.Stats()
+	gauge(descConns, ss.Connections)
+	counter(descRejected, ss.Rejected)
+	counter(descProtoErr, ss.ProtocolErrors)
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,107 @@
+package producer_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/producer"
+	"github.com/framehub/framehub/producer/surface"
+	"github.com/framehub/framehub/sdk"
+)
+
+// /metrics parses as Prometheus text and has the lease and drop series.
+func TestMetricsEndpoint(t *testing.T) {
+	addr := filepath.Join(t.TempDir(), "p.sock")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	l, err := surface.NV12(64, 64, 64)
+	require.NoError(t, err)
+	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("t"), Size: l.Size, Max: 8})
+	require.NoError(t, err)
+	defer pool.Close()
+	srv, err := producer.New(producer.Config{Addr: addr, Logger: log})
+	require.NoError(t, err)
+	m := producer.NewMetrics(srv)
+	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(l, 30, 1), Pool: pool})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Name: "probe", MaxInFlight: 1, Logger: log})
+	require.NoError(t, err)
+	defer c.Close()
+	for i := 0; i < 3; i++ { // the second and third are skipped: budget 1, nothing released
+		s, err := st.Acquire()
+		require.NoError(t, err)
+		st.Publish(s, producer.FrameInfo{})
+	}
+	f, err := c.Next(ctx)
+	require.NoError(t, err)
+	time.Sleep(5 * time.Millisecond)
+	f.Release()
+	require.NoError(t, c.Flush())
+	s, err := st.Acquire() // services the release
+	require.NoError(t, err)
+	st.Publish(s, producer.FrameInfo{})
+
+	h := httptest.NewServer(m.Handler())
+	defer h.Close()
+	resp, err := h.Client().Get(h.URL + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	require.NoError(t, err, "/metrics must parse as Prometheus text")
+	value := func(name string, labels map[string]string) float64 {
+		f := fams[name]
+		require.NotNil(t, f, "missing %s", name)
+		for _, mt := range f.Metric {
+			ok := true
+			for k, v := range labels {
+				found := false
+				for _, lp := range mt.Label {
+					if lp.GetName() == k && lp.GetValue() == v {
+						found = true
+					}
+				}
+				ok = ok && found
+			}
+			if ok {
+				switch {
+				case mt.Counter != nil:
+					return mt.Counter.GetValue()
+				case mt.Gauge != nil:
+					return mt.Gauge.GetValue()
+				case mt.Histogram != nil:
+					return float64(mt.Histogram.GetSampleCount())
+				}
+			}
+		}
+		t.Fatalf("%s%v not found", name, labels)
+		return 0
+	}
+	require.Equal(t, 4.0, value("framehub_producer_frames_total", map[string]string{"stream": "raw"}))
+	require.Equal(t, 2.0, value("framehub_producer_dropped_total", map[string]string{"stream": "raw", "reason": "budget"}))
+	require.Equal(t, 1.0, value("framehub_producer_consumer_leases", map[string]string{"consumer": "probe"}))
+	require.Equal(t, 1.0, value("framehub_producer_lease_hold_seconds", map[string]string{"stream": "raw"}))
+	require.Equal(t, 1.0, value("framehub_producer_consumers", map[string]string{"stream": "raw"}))
+	resp2, err := h.Client().Get(h.URL + "/healthz")
+	require.NoError(t, err)
+	require.Equal(t, 200, resp2.StatusCode)
+	resp2.Body.Close()
+	resp3, err := h.Client().Get(h.URL + "/consumers")
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp3.Body)
+	resp3.Body.Close()
+	require.True(t, strings.Contains(string(b), `"Name":"probe"`), string(b))
+}
