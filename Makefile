@@ -5,7 +5,8 @@ BIN := $(CURDIR)/bin
 # Debian packages the build, tests and demo need. Installed by `make deps` when missing.
 APT_PACKAGES := ca-certificates gcc pkg-config python3 python3-msgpack \
 	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools
+	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
+	gstreamer1.0-x gstreamer1.0-plugins-base-apps
 export GOFLAGS := -buildvcs=false
 
 .DEFAULT_GOAL := help

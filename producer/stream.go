@@ -267,7 +267,9 @@ func (st *Stream) Publish(s *surface.Surface, fi FrameInfo) int {
 // PublishRef hands a frame in a surface the stream's pool does not own (an
 // adopted DMA-BUF) to every subscriber. free is called exactly once, under the
 // stream's lock, when the last lease ends; it must not block or call back into
-// the stream. ref.ID must not collide with the pool's ids.
+// the stream. ref.ID must not collide with the pool's ids, and ref.FDs must
+// stay open until free runs: the stream may announce them to a consumer at
+// any time before (a pending latest-policy delivery, a replay).
 func (st *Stream) PublishRef(ref SurfaceRef, fi FrameInfo, free func()) int {
 	return st.publish(ref, fi, free)
 }

@@ -9,7 +9,7 @@ cleanup() { [ -n "${prod:-}" ] && kill "$prod" 2>/dev/null && wait "$prod" 2>/de
 trap cleanup EXIT
 trap 'echo; echo "stopping"' INT TERM
 
-"$BIN/framehub-producer" -socket "$sock" -width 1920 -height 1080 -fps 30 2>"$dir/producer.log" &
+"$BIN/framehub-producer" -source synthetic -socket "$sock" -width 1920 -height 1080 -fps 30 2>"$dir/producer.log" &
 prod=$!
 for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 [ -S "$sock" ] || { echo "producer did not start:"; cat "$dir/producer.log"; exit 1; }

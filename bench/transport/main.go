@@ -169,7 +169,7 @@ func must(err error) {
 // runPaced runs the producer and n consumers once and measures them.
 func (b *bench) runPaced(n int, m mode) run {
 	sock := filepath.Join(b.dir, fmt.Sprintf("p%d.sock", time.Now().UnixNano()))
-	args := []string{"-socket", sock, "-width", strconv.Itoa(b.width), "-height", strconv.Itoa(b.height),
+	args := []string{"-source", "synthetic", "-socket", sock, "-width", strconv.Itoa(b.width), "-height", strconv.Itoa(b.height),
 		"-fps", strconv.FormatFloat(b.fps, 'f', -1, 64), "-log-level", "warn"}
 	args = append(args, b.producerExtraArgs...)
 	prod := exec.Command(filepath.Join(b.bin, "framehub-producer"), args...)

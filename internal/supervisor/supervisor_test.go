@@ -85,7 +85,10 @@ func markStart() {
 	}
 }
 
-func writeFile(path, s string) { _ = os.WriteFile(path+".tmp", []byte(s), 0o644); _ = os.Rename(path+".tmp", path) }
+func writeFile(path, s string) {
+	_ = os.WriteFile(path+".tmp", []byte(s), 0o644)
+	_ = os.Rename(path+".tmp", path)
+}
 
 func waitTerm() {
 	c := make(chan os.Signal, 1)

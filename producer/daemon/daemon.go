@@ -14,7 +14,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/producer"
+	"github.com/framehub/framehub/producer/media"
 	"github.com/framehub/framehub/producer/surface"
 	"github.com/framehub/framehub/producer/synth"
 	"github.com/framehub/framehub/sdk"
@@ -25,9 +29,17 @@ import (
 // The YAML keys are the flag names.
 type Options struct {
 	Socket     string  `yaml:"socket"`
+	Admin      string  `yaml:"admin"`
 	SocketMode uint    `yaml:"socket-mode"`
 	AllowUIDs  intList `yaml:"allow-uid"`
 	AllowGIDs  intList `yaml:"allow-gid"`
+
+	Source       string `yaml:"source"`
+	Encoder      string `yaml:"encoder"`
+	BitrateKbps  int    `yaml:"bitrate"`
+	GOP          int    `yaml:"gop"`
+	H264PoolMax  int    `yaml:"h264-pool-max"`
+	H264SlabSize int    `yaml:"h264-slab-size"`
 
 	Width     int     `yaml:"width"`
 	Height    int     `yaml:"height"`
@@ -71,15 +83,23 @@ func (l *intList) Set(v string) error {
 // RegisterFlags defines the producer's flags on fs, with their defaults.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Socket, "socket", sdk.DefaultAddr(), "consumer socket: a path, or @name for the abstract namespace")
+	fs.StringVar(&o.Admin, "admin", "127.0.0.1:7701", "admin address for /metrics, /healthz and /consumers (host:port or unix:/path; empty disables)")
 	fs.UintVar(&o.SocketMode, "socket-mode", 0o660, "file mode of a path socket")
 	fs.Var(&o.AllowUIDs, "allow-uid", "admit only these peer uids (comma-separated; with -allow-gid: either matches)")
 	fs.Var(&o.AllowGIDs, "allow-gid", "admit only these peer gids (comma-separated)")
+	fs.StringVar(&o.Source, "source", "test", "frame source: test (GStreamer videotestsrc), v4l2:/dev/videoN, jetson-csi:N, "+
+		"launch:<gst-launch source description>, or synthetic (pure Go, stamped frames, no GStreamer; only a raw stream)")
+	fs.StringVar(&o.Encoder, "encoder", "", "H.264 encoder element; empty picks the first installed of nvv4l2h264enc, v4l2h264enc, x264enc, openh264enc; none disables the h264 stream")
+	fs.IntVar(&o.BitrateKbps, "bitrate", 4000, "H.264 bitrate, kbit/s")
+	fs.IntVar(&o.GOP, "gop", 0, "H.264 keyframe interval in frames (0: two seconds' worth)")
+	fs.IntVar(&o.H264PoolMax, "h264-pool-max", 64, "surfaces of the h264 stream")
+	fs.IntVar(&o.H264SlabSize, "h264-slab-size", 2<<20, "bytes of one h264 surface (address space; only the access unit's pages are used)")
 	fs.IntVar(&o.Width, "width", 1920, "frame width")
 	fs.IntVar(&o.Height, "height", 1080, "frame height")
 	fs.Float64Var(&o.FPS, "fps", 30, "frame rate; 0 renders as fast as surfaces free up (benchmarks)")
-	fs.StringVar(&o.Pattern, "pattern", "moving", "synthetic pattern: moving, static, stamp-only")
+	fs.StringVar(&o.Pattern, "pattern", "moving", "pattern of -source synthetic: moving, static, stamp-only")
 	fs.Uint64Var(&o.Frames, "frames", 0, "stop after this many frames (0: run until stopped)")
-	fs.StringVar(&o.Allocator, "allocator", "memfd", "surface memory: memfd, dma-heap, dma-heap:/dev/dma_heap/NAME, udmabuf")
+	fs.StringVar(&o.Allocator, "allocator", "memfd", "surface memory of -source synthetic: memfd, dma-heap, dma-heap:/dev/dma_heap/NAME, udmabuf")
 	fs.IntVar(&o.PoolMin, "pool-min", 4, "surfaces allocated at start")
 	fs.IntVar(&o.PoolMax, "pool-max", 32, "most surfaces the pool may grow to; beyond it frames are dropped at the source")
 	fs.IntVar(&o.MaxConnections, "max-connections", 64, "most concurrent consumer connections")
@@ -90,8 +110,77 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.AllowLossless, "allow-lossless", false, "let consumers ask for lossless delivery")
 }
 
-// Run serves the synthetic source until ctx is done or Frames were sent.
+// Run serves the configured source until ctx is done (or, for the
+// synthetic source, until Frames were sent).
 func Run(ctx context.Context, o Options, log *slog.Logger) error {
+	if !strings.HasPrefix(o.Socket, "@") {
+		if err := os.MkdirAll(filepath.Dir(o.Socket), 0o755); err != nil {
+			return fmt.Errorf("socket directory: %w", err)
+		}
+	}
+	srv, err := producer.New(producer.Config{
+		Addr: o.Socket, SocketMode: os.FileMode(o.SocketMode), AllowUIDs: o.AllowUIDs, AllowGIDs: o.AllowGIDs,
+		MaxConnections: o.MaxConnections, MaxInFlight: o.MaxInFlight, DefaultInFlight: o.DefaultInFlight,
+		DefaultMaxHold: o.DefaultMaxHold, MaxHold: o.MaxHold, AllowLossless: o.AllowLossless, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	metrics := producer.NewMetrics(srv)
+	if o.Admin != "" {
+		adm, err := admin.New(o.Admin, metrics.Handler())
+		if err != nil {
+			return err
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if err := adm.Run(); err != nil {
+				log.Error("admin server", "err", err)
+			}
+		}()
+		defer func() {
+			adm.Close()
+			<-done
+		}()
+		log.Info("admin endpoints", "addr", adm.Addr())
+	}
+	if o.Source == "synthetic" {
+		return runSynthetic(ctx, o, srv, log)
+	}
+	return runMedia(ctx, o, srv, metrics, log)
+}
+
+// runMedia serves a GStreamer source: streams "raw" and "h264".
+func runMedia(ctx context.Context, o Options, srv *producer.Server, metrics *producer.Metrics, log *slog.Logger) error {
+	fpsN, fpsD := fpsFraction(o.FPS)
+	p, err := media.New(media.Config{
+		Source: o.Source, Width: o.Width, Height: o.Height, FPSNum: int(fpsN), FPSDen: int(fpsD),
+		Encoder: o.Encoder, BitrateKbps: o.BitrateKbps, GOP: o.GOP, RawPoolMin: o.PoolMin, RawPoolMax: o.PoolMax,
+		H264PoolMax: o.H264PoolMax, H264SlabSize: o.H264SlabSize, Logger: log,
+	}, srv)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	registerMediaMetrics(metrics.Registry(), p)
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer srv.Close()
+	log.Info("media pipeline", "pipeline", p.Describe())
+	err = p.Run(ctx)
+	s := p.Stats()
+	log.Info("pipeline stopped", "raw_frames", s.RawFrames, "h264_frames", s.H264Frames, "copied_frames", s.CopiedFrames,
+		"restarts", s.Restarts)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// runSynthetic serves the pure-Go synthetic source: stream "raw" only.
+func runSynthetic(ctx context.Context, o Options, srv *producer.Server, log *slog.Logger) error {
 	layout, err := surface.NV12(o.Width, o.Height, 64)
 	if err != nil {
 		return fmt.Errorf("-width %d -height %d: %w", o.Width, o.Height, err)
@@ -113,20 +202,6 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 		return fmt.Errorf("surface pool: %w", err)
 	}
 	defer pool.Close()
-
-	if !strings.HasPrefix(o.Socket, "@") {
-		if err := os.MkdirAll(filepath.Dir(o.Socket), 0o755); err != nil {
-			return fmt.Errorf("socket directory: %w", err)
-		}
-	}
-	srv, err := producer.New(producer.Config{
-		Addr: o.Socket, SocketMode: os.FileMode(o.SocketMode), AllowUIDs: o.AllowUIDs, AllowGIDs: o.AllowGIDs,
-		MaxConnections: o.MaxConnections, MaxInFlight: o.MaxInFlight, DefaultInFlight: o.DefaultInFlight,
-		DefaultMaxHold: o.DefaultMaxHold, MaxHold: o.MaxHold, AllowLossless: o.AllowLossless, Logger: log,
-	})
-	if err != nil {
-		return err
-	}
 	fpsN, fpsD := fpsFraction(o.FPS)
 	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(layout, fpsN, fpsD), Pool: pool})
 	if err != nil {
@@ -147,6 +222,27 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 		return nil
 	}
 	return err
+}
+
+// registerMediaMetrics exports the pipeline's counters, read at scrape time.
+func registerMediaMetrics(reg *prometheus.Registry, p *media.Pipeline) {
+	counter := func(name, help string, v func(media.Stats) uint64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(v(p.Stats())) }))
+	}
+	counter("framehub_producer_copied_frames_total", "Raw frames that had no fd and were copied once into a pool surface.",
+		func(s media.Stats) uint64 { return s.CopiedFrames })
+	counter("framehub_producer_zero_copy_frames_total", "Raw frames shared without a copy (the producer's own memfd pool).",
+		func(s media.Stats) uint64 { return s.ZeroCopyFrames })
+	counter("framehub_producer_adopted_frames_total", "Raw frames shared as the DMA-BUFs they arrived in.",
+		func(s media.Stats) uint64 { return s.AdoptedFrames })
+	counter("framehub_producer_pipeline_restarts_total", "Media pipeline restarts after an error.",
+		func(s media.Stats) uint64 { return s.Restarts })
+	counter("framehub_producer_keyframes_forced_total", "Keyframes forced at a consumer's request.",
+		func(s media.Stats) uint64 { return s.KeyframesForced })
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "framehub_producer_held_buffers",
+		Help: "GStreamer buffers referenced because a lease or the producer's hold is live."},
+		func() float64 { return float64(p.Stats().HeldBuffers) }))
 }
 
 // fpsFraction expresses fps as a fraction with denominator 1000 when needed.

@@ -1,0 +1,383 @@
+/* C helpers of package internal/gst: pipelines, samples and buffers. See
+ * fhgst.h and doc.go.
+ *
+ * Ownership rules, everywhere below: a function that returns a GstObject,
+ * GstSample or GstBuffer returns one reference the caller must drop; fds in
+ * FhBufDesc are borrowed from memories the sample keeps alive. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gst/allocators/allocators.h>
+#include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#include "fhgst_priv.h"
+
+/* ---------------------------------------------------------------------- */
+/* Pipelines.                                                              */
+
+void
+fh_init (void)
+{
+  static gsize once = 0;
+  if (g_once_init_enter (&once)) {
+    GST_DEBUG_CATEGORY_INIT (fh_debug, "framehub", 0, "framehub producer");
+    g_type_class_unref (g_type_class_ref (FH_TYPE_MEMFD_POOL));
+    g_once_init_leave (&once, 1);
+  }
+}
+
+GstElement *
+fh_parse_launch (const char *desc, char **errmsg, char ***missing)
+{
+  GstParseContext *ctx = gst_parse_context_new ();
+  GError *err = NULL;
+  GstElement *e;
+
+  *errmsg = NULL;
+  *missing = NULL;
+  e = gst_parse_launch_full (desc, ctx, GST_PARSE_FLAG_FATAL_ERRORS, &err);
+  if (err != NULL || e == NULL) {
+    *errmsg = g_strdup (err ? err->message : "gst_parse_launch failed");
+    *missing = gst_parse_context_get_missing_elements (ctx);
+    g_clear_error (&err);
+    if (e)
+      gst_object_unref (e);
+    e = NULL;
+  } else {
+    gst_object_ref_sink (e);
+    if (!GST_IS_PIPELINE (e)) {
+      *errmsg = g_strdup ("description is not a pipeline");
+      gst_object_unref (e);
+      e = NULL;
+    }
+  }
+  gst_parse_context_free (ctx);
+  return e;
+}
+
+GstElement *
+fh_bin_get (GstElement * bin, const char *name)
+{
+  return gst_bin_get_by_name (GST_BIN (bin), name);
+}
+
+/* fh_run_dispose makes an object drop every reference it holds now
+ * instead of when its last reference goes: go-gst's wrappers drop theirs
+ * only when the garbage collector finalizes them. */
+void
+fh_run_dispose (gpointer obj)
+{
+  if (obj)
+    g_object_run_dispose (G_OBJECT (obj));
+}
+
+void
+fh_unref (gpointer obj)
+{
+  if (obj)
+    gst_object_unref (obj);
+}
+
+/* fh_mono_base returns the pipeline's base time when its clock is the
+ * system clock on CLOCK_MONOTONIC (GStreamer's default), so that base time
+ * + running time is the capture time on CLOCK_MONOTONIC; -1 otherwise. */
+int64_t
+fh_mono_base (GstElement * pipeline)
+{
+  GstClock *clock = gst_element_get_clock (pipeline);
+  GstClockType type = GST_CLOCK_TYPE_REALTIME;
+  int64_t base = -1;
+
+  if (clock == NULL)
+    return -1;
+  if (GST_IS_SYSTEM_CLOCK (clock)) {
+    g_object_get (clock, "clock-type", &type, NULL);
+    if (type == GST_CLOCK_TYPE_MONOTONIC)
+      base = (int64_t) gst_element_get_base_time (pipeline);
+  }
+  gst_object_unref (clock);
+  return base;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Samples and buffers.                                                    */
+
+GstSample *
+fh_appsink_pull (GstElement * appsink)
+{
+  return gst_app_sink_try_pull_sample (GST_APP_SINK (appsink), 0);
+}
+
+void
+fh_sample_unref (GstSample * s)
+{
+  if (s)
+    gst_sample_unref (s);
+}
+
+GstBuffer *
+fh_sample_buffer_ref (GstSample * s)
+{
+  GstBuffer *b = gst_sample_get_buffer (s);
+  return b ? gst_buffer_ref (b) : NULL;
+}
+
+void
+fh_buffer_unref (GstBuffer * b)
+{
+  if (b)
+    gst_buffer_unref (b);
+}
+
+/* fh_sample_caps_changed reports whether the sample's caps differ from
+ * *last, and then keeps a reference to them in *last (NULL: release). */
+int
+fh_sample_caps_changed (GstSample * s, GstCaps ** last)
+{
+  GstCaps *caps = s ? gst_sample_get_caps (s) : NULL;
+  if (caps == *last || (caps && *last && gst_caps_is_equal (caps, *last)))
+    return 0;
+  gst_caps_replace (last, caps);
+  return 1;
+}
+
+GstVideoInfo *
+fh_sample_video_info (GstSample * s)
+{
+  GstCaps *caps = gst_sample_get_caps (s);
+  return caps ? gst_video_info_new_from_caps (caps) : NULL;
+}
+
+static int
+fh_planes (GstBuffer * buf, const GstVideoInfo * vi, FhBufDesc * d)
+{
+  GstVideoMeta *m = gst_buffer_get_video_meta (buf);
+  const GstVideoFormatInfo *finfo;
+  gsize offsets[GST_VIDEO_MAX_PLANES];
+  gint strides[GST_VIDEO_MAX_PLANES];
+  guint h, n, i;
+
+  if (m) {
+    finfo = gst_video_format_get_info (m->format);
+    h = m->height;
+    n = m->n_planes;
+    memcpy (offsets, m->offset, sizeof offsets);
+    memcpy (strides, m->stride, sizeof strides);
+  } else if (vi) {
+    finfo = vi->finfo;
+    h = GST_VIDEO_INFO_HEIGHT (vi);
+    n = GST_VIDEO_INFO_N_PLANES (vi);
+    memcpy (offsets, vi->offset, sizeof offsets);
+    memcpy (strides, vi->stride, sizeof strides);
+  } else {
+    return 0;
+  }
+  if (finfo == NULL || n == 0 || n > GST_VIDEO_MAX_PLANES
+      || GST_VIDEO_FORMAT_INFO_IS_TILED (finfo))
+    return 0;
+  for (i = 0; i < n; i++) {
+    gint comps[GST_VIDEO_MAX_COMPONENTS];
+    guint idx, len;
+    gsize skip;
+    GstMemory *mem;
+
+    if (strides[i] <= 0)
+      return 0;
+    gst_video_format_info_component (finfo, i, comps);
+    if (!gst_buffer_find_memory (buf, offsets[i], 1, &idx, &len, &skip))
+      return 0;
+    mem = gst_buffer_peek_memory (buf, idx);
+    d->planes[i].mem = (int) idx;
+    d->planes[i].offset = mem->offset + skip;
+    d->planes[i].stride = strides[i];
+    d->planes[i].size = (uint64_t) strides[i] *
+        GST_VIDEO_FORMAT_INFO_SCALE_HEIGHT (finfo, comps[0], h);
+  }
+  d->n_planes = (int) n;
+  return 1;
+}
+
+static int64_t
+fh_time (GstClockTime t)
+{
+  return GST_CLOCK_TIME_IS_VALID (t) ? (int64_t) t : -1;
+}
+
+/* fh_sample_timing fills d's timestamps and flags only (encoded data). */
+int
+fh_sample_timing (GstSample * s, FhBufDesc * d)
+{
+  GstBuffer *buf = gst_sample_get_buffer (s);
+  GstSegment *seg = gst_sample_get_segment (s);
+
+  memset (d, 0, sizeof *d);
+  if (buf == NULL)
+    return 0;
+  d->pts = fh_time (GST_BUFFER_PTS (buf));
+  d->dts = fh_time (GST_BUFFER_DTS (buf));
+  d->dur = fh_time (GST_BUFFER_DURATION (buf));
+  d->running = -1;
+  if (seg && seg->format == GST_FORMAT_TIME && d->pts >= 0)
+    d->running = fh_time (gst_segment_to_running_time (seg, GST_FORMAT_TIME,
+            GST_BUFFER_PTS (buf)));
+  d->delta = GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  return 1;
+}
+
+/* fh_describe fills d for the sample's buffer and registers each shareable
+ * memory with observer (once per memory, reported by mems[i].fresh). */
+int
+fh_describe (GstSample * s, const GstVideoInfo * vi, uintptr_t observer,
+    FhBufDesc * d)
+{
+  GstBuffer *buf = gst_sample_get_buffer (s);
+  GstBufferPool *pool;
+  FhTag *tags[FH_MAX_MEMS];
+  guint n, i;
+  int kind = -1;
+
+  if (!fh_sample_timing (s, d))
+    return 0;
+
+  pool = buf->pool;
+  if (pool) {
+    d->pool = (uintptr_t) pool;
+    if (FH_IS_MEMFD_POOL (pool)) {
+      d->ours = 1;
+      d->pool_outstanding = fh_memfd_pool_outstanding (pool);
+    }
+    {
+      GstStructure *conf = gst_buffer_pool_get_config (pool);
+      guint max = 0;
+      if (conf) {
+        gst_buffer_pool_config_get_params (conf, NULL, NULL, NULL, &max);
+        gst_structure_free (conf);
+      }
+      d->pool_max = (int) max;
+    }
+  }
+
+  n = gst_buffer_n_memory (buf);
+  if (n == 0 || n > FH_MAX_MEMS)
+    return 1;
+  for (i = 0; i < n; i++) {
+    GstMemory *mem = gst_buffer_peek_memory (buf, i);
+    FhTag *t = fh_tag_get (mem);
+    if (t == NULL)
+      t = fh_tag_foreign (mem);
+    if (t == NULL || (kind >= 0 && kind != t->kind))
+      return 1;
+    kind = t->kind;
+    tags[i] = t;
+    d->mems[i].share_fd = t->share_fd;
+    d->mems[i].dev = t->dev;
+    d->mems[i].ino = t->ino;
+    d->mems[i].fd_size = t->fd_size;
+    d->mems[i].offset = mem->offset;
+    d->mems[i].size = mem->size;
+  }
+  d->n_mems = (int) n;
+  if (!fh_planes (buf, vi, d))
+    return 1;
+  for (i = 0; i < n; i++) {
+    if (observer && tags[i]->observer == 0) {
+      tags[i]->observer = observer;
+      d->mems[i].fresh = 1;
+    }
+  }
+  d->kind = kind;
+  return 1;
+}
+
+int
+fh_copy_frame (GstSample * s, const GstVideoInfo * vi, guint8 * dst,
+    gsize dst_len, const uint32_t * offsets, const uint32_t * strides,
+    int n_planes)
+{
+  GstBuffer *buf = gst_sample_get_buffer (s);
+  const GstVideoFormatInfo *finfo = vi->finfo;
+  GstVideoFrame f;
+  int p, ok = 1;
+
+  if (buf == NULL || !gst_video_frame_map (&f, (GstVideoInfo *) vi, buf,
+          GST_MAP_READ))
+    return 0;
+  if (n_planes != (int) GST_VIDEO_FRAME_N_PLANES (&f)) {
+    gst_video_frame_unmap (&f);
+    return 0;
+  }
+  for (p = 0; p < n_planes && ok; p++) {
+    gint comps[GST_VIDEO_MAX_COMPONENTS];
+    gsize row, rows, r, sstride;
+    const guint8 *src;
+
+    gst_video_format_info_component (finfo, p, comps);
+    row = (gsize) GST_VIDEO_FORMAT_INFO_SCALE_WIDTH (finfo, comps[0],
+        GST_VIDEO_FRAME_WIDTH (&f)) * GST_VIDEO_FORMAT_INFO_PSTRIDE (finfo,
+        comps[0]);
+    rows = GST_VIDEO_FORMAT_INFO_SCALE_HEIGHT (finfo, comps[0],
+        GST_VIDEO_FRAME_HEIGHT (&f));
+    sstride = GST_VIDEO_FRAME_PLANE_STRIDE (&f, p);
+    src = GST_VIDEO_FRAME_PLANE_DATA (&f, p);
+    if (rows == 0 || row > strides[p] || row > sstride
+        || offsets[p] + (rows - 1) * strides[p] + row > dst_len) {
+      ok = 0;
+      break;
+    }
+    for (r = 0; r < rows; r++)
+      memcpy (dst + offsets[p] + r * strides[p], src + r * sstride, row);
+  }
+  gst_video_frame_unmap (&f);
+  return ok;
+}
+
+/* fh_extract copies the sample's bytes into dst when they fit and returns
+ * their size either way. */
+gsize
+fh_extract (GstSample * s, guint8 * dst, gsize dst_len)
+{
+  GstBuffer *buf = gst_sample_get_buffer (s);
+  gsize size = buf ? gst_buffer_get_size (buf) : 0;
+  if (size > 0 && size <= dst_len)
+    gst_buffer_extract (buf, 0, dst, size);
+  return size;
+}
+
+int
+fh_appsrc_push (GstElement * appsrc, GstSample * s)
+{
+  return (int) gst_app_src_push_sample (GST_APP_SRC (appsrc), s);
+}
+
+int
+fh_appsrc_eos (GstElement * appsrc)
+{
+  return (int) gst_app_src_end_of_stream (GST_APP_SRC (appsrc));
+}
+
+/* fh_force_key_unit asks the encoder for a keyframe as soon as possible: an
+ * upstream force-key-unit event received on its src pad, which a
+ * GstVideoEncoder applies to the next frame it encodes. */
+int
+fh_force_key_unit (GstElement * encoder)
+{
+  GstPad *src = gst_element_get_static_pad (encoder, "src");
+  gboolean ok;
+  if (src == NULL)
+    return 0;
+  ok = gst_pad_send_event (src,
+      gst_video_event_new_upstream_force_key_unit (GST_CLOCK_TIME_NONE, TRUE,
+          0));
+  gst_object_unref (src);
+  return ok;
+}
+

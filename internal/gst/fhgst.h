@@ -1,0 +1,90 @@
+/* C helpers of package internal/gst: what go-gst v1.4.0 does not offer.
+ * Every function documents who owns what it returns. */
+#ifndef FRAMEHUB_FHGST_H
+#define FRAMEHUB_FHGST_H
+
+#include <stdint.h>
+#include <gst/gst.h>
+#include <gst/video/video.h>
+
+#define FH_MAX_MEMS 4
+
+/* Kinds of shareable memory, equal to ipc.Kind values. */
+#define FH_KIND_NONE 0
+#define FH_KIND_MEMFD 1
+#define FH_KIND_DMABUF 2
+
+typedef struct {
+  int share_fd;     /* fd to send to consumers, borrowed from the memory */
+  int fresh;        /* the memory was registered with the observer by this call */
+  uint64_t dev, ino;
+  uint64_t fd_size; /* bytes mappable from share_fd */
+  uint64_t offset;  /* offset in the fd of the memory's first byte */
+  uint64_t size;    /* bytes of the memory */
+} FhMemDesc;
+
+typedef struct {
+  int mem;          /* index into mems */
+  uint64_t offset;  /* offset in the fd of mems[mem] */
+  int32_t stride;
+  uint64_t size;
+} FhPlaneDesc;
+
+typedef struct {
+  int kind;         /* FH_KIND_*; NONE: no fd, or memories not shareable as one surface */
+  int n_mems;
+  FhMemDesc mems[FH_MAX_MEMS];
+  int n_planes;
+  FhPlaneDesc planes[GST_VIDEO_MAX_PLANES];
+  int64_t pts, dts, dur; /* -1 when unknown */
+  int64_t running;       /* running time of pts, -1 when unknown */
+  int delta;             /* GST_BUFFER_FLAG_DELTA_UNIT */
+  int ours;              /* from an FhMemfdPool */
+  int pool_outstanding;  /* ours: buffers of the pool out now, this one included */
+  int pool_max;          /* max buffers of the buffer's pool; 0: unknown or unlimited */
+  uintptr_t pool;        /* the buffer's pool, 0 if none */
+} FhBufDesc;
+
+/* Registration of the memory-freed observer (a cgo.Handle value). */
+void fh_init (void);
+
+/* Pad probe answering the ALLOCATION query on pad with a new FhMemfdPool. */
+gulong fh_install_alloc_probe (GstElement * sink, guint min, guint max);
+
+/* Parse a launch description with fatal errors. Returns a ref-sunk pipeline
+ * owned by the caller, or NULL with *errmsg (g_free) and *missing
+ * (g_strfreev) set. */
+GstElement *fh_parse_launch (const char *desc, char **errmsg, char ***missing);
+GstElement *fh_bin_get (GstElement * bin, const char *name);
+void fh_unref (gpointer obj);
+void fh_run_dispose (gpointer obj);
+int64_t fh_mono_base (GstElement * pipeline);
+
+/* Samples: pulled samples are owned by the caller (fh_sample_unref). */
+GstSample *fh_appsink_pull (GstElement * appsink);
+void fh_sample_unref (GstSample * s);
+GstBuffer *fh_sample_buffer_ref (GstSample * s);
+void fh_buffer_unref (GstBuffer * b);
+int fh_sample_caps_changed (GstSample * s, GstCaps ** last);
+GstVideoInfo *fh_sample_video_info (GstSample * s);
+int fh_sample_timing (GstSample * s, FhBufDesc * d);
+int fh_describe (GstSample * s, const GstVideoInfo * vi, uintptr_t observer,
+    FhBufDesc * d);
+int fh_copy_frame (GstSample * s, const GstVideoInfo * vi, guint8 * dst,
+    gsize dst_len, const uint32_t * offsets, const uint32_t * strides,
+    int n_planes);
+gsize fh_extract (GstSample * s, guint8 * dst, gsize dst_len);
+int fh_appsrc_push (GstElement * appsrc, GstSample * s);
+int fh_appsrc_eos (GstElement * appsrc);
+int fh_force_key_unit (GstElement * encoder);
+
+/* Test support. */
+GstBuffer *fh_test_wrap_dmabuf (int fd, gsize size, gsize offset);
+GstSample *fh_test_sample (GstBuffer * b, const char *caps);
+int fh_test_refcount (GstBuffer * b);
+GstBufferPool *fh_test_pool (const char *caps, guint min, guint max);
+GstBuffer *fh_test_acquire (GstBufferPool * pool);
+void fh_test_pool_free (GstBufferPool * pool);
+GstBuffer *fh_test_system_buffer (const void *data, gsize size);
+
+#endif

@@ -1,0 +1,368 @@
+package gst
+
+/*
+#cgo pkg-config: gstreamer-1.0 gstreamer-app-1.0 gstreamer-video-1.0 gstreamer-allocators-1.0
+#include <stdlib.h>
+#include "fhgst.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"runtime/cgo"
+	"strings"
+	"unsafe"
+
+	gogst "github.com/go-gst/go-gst/gst"
+)
+
+// Memory kinds Describe reports; they equal the ipc.Kind values.
+const (
+	KindNone   = C.FH_KIND_NONE   // not shareable: no fd, or mixed kinds
+	KindMemfd  = C.FH_KIND_MEMFD  // a memfd (ours, sealed) or another fd shared through a read-only reopen
+	KindDMABuf = C.FH_KIND_DMABUF // a DMA-BUF, shared as it is
+)
+
+// MaxMemories is the most memories a shareable buffer may have.
+const MaxMemories = C.FH_MAX_MEMS
+
+// Init initialises GStreamer (through go-gst) and this package. It may be
+// called any number of times.
+func Init() {
+	gogst.Init(nil)
+	C.fh_init()
+}
+
+// ParseError is returned by ParseLaunch.
+type ParseError struct {
+	Desc    string   // the description that failed
+	Msg     string   // GStreamer's message
+	Missing []string // elements no installed plugin provides
+}
+
+// Error names the missing elements, if any, and GStreamer's message.
+func (e *ParseError) Error() string {
+	if len(e.Missing) > 0 {
+		return fmt.Sprintf("parse pipeline: missing elements %s: %s", strings.Join(e.Missing, ", "), e.Msg)
+	}
+	return "parse pipeline: " + e.Msg
+}
+
+// Pipeline is a GstPipeline of which the Go value owns one reference; the
+// caller must call Unref exactly once.
+type Pipeline struct{ e *C.GstElement }
+
+// ParseLaunch builds a pipeline from a gst-launch description; any error
+// (a missing element, an unknown property, bad syntax) fails it.
+func ParseLaunch(desc string) (*Pipeline, error) {
+	cs := C.CString(desc)
+	defer C.free(unsafe.Pointer(cs))
+	var msg *C.char
+	var missing **C.char
+	e := C.fh_parse_launch(cs, &msg, &missing)
+	if e == nil {
+		perr := &ParseError{Desc: desc, Msg: C.GoString(msg)}
+		C.g_free(C.gpointer(msg))
+		if missing != nil {
+			for p := missing; *p != nil; p = (**C.char)(unsafe.Add(unsafe.Pointer(p), unsafe.Sizeof(p))) {
+				perr.Missing = append(perr.Missing, C.GoString(*p))
+			}
+			C.g_strfreev(missing)
+		}
+		return nil, perr
+	}
+	return &Pipeline{e: e}, nil
+}
+
+// Go returns a go-gst wrapper of the pipeline. The wrapper holds its own
+// reference, which go-gst drops when the wrapper is garbage collected.
+func (p *Pipeline) Go() *gogst.Pipeline {
+	return gogst.FromGstPipelineUnsafeNone(unsafe.Pointer(p.e))
+}
+
+// Element returns the element named name, or nil. The caller owns the
+// result and must Unref it.
+func (p *Pipeline) Element(name string) *Element {
+	cs := C.CString(name)
+	defer C.free(unsafe.Pointer(cs))
+	e := C.fh_bin_get(p.e, cs)
+	if e == nil {
+		return nil
+	}
+	return &Element{e: e}
+}
+
+// MonoBase returns the pipeline's base time when its clock runs on
+// CLOCK_MONOTONIC (base time + running time is then a capture time on that
+// clock), or -1. Call it in PLAYING.
+func (p *Pipeline) MonoBase() int64 { return int64(C.fh_mono_base(p.e)) }
+
+// Dispose makes the pipeline, set to NULL before, release its elements at
+// once (g_object_run_dispose): references that go-gst wrappers hold would
+// otherwise keep them, and what they hold, alive until the garbage
+// collector finalizes the wrappers.
+func (p *Pipeline) Dispose() { C.fh_run_dispose(C.gpointer(p.e)) }
+
+// Unref drops the reference. Set the pipeline to NULL before.
+func (p *Pipeline) Unref() {
+	C.fh_unref(C.gpointer(p.e))
+	p.e = nil
+}
+
+// Element is a GstElement of which the Go value owns one reference; the
+// caller must call Unref exactly once.
+type Element struct{ e *C.GstElement }
+
+// Go returns a go-gst wrapper of the element (its own reference, dropped by
+// go-gst's finalizer).
+func (e *Element) Go() *gogst.Element { return gogst.FromGstElementUnsafeNone(unsafe.Pointer(e.e)) }
+
+// Dispose makes an element that has no parent any more (after
+// Pipeline.Dispose) release what it holds now: an appsink keeps the last
+// sample it handed out, whose buffer would keep a pool surface, and the
+// whole pool, busy until the element is finalized.
+func (e *Element) Dispose() { C.fh_run_dispose(C.gpointer(e.e)) }
+
+// Unref drops the reference.
+func (e *Element) Unref() {
+	C.fh_unref(C.gpointer(e.e))
+	e.e = nil
+}
+
+// InstallAllocationProbe makes the element's sink pad (an appsink's) answer
+// the ALLOCATION query for system-memory video caps with a new memfd pool of
+// min..max buffers, and GstVideoMeta support.
+func (e *Element) InstallAllocationProbe(min, max int) error {
+	if min < 0 || max < 1 || min > max {
+		return fmt.Errorf("gst: allocation probe: invalid pool bounds min %d max %d", min, max)
+	}
+	if C.fh_install_alloc_probe(e.e, C.guint(min), C.guint(max)) == 0 {
+		return errors.New("gst: allocation probe: element has no sink pad")
+	}
+	return nil
+}
+
+// ForceKeyUnit sends an upstream force-key-unit event (all headers) to the
+// element's src pad: a GstVideoEncoder makes its next frame a keyframe. It
+// reports whether the event was handled.
+func (e *Element) ForceKeyUnit() bool { return C.fh_force_key_unit(e.e) != 0 }
+
+// PullSample takes the sample an appsink holds, without waiting; nil when
+// none is queued. The caller owns the sample and must Unref it.
+func (e *Element) PullSample() *Sample {
+	s := C.fh_appsink_pull(e.e)
+	if s == nil {
+		return nil
+	}
+	return &Sample{s: s}
+}
+
+// PushSample queues s's buffer and caps on an appsrc (which takes its own
+// reference to the buffer) and returns the GstFlowReturn.
+func (e *Element) PushSample(s *Sample) int { return int(C.fh_appsrc_push(e.e, s.s)) }
+
+// EndOfStream tells an appsrc that no more buffers follow.
+func (e *Element) EndOfStream() { C.fh_appsrc_eos(e.e) }
+
+// Sample is a GstSample of which the Go value owns one reference; the
+// caller must call Unref exactly once.
+type Sample struct{ s *C.GstSample }
+
+// Unref drops the reference.
+func (s *Sample) Unref() {
+	C.fh_sample_unref(s.s)
+	s.s = nil
+}
+
+// BufferRef returns a new reference to the sample's buffer, or nil. The
+// caller must Unref it.
+func (s *Sample) BufferRef() *Buffer {
+	b := C.fh_sample_buffer_ref(s.s)
+	if b == nil {
+		return nil
+	}
+	return &Buffer{b: b}
+}
+
+// Extract copies the sample's bytes to dst when they fit and returns their
+// size either way.
+func (s *Sample) Extract(dst []byte) int {
+	if len(dst) == 0 {
+		return int(C.fh_extract(s.s, nil, 0))
+	}
+	return int(C.fh_extract(s.s, (*C.guint8)(unsafe.Pointer(&dst[0])), C.gsize(len(dst))))
+}
+
+// CopyFrame copies the sample's video frame (mapped as vi describes, or by
+// its GstVideoMeta) into dst, plane p at offsets[p] with strides[p]. dst
+// must not be Go-heap memory that moves (a mapped surface is fine).
+func (s *Sample) CopyFrame(vi *VideoInfo, dst []byte, offsets, strides []uint32) error {
+	if len(offsets) != len(strides) || len(offsets) == 0 || len(offsets) > 4 || len(dst) == 0 {
+		return fmt.Errorf("gst: copy frame: %d offsets, %d strides, %d bytes", len(offsets), len(strides), len(dst))
+	}
+	var off, str [4]C.uint32_t
+	for i := range offsets {
+		off[i], str[i] = C.uint32_t(offsets[i]), C.uint32_t(strides[i])
+	}
+	if C.fh_copy_frame(s.s, vi.vi, (*C.guint8)(unsafe.Pointer(&dst[0])), C.gsize(len(dst)), &off[0], &str[0], C.int(len(offsets))) == 0 {
+		return fmt.Errorf("gst: copy %s %dx%d frame into %d planes of %d bytes: layout does not fit", vi.Format(), vi.Width(), vi.Height(), len(offsets), len(dst))
+	}
+	return nil
+}
+
+// VideoInfo returns the video info of the sample's caps, or nil. The caller
+// must Free it.
+func (s *Sample) VideoInfo() *VideoInfo {
+	vi := C.fh_sample_video_info(s.s)
+	if vi == nil {
+		return nil
+	}
+	return &VideoInfo{vi: vi}
+}
+
+// Mem describes one memory of a buffer.
+type Mem struct {
+	FD     int    // fd to send to consumers; borrowed from the memory
+	Fresh  bool   // registered with the Observer by this Describe
+	Dev    uint64 // st_dev of FD
+	Ino    uint64 // st_ino of FD: with Dev, the identity of the underlying buffer
+	FDSize uint64 // bytes mappable from FD
+	Offset uint64 // offset in the fd of the memory's first byte
+	Size   uint64 // bytes of the memory
+}
+
+// Plane is where one video plane lies.
+type Plane struct {
+	Mem    int    // index into Desc.Mems
+	Offset uint64 // offset in that memory's fd
+	Stride int
+	Size   uint64
+}
+
+// Desc describes a sample's buffer, as Describe found it.
+type Desc struct {
+	Kind            int // KindNone: copy it
+	NMems           int
+	Mems            [MaxMemories]Mem
+	NPlanes         int
+	Planes          [4]Plane
+	PTS, DTS, Dur   int64 // ns, -1 when unknown
+	Running         int64 // running time of PTS, -1 when unknown
+	Delta           bool  // GST_BUFFER_FLAG_DELTA_UNIT: not a keyframe
+	Ours            bool  // from a memfd pool of this package
+	PoolOutstanding int   // Ours: buffers of the pool out now, this one included
+	PoolMax         int   // max buffers of the buffer's pool; 0 when unknown or unlimited
+	Pool            uintptr
+}
+
+// Describe describes the sample's buffer, registering every shareable
+// memory with obs (nil: none) so that obs hears when it is freed. vi gives
+// the plane layout of buffers without GstVideoMeta (nil for encoded data).
+func (s *Sample) Describe(vi *VideoInfo, obs *Observer) Desc {
+	var d C.FhBufDesc
+	var cvi *C.GstVideoInfo
+	if vi != nil {
+		cvi = vi.vi
+	}
+	var h C.uintptr_t
+	if obs != nil {
+		h = C.uintptr_t(obs.h)
+	}
+	C.fh_describe(s.s, cvi, h, &d)
+	out := descFromC(&d)
+	for i := 0; i < out.NMems; i++ {
+		m := &d.mems[i]
+		out.Mems[i] = Mem{
+			FD: int(m.share_fd), Fresh: m.fresh != 0, Dev: uint64(m.dev), Ino: uint64(m.ino),
+			FDSize: uint64(m.fd_size), Offset: uint64(m.offset), Size: uint64(m.size),
+		}
+	}
+	for i := 0; i < out.NPlanes && i < len(out.Planes); i++ {
+		p := &d.planes[i]
+		out.Planes[i] = Plane{Mem: int(p.mem), Offset: uint64(p.offset), Stride: int(p.stride), Size: uint64(p.size)}
+	}
+	return out
+}
+
+// Timing returns only the timestamps and the delta flag of the sample's
+// buffer (Desc.Kind is KindNone): for encoded data, which is copied.
+func (s *Sample) Timing() Desc {
+	var d C.FhBufDesc
+	C.fh_sample_timing(s.s, &d)
+	return descFromC(&d)
+}
+
+func descFromC(d *C.FhBufDesc) Desc {
+	return Desc{
+		Kind: int(d.kind), NMems: int(d.n_mems), NPlanes: int(d.n_planes),
+		PTS: int64(d.pts), DTS: int64(d.dts), Dur: int64(d.dur), Running: int64(d.running),
+		Delta: d.delta != 0, Ours: d.ours != 0, PoolOutstanding: int(d.pool_outstanding),
+		PoolMax: int(d.pool_max), Pool: uintptr(d.pool),
+	}
+}
+
+// Buffer is a GstBuffer reference with one owner, who must Unref it exactly
+// once.
+type Buffer struct{ b *C.GstBuffer }
+
+// Unref drops the reference.
+func (b *Buffer) Unref() {
+	C.fh_buffer_unref(b.b)
+	b.b = nil
+}
+
+// RefCount returns the buffer's reference count, for tests.
+func (b *Buffer) RefCount() int { return int(C.fh_test_refcount(b.b)) }
+
+// CapsTracker remembers the last caps seen, to notice caps changes. Its
+// zero value is ready; Release drops the caps it holds.
+type CapsTracker struct{ last *C.GstCaps }
+
+// Changed reports whether s's caps differ from the last ones seen, and
+// remembers them.
+func (t *CapsTracker) Changed(s *Sample) bool { return C.fh_sample_caps_changed(s.s, &t.last) != 0 }
+
+// Release drops the caps reference.
+func (t *CapsTracker) Release() { C.fh_sample_caps_changed(nil, &t.last) }
+
+// VideoInfo is a GstVideoInfo owned by the Go value; Free it once.
+type VideoInfo struct{ vi *C.GstVideoInfo }
+
+// Free releases the info.
+func (v *VideoInfo) Free() {
+	if v != nil && v.vi != nil {
+		C.gst_video_info_free(v.vi)
+		v.vi = nil
+	}
+}
+
+// Format is the video format's name ("NV12").
+func (v *VideoInfo) Format() string { return C.GoString(v.vi.finfo.name) }
+
+// Width is the frame width in pixels.
+func (v *VideoInfo) Width() int { return int(v.vi.width) }
+
+// Height is the frame height in pixels.
+func (v *VideoInfo) Height() int { return int(v.vi.height) }
+
+// FPS is the frame rate as a fraction (0/1 when variable).
+func (v *VideoInfo) FPS() (num, den int) { return int(v.vi.fps_n), int(v.vi.fps_d) }
+
+// MemoryObserver hears about finalized memories that Describe registered.
+// MemoryFreed runs on whatever thread finalized the memory, possibly under
+// a producer stream's lock: it must only record the fact.
+type MemoryObserver interface {
+	MemoryFreed(dev, ino uint64)
+}
+
+// Observer registers a MemoryObserver for Describe. Delete it only when no
+// memory registered with it can still be finalized (the observer counts
+// them): a handle deleted earlier could be reused by another observer.
+type Observer struct{ h cgo.Handle }
+
+// NewObserver registers o.
+func NewObserver(o MemoryObserver) *Observer { return &Observer{h: cgo.NewHandle(o)} }
+
+// Delete unregisters the observer.
+func (o *Observer) Delete() { o.h.Delete() }

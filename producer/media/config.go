@@ -1,0 +1,247 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/framehub/framehub/producer/surface"
+)
+
+// Stream names the pipeline creates on the server.
+const (
+	StreamRaw  = "raw"
+	StreamH264 = "h264"
+)
+
+// Source kinds of Config.Source.
+const (
+	SourceTest      = "test"        // videotestsrc: scrolling colour bars and a timestamp
+	SourceV4L2      = "v4l2:"       // v4l2:/dev/videoN
+	SourceJetsonCSI = "jetson-csi:" // jetson-csi:N, nvarguscamerasrc sensor-id=N
+	SourceLaunch    = "launch:"     // launch:<gst-launch description of a source>
+)
+
+// EncoderNone disables the h264 stream.
+const EncoderNone = "none"
+
+// autoEncoders is the order in which Encoder "" picks the first installed
+// H.264 encoder: hardware (Jetson, then V4L2 M2M), then software.
+var autoEncoders = []string{"nvv4l2h264enc", "v4l2h264enc", "x264enc", "openh264enc"}
+
+// Config configures a Pipeline. Zero values take the defaults given; call
+// Validate (New does) to fill them in.
+type Config struct {
+	// Source is where frames come from: "test" (default): videotestsrc
+	// is-live=true, SMPTE colour bars scrolling 4 pixels a frame and, when
+	// timeoverlay is installed (Debian package gstreamer1.0-x), the running
+	// time (pattern=ball would cost five times the CPU at 1080p);
+	// "v4l2:/dev/videoN": a V4L2 camera, its buffers adopted as DMA-BUFs
+	// (io-mode=dmabuf), or io-mode=mmap when the driver cannot export them;
+	// "jetson-csi:N": nvarguscamerasrc sensor-id=N, converted by nvvidconv
+	// (the VIC) into framehub's memfd pool; "launch:DESC": any gst-launch
+	// source description, e.g. "launch:videotestsrc is-live=true
+	// pattern=snow". The pipeline converts and scales to Width×Height NV12
+	// at FPSNum/FPSDen.
+	Source string
+	// Width and Height of the raw frames; default 1920×1080. Even, ≤ 16384.
+	Width, Height int
+	// FPSNum/FPSDen is the frame rate; default 30/1.
+	FPSNum, FPSDen int
+	// Format of the raw frames; "NV12" (default) is the only one supported.
+	Format string
+	// Encoder is the H.264 encoder element: "" picks the first installed of
+	// nvv4l2h264enc, v4l2h264enc, x264enc, openh264enc (x264enc with
+	// tune=zerolatency and no B-frames); "none" means no h264 stream; anything else is an
+	// element name, used with its default properties.
+	Encoder string
+	// BitrateKbps is the encoder's target bitrate; default 4000.
+	BitrateKbps int
+	// GOP is the keyframe interval in frames; default two seconds' worth.
+	GOP int
+	// RawPoolMin and RawPoolMax bound the memfd buffer pool the source
+	// writes into (defaults 4 and 32); RawPoolMax also bounds the copy
+	// fallback pool. Frames held by consumers and by the encoder count
+	// against RawPoolMax: when it is reached, new frames are dropped at the
+	// source (Stats.RawDropped), never overwritten.
+	RawPoolMin, RawPoolMax int
+	// H264PoolMax bounds the h264 stream's slab surfaces; default 64.
+	H264PoolMax int
+	// H264SlabSize is the size of one h264 surface, which holds one access
+	// unit; default 2 MiB. Memfd pages beyond the access unit are never
+	// touched, so this costs address space, not memory. Larger access units
+	// are dropped and logged.
+	H264SlabSize int
+	// RetryMin and RetryMax bound the exponential backoff between pipeline
+	// restarts after an error; defaults 1 s and 30 s.
+	RetryMin, RetryMax time.Duration
+	// Logger receives the pipeline's logs; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Validate fills in the defaults and checks every field; errors name the
+// field and its value. It does not look at the machine (New does).
+func (c *Config) Validate() error {
+	if c.Source == "" {
+		c.Source = SourceTest
+	}
+	if c.Width == 0 && c.Height == 0 {
+		c.Width, c.Height = 1920, 1080
+	}
+	if c.FPSNum == 0 && c.FPSDen == 0 {
+		c.FPSNum, c.FPSDen = 30, 1
+	}
+	if c.FPSDen == 0 {
+		c.FPSDen = 1
+	}
+	if c.Format == "" {
+		c.Format = "NV12"
+	}
+	if c.BitrateKbps == 0 {
+		c.BitrateKbps = 4000
+	}
+	if c.GOP == 0 && c.FPSNum > 0 && c.FPSDen > 0 {
+		c.GOP = max(1, (2*c.FPSNum+c.FPSDen-1)/c.FPSDen)
+	}
+	if c.RawPoolMin == 0 && c.RawPoolMax == 0 {
+		c.RawPoolMin, c.RawPoolMax = 4, 32
+	}
+	if c.RawPoolMax == 0 {
+		c.RawPoolMax = max(32, c.RawPoolMin)
+	}
+	if c.H264PoolMax == 0 {
+		c.H264PoolMax = 64
+	}
+	if c.H264SlabSize == 0 {
+		c.H264SlabSize = 2 << 20
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = time.Second
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = max(30*time.Second, c.RetryMin)
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+
+	if _, err := parseSource(c.Source); err != nil {
+		return err
+	}
+	if _, err := surface.NV12(c.Width, c.Height, 0); err != nil {
+		return fmt.Errorf("media: config: Width %d, Height %d: %w", c.Width, c.Height, err)
+	}
+	switch {
+	case c.FPSNum <= 0 || c.FPSDen <= 0:
+		return fmt.Errorf("media: config: frame rate FPSNum/FPSDen %d/%d must be positive", c.FPSNum, c.FPSDen)
+	case c.Format != "NV12":
+		return fmt.Errorf("media: config: Format %q is not supported (only NV12)", c.Format)
+	case strings.ContainsAny(c.Encoder, " !\t\n\"'"):
+		return fmt.Errorf("media: config: Encoder %q must be an element name, \"\" or %q", c.Encoder, EncoderNone)
+	case c.BitrateKbps < 0 || c.BitrateKbps > 1_000_000:
+		return fmt.Errorf("media: config: BitrateKbps %d must be in [1, 1000000]", c.BitrateKbps)
+	case c.GOP < 1:
+		return fmt.Errorf("media: config: GOP %d must be ≥ 1 frame", c.GOP)
+	case c.RawPoolMin < 0 || c.RawPoolMax < 2 || c.RawPoolMin > c.RawPoolMax:
+		return fmt.Errorf("media: config: RawPoolMin %d and RawPoolMax %d must satisfy 0 ≤ min ≤ max, max ≥ 2", c.RawPoolMin, c.RawPoolMax)
+	case c.H264PoolMax < 1:
+		return fmt.Errorf("media: config: H264PoolMax %d must be ≥ 1", c.H264PoolMax)
+	case c.H264SlabSize < 4096 || c.H264SlabSize > 1<<30:
+		return fmt.Errorf("media: config: H264SlabSize %d must be in [4096, 1 GiB]", c.H264SlabSize)
+	case c.RetryMin < 0 || c.RetryMax < c.RetryMin:
+		return fmt.Errorf("media: config: RetryMin %v and RetryMax %v must satisfy 0 ≤ min ≤ max", c.RetryMin, c.RetryMax)
+	}
+	return nil
+}
+
+// source is Config.Source parsed.
+type source struct {
+	kind   string // SourceTest, SourceV4L2, SourceJetsonCSI or SourceLaunch
+	device string // v4l2
+	sensor int    // jetson-csi
+	desc   string // launch
+}
+
+func parseSource(s string) (source, error) {
+	switch {
+	case s == SourceTest:
+		return source{kind: SourceTest}, nil
+	case strings.HasPrefix(s, SourceV4L2):
+		dev := strings.TrimPrefix(s, SourceV4L2)
+		if !strings.HasPrefix(dev, "/dev/") || strings.ContainsAny(dev, " !\"'") {
+			return source{}, fmt.Errorf("media: config: Source %q: want v4l2:/dev/videoN", s)
+		}
+		return source{kind: SourceV4L2, device: dev}, nil
+	case strings.HasPrefix(s, SourceJetsonCSI):
+		n, err := strconv.Atoi(strings.TrimPrefix(s, SourceJetsonCSI))
+		if err != nil || n < 0 || n > 255 {
+			return source{}, fmt.Errorf("media: config: Source %q: want jetson-csi:N with a sensor id N in [0, 255]", s)
+		}
+		return source{kind: SourceJetsonCSI, sensor: n}, nil
+	case strings.HasPrefix(s, SourceLaunch):
+		d := strings.TrimSpace(strings.TrimPrefix(s, SourceLaunch))
+		if d == "" {
+			return source{}, fmt.Errorf("media: config: Source %q: empty launch description", s)
+		}
+		return source{kind: SourceLaunch, desc: d}, nil
+	}
+	return source{}, fmt.Errorf("media: config: unknown Source %q (want %q, v4l2:/dev/videoN, jetson-csi:N or launch:DESC)", s, SourceTest)
+}
+
+// elementPackages names the Debian package that provides each GStreamer
+// element framehub uses (read-only).
+var elementPackages = map[string]string{
+	"appsink":          "gstreamer1.0-plugins-base",
+	"appsrc":           "gstreamer1.0-plugins-base",
+	"videoconvert":     "gstreamer1.0-plugins-base",
+	"videoscale":       "gstreamer1.0-plugins-base",
+	"videorate":        "gstreamer1.0-plugins-base",
+	"videotestsrc":     "gstreamer1.0-plugins-base",
+	"timeoverlay":      "gstreamer1.0-x",
+	"clockoverlay":     "gstreamer1.0-x",
+	"textoverlay":      "gstreamer1.0-x",
+	"capsfilter":       "libgstreamer1.0-0",
+	"identity":         "libgstreamer1.0-0",
+	"queue":            "libgstreamer1.0-0",
+	"fakesink":         "libgstreamer1.0-0",
+	"filesrc":          "libgstreamer1.0-0",
+	"v4l2src":          "gstreamer1.0-plugins-good",
+	"v4l2h264enc":      "gstreamer1.0-plugins-good (and a V4L2 M2M encoder device)",
+	"x264enc":          "gstreamer1.0-plugins-ugly",
+	"openh264enc":      "gstreamer1.0-plugins-bad",
+	"h264parse":        "gstreamer1.0-plugins-bad",
+	"avdec_h264":       "gstreamer1.0-libav",
+	"nvarguscamerasrc": "nvidia-l4t-gstreamer (NVIDIA JetPack)",
+	"nvvidconv":        "nvidia-l4t-gstreamer (NVIDIA JetPack)",
+	"nvv4l2h264enc":    "nvidia-l4t-gstreamer (NVIDIA JetPack)",
+}
+
+// ErrMissingElement is wrapped by every MissingElementError.
+var ErrMissingElement = errors.New("GStreamer element not installed")
+
+// MissingElementError reports a GStreamer element no installed plugin
+// provides, with the package that does.
+type MissingElementError struct {
+	Element string // e.g. "x264enc"
+	Package string // e.g. "gstreamer1.0-plugins-ugly"; "" when unknown
+	Purpose string // what framehub needs it for
+}
+
+// Error names the element, what it is for, and the package to install.
+func (e *MissingElementError) Error() string {
+	msg := fmt.Sprintf("media: GStreamer element %q (%s) is not installed", e.Element, e.Purpose)
+	if e.Package != "" {
+		return msg + ": install the Debian package " + e.Package
+	}
+	return msg + ": no known package provides it; check the element name (gst-inspect-1.0 lists the installed ones)"
+}
+
+// Unwrap lets errors.Is(err, ErrMissingElement) match.
+func (e *MissingElementError) Unwrap() error { return ErrMissingElement }
+
+func missingElement(name, purpose string) error {
+	return &MissingElementError{Element: name, Package: elementPackages[name], Purpose: purpose}
+}

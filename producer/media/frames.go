@@ -1,0 +1,350 @@
+package media
+
+import (
+	"fmt"
+	"time"
+
+	gogst "github.com/go-gst/go-gst/gst"
+	"github.com/go-gst/go-gst/gst/app"
+
+	"github.com/framehub/framehub/internal/clock"
+	fhgst "github.com/framehub/framehub/internal/gst"
+	"github.com/framehub/framehub/ipc"
+	"github.com/framehub/framehub/producer"
+	"github.com/framehub/framehub/producer/surface"
+)
+
+// foreignReserve is how many buffers of a foreign pool (a camera driver's)
+// framehub leaves to the pipeline: one for the driver to capture into, and
+// the encoder's (encSrcQueue queued plus one encoding).
+const foreignReserve = encSrcQueue + 2
+
+// onRaw runs on the source's streaming thread for every raw frame.
+func (r *run) onRaw(*app.Sink) gogst.FlowReturn {
+	s := r.rawSink.PullSample()
+	if s == nil {
+		return gogst.FlowOK
+	}
+	defer s.Unref()
+	r.handleRaw(s)
+	return gogst.FlowOK
+}
+
+// onRawEOS ends the encoder's input when the source ends, so that the
+// pipeline's EOS (every sink at EOS) is posted.
+func (r *run) onRawEOS(*app.Sink) {
+	if r.encSrc != nil {
+		r.encSrc.EndOfStream()
+	}
+}
+
+func (r *run) handleRaw(s *fhgst.Sample) {
+	p := r.p
+	r.frames.Add(1)
+	if r.caps.Changed(s) && !r.capsChanged(s) {
+		return
+	}
+	p.flushForgets()
+	d := s.Describe(r.vi, p.reg.obs)
+	p.reg.noteFresh(&d)
+	fi := producer.FrameInfo{PTS: d.PTS, DTS: d.DTS, Dur: d.Dur, MonoNS: r.mono(d.Running)}
+	if d.Kind != fhgst.KindNone && fits(&d) {
+		if !r.admit(&d) {
+			p.ctr.rawDropped.Add(1)
+			if now := time.Now(); now.Sub(r.lastDropLog) >= time.Second {
+				r.lastDropLog = now
+				p.log.Warn("raw buffers all held by consumers and the encoder: dropping frames at the source",
+					"outstanding", d.PoolOutstanding, "pool_max", d.PoolMax, "held", p.ctr.held.Load(), "dropped_total", p.ctr.rawDropped.Load())
+			}
+			return
+		}
+		r.publishShared(s, &d, fi)
+	} else if !r.publishCopy(s, fi) {
+		return
+	}
+	p.ctr.raw.Add(1)
+	if r.encSrc != nil {
+		// The encoder gets the same GstBuffer (appsrc takes a reference):
+		// zero-copy, and the surface stays out of the pool until encoded.
+		r.encSrc.PushSample(s)
+	}
+}
+
+// fits reports whether every plane lies inside its fd and every offset and
+// size fits the wire's 32 bits.
+func fits(d *fhgst.Desc) bool {
+	if d.NMems == 0 || d.NPlanes == 0 {
+		return false
+	}
+	for i := 0; i < d.NPlanes; i++ {
+		pl := &d.Planes[i]
+		m := &d.Mems[pl.Mem]
+		if end := pl.Offset + pl.Size; end > m.FDSize || end > 1<<32-1 {
+			return false
+		}
+	}
+	return d.Mems[0].Offset+d.Mems[0].Size <= 1<<32-1
+}
+
+// admit decides whether a shared buffer may be leased. Leases and the
+// encoder keep buffers out of their pool; if the source then found its pool
+// empty it would block, and every consumer would stall behind the slowest.
+// So a frame is dropped at the source (counted) when leasing it would leave
+// the source no buffer for the next frame.
+func (r *run) admit(d *fhgst.Desc) bool {
+	switch {
+	case d.Ours:
+		// PoolOutstanding counts this buffer, the encoder's and the leased
+		// ones: below the max, the source still has one to fill.
+		return d.PoolMax == 0 || d.PoolOutstanding < d.PoolMax
+	case d.Pool != 0 && d.PoolMax > 0:
+		return r.p.foreignHolds(d.Pool, 0)+1 <= max(1, d.PoolMax-foreignReserve)
+	}
+	return true
+}
+
+// foreignHolds adds delta to the lease references held on buffers of a
+// foreign pool and returns the new count.
+func (p *Pipeline) foreignHolds(pool uintptr, delta int) int {
+	p.foreignMu.Lock()
+	defer p.foreignMu.Unlock()
+	n := p.foreignHeld[pool] + delta
+	if n <= 0 {
+		delete(p.foreignHeld, pool)
+		return 0
+	}
+	p.foreignHeld[pool] = n
+	return n
+}
+
+// publishShared leases the buffer's own memory: a framehub memfd
+// (zero-copy) or an adopted DMA-BUF. The GstBuffer reference taken here is
+// the lease's: it keeps the surface out of its pool (seed 000) until the
+// last consumer released it, when the stream calls free.
+func (r *run) publishShared(s *fhgst.Sample, d *fhgst.Desc, fi producer.FrameInfo) {
+	p := r.p
+	ref, planes := p.reg.surface(d)
+	fi.Offset, fi.Size, fi.Planes = uint32(d.Mems[0].Offset), uint32(d.Mems[0].Size), planes
+	buf := s.BufferRef()
+	p.ctr.held.Add(1)
+	var pool uintptr
+	if !d.Ours && d.Pool != 0 {
+		pool = d.Pool
+		p.foreignHolds(pool, 1)
+	}
+	// free runs once, under the stream's lock: it must not block or call
+	// into the stream. Unref may return the buffer to its pool or finalize
+	// its memory (registry.MemoryFreed only records that).
+	free := func() {
+		buf.Unref()
+		p.ctr.held.Add(-1)
+		if pool != 0 {
+			p.foreignHolds(pool, -1)
+		}
+	}
+	p.raw.PublishRef(ref, fi, free)
+	if d.Ours {
+		p.ctr.zeroCopy.Add(1)
+	} else {
+		p.ctr.adopted.Add(1)
+	}
+}
+
+// publishCopy copies a frame that has no shareable memory once into a
+// surface of the raw stream's copy pool. It reports whether it published.
+func (r *run) publishCopy(s *fhgst.Sample, fi producer.FrameInfo) bool {
+	p := r.p
+	if r.vi == nil {
+		return false
+	}
+	surf, err := p.raw.Acquire()
+	if err != nil {
+		return false // pool exhausted: counted and logged by the stream
+	}
+	err = surf.Mem.BeginWrite()
+	if err == nil {
+		err = s.CopyFrame(r.vi, surf.Mem.Bytes(), r.copyOffsets, r.copyStrides)
+		if eerr := surf.Mem.EndWrite(); err == nil {
+			err = eerr
+		}
+	}
+	if err != nil {
+		p.raw.Discard(surf)
+		if now := time.Now(); now.Sub(r.lastDropLog) >= time.Second {
+			r.lastDropLog = now
+			p.log.Error("copy raw frame into the copy pool", "err", err)
+		}
+		return false
+	}
+	fi.Offset, fi.Size, fi.Planes = 0, uint32(r.layout.Size), r.layout.Planes
+	p.raw.Publish(surf, fi)
+	p.ctr.copied.Add(1)
+	return true
+}
+
+// capsChanged handles new raw caps: the stream's caps (and the h264
+// stream's size and rate) follow, and the copy pool is resized, its freed
+// surfaces forgotten. It reports whether frames of these caps can be
+// published.
+func (r *run) capsChanged(s *fhgst.Sample) bool {
+	p := r.p
+	vi := s.VideoInfo()
+	r.vi.Free()
+	r.vi = vi
+	if vi == nil || vi.Format() != "NV12" {
+		p.log.Error("raw caps are not NV12 video; dropping frames")
+		return false
+	}
+	w, h := vi.Width(), vi.Height()
+	fn, fd := vi.FPS()
+	layout, err := surface.NV12(w, h, 0)
+	if err != nil {
+		p.log.Error("raw caps", "err", err)
+		return false
+	}
+	r.setLayout(layout)
+	forget, err := p.rawPool.Resize(layout.Size)
+	if err != nil {
+		p.log.Error("resize the raw copy pool", "size", layout.Size, "err", err)
+	}
+	caps := producer.RawCaps(layout, uint32(fn), uint32(fd))
+	if cur := p.raw.Caps(); !sameCaps(cur, caps) || len(forget) > 0 {
+		p.log.Info("raw caps changed", "width", w, "height", h, "fps", fmt.Sprintf("%d/%d", fn, fd))
+		p.raw.SetCaps(caps, forget)
+	}
+	if p.h264 != nil {
+		hc := p.h264.Caps()
+		if hc.Width != uint32(w) || hc.Height != uint32(h) || hc.FPSNum != uint32(fn) || hc.FPSDen != uint32(fd) {
+			hc.Width, hc.Height, hc.FPSNum, hc.FPSDen = uint32(w), uint32(h), uint32(fn), uint32(fd)
+			p.h264.SetCaps(hc, nil)
+		}
+	}
+	return true
+}
+
+// setLayout sets the raw frames' layout, that of the copy pool's surfaces.
+func (r *run) setLayout(l surface.Layout) {
+	r.layout = l
+	r.copyOffsets, r.copyStrides = make([]uint32, len(l.Planes)), make([]uint32, len(l.Planes))
+	for i, pl := range l.Planes {
+		r.copyOffsets[i], r.copyStrides[i] = pl.Offset, pl.Stride
+	}
+}
+
+func sameCaps(a, b ipc.Caps) bool {
+	if a.Format != b.Format || a.Width != b.Width || a.Height != b.Height || a.FPSNum != b.FPSNum ||
+		a.FPSDen != b.FPSDen || a.Codec != b.Codec || len(a.Planes) != len(b.Planes) {
+		return false
+	}
+	for i := range a.Planes {
+		if a.Planes[i] != b.Planes[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// mono converts a running time to the capture time on CLOCK_MONOTONIC, 0
+// ("now", for Publish) when unknown.
+func (r *run) mono(running int64) int64 {
+	if running < 0 {
+		return 0
+	}
+	base := r.monoBase.Load()
+	if base == monoUnknown {
+		base = r.pipe.MonoBase()
+		r.monoBase.Store(base)
+	}
+	if base < 0 {
+		return 0
+	}
+	m := base + running
+	if m <= 0 || m > clock.Mono() {
+		return 0
+	}
+	return m
+}
+
+// onH264 runs on the encoder branch's streaming thread for every access
+// unit: it is small and in system memory, so it is copied once into a slab
+// surface of the h264 stream.
+func (r *run) onH264(*app.Sink) gogst.FlowReturn {
+	s := r.h264Sink.PullSample()
+	if s == nil {
+		return gogst.FlowOK
+	}
+	defer s.Unref()
+	p := r.p
+	t := s.Timing()
+	n := s.Extract(nil)
+	if n == 0 {
+		return gogst.FlowOK
+	}
+	if n > p.cfg.H264SlabSize {
+		p.ctr.h264Dropped.Add(1)
+		if now := time.Now(); now.Sub(r.lastAULog) >= time.Second {
+			r.lastAULog = now
+			p.log.Error("access unit larger than H264SlabSize: dropped", "bytes", n, "H264SlabSize", p.cfg.H264SlabSize)
+		}
+		return gogst.FlowOK
+	}
+	surf, err := p.h264.Acquire()
+	if err != nil {
+		return gogst.FlowOK // exhausted: counted and logged by the stream
+	}
+	b := surf.Mem.Bytes()
+	err = surf.Mem.BeginWrite()
+	if err == nil {
+		s.Extract(b)
+		err = surf.Mem.EndWrite()
+	}
+	if err != nil {
+		p.h264.Discard(surf)
+		p.log.Error("copy access unit", "err", err)
+		return gogst.FlowOK
+	}
+	au := b[:n]
+	var flags uint32
+	if !t.Delta {
+		flags |= ipc.FlagKeyframe
+	}
+	if sps := findSPS(au); sps != nil {
+		flags |= ipc.FlagHeader
+		if codec := codecString(sps); codec != "" {
+			if hc := p.h264.Caps(); hc.Codec != codec {
+				hc.Codec = codec
+				p.h264.SetCaps(hc, nil)
+			}
+		}
+	}
+	p.h264.Publish(surf, producer.FrameInfo{Offset: 0, Size: uint32(n), PTS: t.PTS, DTS: t.DTS, Dur: t.Dur, MonoNS: r.mono(t.Running), Flags: flags})
+	p.ctr.h264.Add(1)
+	return gogst.FlowOK
+}
+
+// findSPS returns the payload of the first SPS NAL unit (type 7) of a
+// byte-stream access unit, or nil. It stops at the first slice: parameter
+// sets come before it.
+func findSPS(au []byte) []byte {
+	for i := 0; i+3 < len(au); i++ {
+		if au[i] != 0 || au[i+1] != 0 || au[i+2] != 1 {
+			continue
+		}
+		switch au[i+3] & 0x1f {
+		case 7:
+			return au[i+4:]
+		case 1, 2, 3, 4, 5:
+			return nil
+		}
+		i += 2
+	}
+	return nil
+}
+
+// codecString is the RFC 6381 codec of an SPS payload: "avc1.PPCCLL".
+func codecString(sps []byte) string {
+	if len(sps) < 3 {
+		return ""
+	}
+	return fmt.Sprintf("avc1.%02x%02x%02x", sps[0], sps[1], sps[2])
+}

@@ -1,0 +1,110 @@
+package media
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/producer"
+	"github.com/framehub/framehub/sdk"
+)
+
+// waitTimeout bounds every wait of these tests: generous, because the
+// machine running them may be two noisy cores.
+const waitTimeout = 20 * time.Second
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+// uniqueAddr is an abstract socket name no other test (or test process)
+// uses.
+func uniqueAddr(t *testing.T) string {
+	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
+	return fmt.Sprintf("@framehub-media-%d-%s-%d", os.Getpid(), name, time.Now().UnixNano())
+}
+
+// harness is an in-process producer with a media pipeline.
+type harness struct {
+	t      *testing.T
+	srv    *producer.Server
+	p      *Pipeline
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// newHarness creates the server and the pipeline and starts the server;
+// run starts the pipeline. Everything stops at the end of the test.
+func newHarness(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
+	srv, err := producer.New(producer.Config{Addr: uniqueAddr(t), Logger: cfg.Logger})
+	require.NoError(t, err)
+	p, err := New(cfg, srv)
+	if err != nil {
+		srv.Close()
+		require.NoError(t, err)
+	}
+	require.NoError(t, srv.Start())
+	h := &harness{t: t, srv: srv, p: p}
+	t.Cleanup(h.stop)
+	return h
+}
+
+func (h *harness) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.done = make(chan error, 1)
+	go func() { h.done <- h.p.Run(ctx) }()
+}
+
+func (h *harness) stop() {
+	if h.cancel != nil {
+		h.cancel()
+		select {
+		case err := <-h.done:
+			require.NoError(h.t, err)
+		case <-time.After(waitTimeout):
+			h.t.Error("Run did not return")
+		}
+		h.cancel = nil
+	}
+	require.NoError(h.t, h.srv.Close())
+	require.NoError(h.t, h.p.Close())
+}
+
+func (h *harness) dial(opts sdk.Options) *sdk.Client {
+	h.t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = quietLogger()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	c, err := sdk.Dial(ctx, h.srv.Addr(), opts)
+	require.NoError(h.t, err)
+	h.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func next(t *testing.T, c *sdk.Client) *sdk.Frame {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	f, err := c.Next(ctx)
+	require.NoError(t, err)
+	return f
+}
+
+// eventually polls cond until it holds or waitTimeout passes.
+func eventually(t *testing.T, cond func() bool, format string, args ...any) {
+	t.Helper()
+	require.Eventually(t, cond, waitTimeout, 5*time.Millisecond, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,435 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gogst "github.com/go-gst/go-gst/gst"
+	"github.com/go-gst/go-gst/gst/app"
+
+	fhgst "github.com/framehub/framehub/internal/gst"
+	"github.com/framehub/framehub/ipc"
+	"github.com/framehub/framehub/producer"
+	"github.com/framehub/framehub/producer/surface"
+)
+
+// Stats are a pipeline's counters since New.
+type Stats struct {
+	RawFrames       uint64 // raw frames published (ZeroCopyFrames + AdoptedFrames + CopiedFrames)
+	H264Frames      uint64 // access units published
+	ZeroCopyFrames  uint64 // raw frames the source wrote straight into a framehub memfd
+	AdoptedFrames   uint64 // raw frames shared in their own fd memory (DMA-BUF)
+	CopiedFrames    uint64 // raw frames copied once into the copy pool: the copied_frames_total metric
+	HeldBuffers     uint64 // GstBuffers referenced now because a lease on them is live
+	Restarts        uint64 // pipeline restarts after an error or end of stream
+	KeyframesForced uint64 // force-key-unit events sent to the encoder
+	RawDropped      uint64 // raw frames dropped at the source: buffer pool at its limit
+	H264Dropped     uint64 // access units dropped: larger than H264SlabSize
+	LastError       string // the last pipeline error, "" if none
+}
+
+type counters struct {
+	raw, h264, zeroCopy, adopted, copied, restarts, keyframes, rawDropped, h264Dropped atomic.Uint64
+	held                                                                               atomic.Int64
+}
+
+// Pipeline runs the GStreamer media pipeline of a producer: a camera (or
+// test) source whose frames are shared zero-copy on the "raw" stream, and
+// an H.264 encoder whose access units go to the "h264" stream. Create it
+// with New, run it with Run, and Close it after Run returned.
+type Pipeline struct {
+	cfg      Config
+	log      *slog.Logger
+	src      source
+	encoder  string // element name; "" when there is no h264 stream
+	overlay  bool
+	raw      *producer.Stream
+	h264     *producer.Stream
+	rawPool  *surface.Pool // the copy fallback's surfaces
+	h264Pool *surface.Pool
+	reg      *registry
+	ctr      counters
+
+	running   atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+
+	mu      sync.Mutex
+	ioMode  string         // v4l2src io-mode in use
+	lastErr string         // Stats.LastError
+	enc     *fhgst.Element // encoder of the running pipeline, for keyframe requests
+	lastKey time.Time      // rate limit of the log of failed keyframe requests
+
+	foreignMu   sync.Mutex
+	foreignHeld map[uintptr]int // lease references per foreign buffer pool
+}
+
+// New validates cfg, checks that the source's device and every element
+// exist (a missing element is a *MissingElementError naming its Debian
+// package), and creates the "raw" stream and, unless Encoder is "none", the
+// "h264" stream on srv. The caller must Run the pipeline, then Close it
+// after Run returned and after srv was closed (Close frees the streams'
+// pools).
+func New(cfg Config, srv *producer.Server) (*Pipeline, error) {
+	if srv == nil {
+		return nil, errors.New("media: New: nil server")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	src, _ := parseSource(cfg.Source) // Validate checked it
+	fhgst.Init()
+	p := &Pipeline{
+		cfg: cfg, log: cfg.Logger.With("component", "media"), src: src,
+		ioMode: "dmabuf", foreignHeld: make(map[uintptr]int),
+	}
+	if err := checkSource(src); err != nil {
+		return nil, err
+	}
+	enc, err := chooseEncoder(cfg.Encoder)
+	if err != nil {
+		return nil, err
+	}
+	p.encoder = enc
+	if src.kind == SourceTest {
+		p.overlay = elementExists("timeoverlay")
+		if !p.overlay {
+			p.log.Info("timeoverlay is not installed (Debian package gstreamer1.0-x): the test source shows no timestamp")
+		}
+	}
+	if err := parseCheck(p.Describe()); err != nil {
+		return nil, err
+	}
+
+	layout, err := surface.NV12(cfg.Width, cfg.Height, 0)
+	if err != nil {
+		return nil, fmt.Errorf("media: raw layout %dx%d: %w", cfg.Width, cfg.Height, err)
+	}
+	// The copy pool allocates nothing up front: with a source that writes
+	// into framehub's memfd pool it is never used.
+	p.rawPool, err = surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("framehub-raw-copy"), Size: layout.Size, Max: cfg.RawPoolMax})
+	if err != nil {
+		return nil, fmt.Errorf("media: raw copy pool: %w", err)
+	}
+	if enc != "" {
+		p.h264Pool, err = surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("framehub-h264"), Size: cfg.H264SlabSize,
+			Min: min(4, cfg.H264PoolMax), Max: cfg.H264PoolMax})
+		if err != nil {
+			p.rawPool.Close()
+			return nil, fmt.Errorf("media: h264 slab pool: %w", err)
+		}
+	}
+	p.raw, err = srv.AddStream(producer.StreamConfig{
+		Name: StreamRaw, Pool: p.rawPool,
+		Caps: producer.RawCaps(layout, uint32(cfg.FPSNum), uint32(cfg.FPSDen)),
+	})
+	if err == nil && enc != "" {
+		p.h264, err = srv.AddStream(producer.StreamConfig{
+			Name: StreamH264, Pool: p.h264Pool, OnKeyframeRequest: p.requestKeyframe,
+			Caps: ipc.Caps{Format: "H264", Width: uint32(cfg.Width), Height: uint32(cfg.Height), FPSNum: uint32(cfg.FPSNum), FPSDen: uint32(cfg.FPSDen)},
+		})
+	}
+	if err != nil {
+		// A stream added before the failure stays on srv (the server has no
+		// RemoveStream); it has no source and its pool is closed.
+		p.rawPool.Close()
+		if p.h264Pool != nil {
+			p.h264Pool.Close()
+		}
+		return nil, fmt.Errorf("media: %w", err)
+	}
+	p.reg = newRegistry()
+	p.log.Debug("media pipeline ready", "pipeline", p.Describe())
+	return p, nil
+}
+
+// Describe returns the gst-launch description of the pipeline in use.
+func (p *Pipeline) Describe() string {
+	p.mu.Lock()
+	io := p.ioMode
+	p.mu.Unlock()
+	return description(&p.cfg, p.src, p.encoder, p.overlay, io)
+}
+
+// Stats returns the pipeline's counters.
+func (p *Pipeline) Stats() Stats {
+	p.mu.Lock()
+	last := p.lastErr
+	p.mu.Unlock()
+	c := &p.ctr
+	return Stats{
+		RawFrames: c.raw.Load(), H264Frames: c.h264.Load(), ZeroCopyFrames: c.zeroCopy.Load(),
+		AdoptedFrames: c.adopted.Load(), CopiedFrames: c.copied.Load(), HeldBuffers: uint64(max(0, c.held.Load())),
+		Restarts: c.restarts.Load(), KeyframesForced: c.keyframes.Load(), RawDropped: c.rawDropped.Load(),
+		H264Dropped: c.h264Dropped.Load(), LastError: last,
+	}
+}
+
+// Run builds and plays the pipeline until ctx is done, then returns nil. A
+// pipeline error or end of stream is logged with the element's name, told to
+// consumers (EOS on both streams), and followed by a restart after an
+// exponential backoff from RetryMin to RetryMax; Run never returns because
+// of one. Run must not be called concurrently with itself or after Close.
+func (p *Pipeline) Run(ctx context.Context) error {
+	if !p.running.CompareAndSwap(false, true) {
+		return errors.New("media: Run: already running")
+	}
+	defer p.running.Store(false)
+	if p.raw == nil || p.reg.isClosed() {
+		return errors.New("media: Run: pipeline closed")
+	}
+	backoff := p.cfg.RetryMin
+	for {
+		started := time.Now()
+		frames, err := p.runOnce(ctx)
+		if ctx.Err() != nil {
+			p.flushForgets()
+			return nil
+		}
+		if frames > 0 && time.Since(started) >= p.cfg.RetryMax {
+			backoff = p.cfg.RetryMin // it ran well for a while: a new failure starts over
+		}
+		if frames == 0 && p.src.kind == SourceV4L2 && p.switchToMmap() {
+			p.log.Warn("v4l2 source failed before its first frame with io-mode=dmabuf: retrying with io-mode=mmap", "device", p.src.device, "err", err)
+		}
+		p.log.Warn("media pipeline stopped, restarting", "err", err, "in", backoff, "restarts", p.ctr.restarts.Load())
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			p.flushForgets()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, p.cfg.RetryMax)
+		p.ctr.restarts.Add(1)
+	}
+}
+
+func (p *Pipeline) switchToMmap() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ioMode == "mmap" {
+		return false
+	}
+	p.ioMode = "mmap"
+	return true
+}
+
+// errEOS is what a run returns when its source ended.
+var errEOS = errors.New("end of stream")
+
+// runOnce runs one pipeline until ctx is done (nil) or it fails. It returns
+// how many raw frames it received.
+func (p *Pipeline) runOnce(ctx context.Context) (uint64, error) {
+	r, err := p.start()
+	if err != nil {
+		p.fail("", err)
+		return 0, err
+	}
+	defer r.stop()
+	gp := r.gp
+	bus := gp.GetPipelineBus()
+	// Wake the wait below when ctx is done. The go-gst bus and pipeline
+	// wrappers hold their own references, so this may run even after stop.
+	stopWake := context.AfterFunc(ctx, func() {
+		bus.Post(gogst.NewApplicationMessage(gp, gogst.NewStructure("framehub-wakeup")))
+	})
+	defer stopWake()
+	mask := gogst.MessageError | gogst.MessageEOS | gogst.MessageWarning | gogst.MessageApplication
+	for {
+		msg := bus.TimedPopFiltered(gogst.ClockTime(time.Second), mask)
+		p.flushForgets()
+		if ctx.Err() != nil {
+			p.endOfStream("producer stopping")
+			return r.frames.Load(), nil
+		}
+		if msg == nil {
+			continue
+		}
+		switch msg.Type() {
+		case gogst.MessageError:
+			gerr := msg.ParseError()
+			err := fmt.Errorf("element %s: %s", msg.Source(), gerr.Error())
+			p.log.Error("media pipeline error", "element", msg.Source(), "err", gerr.Error(), "debug", gerr.DebugString())
+			p.fail(fmt.Sprintf("pipeline error in %s: %s", msg.Source(), gerr.Error()), err)
+			return r.frames.Load(), err
+		case gogst.MessageEOS:
+			p.log.Warn("media source ended (end of stream)")
+			p.fail("source ended", errEOS)
+			return r.frames.Load(), errEOS
+		case gogst.MessageWarning:
+			gerr := msg.ParseWarning()
+			p.log.Warn("media pipeline warning", "element", msg.Source(), "warning", gerr.Error(), "debug", gerr.DebugString())
+		}
+	}
+}
+
+// fail records err and tells consumers the stream broke.
+func (p *Pipeline) fail(reason string, err error) {
+	p.mu.Lock()
+	p.lastErr = err.Error()
+	p.mu.Unlock()
+	if reason == "" {
+		reason = err.Error()
+	}
+	p.endOfStream(reason + "; restarting")
+}
+
+func (p *Pipeline) endOfStream(reason string) {
+	p.raw.EndOfStream(reason)
+	if p.h264 != nil {
+		p.h264.EndOfStream(reason)
+	}
+}
+
+// flushForgets tells consumers to forget surfaces whose memory is gone. It
+// must not be called under a stream's lock.
+func (p *Pipeline) flushForgets() {
+	if ids := p.reg.takeDead(); len(ids) > 0 {
+		p.raw.Forget(ids)
+	}
+}
+
+// requestKeyframe is the h264 stream's OnKeyframeRequest (already rate
+// limited by the stream). It may run on a streaming thread inside Publish.
+func (p *Pipeline) requestKeyframe() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.enc == nil {
+		return
+	}
+	if p.enc.ForceKeyUnit() {
+		p.ctr.keyframes.Add(1)
+		return
+	}
+	if now := time.Now(); now.Sub(p.lastKey) >= time.Second {
+		p.lastKey = now
+		p.log.Warn("encoder did not accept a force-key-unit event", "encoder", p.encoder)
+	}
+}
+
+// Close frees the pools after Run returned. Surfaces still leased are freed
+// when released. It is idempotent.
+func (p *Pipeline) Close() error {
+	if p.running.Load() {
+		return errors.New("media: Close: Run has not returned")
+	}
+	p.closeOnce.Do(func() {
+		p.flushForgets()
+		p.reg.close()
+		errs := []error{p.rawPool.Close()}
+		if p.h264Pool != nil {
+			errs = append(errs, p.h264Pool.Close())
+		}
+		p.closeErr = errors.Join(errs...)
+	})
+	return p.closeErr
+}
+
+// run is one instance of the GStreamer pipeline, from start to stop.
+type run struct {
+	p        *Pipeline
+	pipe     *fhgst.Pipeline
+	gp       *gogst.Pipeline
+	rawSink  *fhgst.Element
+	encSrc   *fhgst.Element // nil without encoder
+	enc      *fhgst.Element
+	h264Sink *fhgst.Element
+	frames   atomic.Uint64
+	monoBase atomic.Int64 // CLOCK_MONOTONIC base time, monoUnknown until read
+
+	// Raw streaming thread only.
+	caps        fhgst.CapsTracker
+	vi          *fhgst.VideoInfo
+	layout      surface.Layout // of the copy pool's surfaces
+	copyOffsets []uint32       // layout's plane offsets and strides
+	copyStrides []uint32
+	lastDropLog time.Time
+	// H.264 streaming thread only.
+	lastAULog time.Time
+}
+
+const monoUnknown = -2
+
+// start builds the pipeline, wires framehub into it and sets it PLAYING.
+func (p *Pipeline) start() (*run, error) {
+	desc := p.Describe()
+	pipe, err := fhgst.ParseLaunch(desc)
+	if err != nil {
+		return nil, fmt.Errorf("media: build pipeline: %w", err)
+	}
+	r := &run{p: p, pipe: pipe, gp: pipe.Go()}
+	r.monoBase.Store(monoUnknown)
+	layout, _ := surface.NV12(p.cfg.Width, p.cfg.Height, 0) // Validate checked the size
+	r.setLayout(layout)
+	fail := func(err error) (*run, error) {
+		r.stop()
+		return nil, err
+	}
+	if r.rawSink = pipe.Element(elemRawSink); r.rawSink == nil {
+		return fail(fmt.Errorf("media: pipeline has no element %s", elemRawSink))
+	}
+	if err := r.rawSink.InstallAllocationProbe(p.cfg.RawPoolMin, p.cfg.RawPoolMax); err != nil {
+		return fail(fmt.Errorf("media: %w", err))
+	}
+	app.SinkFromElement(r.rawSink.Go()).SetCallbacks(&app.SinkCallbacks{NewSampleFunc: r.onRaw, EOSFunc: r.onRawEOS})
+	if p.h264 != nil {
+		r.encSrc, r.enc, r.h264Sink = pipe.Element(elemEncSrc), pipe.Element(elemEncoder), pipe.Element(elemH264Sink)
+		if r.encSrc == nil || r.enc == nil || r.h264Sink == nil {
+			return fail(fmt.Errorf("media: pipeline lacks %s, %s or %s", elemEncSrc, elemEncoder, elemH264Sink))
+		}
+		app.SinkFromElement(r.h264Sink.Go()).SetCallbacks(&app.SinkCallbacks{NewSampleFunc: r.onH264})
+		p.mu.Lock()
+		p.enc = r.enc
+		p.mu.Unlock()
+	}
+	if err := r.gp.SetState(gogst.StatePlaying); err != nil {
+		// The bus says why; the message is more useful than "failed".
+		if msg := r.gp.GetPipelineBus().TimedPopFiltered(0, gogst.MessageError); msg != nil {
+			gerr := msg.ParseError()
+			p.log.Error("media pipeline failed to start", "element", msg.Source(), "err", gerr.Error(), "debug", gerr.DebugString())
+			err = fmt.Errorf("element %s: %s", msg.Source(), gerr.Error())
+		}
+		return fail(fmt.Errorf("media: start pipeline: %w", err))
+	}
+	p.log.Info("media pipeline playing", "pipeline", desc)
+	return r, nil
+}
+
+// stop sets the pipeline to NULL, which joins its streaming threads, and
+// drops every reference the run took. Buffers leased to consumers stay
+// alive until their leases end.
+func (r *run) stop() {
+	r.p.mu.Lock()
+	if r.p.enc == r.enc {
+		r.p.enc = nil
+	}
+	r.p.mu.Unlock()
+	_ = r.gp.SetState(gogst.StateNull)
+	// go-gst's wrappers hold references that only the garbage collector
+	// drops, and the appsink callbacks reference this run: without an
+	// explicit dispose the pipeline, the appsinks' last samples and so the
+	// whole memfd pool would live until a collection that the reference
+	// cycle (callbacks → run → wrappers) may never allow.
+	r.pipe.Dispose()
+	for _, e := range []*fhgst.Element{r.rawSink, r.h264Sink} {
+		if e != nil {
+			e.Dispose()
+		}
+	}
+	for _, e := range []*fhgst.Element{r.rawSink, r.encSrc, r.enc, r.h264Sink} {
+		if e != nil {
+			e.Unref()
+		}
+	}
+	r.caps.Release()
+	r.vi.Free()
+	r.pipe.Unref()
+	r.gp = nil
+}

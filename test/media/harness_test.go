@@ -1,0 +1,209 @@
+package media_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/producer"
+	"github.com/framehub/framehub/producer/media"
+)
+
+// waitTimeout bounds every wait: generous, for a noisy two-core machine.
+const waitTimeout = 30 * time.Second
+
+// TestHelperConsumer is the consumer process (see helperMain). It does
+// nothing unless FRAMEHUB_MEDIA_HELPER=1.
+func TestHelperConsumer(t *testing.T) {
+	if os.Getenv(helperEnv) != "1" {
+		return
+	}
+	// Exit here: the testing package's own output must not mix with the
+	// JSON lines on stdout.
+	os.Exit(helperMain())
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(m.Run())
+}
+
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+}
+
+// testProducer is an in-process producer running a media pipeline.
+type testProducer struct {
+	srv  *producer.Server
+	p    *media.Pipeline
+	addr string
+}
+
+func startProducer(t *testing.T, cfg media.Config) *testProducer {
+	t.Helper()
+	if cfg.Logger == nil {
+		cfg.Logger = quietLogger()
+	}
+	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
+	addr := fmt.Sprintf("@framehub-e2e-%d-%s-%d", os.Getpid(), name, time.Now().UnixNano())
+	srv, err := producer.New(producer.Config{Addr: addr, Logger: cfg.Logger, MaxHold: time.Minute})
+	require.NoError(t, err)
+	p, err := media.New(cfg, srv)
+	if err != nil {
+		srv.Close()
+		require.NoError(t, err)
+	}
+	require.NoError(t, srv.Start())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(waitTimeout):
+			t.Error("pipeline Run did not return")
+		}
+		require.NoError(t, srv.Close())
+		require.NoError(t, p.Close())
+	})
+	return &testProducer{srv: srv, p: p, addr: addr}
+}
+
+// child is a running helper consumer.
+type child struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	reports chan report
+	stderr  *lockedBuffer
+	exited  chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// spawn starts a helper in mode with the FHM_* settings in env and waits
+// for it to be subscribed.
+func spawn(t *testing.T, p *testProducer, mode, stream string, env ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperConsumer$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"=1", "FHM_SOCKET="+p.addr, "FHM_MODE="+mode, "FHM_STREAM="+stream,
+		"GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+	cmd.Env = append(cmd.Env, env...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	c := &child{t: t, cmd: cmd, stdin: stdin, reports: make(chan report, 1024), stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	cmd.Stderr = c.stderr
+	require.NoError(t, cmd.Start())
+	go func() {
+		defer close(c.reports)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			var r report
+			if json.Unmarshal(sc.Bytes(), &r) == nil && r.Event != "" {
+				c.reports <- r
+			}
+		}
+	}()
+	go func() {
+		_ = cmd.Wait()
+		close(c.exited)
+	}()
+	t.Cleanup(c.stop)
+	r := c.wait(func(r report) bool { return r.Event == "ready" || r.Event == "done" }, "ready")
+	require.Equal(t, "ready", r.Event, "helper failed: %s", r.Err)
+	return c
+}
+
+// wait returns the first report satisfying ok, failing the test after
+// waitTimeout or when the helper ends first.
+func (c *child) wait(ok func(report) bool, what string) report {
+	c.t.Helper()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	var last report
+	for {
+		select {
+		case r, open := <-c.reports:
+			if !open {
+				c.t.Fatalf("helper exited before %s; last report %+v; stderr:\n%s", what, last, tail(c.stderr.String()))
+			}
+			last = r
+			if ok(r) {
+				return r
+			}
+		case <-deadline.C:
+			c.t.Fatalf("no %s from the helper within %v; last report %+v; stderr:\n%s", what, waitTimeout, last, tail(c.stderr.String()))
+		}
+	}
+}
+
+// done waits for the helper's final report.
+func (c *child) done() report {
+	c.t.Helper()
+	r := c.wait(func(r report) bool { return r.Event == "done" }, "final report")
+	require.Empty(c.t, r.Err, "helper error; stderr:\n%s", tail(c.stderr.String()))
+	return r
+}
+
+// stop closes the helper's stdin, which ends it, and reaps it.
+func (c *child) stop() {
+	_ = c.stdin.Close()
+	select {
+	case <-c.exited:
+	case <-time.After(waitTimeout):
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+		c.t.Errorf("helper did not exit; stderr:\n%s", tail(c.stderr.String()))
+	}
+}
+
+func tail(s string) string {
+	if len(s) > 4000 {
+		return "..." + s[len(s)-4000:]
+	}
+	return s
+}
+
+// gstLaunch runs gst-launch-1.0 -v with a deadline and returns its output.
+func gstLaunch(t *testing.T, args ...string) string {
+	t.Helper()
+	path, err := exec.LookPath("gst-launch-1.0")
+	if err != nil {
+		t.Skipf("gst-launch-1.0 not installed (Debian package gstreamer1.0-tools): %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, path, append([]string{"-v"}, args...)...).CombinedOutput()
+	require.NoError(t, err, "gst-launch-1.0 %s:\n%s", strings.Join(args, " "), tail(string(out)))
+	return string(out)
+}
