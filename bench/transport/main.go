@@ -189,7 +189,7 @@ func must(err error) {
 func (b *bench) runPaced(n int, m mode) run {
 	sock := filepath.Join(b.dir, fmt.Sprintf("p%d.sock", time.Now().UnixNano()))
 	args := []string{"-source", "synthetic", "-socket", sock, "-width", strconv.Itoa(b.width), "-height", strconv.Itoa(b.height),
-		"-fps", strconv.FormatFloat(b.fps, 'f', -1, 64), "-log-level", "warn"}
+		"-fps", strconv.FormatFloat(b.fps, 'f', -1, 64), "-admin", "", "-log-level", "warn"}
 	args = append(args, b.producerExtraArgs...)
 	prod := exec.Command(filepath.Join(b.bin, "framehub-producer"), args...)
 	prod.Stderr = os.Stderr

@@ -127,11 +127,14 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 		return err
 	}
 	metrics := producer.NewMetrics(srv)
+	adm, err := (*admin.Server)(nil), error(nil)
 	if o.Admin != "" {
-		adm, err := admin.New(o.Admin, metrics.Handler())
-		if err != nil {
-			return err
+		// A taken metrics port must not keep the camera from serving frames.
+		if adm, err = admin.New(o.Admin, metrics.Handler()); err != nil {
+			log.Error("admin endpoints disabled", "err", err)
 		}
+	}
+	if adm != nil {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
