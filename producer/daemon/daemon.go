@@ -127,7 +127,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 		return err
 	}
 	metrics := producer.NewMetrics(srv)
-	adm, err := (*admin.Server)(nil), error(nil)
+	var adm *admin.Server
 	if o.Admin != "" {
 		// A taken metrics port must not keep the camera from serving frames.
 		if adm, err = admin.New(o.Admin, metrics.Handler()); err != nil {
