@@ -32,6 +32,7 @@ test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-
 
 bench: build ## run the benchmarks; reports in docs/bench/ (see docs/BENCHMARKS.md; ~12 minutes)
 	$(GO) run ./bench/transport -bin $(BIN)
+	$(GO) run ./bench/snapshot
 
 demo: build ## run the producer and a consumer on the synthetic source (DEMO_SECONDS=n to stop by itself)
 	@BIN=$(BIN) scripts/demo.sh

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+)
+
+func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("logs", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:7700", "framehub-supervisor admin address (host:port or unix:/path)")
+	n := fs.Int("n", 100, "lines to show")
+	follow := fs.Bool("f", false, "keep printing new lines")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: framehubctl logs [-n lines] [-f] <process>")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageErr(err)
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return usageError{fmt.Errorf("name one process (see framehubctl status)")}
+	}
+	name := fs.Arg(0)
+	fetch := func(lines int) ([]string, error) {
+		body, err := get(ctx, "framehub-supervisor", *addr, "/logs?name="+url.QueryEscape(name)+fmt.Sprintf("&lines=%d", lines))
+		if err != nil {
+			return nil, err
+		}
+		s := strings.TrimSuffix(string(body), "\n")
+		if s == "" {
+			return nil, nil
+		}
+		return strings.Split(s, "\n"), nil
+	}
+	lines, err := fetch(*n)
+	if err != nil {
+		return err
+	}
+	for _, l := range lines {
+		fmt.Fprintln(stdout, l)
+	}
+	for *follow {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+		// The ring holds the last lines: print what follows the last one seen.
+		now, err := fetch(2000)
+		if err != nil {
+			return err
+		}
+		start := 0
+		if len(lines) > 0 {
+			last := lines[len(lines)-1]
+			for i := len(now) - 1; i >= 0; i-- {
+				if now[i] == last {
+					start = i + 1
+					break
+				}
+			}
+		}
+		for _, l := range now[start:] {
+			fmt.Fprintln(stdout, l)
+		}
+		if len(now) > 0 {
+			lines = now
+		}
+	}
+	return nil
+}

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// httpClient reaches a daemon's admin address: host:port or unix:/path.
+func httpClient(addr string) (*http.Client, string) {
+	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
+		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}}
+		return &http.Client{Transport: tr, Timeout: 5 * time.Second}, "http://unix"
+	}
+	return &http.Client{Timeout: 5 * time.Second}, "http://" + addr
+}
+
+// get fetches path from the daemon named what at addr; errors say which
+// daemon could not be reached.
+func get(ctx context.Context, what, addr, path string) ([]byte, error) {
+	c, base := httpClient(addr)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) {
+			err = op.Err
+		}
+		return nil, fmt.Errorf("cannot reach %s at %s: %w (is it running?)", what, addr, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("%s at %s: read %s: %w", what, addr, path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s at %s: GET %s: %s: %s", what, addr, path, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return body, nil
+}
+
+// processStatus mirrors the supervisor's /status entries.
+type processStatus struct {
+	Name     string    `json:"name"`
+	PID      int       `json:"pid,omitempty"`
+	State    string    `json:"state"`
+	Started  time.Time `json:"started,omitzero"`
+	Restarts int       `json:"restarts"`
+	LastExit string    `json:"last_exit,omitempty"`
+	Error    string    `json:"error,omitempty"`
+	Admin    string    `json:"admin,omitempty"`
+}
+
+// statusRow is one line of `framehubctl status`.
+type statusRow struct {
+	processStatus
+	Uptime string  `json:"uptime"`
+	FPS    float64 `json:"fps"`
+	Leases int     `json:"leases"`
+	Drops  uint64  `json:"drops"`
+}
+
+// producerView is what the producer's metrics say, per consumer and overall.
+type producerView struct {
+	fps             map[string]float64 // stream → frames/s
+	leases          int
+	drops           uint64
+	consumerFPS     map[string]float64 // consumer name → delivered frames/s
+	consumerLeases  map[string]int
+	consumerSkipped map[string]uint64
+	consumers       int
+}
+
+func scrape(ctx context.Context, addr string) (map[string]*dto.MetricFamily, error) {
+	body, err := get(ctx, "framehub-producer", addr, "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		return nil, fmt.Errorf("framehub-producer at %s: parse /metrics: %w", addr, err)
+	}
+	return fams, nil
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.Label {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	}
+	return 0
+}
+
+// viewProducer scrapes the producer twice, interval apart, for rates.
+func viewProducer(ctx context.Context, addr string, interval time.Duration) (*producerView, error) {
+	a, err := scrape(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(interval):
+	}
+	b, err := scrape(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	secs := time.Since(t0).Seconds()
+	v := &producerView{fps: map[string]float64{}, consumerFPS: map[string]float64{}, consumerLeases: map[string]int{}, consumerSkipped: map[string]uint64{}}
+	rate := func(name string, key func(*dto.Metric) string, into map[string]float64) {
+		before := map[string]float64{}
+		if f := a[name]; f != nil {
+			for _, m := range f.Metric {
+				before[key(m)] += value(m)
+			}
+		}
+		if f := b[name]; f != nil {
+			for _, m := range f.Metric {
+				into[key(m)] += (value(m) - before[key(m)]) / secs
+			}
+		}
+	}
+	rate("framehub_producer_frames_total", func(m *dto.Metric) string { return label(m, "stream") }, v.fps)
+	rate("framehub_producer_consumer_delivered_total", func(m *dto.Metric) string { return label(m, "consumer") }, v.consumerFPS)
+	if f := b["framehub_producer_leases"]; f != nil {
+		for _, m := range f.Metric {
+			v.leases += int(value(m))
+		}
+	}
+	if f := b["framehub_producer_dropped_total"]; f != nil {
+		for _, m := range f.Metric {
+			v.drops += uint64(value(m))
+		}
+	}
+	if f := b["framehub_producer_consumers"]; f != nil {
+		for _, m := range f.Metric {
+			v.consumers += int(value(m))
+		}
+	}
+	if f := b["framehub_producer_consumer_leases"]; f != nil {
+		for _, m := range f.Metric {
+			v.consumerLeases[label(m, "consumer")] += int(value(m))
+		}
+	}
+	if f := b["framehub_producer_consumer_skipped_total"]; f != nil {
+		for _, m := range f.Metric {
+			v.consumerSkipped[label(m, "consumer")] += uint64(value(m))
+		}
+	}
+	return v, nil
+}
+
+// consumerName maps a supervised process to the name its SDK client uses
+// (the program name, framehub-<process> for the shipped consumers).
+func lookup[T any](m map[string]T, process string) T {
+	if v, ok := m[process]; ok {
+		return v
+	}
+	return m["framehub-"+process]
+}
+
+func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:7700", "framehub-supervisor admin address (host:port or unix:/path)")
+	producerAddr := fs.String("producer", "", "producer admin address; default: the one the supervisor's config names")
+	asJSON := fs.Bool("json", false, "print JSON")
+	line := fs.Bool("line", false, "print one summary line (for a live status)")
+	interval := fs.Duration("interval", time.Second, "time between the two metric samples that give frame rates")
+	if err := fs.Parse(args); err != nil {
+		return usageErr(err)
+	}
+	body, err := get(ctx, "framehub-supervisor", *addr, "/status")
+	if err != nil {
+		return err
+	}
+	var st struct {
+		Processes []processStatus `json:"processes"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return fmt.Errorf("framehub-supervisor at %s: /status: %w", *addr, err)
+	}
+	pAddr := *producerAddr
+	producerName := ""
+	for _, p := range st.Processes {
+		if strings.Contains(p.Name, "producer") {
+			producerName = p.Name
+			if pAddr == "" {
+				pAddr = p.Admin
+			}
+		}
+	}
+	var pv *producerView
+	var pErr error
+	if pAddr != "" {
+		pv, pErr = viewProducer(ctx, pAddr, *interval)
+	}
+	rows := make([]statusRow, 0, len(st.Processes))
+	for _, p := range st.Processes {
+		r := statusRow{processStatus: p}
+		if !p.Started.IsZero() && p.PID != 0 {
+			r.Uptime = time.Since(p.Started).Round(time.Second).String()
+		}
+		if pv != nil {
+			if p.Name == producerName {
+				r.FPS, r.Leases, r.Drops = pv.fps["raw"], pv.leases, pv.drops
+			} else {
+				r.FPS, r.Leases, r.Drops = lookup(pv.consumerFPS, p.Name), lookup(pv.consumerLeases, p.Name), lookup(pv.consumerSkipped, p.Name)
+			}
+		}
+		rows = append(rows, r)
+	}
+	switch {
+	case *asJSON:
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	case *line:
+		var parts []string
+		if pv != nil {
+			parts = append(parts, fmt.Sprintf("raw %.1f fps, h264 %.1f fps, %d consumers, %d leases, %d drops",
+				pv.fps["raw"], pv.fps["h264"], pv.consumers, pv.leases, pv.drops))
+		}
+		for _, r := range rows {
+			parts = append(parts, r.Name+" "+r.State)
+		}
+		fmt.Fprintln(stdout, strings.Join(parts, " | "))
+	default:
+		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tFPS\tLEASES\tDROPS\tNOTE")
+		for _, r := range rows {
+			note := r.Error
+			if note == "" && r.LastExit != "" {
+				note = "last exit: " + r.LastExit
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%.1f\t%d\t%d\t%s\n", r.Name, r.State, r.PID, r.Uptime, r.Restarts, r.FPS, r.Leases, r.Drops, note)
+		}
+		_ = tw.Flush()
+	}
+	if pErr != nil {
+		fmt.Fprintf(stderr, "framehubctl status: no frame rates: %v\n", pErr)
+	}
+	return nil
+}
+
+// usageErr marks flag parsing errors (other than -h) as bad usage.
+func usageErr(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError{err}
+}

@@ -1,0 +1,316 @@
+package snapshot_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"image/jpeg"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/consumers/snapshot"
+)
+
+// buildBinaries builds framehub-snapshot and framehubctl with cgo off
+// (which also proves they need none) and returns their directory.
+func buildBinaries(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator),
+		"github.com/framehub/framehub/cmd/framehub-snapshot", "github.com/framehub/framehub/cmd/framehubctl")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build:\n%s", out)
+	return dir
+}
+
+// daemonProc is a running framehub-snapshot process.
+type daemonProc struct {
+	cmd    *exec.Cmd
+	addr   string
+	mu     sync.Mutex
+	log    bytes.Buffer
+	exited chan struct{}
+	err    error
+}
+
+func (d *daemonProc) logs() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+var listeningRE = regexp.MustCompile(`msg="admin API listening" addr=(\S+)`)
+
+// startDaemon starts framehub-snapshot with args and waits until its admin
+// API listens and it is healthy. It is killed at cleanup if still running.
+func startDaemon(t *testing.T, bin string, args ...string) *daemonProc {
+	t.Helper()
+	d := &daemonProc{cmd: exec.Command(filepath.Join(bin, "framehub-snapshot"), args...), exited: make(chan struct{})}
+	stderr, err := d.cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, d.cmd.Start())
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			d.mu.Lock()
+			d.log.WriteString(line + "\n")
+			d.mu.Unlock()
+			if m := listeningRE.FindStringSubmatch(line); m != nil {
+				addrc <- m[1]
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		d.err = d.cmd.Wait()
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+		default:
+			_ = d.cmd.Process.Kill()
+			<-d.exited
+		}
+		if t.Failed() {
+			t.Logf("framehub-snapshot log:\n%s", d.logs())
+		}
+	})
+	select {
+	case d.addr = <-addrc:
+	case <-d.exited:
+		t.Fatalf("framehub-snapshot exited: %v\n%s", d.err, d.logs())
+	case <-time.After(waitTimeout):
+		t.Fatalf("framehub-snapshot: admin API not listening within %v\n%s", waitTimeout, d.logs())
+	}
+	c := snapshot.NewClient(d.addr)
+	defer c.Close()
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		h, err := c.Health(ctx)
+		return err == nil && h.OK
+	}, waitTimeout, 10*time.Millisecond, "framehub-snapshot not healthy:\n%s", d.logs())
+	return d
+}
+
+// ctl runs framehubctl and returns its exit status, stdout and stderr.
+func ctl(t *testing.T, bin string, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "framehubctl"), args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return code, stdout.String(), stderr.String()
+}
+
+// procFDs counts the open descriptors of process pid.
+func procFDs(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
+	require.NoError(t, err)
+	return len(ents)
+}
+
+// children counts the processes whose parent is pid.
+func children(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	n := 0
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces: split after ')'.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestDaemon drives real framehub-snapshot and framehubctl processes.
+func TestDaemon(t *testing.T) {
+	bin := buildBinaries(t)
+	p := startProducer(t, producerOpts{Width: 640, Height: 480, FPS: 60})
+	dir := filepath.Join(t.TempDir(), "snaps")
+	d := startDaemon(t, bin, "-socket", p.Addr, "-admin", "127.0.0.1:0", "-dir", dir, "-keep-count", "50")
+	pid := d.cmd.Process.Pid
+
+	t.Run("framehubctl snapshot -o", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "now.jpg")
+		code, stdout, stderr := ctl(t, bin, "snapshot", "-addr", d.addr, "-o", out)
+		require.Equal(t, 0, code, "stderr: %s", stderr)
+		require.Contains(t, stdout, "wrote "+out)
+		data, err := os.ReadFile(out)
+		require.NoError(t, err)
+		ly, lc := patternError(t, data, 640, 480, 640, 480)
+		require.Less(t, ly, 6.0)
+		require.Less(t, lc, 6.0)
+	})
+
+	t.Run("framehubctl snapshot -scale -wait -json", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "small.jpg")
+		code, stdout, stderr := ctl(t, bin, "snapshot", "-addr", d.addr, "-o", out, "-scale", "320", "-quality", "60", "-wait", "-json")
+		require.Equal(t, 0, code, "stderr: %s", stderr)
+		require.Contains(t, stdout, `"durable": true`)
+		require.Contains(t, stdout, `"quality": 60`)
+		f, err := os.Open(out)
+		require.NoError(t, err)
+		cfg, err := jpeg.DecodeConfig(f)
+		f.Close()
+		require.NoError(t, err)
+		require.Equal(t, [2]int{320, 240}, [2]int{cfg.Width, cfg.Height})
+	})
+
+	t.Run("curl style: Accept image/jpeg", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.addr+"/snapshot?scale=160", nil)
+		require.NoError(t, err)
+		req.Header.Set("Accept", "image/jpeg")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Equal(t, "image/jpeg", resp.Header.Get("Content-Type"))
+		require.NotEmpty(t, resp.Header.Get("X-Snapshot-Id"))
+		_, err = jpeg.Decode(resp.Body)
+		require.NoError(t, err)
+	})
+
+	t.Run("no fd leak across 100 snapshots", func(t *testing.T) {
+		c := snapshot.NewClient(d.addr)
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		take := func(i int) string {
+			req := snapshot.Request{}
+			if i%3 == 1 {
+				req.Scale = 320
+			}
+			if i%5 == 2 {
+				req.Encoder = snapshot.EncoderGo
+			}
+			st, _, err := c.Take(ctx, req, i%2 == 0)
+			require.NoError(t, err)
+			return st.ID
+		}
+		settle := func(id string) {
+			st, err := c.Status(ctx, id, waitTimeout)
+			require.NoError(t, err)
+			require.True(t, st.Durable, "%+v", st)
+			require.Eventually(t, func() bool { return daemonIdle(ctx, c) }, waitTimeout, 5*time.Millisecond)
+		}
+		for i := range 5 {
+			settle(take(i)) // warm: encoders started, connection open
+		}
+		before := procFDs(t, pid)
+		var ids []string
+		for i := range 100 {
+			ids = append(ids, take(i))
+		}
+		for _, id := range ids {
+			settle(id)
+		}
+		require.Eventually(t, func() bool { return procFDs(t, pid) <= before }, waitTimeout, 5*time.Millisecond,
+			"framehub-snapshot had %d fds before 100 snapshots, %d after", before, procFDs(t, pid))
+		t.Logf("framehub-snapshot fds: %d before, %d after 100 snapshots; child processes: %d", before, procFDs(t, pid), children(t, pid))
+		require.LessOrEqual(t, children(t, pid), 4, "gst-launch children are bounded")
+		ents, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		require.Len(t, ents, 50, "retention keeps -keep-count files")
+	})
+
+	t.Run("unreachable daemon", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := ln.Addr().String()
+		require.NoError(t, ln.Close())
+		code, _, stderr := ctl(t, bin, "snapshot", "-addr", addr, "-o", filepath.Join(t.TempDir(), "x.jpg"))
+		require.Equal(t, 1, code)
+		require.Equal(t, "framehubctl snapshot: cannot reach framehub-snapshot at "+addr+": connection refused\n", stderr)
+	})
+
+	t.Run("framehubctl usage", func(t *testing.T) {
+		code, _, stderr := ctl(t, bin)
+		require.Equal(t, 2, code)
+		require.Contains(t, stderr, "snapshot")
+		code, _, stderr = ctl(t, bin, "snapshto")
+		require.Equal(t, 2, code)
+		require.Contains(t, stderr, `unknown command "snapshto"`)
+		code, _, stderr = ctl(t, bin, "snapshot", "-scale", "320", "-width", "100")
+		require.Equal(t, 2, code)
+		require.Contains(t, stderr, "not both")
+	})
+
+	t.Run("help documents every flag", func(t *testing.T) {
+		out, err := exec.Command(filepath.Join(bin, "framehub-snapshot"), "-h").CombinedOutput()
+		require.NoError(t, err, "-h exits 0")
+		for _, f := range []string{"-socket", "-admin", "-dir", "-quality", "-queue", "-keep-count", "-keep-bytes",
+			"-webhook", "-event-socket", "-encoder", "-config", "-frame-timeout", "-max-hold", "-log-level"} {
+			require.Contains(t, string(out), "  "+f+" ", "help lacks %s", f)
+		}
+	})
+
+	t.Run("config errors name file, line and key", func(t *testing.T) {
+		for _, c := range []struct{ file, want string }{
+			{"quality: 90\nqualty: 80\n", "cfg.yaml:2: qualty: unknown key"},
+			{"dir: /tmp\nqueue: 0\n", "cfg.yaml:2: queue: 0 must be ≥ 1"},
+			{"keep-bytes: lots\n", `cfg.yaml:1: keep-bytes: invalid value "lots"`},
+		} {
+			path := filepath.Join(t.TempDir(), "cfg.yaml")
+			require.NoError(t, os.WriteFile(path, []byte(c.file), 0o600))
+			out, err := exec.Command(filepath.Join(bin, "framehub-snapshot"), "-config", path).CombinedOutput()
+			var ee *exec.ExitError
+			require.ErrorAs(t, err, &ee)
+			require.Equal(t, 2, ee.ExitCode())
+			require.Contains(t, string(out), c.want)
+		}
+	})
+
+	t.Run("SIGTERM stops cleanly", func(t *testing.T) {
+		require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
+		select {
+		case <-d.exited:
+		case <-time.After(waitTimeout):
+			t.Fatal("framehub-snapshot did not stop on SIGTERM")
+		}
+		require.NoError(t, d.err)
+		require.Contains(t, d.logs(), "stopping framehub-snapshot")
+		require.Equal(t, 0, children(t, pid))
+	})
+}
+
+// daemonIdle reports whether the daemon's write queue is empty.
+func daemonIdle(ctx context.Context, c *snapshot.Client) bool {
+	h, err := c.Health(ctx)
+	return err == nil && h.QueueDepth == 0
+}
