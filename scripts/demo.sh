@@ -1,25 +1,90 @@
 #!/usr/bin/env bash
-# The demo until the supervisor exists: a producer on the synthetic source and
-# the example consumer, for DEMO_SECONDS (default: until Ctrl-C).
+# make demo: the whole group under the supervisor on the embedded default —
+# GStreamer test camera, x264enc, memfd surfaces — with the recorder writing
+# to ./demo/recordings, the RTSP streamer at rtsp://127.0.0.1:8554/cam and the
+# snapshot service writing to ./demo/snapshots. Shows a live status line,
+# takes a snapshot, and stops cleanly on Ctrl-C or after DEMO_SECONDS.
 set -euo pipefail
-BIN=${BIN:-./bin}
-dir=$(mktemp -d /tmp/framehub-demo.XXXXXX)
-sock="$dir/framehub.sock"
-cleanup() { [ -n "${prod:-}" ] && kill "$prod" 2>/dev/null && wait "$prod" 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-trap 'echo; echo "stopping"' INT TERM
+BIN=$(cd "${BIN:-./bin}" && pwd)
+DEMO=$(mkdir -p demo && cd demo && pwd)
+mkdir -p "$DEMO/run" "$DEMO/recordings" "$DEMO/snapshots"
+sock="$DEMO/run/framehub.sock"
+cfg="$DEMO/framehub.yaml"
+width=${DEMO_WIDTH:-1920}
+height=${DEMO_HEIGHT:-1080}
 
-"$BIN/framehub-producer" -source synthetic -socket "$sock" -width 1920 -height 1080 -fps 30 2>"$dir/producer.log" &
-prod=$!
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
-[ -S "$sock" ] || { echo "producer did not start:"; cat "$dir/producer.log"; exit 1; }
-echo "producer: pid $prod, 1920x1080 NV12 at 30 fps on $sock (memfd surfaces)"
-echo "consumer: receiving frames, verifying each frame's stamp${DEMO_SECONDS:+ for ${DEMO_SECONDS}s} (Ctrl-C stops)"
-args=(-socket "$sock")
-[ -n "${DEMO_SECONDS:-}" ] && args+=(-duration "${DEMO_SECONDS}s")
-set +e
-"$BIN/consumer-go" "${args[@]}" 2>>"$dir/consumer.log"
-rc=$?
-set -e
-echo "producer log (last lines):"; tail -n 5 "$dir/producer.log"
-exit $rc
+cat >"$cfg" <<YAML
+# Written by make demo. framehub-supervisor -config $cfg runs it again.
+admin: 127.0.0.1:7700
+grace: 5s
+processes:
+  - name: producer
+    binary: $BIN/framehub-producer
+    args: [-source, test, -encoder, x264enc, -width, "$width", -height, "$height", -fps, "30",
+           -socket, $sock, -admin, 127.0.0.1:7701]
+    ready-socket: $sock
+    admin: 127.0.0.1:7701
+  - name: recorder
+    binary: $BIN/framehub-recorder
+    args: [-socket, $sock, -dir, $DEMO/recordings, -segment, 10s, -admin, 127.0.0.1:7702]
+    admin: 127.0.0.1:7702
+  - name: streamer
+    binary: $BIN/framehub-streamer
+    args: [-socket, $sock, -rtsp-addr, "127.0.0.1:8554", -path, cam, -admin, 127.0.0.1:7703]
+    admin: 127.0.0.1:7703
+  - name: snapshot
+    binary: $BIN/framehub-snapshot
+    args: [-socket, $sock, -dir, $DEMO/snapshots, -admin, 127.0.0.1:7704]
+    admin: 127.0.0.1:7704
+YAML
+
+"$BIN/framehub-supervisor" -config "$cfg" 2>"$DEMO/supervisor.log" &
+sup=$!
+stopping=0
+stop() {
+  [ "$stopping" = 1 ] && return
+  stopping=1
+  echo
+  echo "stopping the group…"
+  kill -TERM "$sup" 2>/dev/null || true
+  wait "$sup" 2>/dev/null || true
+}
+trap stop INT TERM
+trap 'stop; exit' EXIT
+
+echo "framehub demo: config $cfg, logs $DEMO/supervisor.log"
+for _ in $(seq 200); do
+  if "$BIN/framehubctl" status --json 2>/dev/null | grep -q '"state": "ready"'; then
+    ready=$("$BIN/framehubctl" status --json 2>/dev/null | grep -c '"state": "ready"' || true)
+    [ "$ready" -ge 4 ] && break
+  fi
+  kill -0 "$sup" 2>/dev/null || { echo "the supervisor exited:"; tail -20 "$DEMO/supervisor.log"; exit 1; }
+  sleep 0.25
+done
+"$BIN/framehubctl" status
+echo
+sleep 2 # the recorder's first segment and the snapshot need frames
+if "$BIN/framehubctl" snapshot -o "$DEMO/snapshots/demo.jpg" >/dev/null; then
+  echo "snapshot: $DEMO/snapshots/demo.jpg"
+else
+  echo "snapshot failed (see framehubctl logs snapshot)"
+fi
+cat <<TXT
+watch the stream:   gst-launch-1.0 rtspsrc location=rtsp://127.0.0.1:8554/cam ! decodebin ! autovideosink
+                    (or: vlc rtsp://127.0.0.1:8554/cam, ffplay rtsp://127.0.0.1:8554/cam)
+recordings:         $DEMO/recordings
+more:               $BIN/framehubctl status | consumers | logs <name> | snapshot -o f.jpg | record event
+TXT
+echo
+end=$(( $(date +%s) + ${DEMO_SECONDS:-0} ))
+while kill -0 "$sup" 2>/dev/null; do
+  line=$("$BIN/framehubctl" status --line --interval 1s 2>/dev/null || echo "status unavailable")
+  printf '\r\033[K%s' "$line"
+  if [ -n "${DEMO_SECONDS:-}" ] && [ "$(date +%s)" -ge "$end" ]; then
+    break
+  fi
+done
+stop
+trap - EXIT
+echo "recordings: $(find "$DEMO/recordings" -name '*.mp4' | wc -l) file(s) in $DEMO/recordings"
+echo "snapshots:  $(find "$DEMO/snapshots" -name '*.jpg' | wc -l) file(s) in $DEMO/snapshots"

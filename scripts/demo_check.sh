@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Checks the demo as a user runs it: DEMO_SECONDS=20 make demo must exit 0
+# and leave at least one playable recording and one snapshot. make test runs
+# it after the Go tests (it uses the demo's fixed ports 7700-7704 and 8554).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/framehub-demo-check.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cd "$work"
+if ! BIN="$root/bin" DEMO_SECONDS=${DEMO_SECONDS:-20} DEMO_WIDTH=1280 DEMO_HEIGHT=720 "$root/scripts/demo.sh" >demo.out 2>&1; then
+  echo "demo check: the demo failed:"; tail -30 demo.out; tail -30 demo/supervisor.log 2>/dev/null || true; exit 1
+fi
+mapfile -t recs < <(find demo/recordings -name '*.mp4' | sort)
+[ ${#recs[@]} -ge 1 ] || { echo "demo check: no recording in demo/recordings"; exit 1; }
+playable=0
+for f in "${recs[@]}"; do
+  if gst-discoverer-1.0 "$f" 2>&1 | grep -q "video.*H.264"; then
+    playable=$((playable + 1))
+  fi
+done
+[ "$playable" -ge 1 ] || { echo "demo check: no recording plays (gst-discoverer-1.0)"; gst-discoverer-1.0 "${recs[0]}" || true; exit 1; }
+snaps=$(find demo/snapshots -name '*.jpg' -size +1k | wc -l)
+[ "$snaps" -ge 1 ] || { echo "demo check: no snapshot in demo/snapshots"; exit 1; }
+echo "demo check: ok ($playable playable recording(s) of ${#recs[@]}, $snaps snapshot(s))"
