@@ -157,7 +157,8 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Close stops accepting, says Bye (shutdown) to every consumer, releases
-// their leases and waits for the server's goroutines. It is idempotent.
+// their leases and the streams' replay buffers, and waits for the server's
+// goroutines. It is idempotent.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -181,6 +182,17 @@ func (s *Server) Close() error {
 		ss.closeWith(ipc.CodeShutdown, "producer is stopping", nil)
 	}
 	s.wg.Wait()
+	// The replay buffers' holds are the last references to their frames:
+	// without this their surfaces would never return to their pools.
+	s.mu.Lock()
+	streams := make([]*Stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		streams = append(streams, st)
+	}
+	s.mu.Unlock()
+	for _, st := range streams {
+		st.dropReplay()
+	}
 	return err
 }
 

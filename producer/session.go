@@ -309,6 +309,7 @@ func (ss *session) readLoop() {
 		if !ss.handle(buf[:n], fds) {
 			return
 		}
+		ss.st.closeBroken() // a release may have delivered a pending frame that failed
 	}
 }
 

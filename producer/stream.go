@@ -61,6 +61,24 @@ func poolRef(s *surface.Surface) SurfaceRef {
 	return SurfaceRef{ID: s.ID, Gen: s.Gen, Kind: s.Mem.Kind(), Size: uint64(s.Mem.Size()), FDs: []int{s.Mem.ShareFD()}}
 }
 
+// brokenSession is a session whose socket failed under the stream lock.
+type brokenSession struct {
+	ss  *session
+	err error
+}
+
+// closeBroken finishes the sessions whose sends failed; call it without
+// st.mu held.
+func (st *Stream) closeBroken() {
+	st.mu.Lock()
+	broken := st.broken
+	st.broken = nil
+	st.mu.Unlock()
+	for _, b := range broken {
+		b.ss.closeWith(ipc.CodeProtocol, "send failed", b.err)
+	}
+}
+
 // frame is one published frame while any hold or lease on it is live.
 type frame struct {
 	id   lease.FrameID
@@ -122,7 +140,8 @@ type Stream struct {
 	seq         uint64
 	lastKey     time.Time
 	lastExh     time.Time
-	ring        []*frame // replay buffer, oldest first (StreamConfig.Replay)
+	ring        []*frame        // replay buffer, oldest first (StreamConfig.Replay)
+	broken      []brokenSession // sessions whose send failed, finished by closeBroken
 	lastShedLog time.Time
 }
 
@@ -288,6 +307,7 @@ func (st *Stream) publish(ref SurfaceRef, fi FrameInfo, free func()) int {
 	}
 	st.ctr.published.Add(1)
 	now := time.Now()
+	defer st.closeBroken()
 
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -359,11 +379,11 @@ func (st *Stream) deliverLocked(ss *session, fr *frame, now time.Time) bool {
 			ss.noteDropLocked(now, "socket buffer full")
 			return false
 		}
-		// The peer is gone or broken: leave the fan-out now; closing the
-		// socket ends the session's read loop, which logs and cleans up.
+		// The peer is gone or broken: leave the fan-out now, and finish
+		// the session (log, Bye, connection slot) once the lock is released
+		// (closeBroken): closeWith takes st.mu.
 		st.dropLocked(ss)
-		ss.log.Warn("send to consumer failed, disconnecting", "err", err)
-		_ = ss.conn.Close()
+		st.broken = append(st.broken, brokenSession{ss, err})
 		return false
 	}
 	ss.sinceLast = 0
@@ -526,6 +546,7 @@ func (st *Stream) evictExpired(now time.Time) {
 // and, when no frames flow, from runService, so consumer sockets never need
 // to wake the producer.
 func (st *Stream) service() {
+	st.closeBroken()
 	st.svcMu.Lock()
 	defer st.svcMu.Unlock()
 	st.mu.Lock()

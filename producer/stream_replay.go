@@ -47,6 +47,13 @@ func (st *Stream) shedLocked(n int) {
 	st.ring = append(st.ring[:0], st.ring[n:]...)
 }
 
+// dropReplay lets go of the whole replay buffer (the server is closing).
+func (st *Stream) dropReplay() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.shedLocked(len(st.ring))
+}
+
 // shedForPool lets go of the oldest quarter of the replay buffer because
 // the pool is exhausted. It reports whether it freed anything.
 func (st *Stream) shedForPool() bool {

@@ -73,3 +73,37 @@ func TestCapsForgetAndEOS(t *testing.T) {
 	f.Release()
 	require.Equal(t, 1, st.Consumers())
 }
+
+// A queue-policy consumer that vanishes while frames flow is finished even
+// when the failed send, not a read, is what notices it: it leaves
+// Sessions() and gives its connection slot back.
+func TestVanishedConsumerIsFinished(t *testing.T) {
+	addr := filepath.Join(t.TempDir(), "p.sock")
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	l, err := surface.NV12(64, 64, 64)
+	require.NoError(t, err)
+	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("t"), Size: l.Size, Max: 16})
+	require.NoError(t, err)
+	defer pool.Close()
+	srv, err := producer.New(producer.Config{Addr: addr, Logger: log})
+	require.NoError(t, err)
+	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(l, 30, 1), Pool: pool})
+	require.NoError(t, err)
+	require.NoError(t, srv.Start())
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := 0; i < 5; i++ {
+		c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 8, Logger: log})
+		require.NoError(t, err)
+		require.Len(t, srv.Sessions(), 1)
+		require.NoError(t, c.Close())
+		require.Eventually(t, func() bool {
+			s, err := st.Acquire()
+			if err == nil {
+				st.Publish(s, producer.FrameInfo{})
+			}
+			return len(srv.Sessions()) == 0 && srv.Stats().Connections == 0
+		}, 5*time.Second, time.Millisecond, "round %d: sessions %v, connections %d", i, srv.Sessions(), srv.Stats().Connections)
+	}
+}

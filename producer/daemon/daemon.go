@@ -34,12 +34,13 @@ type Options struct {
 	AllowUIDs  intList `yaml:"allow-uid"`
 	AllowGIDs  intList `yaml:"allow-gid"`
 
-	Source       string `yaml:"source"`
-	Encoder      string `yaml:"encoder"`
-	BitrateKbps  int    `yaml:"bitrate"`
-	GOP          int    `yaml:"gop"`
-	H264PoolMax  int    `yaml:"h264-pool-max"`
-	H264SlabSize int    `yaml:"h264-slab-size"`
+	Source       string        `yaml:"source"`
+	Encoder      string        `yaml:"encoder"`
+	BitrateKbps  int           `yaml:"bitrate"`
+	GOP          int           `yaml:"gop"`
+	H264PoolMax  int           `yaml:"h264-pool-max"`
+	H264SlabSize int           `yaml:"h264-slab-size"`
+	H264Replay   time.Duration `yaml:"h264-replay"`
 
 	Width     int     `yaml:"width"`
 	Height    int     `yaml:"height"`
@@ -94,6 +95,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.GOP, "gop", 0, "H.264 keyframe interval in frames (0: two seconds' worth)")
 	fs.IntVar(&o.H264PoolMax, "h264-pool-max", 64, "surfaces of the h264 stream")
 	fs.IntVar(&o.H264SlabSize, "h264-slab-size", 2<<20, "bytes of one h264 surface (address space; only the access unit's pages are used)")
+	fs.DurationVar(&o.H264Replay, "h264-replay", 30*time.Second, "how long the h264 stream keeps its access units for consumers that replay from a capture time (a restarted recorder resumes without a gap); 0 disables")
 	fs.IntVar(&o.Width, "width", 1920, "frame width")
 	fs.IntVar(&o.Height, "height", 1080, "frame height")
 	fs.Float64Var(&o.FPS, "fps", 30, "frame rate; 0 renders as fast as surfaces free up (benchmarks)")
@@ -160,7 +162,7 @@ func runMedia(ctx context.Context, o Options, srv *producer.Server, metrics *pro
 	p, err := media.New(media.Config{
 		Source: o.Source, Width: o.Width, Height: o.Height, FPSNum: int(fpsN), FPSDen: int(fpsD),
 		Encoder: o.Encoder, BitrateKbps: o.BitrateKbps, GOP: o.GOP, RawPoolMin: o.PoolMin, RawPoolMax: o.PoolMax,
-		H264PoolMax: o.H264PoolMax, H264SlabSize: o.H264SlabSize, Logger: log,
+		H264PoolMax: o.H264PoolMax, H264SlabSize: o.H264SlabSize, H264Replay: replayOption(o.H264Replay), Logger: log,
 	}, srv)
 	if err != nil {
 		return err
@@ -246,6 +248,14 @@ func registerMediaMetrics(reg *prometheus.Registry, p *media.Pipeline) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "framehub_producer_held_buffers",
 		Help: "GStreamer buffers referenced because a lease or the producer's hold is live."},
 		func() float64 { return float64(p.Stats().HeldBuffers) }))
+}
+
+// replayOption maps -h264-replay 0 ("disabled") to media.Config's negative.
+func replayOption(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // fpsFraction expresses fps as a fraction with denominator 1000 when needed.

@@ -68,13 +68,23 @@ type Config struct {
 	// against RawPoolMax: when it is reached, new frames are dropped at the
 	// source (Stats.RawDropped), never overwritten.
 	RawPoolMin, RawPoolMax int
-	// H264PoolMax bounds the h264 stream's slab surfaces; default 64.
+	// H264PoolMax bounds the h264 stream's slab surfaces; default 64. The
+	// replay buffer (H264Replay) and the access units consumers hold pin
+	// slabs; when none is left the replay buffer sheds its oldest quarter
+	// before an access unit is dropped.
 	H264PoolMax int
-	// H264SlabSize is the size of one h264 surface, which holds one access
-	// unit; default 2 MiB. Memfd pages beyond the access unit are never
-	// touched, so this costs address space, not memory. Larger access units
-	// are dropped and logged.
+	// H264SlabSize is the size of one h264 surface, a slab into which
+	// consecutive access units are packed (slab.go); default 2 MiB. A slab
+	// returns to the pool when every access unit in it has been freed.
+	// Memfd pages are touched only as access units fill them. Larger
+	// access units are dropped and logged.
 	H264SlabSize int
+	// H264Replay is how long the h264 stream keeps its access units for
+	// consumers that ask to replay from a capture time (a restarted
+	// recorder resumes after the last access unit it made durable);
+	// default 30 s, negative disables it. At 4 Mbit/s 30 s pin ~15 MB
+	// (8 slabs of 2 MiB).
+	H264Replay time.Duration
 	// RetryMin and RetryMax bound the exponential backoff between pipeline
 	// restarts after an error; defaults 1 s and 30 s.
 	RetryMin, RetryMax time.Duration
@@ -117,6 +127,9 @@ func (c *Config) Validate() error {
 	}
 	if c.H264SlabSize == 0 {
 		c.H264SlabSize = 2 << 20
+	}
+	if c.H264Replay == 0 {
+		c.H264Replay = 30 * time.Second // negative stays: the stream's "no replay"
 	}
 	if c.RetryMin == 0 {
 		c.RetryMin = time.Second

@@ -1,6 +1,7 @@
 package media
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -266,8 +267,9 @@ func (r *run) mono(running int64) int64 {
 }
 
 // onH264 runs on the encoder branch's streaming thread for every access
-// unit: it is small and in system memory, so it is copied once into a slab
-// surface of the h264 stream.
+// unit: it is small and in system memory, so it is copied once into the
+// open slab of the h264 stream (slab.go), next to the access units before
+// it.
 func (r *run) onH264(*app.Sink) gogst.FlowReturn {
 	s := r.h264Sink.PullSample()
 	if s == nil {
@@ -288,22 +290,22 @@ func (r *run) onH264(*app.Sink) gogst.FlowReturn {
 		}
 		return gogst.FlowOK
 	}
-	surf, err := p.h264.Acquire()
+	sl, au, err := r.slabs.reserve(p.h264, n)
 	if err != nil {
-		return gogst.FlowOK // exhausted: counted and logged by the stream
+		if !errors.Is(err, surface.ErrExhausted) { // exhaustion is counted and logged by the stream
+			p.log.Error("reserve an h264 slab", "err", err)
+		}
+		return gogst.FlowOK
 	}
-	b := surf.Mem.Bytes()
-	err = surf.Mem.BeginWrite()
+	err = sl.surf.Mem.BeginWrite()
 	if err == nil {
-		s.Extract(b)
-		err = surf.Mem.EndWrite()
+		s.Extract(au)
+		err = sl.surf.Mem.EndWrite()
 	}
 	if err != nil {
-		p.h264.Discard(surf)
 		p.log.Error("copy access unit", "err", err)
 		return gogst.FlowOK
 	}
-	au := b[:n]
 	var flags uint32
 	if !t.Delta {
 		flags |= ipc.FlagKeyframe
@@ -317,7 +319,7 @@ func (r *run) onH264(*app.Sink) gogst.FlowReturn {
 			}
 		}
 	}
-	p.h264.Publish(surf, producer.FrameInfo{Offset: 0, Size: uint32(n), PTS: t.PTS, DTS: t.DTS, Dur: t.Dur, MonoNS: r.mono(t.Running), Flags: flags})
+	r.slabs.publish(p.h264, sl, n, producer.FrameInfo{PTS: t.PTS, DTS: t.DTS, Dur: t.Dur, MonoNS: r.mono(t.Running), Flags: flags})
 	p.ctr.h264.Add(1)
 	return gogst.FlowOK
 }

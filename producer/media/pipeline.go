@@ -130,7 +130,7 @@ func New(cfg Config, srv *producer.Server) (*Pipeline, error) {
 	})
 	if err == nil && enc != "" {
 		p.h264, err = srv.AddStream(producer.StreamConfig{
-			Name: StreamH264, Pool: p.h264Pool, OnKeyframeRequest: p.requestKeyframe,
+			Name: StreamH264, Pool: p.h264Pool, OnKeyframeRequest: p.requestKeyframe, Replay: cfg.H264Replay,
 			Caps: ipc.Caps{Format: "H264", Width: uint32(cfg.Width), Height: uint32(cfg.Height), FPSNum: uint32(cfg.FPSNum), FPSDen: uint32(cfg.FPSDen)},
 		})
 	}
@@ -353,6 +353,7 @@ type run struct {
 	lastDropLog time.Time
 	// H.264 streaming thread only.
 	lastAULog time.Time
+	slabs     slabWriter // closed by stop, after the thread ended
 }
 
 const monoUnknown = -2
@@ -412,6 +413,7 @@ func (r *run) stop() {
 	}
 	r.p.mu.Unlock()
 	_ = r.gp.SetState(gogst.StateNull)
+	r.slabs.close() // the streaming threads have ended
 	// go-gst's wrappers hold references that only the garbage collector
 	// drops, and the appsink callbacks reference this run: without an
 	// explicit dispose the pipeline, the appsinks' last samples and so the
