@@ -1,0 +1,133 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/framehub/framehub/internal/config"
+	"github.com/framehub/framehub/sdk/plugin/host"
+)
+
+// fileConfig is the YAML configuration file (-config).
+type fileConfig struct {
+	Socket         string        `yaml:"socket"`
+	HealthInterval time.Duration `yaml:"health-interval"`
+	HealthTimeout  time.Duration `yaml:"health-timeout"`
+	StartTimeout   time.Duration `yaml:"start-timeout"`
+	StopTimeout    time.Duration `yaml:"stop-timeout"`
+	RestartMin     time.Duration `yaml:"restart-min"`
+	RestartMax     time.Duration `yaml:"restart-max"`
+	StatsInterval  time.Duration `yaml:"stats-interval"`
+	Plugins        []filePlugin  `yaml:"plugins"`
+}
+
+type filePlugin struct {
+	Name        string            `yaml:"name"`
+	Path        string            `yaml:"path"`
+	Args        []string          `yaml:"args"`
+	Env         []string          `yaml:"env"`
+	Stream      string            `yaml:"stream"`
+	MaxInFlight int               `yaml:"max-in-flight"`
+	MaxHold     time.Duration     `yaml:"max-hold"`
+	Policy      string            `yaml:"policy"`
+	Params      map[string]string `yaml:"params"`
+}
+
+// options are the command line, merged with the config file.
+type options struct {
+	host       host.Config
+	statusAddr string
+}
+
+// pluginFlags collects repeated -plugin NAME=PATH flags.
+type pluginFlags []host.PluginConfig
+
+func (p *pluginFlags) String() string { return fmt.Sprint(len(*p), " plugins") }
+
+func (p *pluginFlags) Set(v string) error {
+	name, path, ok := strings.Cut(v, "=")
+	if !ok || name == "" || path == "" {
+		return fmt.Errorf("want NAME=PATH, got %q", v)
+	}
+	*p = append(*p, host.PluginConfig{Name: name, Path: path})
+	return nil
+}
+
+// load parses args and the -config file; flags given on the command line
+// win over the file, and -plugin flags add to the file's plugins.
+func load(fs *flag.FlagSet, args []string) (options, error) {
+	var (
+		o        options
+		cfgPath  string
+		socket   string
+		health   time.Duration
+		extra    pluginFlags
+		explicit = map[string]bool{}
+	)
+	fs.StringVar(&cfgPath, "config", "", "YAML file: socket, health-interval, health-timeout, start-timeout, stop-timeout,\n"+
+		"restart-min, restart-max, stats-interval, plugins: [{name, path, args, env, stream, max-in-flight,\nmax-hold, policy, params}]")
+	fs.StringVar(&socket, "socket", "", "producer socket passed to the plugins (default: the file's, else $FRAMEHUB_SOCKET or the standard path)")
+	fs.DurationVar(&health, "health-interval", 0, "time between health checks of a plugin (default 2s)")
+	fs.Var(&extra, "plugin", "run plugin `NAME=PATH` (repeatable; params only through -config)")
+	fs.StringVar(&o.statusAddr, "status-addr", "", "serve the plugins' status as JSON at http://ADDR/status (e.g. 127.0.0.1:9420)")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	var fc fileConfig
+	if cfgPath != "" {
+		if err := config.Load(cfgPath, &fc, func() error { return validate(fc) }); err != nil {
+			return o, err
+		}
+	}
+	o.host = host.Config{
+		Socket: fc.Socket, HealthInterval: fc.HealthInterval, HealthTimeout: fc.HealthTimeout,
+		StartTimeout: fc.StartTimeout, StopTimeout: fc.StopTimeout, RestartMin: fc.RestartMin,
+		RestartMax: fc.RestartMax, StatsInterval: fc.StatsInterval,
+	}
+	for _, p := range fc.Plugins {
+		path := p.Path
+		if !filepath.IsAbs(path) {
+			// Relative to the config file, not to wherever the host started.
+			path = filepath.Join(filepath.Dir(cfgPath), path)
+		}
+		o.host.Plugins = append(o.host.Plugins, host.PluginConfig{
+			Name: p.Name, Path: path, Args: p.Args, Env: p.Env, Stream: p.Stream, MaxInFlight: p.MaxInFlight,
+			MaxHold: p.MaxHold, Policy: p.Policy, Params: p.Params,
+		})
+	}
+	o.host.Plugins = append(o.host.Plugins, extra...)
+	if explicit["socket"] {
+		o.host.Socket = socket
+	}
+	if explicit["health-interval"] {
+		o.host.HealthInterval = health
+	}
+	if len(o.host.Plugins) == 0 {
+		return o, errors.New("no plugins: give -config FILE or -plugin NAME=PATH")
+	}
+	return o, nil
+}
+
+// validate checks what the file can get wrong that the host would only
+// report without a line number.
+func validate(fc fileConfig) error {
+	for i, p := range fc.Plugins {
+		switch {
+		case p.Name == "":
+			return config.Invalid(fmt.Sprintf("plugins.%d", i), "a plugin needs a name")
+		case p.Path == "":
+			return config.Invalid(fmt.Sprintf("plugins.%d.name", i), "plugin %q needs a path", p.Name)
+		case p.Policy != "" && p.Policy != "queue" && p.Policy != "latest":
+			return config.Invalid(fmt.Sprintf("plugins.%d.policy", i), "policy %q: want queue or latest", p.Policy)
+		}
+	}
+	return nil
+}
