@@ -1,0 +1,249 @@
+package streamer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/framehub/framehub/sdk"
+)
+
+// Lease terms asked of the producer. The streamer holds one frame at a time,
+// only while it copies the access unit out of the mapping; a short MaxHold
+// is honest and lets the producer evict a streamer that hangs.
+const (
+	leaseBudget = 4
+	leaseHold   = 2 * time.Second
+)
+
+// source subscribes to the producer's encoded stream, copies every access
+// unit out of the shared mapping, releases the lease at once, and hands the
+// copy to the hub. It reconnects when the producer goes away (the SDK's
+// Reconnect, and a redial loop around it for the first connection and for
+// refusals), skips to a keyframe after every gap, and keeps timestamps on
+// one continuous timeline (see timeline).
+type source struct {
+	o   *Options
+	log *slog.Logger
+	hub *hub
+
+	keyReq chan struct{} // capacity 1: a keyframe is wanted
+
+	mu     sync.Mutex
+	client *sdk.Client // current subscription; nil between dials
+
+	tl timeline // used by consume only
+
+	received, producerDropped, resyncDropped, badAUs, dials, keyRequests atomic.Uint64
+	reconnects                                                           atomic.Uint64
+}
+
+func newSource(o *Options, log *slog.Logger) *source {
+	return &source{o: o, log: log, keyReq: make(chan struct{}, 1)}
+}
+
+// requestKeyframe asks for a keyframe soon; requests are coalesced and
+// paced (see keyframeLoop). It never blocks.
+func (s *source) requestKeyframe() {
+	select {
+	case s.keyReq <- struct{}{}:
+	default:
+	}
+}
+
+// keyframeLoop sends the producer the keyframe requests asked for, at most
+// one per KeyframeInterval. The producer rate-limits requests too, and
+// silently drops one that comes too soon after the last: pacing them here
+// instead, and re-checking that someone still waits, means a viewer that
+// arrives right after another still gets its keyframe.
+func (s *source) keyframeLoop(ctx context.Context) error {
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-s.keyReq:
+		}
+		if wait := s.o.KeyframeInterval - time.Since(last); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			if !s.hub.waitingForKey() {
+				continue // a keyframe came meanwhile
+			}
+		}
+		s.mu.Lock()
+		c := s.client
+		s.mu.Unlock()
+		if c == nil {
+			continue // the next connection requests one anyway
+		}
+		if err := c.RequestKeyframe(); err != nil {
+			s.log.Debug("keyframe request not sent", "err", err)
+			continue
+		}
+		last = time.Now()
+		s.keyRequests.Add(1)
+	}
+}
+
+// run receives frames until ctx is done. It returns nil then; it never
+// gives up on the producer by itself.
+func (s *source) run(ctx context.Context) error {
+	wait := 100 * time.Millisecond
+	failures := 0
+	for {
+		c, err := s.dial(ctx)
+		if err == nil {
+			wait, failures = 100*time.Millisecond, 0
+			err = s.consume(ctx, c)
+			s.mu.Lock()
+			s.client = nil
+			s.mu.Unlock()
+			_ = c.Close()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		// Warn once per outage, not at every retry of a producer that is
+		// down for a while.
+		level := slog.LevelWarn
+		if failures++; failures > 1 {
+			level = slog.LevelDebug
+		}
+		s.log.Log(ctx, level, "producer subscription failed; retrying", "socket", s.o.Socket, "stream", s.o.Stream,
+			"retry_in", wait, "failures", failures, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		wait = min(2*wait, s.o.ReconnectMax)
+	}
+}
+
+func (s *source) dial(ctx context.Context) (*sdk.Client, error) {
+	s.dials.Add(1)
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c, err := sdk.Dial(dctx, s.o.Socket, sdk.Options{
+		Stream: s.o.Stream, Name: s.o.Name, MaxInFlight: leaseBudget, MaxHold: leaseHold,
+		Reconnect: true, ReconnectMax: s.o.ReconnectMax, Logger: s.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("subscribe to stream %q at %s: %w", s.o.Stream, s.o.Socket, err)
+	}
+	caps := c.Caps()
+	s.log.Info("subscribed to the producer", "socket", s.o.Socket, "stream", s.o.Stream, "format", caps.Format,
+		"codec", caps.Codec, "width", caps.Width, "height", caps.Height)
+	s.mu.Lock()
+	s.client = c
+	s.mu.Unlock()
+	return c, nil
+}
+
+// consume handles frames of one subscription until it fails or ctx is done.
+func (s *source) consume(ctx context.Context, c *sdk.Client) error {
+	s.hub.gap()
+	s.requestKeyframe() // for the parameter sets, and any waiting viewer
+	waitKey := true
+	var seenReconnects uint64
+	for {
+		f, err := c.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, sdk.ErrEvicted) {
+				// Held a lease past MaxHold (the process was stopped or
+				// starved): the SDK redials at the next Next.
+				s.log.Warn("evicted by the producer; resubscribing", "err", err)
+				continue
+			}
+			return err
+		}
+		s.received.Add(1)
+		s.hub.received(time.Now())
+		s.producerDropped.Add(uint64(f.Dropped()))
+		if n := c.Stats().Reconnects; n > seenReconnects {
+			s.reconnects.Add(n - seenReconnects)
+			seenReconnects = n
+		}
+		if f.Discont() {
+			// Frames are missing (skipped for us, or the producer
+			// restarted): the next P-frames reference pictures we never
+			// got. Wait for a keyframe, and ask for one.
+			if !waitKey {
+				s.log.Debug("discontinuity from the producer; waiting for a keyframe", "seq", f.Seq(), "dropped", f.Dropped())
+			}
+			waitKey = true
+			s.hub.gap()
+			s.requestKeyframe()
+		}
+		if waitKey && !f.Keyframe() {
+			f.Release()
+			s.resyncDropped.Add(1)
+			continue
+		}
+		au, err := s.copyOut(f)
+		if err != nil {
+			// The frames after it may reference it: resynchronise.
+			s.badAUs.Add(1)
+			s.log.Warn("access unit skipped", "seq", f.Seq(), "err", err)
+			waitKey = true
+			s.hub.gap()
+			s.requestKeyframe()
+			continue
+		}
+		if waitKey && !au.key {
+			s.resyncDropped.Add(1)
+			continue
+		}
+		waitKey = false
+		if au.key {
+			if sps, pps := parameterSets(au.nalus); sps != nil && pps != nil && s.hub.setParams(sps, pps) {
+				s.log.Info("stream parameter sets", "sps_bytes", len(sps), "pps_bytes", len(pps))
+			}
+		}
+		au.pts, _ = s.tl.next(au.times)
+		s.hub.publish(au)
+	}
+}
+
+// copyOut copies f's access unit out of the shared mapping and releases
+// the lease: from here on nothing the streamer does (slow viewers, a
+// publisher reconnecting) can make it hold a lease.
+func (s *source) copyOut(f *sdk.Frame) (*accessUnit, error) {
+	defer f.Release()
+	data, err := f.Data()
+	if err != nil {
+		return nil, fmt.Errorf("frame %d: %w", f.Seq(), err)
+	}
+	buf := make([]byte, len(data))
+	copy(buf, data)
+	au, err := newAccessUnit(buf, f.Keyframe())
+	if err != nil {
+		return nil, fmt.Errorf("frame %d (%d bytes): %w", f.Seq(), len(buf), err)
+	}
+	clk := f.Capture()
+	if clk <= 0 {
+		clk = f.Received()
+	}
+	au.times = frameTimes{pts: f.PTS(), dts: f.DTS(), dur: f.Duration(), clock: clk}
+	au.recv = time.Now()
+	au.ntp = f.Realtime()
+	if au.ntp.UnixNano() <= 0 { // unknown
+		au.ntp = au.recv
+	}
+	return au, nil
+}

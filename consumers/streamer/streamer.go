@@ -1,0 +1,244 @@
+package streamer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Streamer is the framehub-streamer program: it subscribes to the
+// producer's H.264 stream and serves it over RTSP (see the package
+// documentation).
+type Streamer struct {
+	o   Options
+	log *slog.Logger
+	hub *hub
+	src *source
+	pub *publisher // nil without -publish
+
+	ready               chan struct{}
+	rtspAddr, adminAddr string
+	udpAddr             string
+}
+
+// New checks o and prepares a streamer; Run starts it.
+func New(o Options, log *slog.Logger) (*Streamer, error) {
+	if err := o.Validate(); err != nil {
+		return nil, fmt.Errorf("streamer options: %w", err)
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	st := &Streamer{o: o, log: log, ready: make(chan struct{})}
+	st.src = newSource(&st.o, log)
+	st.hub = newHub(o.GOPCache, st.src.requestKeyframe)
+	st.src.hub = st.hub
+	if o.Publish != "" {
+		st.pub = newPublisher(&st.o, log, st.hub)
+	}
+	return st, nil
+}
+
+// Ready is closed once Run has bound its listeners and serves.
+func (st *Streamer) Ready() <-chan struct{} { return st.ready }
+
+// RTSPAddr returns the RTSP listen address (host:port), once Ready.
+func (st *Streamer) RTSPAddr() string { return st.rtspAddr }
+
+// URL returns the stream's RTSP URL, once Ready.
+func (st *Streamer) URL() string { return "rtsp://" + st.rtspAddr + "/" + st.o.Path }
+
+// AdminAddr returns the HTTP address of /metrics and /healthz ("" when
+// disabled), once Ready.
+func (st *Streamer) AdminAddr() string { return st.adminAddr }
+
+// UDPAddr returns the UDP address RTP is sent from ("" when UDP is off),
+// once Ready.
+func (st *Streamer) UDPAddr() string { return st.udpAddr }
+
+// Run serves until ctx is done, then stops everything and returns nil; or
+// returns the error that made it stop (a listener could not be bound, a
+// server failed). The producer being away is not an error: the streamer
+// waits for it. Run may be called once.
+func (st *Streamer) Run(ctx context.Context) error {
+	tcp, err := net.Listen("tcp", st.o.RTSPAddr)
+	if err != nil {
+		return fmt.Errorf("rtsp listen on %s: %w", st.o.RTSPAddr, err)
+	}
+	var udp *udpPair
+	if st.o.UDPRTPAddr != "" {
+		if udp, err = listenUDPPair(st.o.UDPRTPAddr); err != nil {
+			_ = tcp.Close()
+			return err
+		}
+	}
+	var admin net.Listener
+	if st.o.Admin != "" {
+		if admin, err = net.Listen("tcp", st.o.Admin); err != nil {
+			_ = tcp.Close()
+			udp.close()
+			return fmt.Errorf("admin listen on %s: %w", st.o.Admin, err)
+		}
+	}
+
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rs := newRTSPServer(rctx, &st.o, st.log, st.hub, tcp, udp)
+	if err := rs.start(); err != nil {
+		_ = tcp.Close()
+		udp.close()
+		if admin != nil {
+			_ = admin.Close()
+		}
+		return err
+	}
+	st.rtspAddr = tcp.Addr().String()
+	if udp != nil {
+		st.udpAddr = udp.rtp.LocalAddr().String()
+	}
+
+	var g run.Group
+	g.Add(func() error {
+		<-rctx.Done()
+		return nil
+	}, func(error) { cancel() })
+	g.Add(func() error {
+		if err := rs.wait(); err != nil && rctx.Err() == nil {
+			return fmt.Errorf("rtsp server: %w", err)
+		}
+		return nil
+	}, func(error) {
+		cancel()
+		rs.close()
+	})
+	{
+		sctx, scancel := context.WithCancel(rctx)
+		g.Add(func() error { return st.src.run(sctx) }, func(error) { scancel() })
+	}
+	{
+		kctx, kcancel := context.WithCancel(rctx)
+		g.Add(func() error { return st.src.keyframeLoop(kctx) }, func(error) { kcancel() })
+	}
+	if st.pub != nil {
+		pctx, pcancel := context.WithCancel(rctx)
+		g.Add(func() error { return st.pub.run(pctx) }, func(error) { pcancel() })
+	}
+	if admin != nil {
+		st.adminAddr = admin.Addr().String()
+		hs := &http.Server{Handler: st.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+		g.Add(func() error {
+			if err := hs.Serve(admin); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("admin http on %s: %w", st.adminAddr, err)
+			}
+			return nil
+		}, func(error) {
+			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer scancel()
+			_ = hs.Shutdown(sctx)
+		})
+	}
+	st.log.Info("streamer serving", "url", st.URL(), "udp", st.udpAddr, "admin", st.adminAddr, "socket", st.o.Socket,
+		"stream", st.o.Stream, "publish", redact(st.o.Publish))
+	close(st.ready)
+	return g.Run()
+}
+
+// adminHandler serves /metrics and /healthz.
+func (st *Streamer) adminHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(st), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", st.healthz)
+	return mux
+}
+
+// healthz reports whether the stream is live end to end: the RTSP server
+// runs (it answers) and a frame came from the producer within HealthStale.
+func (st *Streamer) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, viewers := st.hub.totals()
+	last := st.hub.lastFrame()
+	if last.IsZero() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "unhealthy: no frame from the producer yet (socket %s, stream %q)\n", st.o.Socket, st.o.Stream)
+		return
+	}
+	if age := time.Since(last); age > st.o.HealthStale {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "unhealthy: no frame from the producer for %v (socket %s)\n", age.Round(time.Millisecond), st.o.Socket)
+		return
+	}
+	fmt.Fprintf(w, "ok: serving %s, %d sinks\n", st.URL(), viewers)
+}
+
+// udpPair is the RTP and RTCP sockets of the UDP transport.
+type udpPair struct {
+	rtp, rtcp *net.UDPConn
+}
+
+func (u *udpPair) close() {
+	if u != nil {
+		_ = u.rtp.Close()
+		_ = u.rtcp.Close()
+	}
+}
+
+// listenUDPPair binds RTP on addr's (even) port and RTCP on the next one.
+// Port 0 picks a free pair: the kernel's choice of an even port whose
+// successor is free too.
+func listenUDPPair(addr string) (*udpPair, error) {
+	host, port, err := splitPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("udp-rtp-addr: %w", err)
+	}
+	bind := func(p int) (*net.UDPConn, error) {
+		a, err := net.ResolveUDPAddr("udp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err != nil {
+			return nil, err
+		}
+		return net.ListenUDP("udp", a)
+	}
+	if port != 0 {
+		rtp, err := bind(port)
+		if err != nil {
+			return nil, fmt.Errorf("rtp listen on %s: %w", addr, err)
+		}
+		rtcp, err := bind(port + 1)
+		if err != nil {
+			_ = rtp.Close()
+			return nil, fmt.Errorf("rtcp listen on port %d: %w", port+1, err)
+		}
+		return &udpPair{rtp: rtp, rtcp: rtcp}, nil
+	}
+	lastErr := errors.New("the kernel offered only odd ports")
+	for range 100 {
+		rtp, err := bind(0)
+		if err != nil {
+			return nil, fmt.Errorf("rtp listen on %s: %w", addr, err)
+		}
+		p := rtp.LocalAddr().(*net.UDPAddr).Port
+		if p%2 != 0 || p == 65534 {
+			_ = rtp.Close()
+			continue
+		}
+		rtcp, err := bind(p + 1)
+		if err != nil {
+			lastErr = err
+			_ = rtp.Close()
+			continue
+		}
+		return &udpPair{rtp: rtp, rtcp: rtcp}, nil
+	}
+	return nil, fmt.Errorf("no free even/odd UDP port pair on %s after 100 tries: %w", host, lastErr)
+}

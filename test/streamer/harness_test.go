@@ -1,0 +1,491 @@
+package streamer_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/consumers/streamer"
+)
+
+// waitTimeout bounds every wait for something that should happen soon:
+// generous, for a noisy two-core machine under the race detector. Nothing
+// sleeps it away.
+const waitTimeout = 20 * time.Second
+
+// bins are the binaries TestMain built.
+type bins struct {
+	producer, streamer string
+	err                error
+}
+
+// built is set once by TestMain, before any test runs.
+var built bins
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "framehub-streamer-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	built = buildBinaries(dir)
+	return m.Run()
+}
+
+// buildBinaries builds the producer and the streamer into dir. The first
+// build of the producer compiles the GStreamer bindings (cgo, minutes);
+// later ones come from the build cache.
+func buildBinaries(dir string) bins {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	}
+	cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator),
+		"github.com/framehub/framehub/cmd/framehub-producer", "github.com/framehub/framehub/cmd/framehub-streamer")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return bins{err: fmt.Errorf("go build the producer and the streamer: %w\n%s", err, out)}
+	}
+	return bins{producer: filepath.Join(dir, "framehub-producer"), streamer: filepath.Join(dir, "framehub-streamer")}
+}
+
+// requireTools skips when the RTSP client is not installed, and fails when
+// the binaries did not build.
+func requireTools(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("gst-launch-1.0"); err != nil {
+		t.Skipf("gst-launch-1.0 not installed (Debian package gstreamer1.0-tools): %v", err)
+	}
+	require.NoError(t, built.err)
+}
+
+// ---------------------------------------------------------------------------
+// Logging
+
+// tWriter sends log lines to t.Log while the test runs.
+type tWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+// testLogger writes records at Info and above to t.Log, and goes quiet when
+// the test's cleanups run.
+func testLogger(t *testing.T) *slog.Logger {
+	w := &tWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
+}
+
+// ---------------------------------------------------------------------------
+// Producer process
+
+// producerProc is a running framehub-producer.
+type producerProc struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	log    lockedBuffer
+	ready  chan struct{} // closed at its "media pipeline" log line
+	exited chan struct{}
+}
+
+// startProducer runs the producer on socket with the test source at w×h,
+// 30 fps, a keyframe every 60 frames (2 s), and waits until it serves.
+func startProducer(t *testing.T, socket string, w, h int) *producerProc {
+	t.Helper()
+	p := &producerProc{t: t, ready: make(chan struct{}), exited: make(chan struct{})}
+	p.cmd = exec.Command(built.producer, "-socket", socket, "-source", "test", "-width", strconv.Itoa(w), "-height", strconv.Itoa(h),
+		"-fps", "30", "-gop", "60", "-bitrate", "2000")
+	stderr, err := p.cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, start(p.cmd))
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		isReady := false
+		for sc.Scan() {
+			line := sc.Text()
+			_, _ = p.log.Write([]byte(line + "\n"))
+			if !isReady && strings.Contains(line, `msg="media pipeline"`) {
+				isReady = true
+				close(p.ready)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("producer (pid %d) log:\n%s", p.cmd.Process.Pid, tail(p.log.String(), 3000))
+		}
+	})
+	select {
+	case <-p.ready:
+	case <-p.exited:
+		t.Fatalf("producer exited before serving:\n%s", tail(p.log.String(), 3000))
+	case <-time.After(waitTimeout):
+		t.Fatalf("producer not serving within %v:\n%s", waitTimeout, tail(p.log.String(), 3000))
+	}
+	return p
+}
+
+// kill SIGKILLs the producer (no clean shutdown: as a crash) and reaps it.
+func (p *producerProc) kill() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.exited:
+	case <-time.After(waitTimeout):
+		p.t.Errorf("producer (pid %d) did not exit after SIGKILL", p.cmd.Process.Pid)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Streamer
+
+// runStreamer runs the streamer in the test process on free ports, until
+// cleanup, and waits until the producer's stream flows through it.
+func runStreamer(t *testing.T, socket string, mutate func(*streamer.Options)) *streamer.Streamer {
+	t.Helper()
+	o := streamer.Defaults()
+	o.Socket = socket
+	o.RTSPAddr, o.UDPRTPAddr, o.Admin = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	if mutate != nil {
+		mutate(&o)
+	}
+	st, err := streamer.New(o, testLogger(t))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- st.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(waitTimeout):
+			t.Errorf("streamer Run did not return within %v", waitTimeout)
+		}
+	})
+	select {
+	case <-st.Ready():
+	case err := <-done:
+		t.Fatalf("streamer ended before ready: %v", err)
+	case <-time.After(waitTimeout):
+		t.Fatalf("streamer not ready within %v", waitTimeout)
+	}
+	waitHealthy(t, st.AdminAddr())
+	return st
+}
+
+// waitHealthy waits until /healthz at admin says the stream flows.
+func waitHealthy(t *testing.T, admin string) {
+	t.Helper()
+	var last string
+	require.Eventually(t, func() bool {
+		code, body, err := httpGet("http://" + admin + "/healthz")
+		last = fmt.Sprint(code, " ", body, err)
+		return err == nil && code == http.StatusOK
+	}, waitTimeout, 20*time.Millisecond, "streamer never healthy; last /healthz: %s", last)
+}
+
+func httpGet(url string) (int, string, error) {
+	c := http.Client{Timeout: 5 * time.Second}
+	res, err := c.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), err
+}
+
+// metric returns the value of the first sample of /metrics at admin whose
+// line starts with prefix (-1 when absent).
+func metric(t *testing.T, admin, prefix string) float64 {
+	t.Helper()
+	code, body, err := httpGet("http://" + admin + "/metrics")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			require.NoError(t, err, line)
+			return v
+		}
+	}
+	return -1
+}
+
+// ---------------------------------------------------------------------------
+// RTSP client: gst-launch-1.0
+
+// chainRE matches fakesink's per-buffer line of gst-launch -v and captures
+// the buffer's PTS.
+var chainRE = regexp.MustCompile(`last-message = chain .* pts: (\d+):(\d\d):(\d\d)\.(\d{9})`)
+
+// gstClient is a running gst-launch-1.0 RTSP client that decodes H.264.
+type gstClient struct {
+	t       *testing.T
+	name    string
+	cmd     *exec.Cmd
+	started time.Time
+	out     lockedBuffer  // everything it printed but the chain lines
+	more    chan struct{} // capacity 1: a frame was decoded
+	exited  chan struct{}
+
+	mu      sync.Mutex
+	frames  []time.Time     // when each decoded frame was seen
+	pts     []time.Duration // their PTS
+	errs    []string        // ERROR/WARNING lines
+	waitErr error
+}
+
+// startClient plays url with protocols (tcp or udp); extra are more
+// rtspsrc properties (e.g. "latency=2000"); buffers > 0 stops the client
+// after that many decoded frames.
+func startClient(t *testing.T, name, url, protocols string, buffers int, extra ...string) *gstClient {
+	t.Helper()
+	args := []string{"-v", "rtspsrc", "location=" + url, "protocols=" + protocols}
+	if len(extra) == 0 {
+		extra = []string{"latency=0"}
+	}
+	args = append(args, extra...)
+	args = append(args, "!", "rtph264depay", "!", "h264parse", "!", "avdec_h264", "!", "fakesink", "silent=false", "sync=false")
+	if buffers > 0 {
+		args = append(args, "num-buffers="+strconv.Itoa(buffers))
+	}
+	c := &gstClient{t: t, name: name, cmd: exec.Command("gst-launch-1.0", args...), more: make(chan struct{}, 1), exited: make(chan struct{})}
+	c.cmd.Stderr = &c.out
+	stdout, err := c.cmd.StdoutPipe()
+	require.NoError(t, err)
+	c.started = time.Now()
+	require.NoError(t, start(c.cmd))
+	go c.read(stdout)
+	t.Cleanup(func() {
+		select {
+		case <-c.exited:
+		default:
+			_ = c.cmd.Process.Kill() // also ends a SIGSTOPped client
+			select {
+			case <-c.exited:
+			case <-time.After(waitTimeout):
+				t.Errorf("client %s (pid %d) did not exit after SIGKILL", name, c.cmd.Process.Pid)
+			}
+		}
+		if t.Failed() {
+			t.Logf("client %s output:\n%s", name, tail(c.out.String(), 3000))
+		}
+	})
+	return c
+}
+
+func (c *gstClient) read(stdout io.Reader) {
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if m := chainRE.FindStringSubmatch(line); m != nil {
+			h, _ := strconv.Atoi(m[1])
+			mi, _ := strconv.Atoi(m[2])
+			s, _ := strconv.Atoi(m[3])
+			ns, _ := strconv.Atoi(m[4])
+			pts := time.Duration(h)*time.Hour + time.Duration(mi)*time.Minute + time.Duration(s)*time.Second + time.Duration(ns)
+			c.mu.Lock()
+			c.frames = append(c.frames, time.Now())
+			c.pts = append(c.pts, pts)
+			c.mu.Unlock()
+			select {
+			case c.more <- struct{}{}:
+			default:
+			}
+			continue
+		}
+		if strings.Contains(line, "last-message") {
+			continue // events
+		}
+		if strings.HasPrefix(line, "ERROR") || strings.HasPrefix(line, "WARNING") {
+			c.mu.Lock()
+			c.errs = append(c.errs, line)
+			c.mu.Unlock()
+		}
+		_, _ = c.out.Write([]byte(line + "\n"))
+	}
+	_, _ = io.Copy(io.Discard, stdout)
+	err := c.cmd.Wait()
+	c.mu.Lock()
+	c.waitErr = err
+	c.mu.Unlock()
+	close(c.exited)
+}
+
+// count returns how many frames were decoded.
+func (c *gstClient) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.frames)
+}
+
+// waitFrames waits until n frames were decoded in all.
+func (c *gstClient) waitFrames(n int) {
+	c.t.Helper()
+	deadline := time.NewTimer(waitTimeout)
+	defer deadline.Stop()
+	for c.count() < n {
+		select {
+		case <-c.more:
+		case <-c.exited:
+			if c.count() < n {
+				c.t.Fatalf("client %s exited after %d frames, want %d: %v\n%s", c.name, c.count(), n, c.exitErr(), tail(c.out.String(), 3000))
+			}
+		case <-deadline.C:
+			c.t.Fatalf("client %s decoded %d frames within %v, want %d\n%s", c.name, c.count(), waitTimeout, n, tail(c.out.String(), 3000))
+		}
+	}
+}
+
+// firstFrame returns the time from the client's start to its first decoded
+// frame.
+func (c *gstClient) firstFrame() time.Duration {
+	c.t.Helper()
+	c.waitFrames(1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.frames[0].Sub(c.started)
+}
+
+// framesBetween counts the frames decoded in [from, to).
+func (c *gstClient) framesBetween(from, to time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, at := range c.frames {
+		if !at.Before(from) && at.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
+// requireHealthy requires no ERROR/WARNING line and decoded PTS that never
+// go backwards. (Not strictly increasing: rtspsrc's jitter buffer derives
+// PTS from arrival times too, and clamps a PTS that would go backwards to
+// the previous one; the RTP timestamps themselves are checked strictly by
+// rtpViewer.)
+func (c *gstClient) requireHealthy() {
+	c.t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	require.Empty(c.t, c.errs, "client %s reported errors", c.name)
+	for i := 1; i < len(c.pts); i++ {
+		require.GreaterOrEqual(c.t, c.pts[i], c.pts[i-1], "client %s: decoded PTS went backwards at frame %d", c.name, i)
+	}
+}
+
+// waitExit waits for the client to end by itself and returns its error.
+func (c *gstClient) waitExit() error {
+	c.t.Helper()
+	select {
+	case <-c.exited:
+	case <-time.After(waitTimeout):
+		c.t.Fatalf("client %s still running after %v (%d frames)\n%s", c.name, waitTimeout, c.count(), tail(c.out.String(), 3000))
+	}
+	return c.exitErr()
+}
+
+func (c *gstClient) exitErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.waitErr
+}
+
+// running reports whether the client has not exited.
+func (c *gstClient) running() bool {
+	select {
+	case <-c.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// signal sends sig to the client.
+func (c *gstClient) signal(sig syscall.Signal) {
+	c.t.Helper()
+	require.NoError(c.t, syscall.Kill(c.cmd.Process.Pid, sig))
+}
+
+// socketPath returns a producer socket path in a fresh directory.
+func socketPath(t *testing.T) string {
+	return filepath.Join(t.TempDir(), "fh.sock")
+}
+
+// start starts a child that must not outlive the test binary, even when a
+// timeout kills it: PR_SET_PDEATHSIG.
+func start(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd.Start()
+}
