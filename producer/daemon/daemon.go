@@ -94,7 +94,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.BitrateKbps, "bitrate", 4000, "H.264 bitrate, kbit/s")
 	fs.IntVar(&o.GOP, "gop", 0, "H.264 keyframe interval in frames (0: two seconds' worth)")
 	fs.IntVar(&o.H264PoolMax, "h264-pool-max", 64, "surfaces of the h264 stream")
-	fs.IntVar(&o.H264SlabSize, "h264-slab-size", 2<<20, "bytes of one h264 surface (address space; only the access unit's pages are used)")
+	fs.IntVar(&o.H264SlabSize, "h264-slab-size", 2<<20, "bytes of one h264 slab (consecutive access units are packed into it; also the largest access unit accepted)")
 	fs.DurationVar(&o.H264Replay, "h264-replay", 30*time.Second, "how long the h264 stream keeps its access units for consumers that replay from a capture time (a restarted recorder resumes without a gap); 0 disables")
 	fs.IntVar(&o.Width, "width", 1920, "frame width")
 	fs.IntVar(&o.Height, "height", 1080, "frame height")

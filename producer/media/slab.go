@@ -1,7 +1,6 @@
 package media
 
 import (
-	"fmt"
 	"sync/atomic"
 
 	"github.com/framehub/framehub/producer"
@@ -52,7 +51,8 @@ type slabWriter struct {
 }
 
 // reserve returns a slab with n free bytes and those bytes, starting a new
-// slab (Stream.Acquire) when the open one is too full. When the pool is
+// slab (Stream.Acquire) when the open one is too full; n must not exceed
+// the pool's surface size (onH264 drops larger access units). When the pool is
 // exhausted the stream has counted and logged a drop at the source and the
 // error wraps surface.ErrExhausted. The caller fills the bytes and calls
 // publish, or drops them (nothing to undo: the next reserve reuses them).
@@ -66,10 +66,6 @@ func (w *slabWriter) reserve(st *producer.Stream, n int) (*slab, []byte, error) 
 	surf, err := st.Acquire()
 	if err != nil {
 		return nil, nil, err
-	}
-	if len(surf.Mem.Bytes()) < n {
-		st.Discard(surf)
-		return nil, nil, fmt.Errorf("media: access unit of %d bytes does not fit an h264 slab of %d bytes", n, len(surf.Mem.Bytes()))
 	}
 	s := &slab{surf: surf, pool: st.Pool(), ref: producer.SurfaceRef{
 		ID: surf.ID, Gen: surf.Gen, Kind: surf.Mem.Kind(), Size: uint64(surf.Mem.Size()), FDs: []int{surf.Mem.ShareFD()},

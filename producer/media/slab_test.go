@@ -131,3 +131,12 @@ func TestSlabsUnderReplay(t *testing.T) {
 	require.Less(t, stats.ReplayFrames, 900)
 	w.close()
 }
+
+func TestH264ReplayDefault(t *testing.T) {
+	var c Config
+	require.NoError(t, c.Validate())
+	require.Equal(t, 30*time.Second, c.H264Replay)
+	c = Config{H264Replay: -1}
+	require.NoError(t, c.Validate())
+	require.Equal(t, time.Duration(-1), c.H264Replay, "negative: no replay buffer, and Validate stays idempotent")
+}
