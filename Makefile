@@ -10,7 +10,7 @@ APT_PACKAGES := ca-certificates gcc pkg-config python3 python3-msgpack \
 export GOFLAGS := -buildvcs=false
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test test-unit test-e2e bench demo fuzz lint clean
+.PHONY: help deps build test bench demo chaos fuzz lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,7 @@ test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-
 	CGO_ENABLED=0 $(GO) build ./fdpass/... ./ipc/... ./lease/... ./sdk/... ./examples/consumer-go ./examples/plugin-motion ./consumers/streamer/... ./cmd/framehub-streamer
 	$(GO) build ./examples/...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	FRAMEHUB_CHAOS=1 $(GO) test -count=1 -timeout 10m -run TestChaos ./test/chaos
 	$(GO) build -o $(BIN)/ ./cmd/... ./examples/...
 	scripts/demo_check.sh
 
@@ -38,6 +39,9 @@ bench: build ## run the benchmarks; reports in docs/bench/ (see docs/BENCHMARKS.
 
 demo: build ## run the producer and a consumer on the synthetic source (DEMO_SECONDS=n to stop by itself)
 	@BIN=$(BIN) scripts/demo.sh
+
+chaos: ## the chaos suite alone: random faults on the supervised group (FRAMEHUB_CHAOS_DURATION, default 60s; FRAMEHUB_CHAOS_SEED)
+	FRAMEHUB_CHAOS=1 $(GO) test -count=1 -timeout 2h -v -run TestChaos ./test/chaos
 
 fuzz: ## fuzz the wire decoder for FUZZTIME (default 60s)
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$${FUZZTIME:-60s} ./ipc
