@@ -10,7 +10,7 @@ APT_PACKAGES := ca-certificates gcc pkg-config python3 python3-msgpack \
 export GOFLAGS := -buildvcs=false
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test bench demo chaos fuzz lint clean
+.PHONY: help deps build test bench bench-peers demo chaos fuzz lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ demo: build ## run the producer and a consumer on the synthetic source (DEMO_SEC
 
 chaos: ## the chaos suite alone: random faults on the supervised group (FRAMEHUB_CHAOS_DURATION, default 60s; FRAMEHUB_CHAOS_SEED)
 	FRAMEHUB_CHAOS=1 $(GO) test -count=1 -timeout 2h -v -run TestChaos ./test/chaos
+
+bench-peers: build ## framehub vs GStreamer shmsink/shmsrc (and unixfd when present), N = 1, 3, 6, hung consumer (~25 minutes)
+	$(GO) run ./bench/peers -bin $(BIN)
 
 fuzz: ## fuzz the wire decoder for FUZZTIME (default 60s)
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$${FUZZTIME:-60s} ./ipc

@@ -1,0 +1,627 @@
+// Command peers compares framehub with GStreamer's shared-memory transports
+// (shmsink/shmsrc, with and without a copy, and unixfdsink/unixfdsrc when
+// installed) at 1920×1080 NV12 30 fps with 1, 3 and 6 consumers: CPU of every
+// process, the sharing overhead per consumer, frames and drops per consumer,
+// and what happens to the others when one consumer hangs (SIGSTOP). It writes
+// a markdown report, SVG charts beside it and the raw results (issue 9).
+//
+//	go run ./bench/peers -bin bin
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/framehub/framehub/sdk"
+)
+
+const (
+	width, height = 1920, 1080
+	fps           = 30.0
+	frameBytes    = width * height * 3 / 2
+)
+
+// system is one way of sharing frames between processes.
+type system struct {
+	Name string `json:"name"`
+	// Producer and Consumer describe the commands, for the report.
+	Producer string `json:"producer"`
+	Consumer string `json:"consumer"`
+}
+
+func systems(unixfd bool) []system {
+	caps := fmt.Sprintf("video/x-raw,format=NV12,width=%d,height=%d,framerate=30/1", width, height)
+	src := "videotestsrc is-live=true ! " + caps
+	shmSrc := "shmsrc socket-path=P is-live=true ! " + caps + " ! fpsdisplaysink video-sink=fakesink text-overlay=false sync=false fps-update-interval=500"
+	s := []system{
+		{Name: "framehub", Producer: "framehub-producer -source test -encoder none -width 1920 -height 1080 -fps 30 -admin \"\" -socket P",
+			Consumer: "consumer -socket P -touch=true (bench/consumer; reads one byte per row of each plane)"},
+		{Name: "shmsink", Producer: "gst-launch-1.0 " + src + fmt.Sprintf(" ! shmsink socket-path=P shm-size=%d wait-for-connection=false sync=false", 10*frameBytes),
+			Consumer: "gst-launch-1.0 -v " + shmSrc},
+		{Name: "shmsink+copy", Producer: "gst-launch-1.0 " + src + fmt.Sprintf(" ! identity drop-allocation=true ! shmsink socket-path=P shm-size=%d wait-for-connection=false sync=false", 10*frameBytes),
+			Consumer: "gst-launch-1.0 -v " + shmSrc},
+	}
+	if unixfd {
+		s = append(s, system{Name: "unixfdsink", Producer: "gst-launch-1.0 " + src + " ! unixfdsink socket-path=P sync=false",
+			Consumer: "gst-launch-1.0 -v unixfdsrc socket-path=P ! " + caps + " ! fpsdisplaysink video-sink=fakesink text-overlay=false sync=false fps-update-interval=500"})
+	}
+	return s
+}
+
+// argv turns a system's description into argv for socket sock.
+func (s system) argv(desc, bin, sock string) []string {
+	desc = strings.ReplaceAll(desc, "socket-path=P", "socket-path="+sock)
+	if s.Name == "framehub" {
+		if strings.HasPrefix(desc, "framehub-producer") {
+			return []string{filepath.Join(bin, "framehub-producer"), "-source", "test", "-encoder", "none", "-width", "1920",
+				"-height", "1080", "-fps", "30", "-admin", "", "-log-level", "warn", "-socket", sock}
+		}
+		return nil // the consumer depends on the run (see run)
+	}
+	var a []string
+	for _, f := range strings.Fields(desc) {
+		if f == "(bench/consumer;" {
+			break
+		}
+		a = append(a, f)
+	}
+	return a
+}
+
+type consumerResult struct {
+	Frames  float64 `json:"frames"` // in the harness's window
+	FPS     float64 `json:"fps"`
+	Dropped float64 `json:"dropped"`
+	CPUPct  float64 `json:"cpu_pct"` // % of one core over the window
+	P50     float64 `json:"latency_p50_us,omitempty"`
+	P99     float64 `json:"latency_p99_us,omitempty"`
+}
+
+type run struct {
+	System    string           `json:"system"`
+	N         int              `json:"n"`
+	Seconds   float64          `json:"seconds"`
+	ProdCPU   float64          `json:"producer_cpu_pct"`
+	TotalCPU  float64          `json:"total_cpu_pct"`
+	Consumers []consumerResult `json:"consumers"`
+}
+
+type hangRun struct {
+	System string `json:"system"`
+	// HealthyFPS[i] is frames/s of each healthy consumer in second i after the stop.
+	HealthyFPS [][]float64 `json:"healthy_fps"`
+	BeforeFPS  []float64   `json:"healthy_fps_before"` // the seconds before the stop
+	ProdCPU    []float64   `json:"producer_cpu_pct"`   // per second after the stop
+	RSSBefore  int64       `json:"producer_rss_kb_before"`
+	RSSAfter   int64       `json:"producer_rss_kb_after"`
+	RSS        []int64     `json:"producer_rss_kb"` // per second after the stop
+	CPUBefore  float64     `json:"producer_cpu_pct_before"`
+	ProdState  string      `json:"producer_state_after"`
+}
+
+type results struct {
+	Command    string        `json:"command"`
+	Repeats    int           `json:"repeats"`
+	Window     time.Duration `json:"window_ns"`
+	Warmup     time.Duration `json:"warmup_ns"`
+	HangAfter  time.Duration `json:"hang_after_ns"`
+	HangWindow time.Duration `json:"hang_window_ns"`
+	Systems    []system      `json:"systems"`
+	UnixFD     string        `json:"unixfd"`
+	Runs       []run         `json:"runs"`
+	Hangs      []hangRun     `json:"hangs"`
+	Machine    string        `json:"machine"`
+	When       time.Time     `json:"when"`
+}
+
+// procs owns every child process so that all of them die on any exit path.
+type procs struct {
+	mu   sync.Mutex
+	cmds []*exec.Cmd
+}
+
+func (p *procs) start(c *exec.Cmd) error {
+	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := c.Start(); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.cmds = append(p.cmds, c)
+	p.mu.Unlock()
+	return nil
+}
+
+// kill kills c's process group and reaps it.
+func (p *procs) kill(c *exec.Cmd) {
+	if c.Process == nil {
+		return
+	}
+	_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+	p.mu.Lock()
+	i := slices.Index(p.cmds, c)
+	if i >= 0 {
+		p.cmds = slices.Delete(p.cmds, i, i+1)
+	}
+	p.mu.Unlock()
+	if i >= 0 {
+		_ = c.Wait()
+	}
+}
+
+func (p *procs) killAll() {
+	p.mu.Lock()
+	cmds := slices.Clone(p.cmds)
+	p.mu.Unlock()
+	for _, c := range cmds {
+		p.kill(c)
+	}
+}
+
+type bench struct {
+	bin, dir, self string
+	warmup, window time.Duration
+	p              *procs
+	seq            int
+}
+
+func (b *bench) fatalf(format string, a ...any) {
+	b.p.killAll()
+	log.Fatalf(format, a...)
+}
+
+func main() {
+	binDir := flag.String("bin", "bin", "directory with framehub-producer and consumer")
+	out := flag.String("out", "docs/bench/peers.md", "report to write (SVG charts go beside it)")
+	raw := flag.String("results", "bench/peers/results.json", "raw results: written by a run, read by -from")
+	from := flag.Bool("from", false, "render the report from -results instead of measuring")
+	repeats := flag.Int("repeats", 3, "repeats per configuration (medians are reported)")
+	window := flag.Duration("window", 30*time.Second, "measurement window per run")
+	hangAfter := flag.Duration("hang-after", 5*time.Second, "hung-consumer test: SIGSTOP one consumer after this")
+	hangWindow := flag.Duration("hang-window", 20*time.Second, "hung-consumer test: observe the others for this long after the stop")
+	consume := flag.String("consume", "", "internal: act as a counting framehub consumer of this socket")
+	flag.Parse()
+	log.SetFlags(0)
+	if *consume != "" {
+		os.Exit(countConsumer(*consume))
+	}
+	if *from {
+		data, err := os.ReadFile(*raw)
+		if err != nil {
+			log.Fatal(err)
+		}
+		var res results
+		if err := json.Unmarshal(data, &res); err != nil {
+			log.Fatal(err)
+		}
+		if err := writeReport(&res, *out); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
+	bin, err := filepath.Abs(*binDir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		log.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("", "framehub-peers-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	b := &bench{bin: bin, dir: dir, self: self, warmup: 3 * time.Second, window: *window, p: &procs{}}
+	defer b.p.killAll()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		b.p.killAll()
+		os.RemoveAll(dir)
+		log.Fatalf("%v: killed all children", s)
+	}()
+
+	unixfdErr := exec.Command("gst-inspect-1.0", "unixfdsink").Run()
+	unixfd := "available"
+	if unixfdErr != nil {
+		unixfd = fmt.Sprintf("`gst-inspect-1.0 unixfdsink` failed (%v): the element is not installed "+
+			"(unixfdsink/unixfdsrc appeared in GStreamer 1.24; this machine has %s)", unixfdErr, gstVersion())
+	}
+	syss := systems(unixfdErr == nil)
+	res := results{Command: "go run ./bench/peers " + strings.Join(os.Args[1:], " "), Repeats: *repeats, Window: *window,
+		Warmup: b.warmup, HangAfter: *hangAfter, HangWindow: *hangWindow, Systems: syss, UnixFD: unixfd,
+		Machine: machine(), When: time.Now().UTC()}
+	for r := 0; r < *repeats; r++ {
+		for _, n := range []int{0, 1, 3, 6} {
+			for _, s := range syss {
+				log.Printf("run %d/%d: %s, %d consumers", r+1, *repeats, s.Name, n)
+				res.Runs = append(res.Runs, b.run(s, n))
+			}
+		}
+	}
+	for r := 0; r < *repeats; r++ {
+		for _, s := range syss {
+			log.Printf("hung-consumer run %d/%d: %s", r+1, *repeats, s.Name)
+			res.Hangs = append(res.Hangs, b.hang(s, *hangAfter, *hangWindow))
+		}
+	}
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		b.fatalf("%v", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(*raw), 0o755); err != nil {
+		b.fatalf("%v", err)
+	}
+	if err := os.WriteFile(*raw, data, 0o644); err != nil {
+		b.fatalf("%v", err)
+	}
+	if err := writeReport(&res, *out); err != nil {
+		b.fatalf("%v", err)
+	}
+	log.Printf("wrote %s and %s", *out, *raw)
+}
+
+func gstVersion() string {
+	out, err := exec.Command("gst-launch-1.0", "--version").Output()
+	if err != nil {
+		return "no gst-launch-1.0"
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "GStreamer") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// counter follows a consumer's stdout for "rendered: N, dropped: D" lines
+// (fpsdisplaysink -v, or this program's -consume mode).
+type counter struct {
+	rendered, dropped atomic.Int64
+	done              chan struct{}
+}
+
+func newCounter(r io.Reader) *counter {
+	renderedRE := regexp.MustCompile(`rendered: (\d+), dropped: (\d+)`)
+	c := &counter{done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		s := bufio.NewScanner(r)
+		s.Buffer(make([]byte, 64<<10), 1<<20)
+		for s.Scan() {
+			if m := renderedRE.FindSubmatch(s.Bytes()); m != nil {
+				n, _ := strconv.ParseInt(string(m[1]), 10, 64)
+				d, _ := strconv.ParseInt(string(m[2]), 10, 64)
+				c.rendered.Store(n)
+				c.dropped.Store(d)
+			}
+		}
+		_, _ = io.Copy(io.Discard, r)
+	}()
+	return c
+}
+
+type consumer struct {
+	cmd *exec.Cmd
+	cnt *counter // nil for bench/consumer
+	out *strings.Builder
+}
+
+// startProducer starts s's producer on a fresh socket and waits for it.
+func (b *bench) startProducer(s system) (*exec.Cmd, string) {
+	b.seq++
+	sock := filepath.Join(b.dir, fmt.Sprintf("s%d.sock", b.seq))
+	argv := s.argv(s.Producer, b.bin, sock)
+	prod := exec.Command(argv[0], argv[1:]...)
+	prod.Stderr = os.Stderr
+	if err := b.p.start(prod); err != nil {
+		b.fatalf("%s producer: %v", s.Name, err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.fatalf("%s producer did not create %s", s.Name, sock)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return prod, sock
+}
+
+// startConsumer starts one consumer; counting selects a consumer that reports
+// its running frame count (for the per-second series).
+func (b *bench) startConsumer(s system, sock string, counting bool, duration time.Duration) consumer {
+	var c *exec.Cmd
+	if s.Name == "framehub" {
+		if counting {
+			c = exec.Command(b.self, "-consume", sock)
+		} else {
+			c = exec.Command(filepath.Join(b.bin, "consumer"), "-socket", sock, "-touch=true",
+				"-warmup", b.warmup.String(), "-duration", duration.String())
+		}
+	} else {
+		argv := s.argv(s.Consumer, b.bin, sock)
+		c = exec.Command(argv[0], argv[1:]...)
+	}
+	c.Stderr = os.Stderr
+	cons := consumer{cmd: c}
+	if s.Name == "framehub" && !counting {
+		cons.out = &strings.Builder{}
+		c.Stdout = cons.out
+	} else {
+		pr, err := c.StdoutPipe()
+		if err != nil {
+			b.fatalf("%v", err)
+		}
+		cons.cnt = newCounter(pr)
+	}
+	if err := b.p.start(c); err != nil {
+		b.fatalf("%s consumer: %v", s.Name, err)
+	}
+	return cons
+}
+
+// run measures s's producer with n consumers over one window.
+func (b *bench) run(s system, n int) run {
+	prod, sock := b.startProducer(s)
+	defer b.p.kill(prod)
+	var cs []consumer
+	defer func() {
+		for _, c := range cs {
+			b.p.kill(c.cmd)
+		}
+	}()
+	for i := 0; i < n; i++ {
+		// bench/consumer measures from its first frame after the warm-up; let
+		// it outlive the harness's window so its CPU can be sampled at the end.
+		cs = append(cs, b.startConsumer(s, sock, false, b.window+2*time.Second))
+	}
+	time.Sleep(b.warmup)
+	sample := func() (cpu []int64, rend, drop []int64) {
+		cpu = append(cpu, procCPU(prod.Process.Pid))
+		for _, c := range cs {
+			cpu = append(cpu, procCPU(c.cmd.Process.Pid))
+			if c.cnt != nil {
+				rend, drop = append(rend, c.cnt.rendered.Load()), append(drop, c.cnt.dropped.Load())
+			} else {
+				rend, drop = append(rend, 0), append(drop, 0)
+			}
+		}
+		return
+	}
+	cpu0, r0, d0 := sample()
+	t0 := time.Now()
+	time.Sleep(b.window)
+	cpu1, r1, d1 := sample()
+	el := time.Since(t0).Seconds()
+	pct := func(i int) float64 { return float64(cpu1[i]-cpu0[i]) / 1e9 / el * 100 }
+	r := run{System: s.Name, N: n, Seconds: el, ProdCPU: pct(0), TotalCPU: pct(0)}
+	for i, c := range cs {
+		cr := consumerResult{CPUPct: pct(i + 1)}
+		r.TotalCPU += cr.CPUPct
+		if c.cnt != nil {
+			cr.Frames = float64(r1[i] - r0[i])
+			cr.FPS = cr.Frames / el
+			cr.Dropped = float64(d1[i] - d0[i])
+		} else {
+			if err := c.cmd.Wait(); err != nil {
+				b.fatalf("%s consumer %d: %v", s.Name, i, err)
+			}
+			var fr struct {
+				Frames  float64 `json:"frames"`
+				FPS     float64 `json:"fps"`
+				Seconds float64 `json:"seconds"`
+				Dropped float64 `json:"dropped"`
+				P50     float64 `json:"latency_p50_us"`
+				P99     float64 `json:"latency_p99_us"`
+			}
+			if err := json.Unmarshal([]byte(c.out.String()), &fr); err != nil {
+				b.fatalf("%s consumer %d output %q: %v", s.Name, i, c.out.String(), err)
+			}
+			cr.FPS, cr.Frames, cr.P50, cr.P99 = fr.FPS, fr.FPS*el, fr.P50, fr.P99
+			cr.Dropped = fr.Dropped * el / max(fr.Seconds, 1e-9)
+		}
+		r.Consumers = append(r.Consumers, cr)
+	}
+	return r
+}
+
+// hang runs 3 counting consumers, SIGSTOPs the first after `after` and
+// records the others' frames per second and the producer's CPU and RSS.
+func (b *bench) hang(s system, after, window time.Duration) hangRun {
+	prod, sock := b.startProducer(s)
+	defer b.p.kill(prod)
+	var cs []consumer
+	defer func() {
+		for _, c := range cs {
+			b.p.kill(c.cmd)
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		cs = append(cs, b.startConsumer(s, sock, true, 0))
+	}
+	time.Sleep(b.warmup)
+	h := hangRun{System: s.Name}
+	pid := prod.Process.Pid
+	prev := []int64{cs[1].cnt.rendered.Load(), cs[2].cnt.rendered.Load()}
+	prevCPU, prevT := procCPU(pid), time.Now()
+	secs := int(after/time.Second) + int(window/time.Second)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for i := 0; i < secs; i++ {
+		if i == int(after/time.Second) {
+			h.RSSBefore = vmRSS(pid)
+			if err := syscall.Kill(cs[0].cmd.Process.Pid, syscall.SIGSTOP); err != nil {
+				b.fatalf("SIGSTOP: %v", err)
+			}
+		}
+		<-tick.C
+		now, cpu := time.Now(), procCPU(pid)
+		dt := now.Sub(prevT).Seconds()
+		var f []float64
+		for j, c := range cs[1:] {
+			v := c.cnt.rendered.Load()
+			f = append(f, float64(v-prev[j])/dt)
+			prev[j] = v
+		}
+		pct := float64(cpu-prevCPU) / 1e9 / dt * 100
+		if i < int(after/time.Second) {
+			if i > 0 { // the first second straddles the warm-up
+				h.BeforeFPS = append(h.BeforeFPS, f...)
+				h.CPUBefore += pct / float64(int(after/time.Second)-1)
+			}
+		} else {
+			h.HealthyFPS = append(h.HealthyFPS, f)
+			h.ProdCPU = append(h.ProdCPU, pct)
+			h.RSS = append(h.RSS, vmRSS(pid))
+		}
+		prevCPU, prevT = cpu, now
+	}
+	h.RSSAfter = vmRSS(pid)
+	h.ProdState = procState(pid)
+	return h
+}
+
+// countConsumer is the -consume mode: a framehub consumer touching every
+// frame like bench/consumer and printing its running count every 100 ms.
+func countConsumer(sock string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	c, err := sdk.Dial(ctx, sock, sdk.Options{Stream: "raw", Name: "peers", MaxInFlight: 4})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "consume:", err)
+		return 1
+	}
+	defer c.Close()
+	var frames, sum uint64
+	last := time.Now()
+	for {
+		f, err := c.Next(context.Background())
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0
+			}
+			fmt.Fprintln(os.Stderr, "consume:", err)
+			return 1
+		}
+		for i := range f.Planes() {
+			p, err := f.Plane(i)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "consume:", err)
+				return 1
+			}
+			stride := int(f.Planes()[i].Stride)
+			for off := 0; off < len(p); off += stride {
+				sum += uint64(p[off])
+			}
+		}
+		f.Release()
+		frames++
+		if now := time.Now(); now.Sub(last) >= 100*time.Millisecond {
+			fmt.Printf("rendered: %d, dropped: %d (checksum %d)\n", frames, c.Stats().Dropped, sum)
+			last = now
+		}
+	}
+}
+
+// procCPU is the CPU time of every thread of pid, in ns, from
+// /proc/PID/task/*/schedstat.
+func procCPU(pid int) int64 {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			v, _ := strconv.ParseInt(f[0], 10, 64)
+			total += v
+		}
+	}
+	return total
+}
+
+func statusField(pid int, key string) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && k == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func vmRSS(pid int) int64 {
+	v, _ := strconv.ParseInt(strings.TrimSuffix(statusField(pid, "VmRSS"), " kB"), 10, 64)
+	return v
+}
+
+func procState(pid int) string { return statusField(pid, "State") }
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func machine() string {
+	var w strings.Builder
+	cpu := ""
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		s := bufio.NewScanner(f)
+		for s.Scan() {
+			if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+		f.Close()
+	}
+	var uts syscall.Utsname
+	_ = syscall.Uname(&uts)
+	rel := make([]byte, 0, 65)
+	for _, c := range uts.Release {
+		if c == 0 {
+			break
+		}
+		rel = append(rel, byte(c))
+	}
+	fmt.Fprintf(&w, "- CPU: %s, %d logical cores\n- Kernel: Linux %s\n- Go: %s\n", cpu, runtime.NumCPU(), rel, runtime.Version())
+	if out, err := exec.CommandContext(context.Background(), "sh", "-c", "grep MemTotal /proc/meminfo").Output(); err == nil {
+		fmt.Fprintf(&w, "- Memory: %s\n", strings.TrimSpace(strings.TrimPrefix(string(out), "MemTotal:")))
+	}
+	fmt.Fprintf(&w, "- GStreamer: %s\n", gstVersion())
+	return w.String()
+}
