@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/framehub/framehub/internal/chart"
 )
 
 // usPerFrame converts % of one core at 30 fps to µs per frame.
@@ -120,29 +122,29 @@ func writeReport(res *results, out string) error {
 		names = append(names, s.Name)
 	}
 	ns := []int{1, 3, 6}
-	var ov []series
+	var ov []chart.Series
 	for _, s := range names {
-		sr := series{name: s}
+		sr := chart.Series{Name: s}
 		for _, n := range ns {
-			sr.x, sr.y = append(sr.x, float64(n)), append(sr.y, usPerFrame(overhead(res, s, n)))
+			sr.X, sr.Y = append(sr.X, float64(n)), append(sr.Y, usPerFrame(overhead(res, s, n)))
 		}
 		ov = append(ov, sr)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ovName), []byte(lineChart("Sharing overhead per consumer vs consumers",
-		"consumers", "µs of CPU per frame per consumer", ov, true)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, ovName), []byte(chart.Line(chart.Options{Title: "Sharing overhead per consumer vs consumers",
+		XLabel: "consumers", YLabel: "µs of CPU per frame per consumer", Markers: true, XTicksAtData: true}, ov)), 0o644); err != nil {
 		return err
 	}
-	var hs []series
+	var hs []chart.Series
 	for _, s := range names {
 		h := summarizeHang(res, s)
-		sr := series{name: s}
+		sr := chart.Series{Name: s}
 		for i, v := range h.series {
-			sr.x, sr.y = append(sr.x, float64(i+1)), append(sr.y, v)
+			sr.X, sr.Y = append(sr.X, float64(i+1)), append(sr.Y, v)
 		}
 		hs = append(hs, sr)
 	}
-	if err := os.WriteFile(filepath.Join(dir, hangName), []byte(lineChart("Healthy consumers' frames/s after one of 3 is SIGSTOPped (t=0)",
-		"seconds after the SIGSTOP", "frames/s (mean of the 2 healthy consumers)", hs, false)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, hangName), []byte(chart.Line(chart.Options{Title: "Healthy consumers' frames/s after one of 3 is SIGSTOPped (t=0)",
+		XLabel: "seconds after the SIGSTOP", YLabel: "frames/s (mean of the 2 healthy consumers)", HLine: 29.5, HLineLabel: "target 29.5"}, hs)), 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(out, []byte(render(res, ovName, hangName)), 0o644)
