@@ -8,9 +8,11 @@ APT_PACKAGES := ca-certificates gcc pkg-config python3 python3-msgpack \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
 	gstreamer1.0-x gstreamer1.0-plugins-base-apps
 export GOFLAGS := -buildvcs=false
+# make soak DURATION=2h: how long the soak injects faults.
+DURATION ?= 30m
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test bench bench-peers demo chaos fuzz lint clean
+.PHONY: help deps build test bench bench-peers demo chaos soak fuzz lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,7 +42,11 @@ bench: build ## run the benchmarks; reports in docs/bench/ (see docs/BENCHMARKS.
 demo: build ## run the producer and a consumer on the synthetic source (DEMO_SECONDS=n to stop by itself)
 	@BIN=$(BIN) scripts/demo.sh
 
-chaos: ## the chaos suite alone: random faults on the supervised group (FRAMEHUB_CHAOS_DURATION, default 60s; FRAMEHUB_CHAOS_SEED)
+soak: deps ## the long chaos run: DURATION (default 30m) of random faults; report and charts in docs/SOAK.md, docs/soak/
+	FRAMEHUB_CHAOS=1 FRAMEHUB_CHAOS_DURATION=$(DURATION) FRAMEHUB_SOAK_REPORT=$(CURDIR)/docs/SOAK.md \
+		$(GO) test -count=1 -timeout 24h -v -run TestChaos ./test/chaos
+
+chaos: deps ## the chaos suite alone: random faults on the supervised group (FRAMEHUB_CHAOS_DURATION, default 60s; FRAMEHUB_CHAOS_SEED)
 	FRAMEHUB_CHAOS=1 $(GO) test -count=1 -timeout 2h -v -run TestChaos ./test/chaos
 
 bench-peers: build ## framehub vs GStreamer shmsink/shmsrc (and unixfd when present), N = 1, 3, 6, hung consumer (~25 minutes)

@@ -55,10 +55,14 @@
 // Dir/2026-11-22/2026-11-22T00-41-12.345Z.mp4 (sortable), and carries
 // ".part" while written: a *.mp4 file is closed and never changes. A new
 // segment also starts when the SPS/PPS change or the producer's timeline
-// restarts (a producer restart). A gap (frames the producer skipped or
-// dropped, a reconnect) never breaks a GOP: the receiver drops everything
-// until the next keyframe (and asks for one) and counts the gap; the
-// segment goes on, its next fragment's decode time jumping over the hole.
+// restarts (a producer restart). Frames the producer skipped for the
+// recorder (it was stopped or starved beyond its budget) are fetched again:
+// the receiver resubscribes with a replay from the last frame it has, at
+// most once every 5 s. A gap that cannot be filled (a producer restart,
+// frames older than the replay window, skips more often than that) never
+// breaks a GOP: the receiver drops everything until the next keyframe (and
+// asks for one), logs and counts the gap; the segment goes on, its next
+// fragment's decode time jumping over the hole.
 //
 // # Crash safety
 //
@@ -144,6 +148,6 @@
 // write_seconds (histogram: write + fsync of a fragment),
 // write_errors_total{errno}, retention_deleted_total{reason},
 // retention_deleted_bytes_total, events_total, replayed_frames_total,
-// reconnects_total, recovered_segments_total{action},
+// reconnects_total, refetches_total, recovered_segments_total{action},
 // last_write_timestamp_seconds.
 package recorder

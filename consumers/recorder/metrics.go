@@ -25,6 +25,7 @@ type metrics struct {
 	events        prometheus.Counter
 	replayed      prometheus.Counter
 	reconnects    prometheus.Counter
+	refetches     prometheus.Counter
 	recovered     *prometheus.CounterVec
 	lastWrite     prometheus.Gauge
 }
@@ -59,6 +60,7 @@ func newMetrics(q *queue) *metrics {
 	m.events = counter("events_total", "Events triggered (POST /record/event).")
 	m.replayed = counter("replayed_frames_total", "Access units received from the producer's replay buffer.")
 	m.reconnects = counter("reconnects_total", "Connections to the producer after the first.")
+	m.refetches = counter("refetches_total", "Resubscriptions to fetch frames the producer skipped for the recorder from its replay buffer.")
 	m.recovered = vec("recovered_segments_total", "Segments found unfinished at start: repaired (torn fragment cut, finalised), resumed (appended to).", "action")
 	m.lastWrite = prometheus.NewGauge(prometheus.GaugeOpts{Name: "framehub_recorder_last_write_timestamp_seconds", Help: "Unix time of the last successful fragment write."})
 	m.reg.MustRegister(m.lastWrite)

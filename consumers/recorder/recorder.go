@@ -67,7 +67,19 @@ type receiveState struct {
 	keyAsked bool   // a keyframe was requested while needKey
 	pushed   bool   // something was handed to the writer (continuous mode)
 	gapLog   time.Time
+	// lastRefetch is when frames the producer skipped for us were last
+	// fetched again from its replay buffer (see onFrame).
+	lastRefetch time.Time
 }
+
+// errRefetch ends a connection so that the next one replays what the
+// producer skipped for this recorder.
+var errRefetch = errors.New("the producer skipped frames for the recorder: resubscribing to replay them")
+
+// refetchEvery bounds how often skipped frames are fetched again: a
+// recorder that cannot keep up even so records gaps instead of reconnecting
+// in a loop.
+const refetchEvery = 5 * time.Second
 
 // Run repairs what a crash left in Dir, then records until ctx is done. It
 // must be called once. On
@@ -138,7 +150,9 @@ func (r *Recorder) receive(ctx context.Context, rec recovery) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		r.log.Warn("connection to the producer lost: reconnecting", "err", err, "replay_from_mono", s.lastMono)
+		if !errors.Is(err, errRefetch) {
+			r.log.Warn("connection to the producer lost: reconnecting", "err", err, "replay_from_mono", s.lastMono)
+		}
 	}
 }
 
@@ -206,7 +220,9 @@ func (r *Recorder) consume(ctx context.Context, c *sdk.Client, s *receiveState) 
 			}
 			return err
 		}
-		r.onFrame(f, s)
+		if err := r.onFrame(f, s); err != nil {
+			return err
+		}
 	}
 }
 
@@ -230,13 +246,18 @@ func (r *Recorder) finishAtKeyframe(c *sdk.Client, s *receiveState) {
 			f.Release()
 			return
 		}
-		r.onFrame(f, s)
+		_ = r.onFrame(f, s) // stopping: what was skipped stays skipped
 	}
 }
 
 // onFrame copies an access unit, releases its lease at once, and hands the
 // copy on: never anything that can wait here (storage, locks held long).
-func (r *Recorder) onFrame(f *sdk.Frame, s *receiveState) {
+//
+// When the producer skipped frames for this recorder (it was stopped or
+// starved past its budget, not evicted) those frames are still in the
+// producer's replay buffer: onFrame returns errRefetch instead of recording
+// a gap, and the receive loop resubscribes from the last frame it has.
+func (r *Recorder) onFrame(f *sdk.Frame, s *receiveState) error {
 	arrived := clock.Mono()
 	r.st.lastFrame.Store(arrived)
 	r.st.firstFrame.CompareAndSwap(0, arrived)
@@ -258,7 +279,14 @@ func (r *Recorder) onFrame(f *sdk.Frame, s *receiveState) {
 	}
 	if s.lastMono > 0 && a.mono <= s.lastMono {
 		r.m.droppedFrames.WithLabelValues("duplicate").Inc()
-		return
+		return nil
+	}
+	if dropped > 0 && s.lastMono > 0 && r.cfg.Mode == ModeContinuous && time.Since(s.lastRefetch) >= refetchEvery {
+		s.lastRefetch = time.Now()
+		r.m.refetches.Inc()
+		r.log.Info("the producer skipped frames for the recorder: fetching them from its replay buffer",
+			"skipped", dropped, "after_seq", s.lastSeq, "replay_from_mono", s.lastMono)
+		return errRefetch
 	}
 	if gap := discont || (s.lastSeq != 0 && a.seq != s.lastSeq+1) || err != nil; gap {
 		r.m.gaps.Inc()
@@ -272,7 +300,7 @@ func (r *Recorder) onFrame(f *sdk.Frame, s *receiveState) {
 	}
 	s.lastSeq, s.lastMono = a.seq, a.mono
 	if err != nil {
-		return
+		return nil
 	}
 	if s.needKey {
 		if !a.key {
@@ -282,16 +310,17 @@ func (r *Recorder) onFrame(f *sdk.Frame, s *receiveState) {
 				r.requestKeyframe()
 			}
 			r.m.droppedFrames.WithLabelValues("wait_keyframe").Inc()
-			return
+			return nil
 		}
 		s.needKey, s.keyAsked = false, false
 	}
 	if r.cfg.Mode == ModeEvent {
 		r.route(a)
-		return
+		return nil
 	}
 	r.push(a)
 	s.pushed = true
+	return nil
 }
 
 // push queues an access unit for the writer, counting what a full queue

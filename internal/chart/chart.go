@@ -45,7 +45,12 @@ const (
 	left, right, top, bott = 70.0, 190.0, 40.0, 50.0
 )
 
-var palette = [...]string{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"}
+// color is the k-th series' color.
+func color(k int) string {
+	const palette = "#1f77b4#d62728#2ca02c#9467bd#ff7f0e#8c564b"
+	i := k % (len(palette) / 7) * 7
+	return palette[i : i+7]
+}
 
 // Line draws series as an SVG line chart with a legend and returns the SVG
 // document.
@@ -109,7 +114,7 @@ func Line(o Options, ss []Series) string {
 	}
 	legend := 0
 	for k, s := range ss {
-		c := palette[k%len(palette)]
+		c := color(k)
 		var pts []string
 		for j := range s.X {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(s.X[j]), py(s.Y[j])))

@@ -1,0 +1,251 @@
+package chaos
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/test/internal/grouptest"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// checkFrameRate: while only consumers were hurt, the producer kept 95% of
+// its nominal rate over every 2 s window.
+func (c *chaos) checkFrameRate() {
+	rates, min1 := c.mon.rates()
+	require.NotEmpty(c.t, rates, "no rate window judged")
+	minW := slices.Min(rates)
+	c.t.Logf("producer rate: %d windows of %ds judged, min %.2f fps (min 1 s sample %.2f), nominal %d",
+		len(rates), fpsWindow, minW, min1, nominalFPS)
+	c.check("producer frame rate while consumers are hurt (worst 2 s window)", minW >= minFPSRatio*nominalFPS,
+		fmt.Sprintf("%.2f fps (%d windows; worst second %.2f)", minW, len(rates), min1), fmt.Sprintf("≥ %.1f fps (95%%)", minFPSRatio*nominalFPS))
+}
+
+// checkLeaks: no fd growth in the long-lived processes, RSS within 10% of
+// its warm-up value.
+func (c *chaos) checkLeaks() {
+	g := c.g
+	require.Equal(c.t, c.prodPID, g.Proc("producer").PID, "the producer was not restarted after its baseline")
+	// The pool grows lazily (consumers stopped with frames in hand): each
+	// surface it gained is a legitimate fd.
+	var supFD, prodFD, pool int
+	fdsOK := func() bool {
+		supFD, prodFD, pool = grouptest.FDCount(c.supPID), grouptest.FDCount(c.prodPID), c.poolSurfaces()
+		return supFD <= c.supFD0+fdSlackSupervisor && prodFD <= c.prodFD0+fdsPerSurface*max(0, pool-c.pool0)+fdSlackProducer
+	}
+	ok := eventually(15*time.Second, fdsOK)
+	c.check("supervisor fds", supFD <= c.supFD0+fdSlackSupervisor,
+		fmt.Sprintf("%d (after warm-up %d)", supFD, c.supFD0), fmt.Sprintf("≤ %d + %d", c.supFD0, fdSlackSupervisor))
+	c.check("producer fds", ok, fmt.Sprintf("%d (after warm-up %d; pool %d → %d surfaces)", prodFD, c.prodFD0, c.pool0, pool),
+		fmt.Sprintf("≤ %d + %d per surface gained + %d", c.prodFD0, fdsPerSurface, fdSlackProducer))
+	rss := grouptest.RSSKiB(c.prodPID)
+	limit := int(float64(c.prodRSS0)*rssRatio) + rssSlackKiB
+	c.check("producer RSS", rss <= limit, fmt.Sprintf("%.1f MiB (after warm-up %.1f MiB)", mib(rss), mib(c.prodRSS0)),
+		fmt.Sprintf("≤ %.1f MiB (+10%% + %d MiB)", mib(limit), rssSlackKiB>>10))
+
+	// Every process that lived through the run: fds at its end vs 5 s into its life.
+	for _, name := range []string{"supervisor", "producer", "recorder", "streamer", "snapshot"} {
+		first, last, ok := longestLife(c.mon.snapshot(), name)
+		if !ok {
+			continue
+		}
+		c.t.Logf("%s: longest-lived pid over %v: fds %d → %d, RSS %.1f → %.1f MiB", name, last.at.Sub(first.at).Round(time.Second),
+			first.fds[name], last.fds[name], mib(first.rss[name]), mib(last.rss[name]))
+	}
+}
+
+// longestLife returns the samples 5 s after the start and at the end of
+// the longest run of samples in which process name kept one pid.
+func longestLife(ss []sample, name string) (first, last sample, ok bool) {
+	pidOf := func(s sample) int {
+		if s.fds[name] <= 0 {
+			return 0
+		}
+		return s.pids[name]
+	}
+	best, bestLen := -1, 0
+	for i := 0; i < len(ss); {
+		j := i
+		for j < len(ss) && pidOf(ss[j]) != 0 && pidOf(ss[j]) == pidOf(ss[i]) {
+			j++
+		}
+		if j-i > bestLen {
+			best, bestLen = i, j-i
+		}
+		i = max(j, i+1)
+	}
+	if bestLen < 10 {
+		return sample{}, sample{}, false
+	}
+	return ss[best+5], ss[best+bestLen-1], true
+}
+
+func mib(kib int) float64 { return float64(kib) / 1024 }
+
+// eventually polls cond every 200 ms until it holds or d passes.
+func eventually(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); ; time.Sleep(200 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(end) {
+			return false
+		}
+	}
+}
+
+// checkLeasesWithinBudgets: with every consumer connected and idle, each
+// holds at most its budget and the producer's lease count agrees.
+func (c *chaos) checkLeasesWithinBudgets() {
+	worst := ""
+	for i := 0; i < 5; i++ {
+		ss, ok := c.g.Sessions()
+		require.True(c.t, ok, "/consumers")
+		ms, err := c.g.Scrape(c.g.ProdAdmin)
+		require.NoError(c.t, err)
+		leases, found := ms.Sum("framehub_producer_leases", nil)
+		require.True(c.t, found, "framehub_producer_leases")
+		budget, inFlight := 0, 0
+		for _, s := range ss {
+			budget += s.Budget
+			inFlight += s.InFlight
+			require.LessOrEqual(c.t, s.InFlight, s.Budget, "session %s (pid %d) holds more than its budget", s.Name, s.PID)
+		}
+		require.LessOrEqual(c.t, leases, float64(budget), "leases %v > sum of budgets %d (sessions %+v)", leases, budget, ss)
+		worst = fmt.Sprintf("%.0f leases (%d in flight), %d sessions, sum of budgets %d", leases, inFlight, len(ss), budget)
+		time.Sleep(200 * time.Millisecond)
+	}
+	c.check("leases of the connected consumers (5 reads)", true, worst, "each session ≤ its budget")
+}
+
+// checkIdlePool stops every consumer (the supervisor frozen so that it does
+// not restart them): the producer's lease tables empty and every surface
+// goes back to its pool.
+func (c *chaos) checkIdlePool() {
+	g := c.g
+	var victims []int
+	for _, name := range grouptest.Consumers() {
+		p := g.Proc(name)
+		require.NotZero(c.t, p.PID, name)
+		victims = append(victims, p.PID)
+	}
+	restarts := map[string]int{}
+	for _, p := range g.Status() {
+		restarts[p.Name] = p.Restarts
+	}
+	for _, name := range append(grouptest.Consumers(), "producer") {
+		c.check(name+" restarts", restarts[name] == c.counts["kill9-"+name], fmt.Sprintf("%d", restarts[name]),
+			fmt.Sprintf("= its kill -9 faults (%d): no crash of its own", c.counts["kill9-"+name]))
+	}
+	require.NoError(c.t, g.Sup.Process.Signal(syscall.SIGSTOP))
+	defer func() { _ = g.Sup.Process.Signal(syscall.SIGCONT) }()
+	t0 := time.Now()
+	for _, pid := range victims {
+		require.NoError(c.t, syscall.Kill(pid, syscall.SIGKILL))
+	}
+	var sessions int
+	var leases, held, inUse, slabs float64
+	ok := eventually(15*time.Second, func() bool {
+		ss, ok := g.Sessions()
+		ms, err := g.Scrape(g.ProdAdmin)
+		if !ok || err != nil {
+			return false
+		}
+		sessions = len(ss)
+		leases, _ = ms.Sum("framehub_producer_leases", nil)
+		held, _ = ms.Sum("framehub_producer_held_buffers", nil)
+		inUse, _ = ms.Sum("framehub_producer_pool_surfaces", map[string]string{"stream": "raw", "state": "in_use"})
+		slabs, _ = ms.Sum("framehub_producer_pool_surfaces", map[string]string{"stream": "h264", "state": "in_use"})
+		return sessions == 0 && leases == 0 && held == 0 && inUse == 0
+	})
+	c.check("idle: sessions and leases after all consumers stopped", ok && sessions == 0 && leases == 0,
+		fmt.Sprintf("%d sessions, %.0f leases, %v after the kill", sessions, leases, time.Since(t0).Round(time.Millisecond)), "0 and 0")
+	c.check("idle: surfaces back in the pool", ok && held == 0 && inUse == 0,
+		fmt.Sprintf("%.0f GStreamer buffers held, %.0f raw surfaces in use (h264 replay slabs in use: %.0f)", held, inUse, slabs), "0 and 0")
+	require.NoError(c.t, g.Sup.Process.Signal(syscall.SIGCONT))
+	require.Eventually(c.t, g.AllReady, 30*time.Second, 100*time.Millisecond, "group back after the consumers stopped")
+	if down := time.Since(t0); down > replayWindow {
+		c.allowHoles(t0, time.Now().Add(3*time.Second), "recorder down beyond the replay window")
+	}
+}
+
+// checkRecording: every closed segment plays; the recording has holes only
+// inside a fault window that explains them, each logged by the recorder,
+// and no capture time recorded twice.
+func (c *chaos) checkRecording() {
+	g := c.g
+	// The recorder is back (checkIdlePool): let it write a fragment.
+	time.Sleep(3 * time.Second)
+	c.stopTracker()
+	c.tracker.scan()
+	spans, checked := c.tracker.result()
+	require.NotEmpty(c.t, checked, "no closed recording segment")
+	var bad []string
+	for p, err := range checked {
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s: %v", p, err))
+		}
+	}
+	c.rec.segments, c.rec.played = len(checked), len(checked)-len(bad)
+	c.check("every closed segment plays (gst-discoverer + avdec_h264, checked as they close)", len(bad) == 0,
+		fmt.Sprintf("%d of %d", len(checked)-len(bad), len(checked)), "all")
+	require.NotEmpty(c.t, spans)
+	c.rec.spans = len(spans)
+	for _, s := range spans {
+		c.rec.covered += s.to.Sub(s.from)
+	}
+	c.rec.wall = spans[len(spans)-1].to.Sub(spans[0].from)
+	logs, err := childLog(g.LogPath(), "recorder")
+	require.NoError(c.t, err)
+	var unexplained, twice, unlogged []string
+	for _, h := range holes(spans, holeTolerance) {
+		var causes []string
+		for _, w := range c.holeOK {
+			if h.from.Before(w.to) && h.to.After(w.from) && !slices.Contains(causes, w.why) {
+				causes = append(causes, w.why)
+			}
+		}
+		h.cause = strings.Join(causes, " / ")
+		for _, l := range logs {
+			if !l.at.Before(h.from.Add(-2*time.Second)) && !l.at.After(h.to.Add(10*time.Second)) {
+				h.logged = true
+				break
+			}
+		}
+		desc := fmt.Sprintf("%s +%v", h.from.Format("15:04:05.000"), h.to.Sub(h.from).Round(time.Millisecond))
+		for _, l := range logs {
+			if !l.at.Before(h.from.Add(-2*time.Second)) && !l.at.After(h.to.Add(10*time.Second)) {
+				c.t.Logf("hole %s (%s): recorder: %s", desc, h.cause, l.text)
+			}
+		}
+		switch {
+		case h.overlap:
+			twice = append(twice, desc)
+		case h.cause == "":
+			unexplained = append(unexplained, desc)
+		case !h.logged:
+			unlogged = append(unlogged, desc)
+		}
+		c.rec.holes = append(c.rec.holes, h)
+	}
+	c.t.Logf("recording: %d closed segments, %d fragments, %v of capture time over %v, %d holes", len(checked), len(spans),
+		c.rec.covered.Round(time.Second), c.rec.wall.Round(time.Second), len(c.rec.holes))
+	c.check("no capture time recorded twice", len(twice) == 0, orNone(twice), "none")
+	c.check("holes only in fault windows (producer restart, disk full, stall, recorder down > replay window)",
+		len(unexplained) == 0, orNone(unexplained), "none outside")
+	c.check("each hole logged by the recorder", len(unlogged) == 0, orNone(unlogged), "all logged")
+}
+
+func orNone(ss []string) string {
+	if len(ss) == 0 {
+		return "none"
+	}
+	return strings.Join(ss, "; ")
+}

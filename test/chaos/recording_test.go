@@ -1,0 +1,195 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/framehub/framehub/consumers/recorder"
+	"github.com/framehub/framehub/test/internal/grouptest"
+)
+
+// span is the capture time covered by one recorded fragment.
+type span struct {
+	from, to time.Time
+	file     string
+}
+
+// hole is a stretch of capture time missing from the recording, or (when
+// overlap) recorded twice.
+type hole struct {
+	from, to time.Time
+	after    string // the file before the hole
+	overlap  bool
+	cause    string // the fault window that explains it, if any
+	logged   bool   // the recorder logged a warning about it
+}
+
+// recordedSpans reads every segment (closed and being written) and returns
+// the capture-time span of each fragment, in capture order.
+func recordedSpans(paths []string) ([]span, error) {
+	var out []span
+	for _, p := range paths {
+		seg, err := recorder.ReadSegmentFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read segment %s: %w", p, err)
+		}
+		if seg.Timescale == 0 {
+			return nil, fmt.Errorf("segment %s: no timescale", p)
+		}
+		for _, f := range seg.Fragments {
+			if !f.HasInfo || len(f.Samples) == 0 {
+				return nil, fmt.Errorf("segment %s: fragment %d has no framehub info box", p, f.Seq)
+			}
+			var ticks uint64
+			for _, s := range f.Samples {
+				ticks += uint64(s.Duration)
+			}
+			from := time.Unix(0, f.Info.FirstReal)
+			out = append(out, span{from, from.Add(time.Duration(ticks * uint64(time.Second) / uint64(seg.Timescale))), p})
+		}
+	}
+	slices.SortFunc(out, func(a, b span) int { return a.from.Compare(b.from) })
+	return out, nil
+}
+
+// holes finds where consecutive fragments leave more than tolerance of
+// capture time unrecorded, or record the same time twice.
+func holes(spans []span, tolerance time.Duration) []hole {
+	var hs []hole
+	for i := 1; i < len(spans); i++ {
+		prev, cur := spans[i-1], spans[i]
+		switch d := cur.from.Sub(prev.to); {
+		case d > tolerance:
+			hs = append(hs, hole{from: prev.to, to: cur.from, after: prev.file})
+		case d < -tolerance:
+			hs = append(hs, hole{from: cur.from, to: prev.to, after: prev.file, overlap: true})
+		}
+	}
+	return hs
+}
+
+// logLine is a line of a child's log as the supervisor relays it.
+type logLine struct {
+	at    time.Time
+	level string
+	text  string
+}
+
+// childLog returns the warnings and errors that process name logged, from
+// the supervisor's log ("name | time=... level=WARN msg=...").
+func childLog(path, name string) ([]logLine, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []logLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	prefix := name + " | "
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), prefix)
+		if !ok {
+			continue
+		}
+		l := logLine{text: line}
+		for _, field := range strings.Fields(line) {
+			switch {
+			case strings.HasPrefix(field, "time="):
+				l.at, _ = time.Parse(time.RFC3339Nano, strings.TrimPrefix(field, "time="))
+			case strings.HasPrefix(field, "level="):
+				l.level = strings.TrimPrefix(field, "level=")
+			}
+			if !l.at.IsZero() && l.level != "" {
+				break
+			}
+		}
+		if l.level == "WARN" || l.level == "ERROR" {
+			out = append(out, l)
+		}
+	}
+	return out, sc.Err()
+}
+
+// tracker follows the recording while the group runs: retention and a
+// full disk delete the oldest segments, so each segment is read (and, once
+// closed, played) when it appears, and its fragments kept after it is gone.
+type tracker struct {
+	dir    string
+	mu     sync.Mutex
+	spans  map[string][]span // by segment name without ".part"
+	played map[string]error  // closed segments checked, by path
+}
+
+func newTracker(dir string) *tracker {
+	return &tracker{dir: dir, spans: map[string][]span{}, played: map[string]error{}}
+}
+
+// run scans every 5 s until ctx is done.
+func (tr *tracker) run(ctx context.Context) {
+	tk := time.NewTicker(5 * time.Second)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+		}
+		tr.scan()
+	}
+}
+
+// scan reads the segments present now. A segment being written is read
+// again on every scan (its fragments grow); a closed one once, and played.
+func (tr *tracker) scan() {
+	for _, p := range grouptest.Files(tr.dir, ".mp4.part") {
+		if ss, err := recordedSpans([]string{p}); err == nil { // a torn tail is fine: ReadSegmentFile stops before it
+			tr.mu.Lock()
+			tr.spans[strings.TrimSuffix(p, ".part")] = ss
+			tr.mu.Unlock()
+		}
+	}
+	for _, p := range grouptest.Files(tr.dir, ".mp4") {
+		tr.mu.Lock()
+		_, done := tr.played[p]
+		tr.mu.Unlock()
+		if done {
+			continue
+		}
+		ss, err := recordedSpans([]string{p})
+		if err == nil {
+			err = grouptest.Plays(p)
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // deleted by retention while being read
+		}
+		tr.mu.Lock()
+		if ss != nil {
+			tr.spans[p] = ss
+		}
+		tr.played[p] = err
+		tr.mu.Unlock()
+	}
+}
+
+// result returns every fragment's span in capture order, and the closed
+// segments with the error each one's check found (nil: plays).
+func (tr *tracker) result() ([]span, map[string]error) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	var all []span
+	for _, ss := range tr.spans {
+		all = append(all, ss...)
+	}
+	slices.SortFunc(all, func(a, b span) int { return a.from.Compare(b.from) })
+	return all, maps.Clone(tr.played)
+}

@@ -1,0 +1,382 @@
+// Package grouptest runs the whole framehub group as an operator does: the
+// built binaries under framehub-supervisor with a demo-like configuration
+// (GStreamer test camera + x264enc, recorder, RTSP streamer, snapshot
+// service) on free loopback ports, and reads what the group reports about
+// itself (the supervisor's /status, the producer's /consumers, every
+// daemon's /metrics). test/group and test/chaos share it.
+package grouptest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+)
+
+// WaitFor bounds how long the group may take to come up.
+const WaitFor = 60 * time.Second
+
+// Consumers returns the names of the group's consumer processes.
+func Consumers() []string { return []string{"recorder", "streamer", "snapshot"} }
+
+// FreePort returns a TCP port nobody listens on now.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Build builds every command of the module into a temporary directory and
+// returns it. root is the module's root relative to the test's package.
+func Build(t testing.TB, root string) string {
+	t.Helper()
+	bin := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", bin+"/", "./cmd/...")
+	cmd.Dir = root
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
+// Options shape the group's configuration. The zero value is the demo's
+// group at 640×360, 30 fps, a GOP of 30 and 2 s segments.
+type Options struct {
+	FPS     int           // default 30
+	Replay  time.Duration // the producer's -h264-replay; 0: its default (30 s)
+	Segment string        // the recorder's -segment; default "2s"
+	// RecordDir is the recorder's -dir; default Dir/recordings.
+	RecordDir string
+	// RecorderArgs are appended to the recorder's arguments (e.g. -keep-bytes).
+	RecorderArgs []string
+	// MaxCrashes is every process's restart.max-crashes; 0: the supervisor's default.
+	MaxCrashes int
+}
+
+// Group is a running supervised group. Start stops it when the test ends.
+type Group struct {
+	Bin, Dir, Sock, RecordDir                          string
+	SupAdmin, ProdAdmin, RecAdmin, StrAdmin, SnapAdmin string
+	RTSP                                               string // host:port of the streamer
+	Sup                                                *exec.Cmd
+	FPS                                                int
+	http                                               *http.Client
+}
+
+// Proc is one process as the supervisor's /status reports it.
+type Proc struct {
+	Name     string `json:"name"`
+	PID      int    `json:"pid"`
+	State    string `json:"state"`
+	Restarts int    `json:"restarts"`
+}
+
+// Start builds the binaries (root: the module's root relative to the test's
+// package), writes the supervisor's configuration and starts the
+// supervisor, and waits until every process is ready. The supervisor dies
+// with the test process (PDEATHSIG) and is killed by the test's cleanup;
+// its children die with it.
+func Start(t testing.TB, root string, o Options) *Group {
+	t.Helper()
+	bin := Build(t, root)
+	dir := t.TempDir()
+	if o.FPS == 0 {
+		o.FPS = 30
+	}
+	if o.Segment == "" {
+		o.Segment = "2s"
+	}
+	g := &Group{Bin: bin, Dir: dir, Sock: filepath.Join(dir, "framehub.sock"), RecordDir: o.RecordDir, FPS: o.FPS,
+		http: &http.Client{Timeout: 3 * time.Second}}
+	if g.RecordDir == "" {
+		g.RecordDir = filepath.Join(dir, "recordings")
+	}
+	port := func() string { return fmt.Sprintf("127.0.0.1:%d", FreePort(t)) }
+	g.SupAdmin, g.ProdAdmin, g.RecAdmin, g.StrAdmin, g.SnapAdmin = port(), port(), port(), port(), port()
+	g.RTSP = port()
+	udp := FreePort(t) &^ 1
+	restart := "{backoff-min: 200ms}"
+	if o.MaxCrashes > 0 {
+		restart = fmt.Sprintf("{backoff-min: 200ms, max-crashes: %d}", o.MaxCrashes)
+	}
+	prodArgs := []string{"-source", "test", "-encoder", "x264enc", "-width", "640", "-height", "360",
+		"-fps", strconv.Itoa(o.FPS), "-gop", strconv.Itoa(o.FPS), "-socket", g.Sock, "-admin", g.ProdAdmin}
+	if o.Replay > 0 {
+		prodArgs = append(prodArgs, "-h264-replay", o.Replay.String())
+	}
+	recArgs := append([]string{"-socket", g.Sock, "-dir", g.RecordDir, "-segment", o.Segment, "-admin", g.RecAdmin}, o.RecorderArgs...)
+	strArgs := []string{"-socket", g.Sock, "-rtsp-addr", g.RTSP, "-udp-rtp-addr", fmt.Sprintf("127.0.0.1:%d", udp), "-path", "cam", "-admin", g.StrAdmin}
+	snapArgs := []string{"-socket", g.Sock, "-dir", filepath.Join(dir, "snapshots"), "-admin", g.SnapAdmin}
+	cfg := fmt.Sprintf(`admin: %s
+grace: 3s
+processes:
+  - name: producer
+    binary: %s/framehub-producer
+    args: %s
+    ready-socket: %s
+    admin: %s
+    restart: %s
+`, g.SupAdmin, bin, yamlList(prodArgs), g.Sock, g.ProdAdmin, restart)
+	for _, c := range []struct {
+		name, admin string
+		args        []string
+	}{{"recorder", g.RecAdmin, recArgs}, {"streamer", g.StrAdmin, strArgs}, {"snapshot", g.SnapAdmin, snapArgs}} {
+		cfg += fmt.Sprintf(`  - name: %s
+    binary: %s/framehub-%s
+    args: %s
+    admin: %s
+    restart: %s
+`, c.name, bin, c.name, yamlList(c.args), c.admin, restart)
+	}
+	cfgPath := filepath.Join(dir, "framehub.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
+	g.Sup = exec.Command(filepath.Join(bin, "framehub-supervisor"), "-config", cfgPath)
+	g.Sup.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	logf, err := os.Create(g.LogPath())
+	require.NoError(t, err)
+	g.Sup.Stdout, g.Sup.Stderr = logf, logf
+	require.NoError(t, g.Sup.Start())
+	t.Cleanup(func() {
+		_ = g.Sup.Process.Signal(syscall.SIGCONT) // a test may have frozen it
+		_ = g.Sup.Process.Kill()
+		_ = g.Sup.Wait()
+		_ = logf.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(g.LogPath())
+			lines := strings.Split(string(b), "\n")
+			t.Logf("supervisor log (last 80 lines):\n%s", strings.Join(lines[max(0, len(lines)-80):], "\n"))
+		}
+	})
+	require.Eventually(t, g.AllReady, WaitFor, 100*time.Millisecond, "all processes ready: %+v", g.Status())
+	return g
+}
+
+// yamlList quotes args as a YAML flow sequence.
+func yamlList(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = strconv.Quote(a)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// LogPath is the supervisor's log: its own lines and every child's, each
+// prefixed with the child's name ("recorder | ...").
+func (g *Group) LogPath() string { return filepath.Join(g.Dir, "supervisor.log") }
+
+func (g *Group) getJSON(url string, v any) bool {
+	resp, err := g.http.Get(url)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(v) == nil
+}
+
+// Status is the supervisor's view of its processes (nil when unreachable).
+func (g *Group) Status() []Proc {
+	var st struct {
+		Processes []Proc `json:"processes"`
+	}
+	if !g.getJSON("http://"+g.SupAdmin+"/status", &st) {
+		return nil
+	}
+	return st.Processes
+}
+
+// Proc returns the process called name (zero when unknown).
+func (g *Group) Proc(name string) Proc {
+	for _, p := range g.Status() {
+		if p.Name == name {
+			return p
+		}
+	}
+	return Proc{}
+}
+
+// AllReady reports whether the 4 processes are ready.
+func (g *Group) AllReady() bool {
+	ps := g.Status()
+	if len(ps) != 4 {
+		return false
+	}
+	for _, p := range ps {
+		if p.State != "ready" {
+			return false
+		}
+	}
+	return true
+}
+
+// Session is one consumer session as the producer's /consumers reports it.
+type Session struct {
+	Name     string
+	PID      int
+	Budget   int
+	InFlight int
+}
+
+// Sessions returns the producer's sessions (false when unreachable).
+func (g *Group) Sessions() ([]Session, bool) {
+	var ss []Session
+	ok := g.getJSON("http://"+g.ProdAdmin+"/consumers", &ss)
+	return ss, ok
+}
+
+// ConsumersConnected reports whether the producer has at least the group's
+// 3 consumers.
+func (g *Group) ConsumersConnected() bool {
+	ss, ok := g.Sessions()
+	return ok && len(ss) >= len(Consumers())
+}
+
+// Metrics are the samples of one /metrics scrape, by family name.
+type Metrics map[string][]Sample
+
+// Sample is one sample of a metric family.
+type Sample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// Sum adds the samples of family name whose labels include match; false
+// when there is none.
+func (m Metrics) Sum(name string, match map[string]string) (float64, bool) {
+	var s float64
+	found := false
+next:
+	for _, x := range m[name] {
+		for k, v := range match {
+			if x.Labels[k] != v {
+				continue next
+			}
+		}
+		s += x.Value
+		found = true
+	}
+	return s, found
+}
+
+// Scrape reads the Prometheus text at http://addr/metrics (addr: one of
+// the group's admin addresses).
+func (g *Group) Scrape(addr string) (Metrics, error) {
+	resp, err := g.http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s/metrics: %w", addr, err)
+	}
+	out := Metrics{}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			var v float64
+			switch {
+			case m.Counter != nil:
+				v = m.Counter.GetValue()
+			case m.Gauge != nil:
+				v = m.Gauge.GetValue()
+			case m.Untyped != nil:
+				v = m.Untyped.GetValue()
+			case m.Histogram != nil:
+				v = float64(m.Histogram.GetSampleCount())
+			}
+			out[name] = append(out[name], Sample{labels, v})
+		}
+	}
+	return out, nil
+}
+
+// PlayRTSP decodes n frames of the streamer's stream with a real RTSP client
+// (gst-launch-1.0 rtspsrc over TCP) within ctx.
+func (g *Group) PlayRTSP(ctx context.Context, n int) error {
+	out, err := exec.CommandContext(ctx, "gst-launch-1.0", "-q", "rtspsrc", "location=rtsp://"+g.RTSP+"/cam", "protocols=tcp", "latency=0",
+		"!", "rtph264depay", "!", "h264parse", "!", "avdec_h264", "!", "fakesink", fmt.Sprintf("num-buffers=%d", n)).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("RTSP client: %w: %s", err, out)
+	}
+	return nil
+}
+
+// Files lists the files under dir whose name ends in suffix.
+func Files(dir, suffix string) []string {
+	var fs []string
+	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, suffix) {
+			fs = append(fs, p)
+		}
+		return nil
+	})
+	return fs
+}
+
+// Plays checks that an MP4 holds H.264 (gst-discoverer-1.0) and decodes
+// from end to end. The tools run at a low priority (nice 10) so that
+// checking recordings while the group runs does not slow its camera.
+func Plays(path string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := exec.LookPath("gst-discoverer-1.0"); err == nil {
+		out, err := exec.CommandContext(ctx, "nice", "-n", "10", "gst-discoverer-1.0", path).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("gst-discoverer-1.0: %w: %s", err, out)
+		}
+		if !strings.Contains(string(out), "H.264") {
+			return fmt.Errorf("gst-discoverer-1.0 reports no H.264: %s", out)
+		}
+	}
+	out, err := exec.CommandContext(ctx, "nice", "-n", "10", "gst-launch-1.0", "-q", "filesrc", "location="+path, "!", "qtdemux", "!",
+		"h264parse", "!", "avdec_h264", "!", "fakesink").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("decode: %w: %s", err, out)
+	}
+	return nil
+}
+
+// FDCount is the number of open fds of pid (-1 when it is gone).
+func FDCount(pid int) int {
+	es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return -1
+	}
+	return len(es)
+}
+
+// RSSKiB is VmRSS of pid in KiB (-1 when it is gone).
+func RSSKiB(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, err := strconv.Atoi(f[1])
+			if err != nil {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
+}
