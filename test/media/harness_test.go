@@ -2,7 +2,6 @@ package media_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/media"
+	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // waitTimeout bounds every wait: generous, for a noisy two-core machine.
@@ -65,20 +64,11 @@ func startProducer(t *testing.T, cfg media.Config) *testProducer {
 		require.NoError(t, err)
 	}
 	require.NoError(t, srv.Start())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(waitTimeout):
-			t.Error("pipeline Run did not return")
-		}
+	t.Cleanup(func() { // after the pipeline stopped (cleanups run last registered first)
 		require.NoError(t, srv.Close())
 		require.NoError(t, p.Close())
 	})
+	harness.RunBackground(t, "pipeline Run", waitTimeout, p.Run)
 	return &testProducer{srv: srv, p: p, addr: addr}
 }
 
@@ -88,40 +78,21 @@ type child struct {
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	reports chan report
-	stderr  *lockedBuffer
+	stderr  *harness.LockedBuffer
 	exited  chan struct{}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // spawn starts a helper in mode with the FHM_* settings in env and waits
 // for it to be subscribed.
 func spawn(t *testing.T, p *testProducer, mode, stream string, env ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperConsumer$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"=1", "FHM_SOCKET="+p.addr, "FHM_MODE="+mode, "FHM_STREAM="+stream,
-		"GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
-	cmd.Env = append(cmd.Env, env...)
+	env = append([]string{helperEnv + "=1", "FHM_SOCKET=" + p.addr, "FHM_MODE=" + mode, "FHM_STREAM=" + stream}, env...)
+	cmd := harness.HelperCommand("TestHelperConsumer", env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
-	c := &child{t: t, cmd: cmd, stdin: stdin, reports: make(chan report, 1024), stderr: &lockedBuffer{}, exited: make(chan struct{})}
+	c := &child{t: t, cmd: cmd, stdin: stdin, reports: make(chan report, 1024), stderr: &harness.LockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	require.NoError(t, cmd.Start())
 	go func() {
@@ -155,14 +126,14 @@ func (c *child) wait(ok func(report) bool, what string) report {
 		select {
 		case r, open := <-c.reports:
 			if !open {
-				c.t.Fatalf("helper exited before %s; last report %+v; stderr:\n%s", what, last, tail(c.stderr.String()))
+				c.t.Fatalf("helper exited before %s; last report %+v; stderr:\n%s", what, last, harness.Tail(c.stderr.String(), 4000))
 			}
 			last = r
 			if ok(r) {
 				return r
 			}
 		case <-deadline.C:
-			c.t.Fatalf("no %s from the helper within %v; last report %+v; stderr:\n%s", what, waitTimeout, last, tail(c.stderr.String()))
+			c.t.Fatalf("no %s from the helper within %v; last report %+v; stderr:\n%s", what, waitTimeout, last, harness.Tail(c.stderr.String(), 4000))
 		}
 	}
 }
@@ -171,7 +142,7 @@ func (c *child) wait(ok func(report) bool, what string) report {
 func (c *child) done() report {
 	c.t.Helper()
 	r := c.wait(func(r report) bool { return r.Event == "done" }, "final report")
-	require.Empty(c.t, r.Err, "helper error; stderr:\n%s", tail(c.stderr.String()))
+	require.Empty(c.t, r.Err, "helper error; stderr:\n%s", harness.Tail(c.stderr.String(), 4000))
 	return r
 }
 
@@ -183,15 +154,8 @@ func (c *child) stop() {
 	case <-time.After(waitTimeout):
 		_ = c.cmd.Process.Kill()
 		<-c.exited
-		c.t.Errorf("helper did not exit; stderr:\n%s", tail(c.stderr.String()))
+		c.t.Errorf("helper did not exit; stderr:\n%s", harness.Tail(c.stderr.String(), 4000))
 	}
-}
-
-func tail(s string) string {
-	if len(s) > 4000 {
-		return "..." + s[len(s)-4000:]
-	}
-	return s
 }
 
 // gstLaunch runs gst-launch-1.0 -v with a deadline and returns its output.
@@ -204,6 +168,6 @@ func gstLaunch(t *testing.T, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, path, append([]string{"-v"}, args...)...).CombinedOutput()
-	require.NoError(t, err, "gst-launch-1.0 %s:\n%s", strings.Join(args, " "), tail(string(out)))
+	require.NoError(t, err, "gst-launch-1.0 %s:\n%s", strings.Join(args, " "), harness.Tail(string(out), 4000))
 	return string(out)
 }

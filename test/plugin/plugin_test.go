@@ -156,8 +156,8 @@ func TestPanickingPluginIsRestarted(t *testing.T) {
 	for i, want := range []string{"restart_in=100ms", "restart_in=200ms", "restart_in=400ms"} {
 		require.Contains(t, restarts[i], want, "restart %d", i+1)
 	}
-	waitFor(t, "the good consumer to receive 30 more frames", func() bool { return good.frames.Load() >= 30 })
-	good.check(t)
+	waitFor(t, "the good consumer to receive 30 more frames", func() bool { return good.Frames.Load() >= 30 })
+	good.Check(t)
 }
 
 // A plugin that stops releasing frames is evicted at its deadline (300 ms),
@@ -182,7 +182,7 @@ func TestLeakingPluginIsEvictedOthersKeepTheirRate(t *testing.T) {
 	t.Logf("leaker evicted %d times (plugin SDK counts %d, holds %d frames); good consumer %.1f fps of %.1f published (%.1f%%), %d skipped",
 		evictions, st.Health.Stats.Evictions, st.Health.Stats.Unreleased, got, published, 100*ratio, dropped)
 	require.GreaterOrEqual(t, ratio, 0.95, "the well-behaved consumer keeps the producer's rate")
-	good.check(t)
+	good.Check(t)
 }
 
 // A plugin that hangs (here: SIGSTOP, so not even its RPC answers) fails
@@ -206,7 +206,7 @@ func TestHungPluginIsKilledAndRestarted(t *testing.T) {
 	require.Equal(t, "signal: killed", st.LastExit)
 	_, ok := p.sessionOf(old)
 	require.False(t, ok, "the hung plugin's session is gone")
-	good.check(t)
+	good.Check(t)
 }
 
 // A plugin cannot write to shared surfaces: every way of writing fails
@@ -232,7 +232,7 @@ func TestPluginCannotWriteSurfaces(t *testing.T) {
 	require.Equal(t, 1.0, res["probe_stamp_intact"])
 	th.waitStatus(t, "prober", "more frames", func(s host.Status) bool { return metric(s, "frames") >= 20 })
 	require.Zero(t, metric(th.status(t, "prober"), "mismatches"))
-	good.check(t)
+	good.Check(t)
 }
 
 // A plugin that floods its socket with packets throttles only itself.
@@ -252,7 +252,7 @@ func TestFloodingPluginCostsOnlyItself(t *testing.T) {
 		metric(st, "flood_sent")-metric(start, "flood_sent"), (metric(st, "flood_sent")-metric(start, "flood_sent"))/time.Since(w.t0).Seconds(),
 		metric(st, "frames"), st.Health.Stats.Evictions, st.Starts, got, published, 100*ratio, dropped)
 	require.GreaterOrEqual(t, ratio, 0.95, "the well-behaved consumer keeps the producer's rate")
-	good.check(t)
+	good.Check(t)
 }
 
 // A binary that is not a plugin fails its launch; the host logs why and

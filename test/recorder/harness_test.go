@@ -1,14 +1,11 @@
 package recorder_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +22,7 @@ import (
 
 	"github.com/framehub/framehub/consumers/recorder"
 	"github.com/framehub/framehub/sdk"
+	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // waitTimeout bounds every wait for something that should happen soon. It
@@ -45,32 +42,17 @@ func TestMain(m *testing.M) {
 }
 
 func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "fhr-bin-")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // the first cgo build of go-gst is slow
+	dir, err := harness.BuildToTemp(ctx,
+		"github.com/framehub/framehub/cmd/framehub-producer", "github.com/framehub/framehub/cmd/framehub-recorder")
+	cancel()
+	defer os.RemoveAll(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // the first cgo build of go-gst is slow
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator),
-		"github.com/framehub/framehub/cmd/framehub-producer", "github.com/framehub/framehub/cmd/framehub-recorder").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		return 1
-	}
 	binDir = dir
 	return m.Run()
-}
-
-// shortDir returns a fresh directory with a short path: Unix socket paths
-// must fit in 108 bytes.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "fhr-")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(d) })
-	return d
 }
 
 func needGst(t *testing.T) {
@@ -85,83 +67,21 @@ func needGst(t *testing.T) {
 // ---------------------------------------------------------------------------
 // Processes
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// proc is a running daemon. Its stderr (the logs) is kept, and shown when
-// the test fails.
+// proc is a running daemon with its admin API on a Unix socket.
 type proc struct {
-	t      *testing.T
-	name   string
-	cmd    *exec.Cmd
-	log    *lockedBuffer
-	exited chan struct{}
-	err    error // Wait's, once exited is closed
-	admin  string
+	*harness.Daemon
+	t     *testing.T
+	admin string
 }
 
+// start runs binary bin of binDir with args; its logs are shown when the
+// test fails, and it is killed at cleanup. It cannot outlive the test
+// binary, even when a timeout kills it (PR_SET_PDEATHSIG, see
+// harness.StartDaemon).
 func start(t *testing.T, bin, admin string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: bin, cmd: exec.Command(filepath.Join(binDir, bin), args...), log: &lockedBuffer{}, exited: make(chan struct{}), admin: admin}
-	// The child must not outlive the test binary, even when a timeout kills it.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	p.cmd.Stderr = p.log
-	require.NoError(t, p.cmd.Start())
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("%s logs:\n%s", p.name, tail(p.log.String()))
-		}
-	})
-	return p
-}
-
-func tail(s string) string {
-	if len(s) > 6000 {
-		return "..." + s[len(s)-6000:]
-	}
-	return s
-}
-
-// kill sends SIGKILL and reaps the process.
-func (p *proc) kill() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.exited
-}
-
-// stop sends SIGTERM and waits for a clean exit.
-func (p *proc) stop() {
-	p.t.Helper()
-	require.NoError(p.t, p.cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case <-p.exited:
-		require.NoError(p.t, p.err, "%s exit", p.name)
-	case <-time.After(waitTimeout):
-		p.t.Fatalf("%s did not stop within %v", p.name, waitTimeout)
-	}
+	d := harness.StartDaemon(t, bin, exec.Command(filepath.Join(binDir, bin), args...), waitTimeout, nil)
+	return &proc{Daemon: d, t: t, admin: admin}
 }
 
 // get fetches path from the process's admin API (a Unix socket).
@@ -169,26 +89,12 @@ func (p *proc) get(path string) (int, []byte, error) {
 	return httpDo(p.admin, http.MethodGet, path, nil)
 }
 
+// httpDo sends a request to the admin API admin ("unix:/path"), with a
+// 10 s deadline.
 func httpDo(admin, method, path string, body []byte) (int, []byte, error) {
-	sock := strings.TrimPrefix(admin, "unix:")
-	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-	}}
-	defer c.CloseIdleConnections()
-	req, err := http.NewRequest(method, "http://admin"+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return harness.HTTPDo(ctx, admin, method, path, body)
 }
 
 // metrics scrapes /metrics into "name{labels}" → value.
@@ -200,19 +106,10 @@ func (p *proc) metrics() map[string]float64 {
 	return parseMetrics(body)
 }
 
+// parseMetrics parses /metrics, leaving out a sample whose value does not
+// parse (it is polled while the daemon starts).
 func parseMetrics(body []byte) map[string]float64 {
-	out := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
+	out, _ := harness.ParseMetrics(body)
 	return out
 }
 
@@ -261,8 +158,8 @@ func startProducer(t *testing.T, dir string, extra ...string) *producerProc {
 	p := &producerProc{proc: start(t, "framehub-producer", admin, args...), sock: sock}
 	eventually(t, func() bool {
 		select {
-		case <-p.exited:
-			t.Fatalf("producer exited: %v\n%s", p.err, tail(p.log.String()))
+		case <-p.Exited():
+			t.Fatalf("producer exited: %v\n%s", p.Err(), harness.Tail(p.Log.String(), 6000))
 		default:
 		}
 		code, body, err := p.get("/metrics")
@@ -280,8 +177,8 @@ func startRecorder(t *testing.T, p *producerProc, dir string, extra ...string) *
 	r := start(t, "framehub-recorder", admin, args...)
 	eventually(t, func() bool {
 		select {
-		case <-r.exited:
-			t.Fatalf("recorder exited: %v\n%s", r.err, tail(r.log.String()))
+		case <-r.Exited():
+			t.Fatalf("recorder exited: %v\n%s", r.Err(), harness.Tail(r.Log.String(), 6000))
 		default:
 		}
 		_, body, err := r.get("/healthz")

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // checkContinuous checks that segs hold the producer's frames from the
@@ -52,7 +53,7 @@ func checkContinuous(t *testing.T, ref *reference, segs []segFile) (first, last 
 // a gap or an overlap.
 func TestSegmentsPlay(t *testing.T) {
 	needGst(t)
-	dir := shortDir(t)
+	dir := harness.ShortDir(t)
 	p := startProducer(t, dir)
 	ref := watch(t, p)
 	r := startRecorder(t, p, dir, "-segment", "2s")
@@ -62,7 +63,7 @@ func TestSegmentsPlay(t *testing.T) {
 	require.GreaterOrEqual(t, sum(m, "framehub_recorder_segments_total"), 3.0)
 	require.Zero(t, sum(m, "framehub_recorder_dropped_gops_total"))
 	require.Zero(t, sum(m, "framehub_recorder_gaps_total"))
-	r.stop()
+	r.Stop(t)
 
 	segs := listSegments(t, recDir, true)
 	require.GreaterOrEqual(t, len(segs), 4, "the 3 full ones, and the one closed at stop")
@@ -108,7 +109,7 @@ func TestSegmentsPlay(t *testing.T) {
 // cannot resume the segment (TestZeroGapRestart does).
 func TestKillRecoversSegment(t *testing.T) {
 	needGst(t)
-	dir := shortDir(t)
+	dir := harness.ShortDir(t)
 	p := startProducer(t, dir, "-h264-replay", "0")
 	ref := watch(t, p)
 	r := startRecorder(t, p, dir, "-segment", "60s", "-fragment", "500ms")
@@ -117,7 +118,7 @@ func TestKillRecoversSegment(t *testing.T) {
 		segs := listSegments(t, recDir, true)
 		return len(segs) == 1 && len(segs[0].seg.Fragments) >= 4
 	}, "4 fragments written")
-	r.kill()
+	r.Kill()
 
 	segs := listSegments(t, recDir, true)
 	require.Len(t, segs, 1)
@@ -141,7 +142,7 @@ func TestKillRecoversSegment(t *testing.T) {
 		segs := listSegments(t, recDir, true)
 		return len(segs) == 2 && len(segs[1].seg.Fragments) >= 2
 	}, "the crashed segment finalised and a new one written")
-	r.stop()
+	r.Stop(t)
 
 	segs = listSegments(t, recDir, true)
 	require.Len(t, segs, 2)
@@ -153,7 +154,7 @@ func TestKillRecoversSegment(t *testing.T) {
 	require.True(t, next.seg.Fragments[0].Samples[0].Sync, "the next segment starts on a keyframe")
 	require.Greater(t, next.seqs()[0], crashed.seqs()[len(crashed.seqs())-1])
 	checkPlays(t, next)
-	require.Contains(t, r.log.String(), "interrupted segment finalised")
+	require.Contains(t, r.Log.String(), "interrupted segment finalised")
 
 	ref.mu.Lock()
 	defer ref.mu.Unlock()
@@ -168,7 +169,7 @@ func TestKillRecoversSegment(t *testing.T) {
 // the interrupted segment simply goes on.
 func TestZeroGapRestart(t *testing.T) {
 	needGst(t)
-	dir := shortDir(t)
+	dir := harness.ShortDir(t)
 	p := startProducer(t, dir)
 	ref := watch(t, p)
 	r := startRecorder(t, p, dir, "-segment", "4s")
@@ -177,7 +178,7 @@ func TestZeroGapRestart(t *testing.T) {
 		segs := listSegments(t, recDir, true)
 		return len(segs) == 2 && len(segs[1].seg.Fragments) >= 1
 	}, "a segment closed and the next one written to")
-	r.kill()
+	r.Kill()
 	killedAt := ref.lastSeq()
 	eventually(t, func() bool { return ref.lastSeq() >= killedAt+90 }, "3 s of frames without the recorder")
 
@@ -188,14 +189,14 @@ func TestZeroGapRestart(t *testing.T) {
 		last := segs[len(segs)-1].seqs()
 		return len(last) > 0 && last[len(last)-1] >= restartedAt+30
 	}, "recording live again")
-	r.stop()
+	r.Stop(t)
 
 	segs := listSegments(t, recDir, true)
 	first, last := checkContinuous(t, ref, segs)
 	t.Logf("frames %d..%d in %d segments; killed at %d, restarted at %d", first, last, len(segs), killedAt, restartedAt)
 	require.Less(t, first, killedAt)
 	require.Greater(t, last, restartedAt)
-	require.Contains(t, r.log.String(), "resuming the segment interrupted by a crash")
+	require.Contains(t, r.Log.String(), "resuming the segment interrupted by a crash")
 	pm := p.metrics()
 	require.Zero(t, sum(pm, "framehub_producer_dropped_total", `stream="h264"`, `reason="pool_exhausted"`))
 	require.Zero(t, sum(pm, "framehub_producer_evictions_total"))
@@ -208,7 +209,7 @@ func TestZeroGapRestart(t *testing.T) {
 // the post-event seconds; nothing else is recorded.
 func TestEventMode(t *testing.T) {
 	needGst(t)
-	dir := shortDir(t)
+	dir := harness.ShortDir(t)
 	p := startProducer(t, dir)
 	ref := watch(t, p)
 	r := startRecorder(t, p, dir, "-mode", "event", "-pre", "2s", "-post", "2s")
@@ -251,7 +252,7 @@ func TestEventMode(t *testing.T) {
 	require.LessOrEqual(t, lastMono, after+post)
 	checkContinuous(t, ref, segs)
 	checkPlays(t, s)
-	r.stop()
+	r.Stop(t)
 }
 
 // TestProducerRestart: when the producer restarts, the recorder redials and
@@ -261,7 +262,7 @@ func TestEventMode(t *testing.T) {
 // segment (the timeline restarted).
 func TestProducerRestart(t *testing.T) {
 	needGst(t)
-	dir := shortDir(t)
+	dir := harness.ShortDir(t)
 	p := startProducer(t, dir)
 	r := startRecorder(t, p, dir, "-segment", "60s", "-fragment", "500ms")
 	recDir := filepath.Join(dir, "rec")
@@ -269,7 +270,7 @@ func TestProducerRestart(t *testing.T) {
 		segs := listSegments(t, recDir, true)
 		return len(segs) == 1 && len(segs[0].seg.Fragments) >= 2
 	}, "recording")
-	p.stop()
+	p.Stop(t)
 	p = startProducer(t, dir)
 	eventually(t, func() bool {
 		segs := listSegments(t, recDir, true)
@@ -277,7 +278,7 @@ func TestProducerRestart(t *testing.T) {
 	}, "recording from the new producer")
 	m := r.metrics()
 	require.GreaterOrEqual(t, sum(m, "framehub_recorder_reconnects_total"), 1.0)
-	r.stop()
+	r.Stop(t)
 
 	segs := listSegments(t, recDir, true)
 	require.Len(t, segs, 2)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/consumers/recorder"
+	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // stallFS is the real file system, except that once armed the next large
@@ -84,7 +85,7 @@ func waitClosed(t *testing.T, c <-chan struct{}, what string) {
 // queues what it copied, reports unhealthy meanwhile, then writes it all:
 // no frame is lost.
 func TestStorageStall(t *testing.T) {
-	dir := shortDir(t)
+	dir := harness.ShortDir(t)
 	p := startProducer(t, dir)
 	ref := watch(t, p)
 	fsys := &stallFS{stall: 3 * time.Second, began: make(chan struct{}), ended: make(chan struct{})}
@@ -162,7 +163,7 @@ func TestStorageStall(t *testing.T) {
 // TestRetentionKeepsBytes: with -keep-bytes, the oldest segments are
 // deleted first and the recordings stay within the limit.
 func TestRetentionKeepsBytes(t *testing.T) {
-	dir := shortDir(t)
+	dir := harness.ShortDir(t)
 	p := startProducer(t, dir)
 	ref := watch(t, p)
 	const limit = 400_000 // ~3 segments of 1 s at 1 Mbit/s
@@ -170,7 +171,7 @@ func TestRetentionKeepsBytes(t *testing.T) {
 	eventually(t, func() bool {
 		return sum(r.metrics(), "framehub_recorder_retention_deleted_total", `reason="bytes"`) >= 3
 	}, "3 segments deleted")
-	r.stop()
+	r.Stop(t)
 
 	segs := listSegments(t, filepath.Join(dir, "rec"), true)
 	var total int64

@@ -1,11 +1,9 @@
 package snapshot_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"image/jpeg"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -14,14 +12,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/consumers/snapshot"
+	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // buildBinaries builds framehub-snapshot and framehubctl with cgo off
@@ -31,28 +28,16 @@ func buildBinaries(t *testing.T) string {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(os.PathSeparator),
+	err := harness.GoBuild(ctx, dir, []string{"CGO_ENABLED=0"},
 		"github.com/framehub/framehub/cmd/framehub-snapshot", "github.com/framehub/framehub/cmd/framehubctl")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build:\n%s", out)
+	require.NoError(t, err)
 	return dir
 }
 
 // daemonProc is a running framehub-snapshot process.
 type daemonProc struct {
-	cmd    *exec.Cmd
-	addr   string
-	mu     sync.Mutex
-	log    bytes.Buffer
-	exited chan struct{}
-	err    error
-}
-
-func (d *daemonProc) logs() string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.log.String()
+	*harness.Daemon
+	addr string // of its admin API
 }
 
 var listeningRE = regexp.MustCompile(`msg="admin API listening" addr=(\S+)`)
@@ -61,44 +46,15 @@ var listeningRE = regexp.MustCompile(`msg="admin API listening" addr=(\S+)`)
 // API listens and it is healthy. It is killed at cleanup if still running.
 func startDaemon(t *testing.T, bin string, args ...string) *daemonProc {
 	t.Helper()
-	d := &daemonProc{cmd: exec.Command(filepath.Join(bin, "framehub-snapshot"), args...), exited: make(chan struct{})}
-	stderr, err := d.cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, d.cmd.Start())
-	addrc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			d.mu.Lock()
-			d.log.WriteString(line + "\n")
-			d.mu.Unlock()
+	d := &daemonProc{}
+	d.Daemon = harness.StartDaemon(t, "framehub-snapshot", exec.Command(filepath.Join(bin, "framehub-snapshot"), args...), waitTimeout,
+		func(line string) bool {
 			if m := listeningRE.FindStringSubmatch(line); m != nil {
-				addrc <- m[1]
+				d.addr = m[1]
+				return true
 			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		d.err = d.cmd.Wait()
-		close(d.exited)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-d.exited:
-		default:
-			_ = d.cmd.Process.Kill()
-			<-d.exited
-		}
-		if t.Failed() {
-			t.Logf("framehub-snapshot log:\n%s", d.logs())
-		}
-	})
-	select {
-	case d.addr = <-addrc:
-	case <-d.exited:
-		t.Fatalf("framehub-snapshot exited: %v\n%s", d.err, d.logs())
-	case <-time.After(waitTimeout):
-		t.Fatalf("framehub-snapshot: admin API not listening within %v\n%s", waitTimeout, d.logs())
-	}
+			return false
+		})
 	c := snapshot.NewClient(d.addr)
 	defer c.Close()
 	require.Eventually(t, func() bool {
@@ -106,7 +62,7 @@ func startDaemon(t *testing.T, bin string, args ...string) *daemonProc {
 		defer cancel()
 		h, err := c.Health(ctx)
 		return err == nil && h.OK
-	}, waitTimeout, 10*time.Millisecond, "framehub-snapshot not healthy:\n%s", d.logs())
+	}, waitTimeout, 10*time.Millisecond, "framehub-snapshot not healthy:\n%s", d.Log.String())
 	return d
 }
 
@@ -126,14 +82,6 @@ func ctl(t *testing.T, bin string, args ...string) (int, string, string) {
 		require.NoError(t, err)
 	}
 	return code, stdout.String(), stderr.String()
-}
-
-// procFDs counts the open descriptors of process pid.
-func procFDs(t *testing.T, pid int) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/fd")
-	require.NoError(t, err)
-	return len(ents)
 }
 
 // children counts the processes whose parent is pid.
@@ -162,7 +110,7 @@ func TestDaemon(t *testing.T) {
 	p := startProducer(t, producerOpts{Width: 640, Height: 480, FPS: 60})
 	dir := filepath.Join(t.TempDir(), "snaps")
 	d := startDaemon(t, bin, "-socket", p.Addr, "-admin", "127.0.0.1:0", "-dir", dir, "-keep-count", "50")
-	pid := d.cmd.Process.Pid
+	pid := d.Cmd.Process.Pid
 
 	t.Run("framehubctl snapshot -o", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "now.jpg")
@@ -232,7 +180,7 @@ func TestDaemon(t *testing.T) {
 		for i := range 5 {
 			settle(take(i)) // warm: encoders started, connection open
 		}
-		before := procFDs(t, pid)
+		before := harness.CountFDs(t, pid)
 		var ids []string
 		for i := range 100 {
 			ids = append(ids, take(i))
@@ -240,9 +188,9 @@ func TestDaemon(t *testing.T) {
 		for _, id := range ids {
 			settle(id)
 		}
-		require.Eventually(t, func() bool { return procFDs(t, pid) <= before }, waitTimeout, 5*time.Millisecond,
-			"framehub-snapshot had %d fds before 100 snapshots, %d after", before, procFDs(t, pid))
-		t.Logf("framehub-snapshot fds: %d before, %d after 100 snapshots; child processes: %d", before, procFDs(t, pid), children(t, pid))
+		require.Eventually(t, func() bool { return harness.CountFDs(t, pid) <= before }, waitTimeout, 5*time.Millisecond,
+			"framehub-snapshot had %d fds before 100 snapshots, %d after", before, harness.CountFDs(t, pid))
+		t.Logf("framehub-snapshot fds: %d before, %d after 100 snapshots; child processes: %d", before, harness.CountFDs(t, pid), children(t, pid))
 		require.LessOrEqual(t, children(t, pid), 4, "gst-launch children are bounded")
 		ents, err := os.ReadDir(dir)
 		require.NoError(t, err)
@@ -297,14 +245,8 @@ func TestDaemon(t *testing.T) {
 	})
 
 	t.Run("SIGTERM stops cleanly", func(t *testing.T) {
-		require.NoError(t, d.cmd.Process.Signal(syscall.SIGTERM))
-		select {
-		case <-d.exited:
-		case <-time.After(waitTimeout):
-			t.Fatal("framehub-snapshot did not stop on SIGTERM")
-		}
-		require.NoError(t, d.err)
-		require.Contains(t, d.logs(), "stopping framehub-snapshot")
+		d.Stop(t)
+		require.Contains(t, d.Log.String(), "stopping framehub-snapshot")
 		require.Equal(t, 0, children(t, pid))
 	})
 }

@@ -1,23 +1,18 @@
 package snapshot_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"image"
 	"image/color"
 	"image/jpeg"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,8 +21,8 @@ import (
 
 	"github.com/framehub/framehub/consumers/snapshot"
 	"github.com/framehub/framehub/producer"
-	"github.com/framehub/framehub/producer/surface"
 	"github.com/framehub/framehub/producer/synth"
+	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // waitTimeout bounds every wait for something that should happen soon. It
@@ -36,60 +31,13 @@ import (
 const waitTimeout = 15 * time.Second
 
 // ---------------------------------------------------------------------------
-// Logging
-
-type tWriter struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-// testLogger logs at level or above to t.Log, and goes quiet at cleanup.
-func testLogger(t *testing.T, level slog.Level) *slog.Logger {
-	w := &tWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
-// shortDir returns a fresh directory with a short path: Unix socket paths
-// must fit in 108 bytes, which test names under t.TempDir() can exceed.
-func shortDir(t *testing.T) string {
-	t.Helper()
-	d, err := os.MkdirTemp("", "fhs-")
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = os.RemoveAll(d) })
-	return d
-}
-
-// ---------------------------------------------------------------------------
 // Producer, in the test process, serving the static synthetic pattern
 
-type producerOpts struct {
-	Width, Height int     // default 640x480
-	FPS           float64 // default 30
-	Addr          string  // default: a new socket path
-}
+// producerOpts are the producer's settings; Width and Height default to
+// 640x480 here, and the pattern is always synth.PatternStatic.
+type producerOpts = harness.ProducerOptions
 
-type testProducer struct {
-	Addr   string
-	Srv    *producer.Server
-	Stream *producer.Stream
-	Layout surface.Layout
-	stop   func()
-}
+type testProducer struct{ *harness.Producer }
 
 // startProducer runs a producer with a raw stream of synth.PatternStatic;
 // Stop (also run at cleanup) stops it.
@@ -98,68 +46,19 @@ func startProducer(t *testing.T, o producerOpts) *testProducer {
 	if o.Width == 0 {
 		o.Width, o.Height = 640, 480
 	}
-	if o.FPS == 0 {
-		o.FPS = 30
-	}
-	if o.Addr == "" {
-		o.Addr = filepath.Join(shortDir(t), "fh.sock")
-	}
-	layout, err := surface.NV12(o.Width, o.Height, 64)
-	require.NoError(t, err)
-	renderer, err := synth.NewRenderer(producer.SynthLayout(layout), synth.PatternStatic)
-	require.NoError(t, err)
-	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("framehub-test"), Size: layout.Size, Min: 4, Max: 16})
-	require.NoError(t, err)
-	srv, err := producer.New(producer.Config{Addr: o.Addr, Logger: testLogger(t, slog.LevelWarn)})
-	if err != nil {
-		pool.Close()
-		require.NoError(t, err)
-	}
-	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(layout, uint32(o.FPS), 1), Pool: pool})
-	if err == nil {
-		err = srv.Start()
-	}
-	if err != nil {
-		srv.Close()
-		pool.Close()
-		require.NoError(t, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srcDone := make(chan error, 1)
-	src := &producer.Synthetic{Stream: st, Renderer: renderer, FPS: o.FPS}
-	go func() { srcDone <- src.Run(ctx) }()
-	var once sync.Once
-	p := &testProducer{Addr: o.Addr, Srv: srv, Stream: st, Layout: layout}
-	p.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-srcDone:
-				require.NoError(t, err, "synthetic source failed")
-			case <-time.After(waitTimeout):
-				t.Error("synthetic source did not stop")
-			}
-			require.NoError(t, srv.Close())
-			require.NoError(t, pool.Close())
-		})
-	}
-	t.Cleanup(p.stop)
-	return p
+	o.Pattern = synth.PatternStatic
+	o.WaitTimeout = waitTimeout
+	return &testProducer{harness.StartProducer(t, o)}
 }
-
-// Stop stops the producer (its consumers see the connection end).
-func (p *testProducer) Stop() { p.stop() }
 
 // session returns the producer's view of the snapshot consumer.
 func (p *testProducer) session(t *testing.T) producer.SessionInfo {
 	t.Helper()
-	for _, s := range p.Srv.Sessions() {
-		if s.Name == "framehub-snapshot" {
-			return s
-		}
+	s, ok := p.Session(func(s producer.SessionInfo) bool { return s.Name == "framehub-snapshot" })
+	if !ok {
+		t.Fatal("the snapshot consumer is not connected to the producer")
 	}
-	t.Fatal("the snapshot consumer is not connected to the producer")
-	return producer.SessionInfo{}
+	return s
 }
 
 // ---------------------------------------------------------------------------
@@ -183,11 +82,11 @@ func startService(t *testing.T, p *testProducer, cfg snapshot.Config) *testServi
 		cfg.Dir = filepath.Join(t.TempDir(), "snapshots")
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = testLogger(t, slog.LevelWarn)
+		cfg.Logger = harness.Logger(t, slog.LevelWarn)
 	}
 	svc, err := snapshot.New(cfg)
 	require.NoError(t, err)
-	addr := "unix:" + filepath.Join(shortDir(t), "admin.sock")
+	addr := "unix:" + filepath.Join(harness.ShortDir(t), "admin.sock")
 	ln, err := snapshot.Listen(addr)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -243,19 +142,8 @@ func (s *testService) metrics(t *testing.T) map[string]float64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	body := httpGet(t, ctx, s.Addr, "/metrics")
-	out := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(body))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		require.NoError(t, err, line)
-		out[line[:i]] = v
-	}
+	out, err := harness.ParseMetrics(httpGet(t, ctx, s.Addr, "/metrics"))
+	require.NoError(t, err)
 	return out
 }
 
@@ -320,22 +208,7 @@ func abs(v float64) float64 { return max(v, -v) }
 // and returns the body.
 func httpGet(t *testing.T, ctx context.Context, addr, path string) []byte {
 	t.Helper()
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	base := "http://" + addr
-	if sock, ok := strings.CutPrefix(addr, "unix:"); ok {
-		base = "http://framehub-snapshot"
-		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
-	require.NoError(t, err)
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	_, body, err := harness.HTTPDo(ctx, addr, http.MethodGet, path, nil)
 	require.NoError(t, err)
 	return body
 }
@@ -365,7 +238,7 @@ func newWebhook(t *testing.T, events chan<- snapshot.Event) string {
 // it receives; it returns the socket's path.
 func listenEvents(t *testing.T) (string, <-chan snapshot.Event) {
 	t.Helper()
-	path := filepath.Join(shortDir(t), "events.sock")
+	path := filepath.Join(harness.ShortDir(t), "events.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	require.NoError(t, err)
 	events := make(chan snapshot.Event, 8)

@@ -2,7 +2,6 @@ package streamer_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -22,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/consumers/streamer"
+	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // waitTimeout bounds every wait for something that should happen soon:
@@ -43,30 +43,14 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "framehub-streamer-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	built = buildBinaries(dir)
-	return m.Run()
-}
-
-// buildBinaries builds the producer and the streamer into dir. The first
-// build of the producer compiles the GStreamer bindings (cgo, minutes);
-// later ones come from the build cache.
-func buildBinaries(dir string) bins {
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
-	}
-	cmd := exec.Command(goBin, "build", "-o", dir+string(filepath.Separator),
+	// The first build of the producer compiles the GStreamer bindings (cgo,
+	// minutes); later ones come from the build cache. A failed build fails
+	// the tests that need the binaries (see requireTools).
+	dir, err := harness.BuildToTemp(context.Background(),
 		"github.com/framehub/framehub/cmd/framehub-producer", "github.com/framehub/framehub/cmd/framehub-streamer")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return bins{err: fmt.Errorf("go build the producer and the streamer: %w\n%s", err, out)}
-	}
-	return bins{producer: filepath.Join(dir, "framehub-producer"), streamer: filepath.Join(dir, "framehub-streamer")}
+	defer os.RemoveAll(dir)
+	built = bins{producer: filepath.Join(dir, "framehub-producer"), streamer: filepath.Join(dir, "framehub-streamer"), err: err}
+	return m.Run()
 }
 
 // requireTools skips when the RTSP client is not installed, and fails when
@@ -80,126 +64,19 @@ func requireTools(t *testing.T) {
 }
 
 // ---------------------------------------------------------------------------
-// Logging
-
-// tWriter sends log lines to t.Log while the test runs.
-type tWriter struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-// testLogger writes records at Info and above to t.Log, and goes quiet when
-// the test's cleanups run.
-func testLogger(t *testing.T) *slog.Logger {
-	w := &tWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
-}
-
-// ---------------------------------------------------------------------------
 // Producer process
 
-// producerProc is a running framehub-producer.
-type producerProc struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	log    lockedBuffer
-	ready  chan struct{} // closed at its "media pipeline" log line
-	exited chan struct{}
-}
-
 // startProducer runs the producer on socket with the test source at w×h,
-// 30 fps, a keyframe every 60 frames (2 s), and waits until it serves.
-func startProducer(t *testing.T, socket string, w, h int) *producerProc {
+// 30 fps, a keyframe every 60 frames (2 s), and waits until it serves (its
+// "media pipeline" log line). It cannot outlive the test binary
+// (PR_SET_PDEATHSIG, see harness.StartDaemon).
+func startProducer(t *testing.T, socket string, w, h int) *harness.Daemon {
 	t.Helper()
-	p := &producerProc{t: t, ready: make(chan struct{}), exited: make(chan struct{})}
-	p.cmd = exec.Command(built.producer, "-socket", socket, "-source", "test", "-width", strconv.Itoa(w), "-height", strconv.Itoa(h),
+	cmd := exec.Command(built.producer, "-socket", socket, "-source", "test", "-width", strconv.Itoa(w), "-height", strconv.Itoa(h),
 		"-fps", "30", "-gop", "60", "-bitrate", "2000")
-	stderr, err := p.cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, start(p.cmd))
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		isReady := false
-		for sc.Scan() {
-			line := sc.Text()
-			_, _ = p.log.Write([]byte(line + "\n"))
-			if !isReady && strings.Contains(line, `msg="media pipeline"`) {
-				isReady = true
-				close(p.ready)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("producer (pid %d) log:\n%s", p.cmd.Process.Pid, tail(p.log.String(), 3000))
-		}
+	return harness.StartDaemon(t, "producer", cmd, waitTimeout, func(line string) bool {
+		return strings.Contains(line, `msg="media pipeline"`)
 	})
-	select {
-	case <-p.ready:
-	case <-p.exited:
-		t.Fatalf("producer exited before serving:\n%s", tail(p.log.String(), 3000))
-	case <-time.After(waitTimeout):
-		t.Fatalf("producer not serving within %v:\n%s", waitTimeout, tail(p.log.String(), 3000))
-	}
-	return p
-}
-
-// kill SIGKILLs the producer (no clean shutdown: as a crash) and reaps it.
-func (p *producerProc) kill() {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Kill()
-	select {
-	case <-p.exited:
-	case <-time.After(waitTimeout):
-		p.t.Errorf("producer (pid %d) did not exit after SIGKILL", p.cmd.Process.Pid)
-	}
 }
 
 // ---------------------------------------------------------------------------
@@ -215,24 +92,13 @@ func runStreamer(t *testing.T, socket string, mutate func(*streamer.Options)) *s
 	if mutate != nil {
 		mutate(&o)
 	}
-	st, err := streamer.New(o, testLogger(t))
+	st, err := streamer.New(o, harness.Logger(t, slog.LevelInfo))
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- st.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			require.NoError(t, err)
-		case <-time.After(waitTimeout):
-			t.Errorf("streamer Run did not return within %v", waitTimeout)
-		}
-	})
+	run := harness.RunBackground(t, "streamer Run", waitTimeout, st.Run)
 	select {
 	case <-st.Ready():
-	case err := <-done:
-		t.Fatalf("streamer ended before ready: %v", err)
+	case <-run.Done():
+		t.Fatalf("streamer ended before ready: %v", run.Err())
 	case <-time.After(waitTimeout):
 		t.Fatalf("streamer not ready within %v", waitTimeout)
 	}
@@ -245,28 +111,26 @@ func waitHealthy(t *testing.T, admin string) {
 	t.Helper()
 	var last string
 	require.Eventually(t, func() bool {
-		code, body, err := httpGet("http://" + admin + "/healthz")
+		code, body, err := httpGet(admin, "/healthz")
 		last = fmt.Sprint(code, " ", body, err)
 		return err == nil && code == http.StatusOK
 	}, waitTimeout, 20*time.Millisecond, "streamer never healthy; last /healthz: %s", last)
 }
 
-func httpGet(url string) (int, string, error) {
-	c := http.Client{Timeout: 5 * time.Second}
-	res, err := c.Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	return res.StatusCode, string(b), err
+// httpGet GETs path from the admin API at admin (host:port), with a 5 s
+// deadline.
+func httpGet(admin, path string) (int, string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	code, body, err := harness.HTTPDo(ctx, admin, http.MethodGet, path, nil)
+	return code, string(body), err
 }
 
 // metric returns the value of the first sample of /metrics at admin whose
 // line starts with prefix (-1 when absent).
 func metric(t *testing.T, admin, prefix string) float64 {
 	t.Helper()
-	code, body, err := httpGet("http://" + admin + "/metrics")
+	code, body, err := httpGet(admin, "/metrics")
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
 	for _, line := range strings.Split(body, "\n") {
@@ -293,8 +157,8 @@ type gstClient struct {
 	name    string
 	cmd     *exec.Cmd
 	started time.Time
-	out     lockedBuffer  // everything it printed but the chain lines
-	more    chan struct{} // capacity 1: a frame was decoded
+	out     harness.LockedBuffer // everything it printed but the chain lines
+	more    chan struct{}        // capacity 1: a frame was decoded
 	exited  chan struct{}
 
 	mu      sync.Mutex
@@ -323,7 +187,7 @@ func startClient(t *testing.T, name, url, protocols string, buffers int, extra .
 	stdout, err := c.cmd.StdoutPipe()
 	require.NoError(t, err)
 	c.started = time.Now()
-	require.NoError(t, start(c.cmd))
+	require.NoError(t, harness.StartOrphanless(c.cmd))
 	go c.read(stdout)
 	t.Cleanup(func() {
 		select {
@@ -337,7 +201,7 @@ func startClient(t *testing.T, name, url, protocols string, buffers int, extra .
 			}
 		}
 		if t.Failed() {
-			t.Logf("client %s output:\n%s", name, tail(c.out.String(), 3000))
+			t.Logf("client %s output:\n%s", name, harness.Tail(c.out.String(), 3000))
 		}
 	})
 	return c
@@ -399,10 +263,10 @@ func (c *gstClient) waitFrames(n int) {
 		case <-c.more:
 		case <-c.exited:
 			if c.count() < n {
-				c.t.Fatalf("client %s exited after %d frames, want %d: %v\n%s", c.name, c.count(), n, c.exitErr(), tail(c.out.String(), 3000))
+				c.t.Fatalf("client %s exited after %d frames, want %d: %v\n%s", c.name, c.count(), n, c.exitErr(), harness.Tail(c.out.String(), 3000))
 			}
 		case <-deadline.C:
-			c.t.Fatalf("client %s decoded %d frames within %v, want %d\n%s", c.name, c.count(), waitTimeout, n, tail(c.out.String(), 3000))
+			c.t.Fatalf("client %s decoded %d frames within %v, want %d\n%s", c.name, c.count(), waitTimeout, n, harness.Tail(c.out.String(), 3000))
 		}
 	}
 }
@@ -451,7 +315,7 @@ func (c *gstClient) waitExit() error {
 	select {
 	case <-c.exited:
 	case <-time.After(waitTimeout):
-		c.t.Fatalf("client %s still running after %v (%d frames)\n%s", c.name, waitTimeout, c.count(), tail(c.out.String(), 3000))
+		c.t.Fatalf("client %s still running after %v (%d frames)\n%s", c.name, waitTimeout, c.count(), harness.Tail(c.out.String(), 3000))
 	}
 	return c.exitErr()
 }
@@ -481,11 +345,4 @@ func (c *gstClient) signal(sig syscall.Signal) {
 // socketPath returns a producer socket path in a fresh directory.
 func socketPath(t *testing.T) string {
 	return filepath.Join(t.TempDir(), "fh.sock")
-}
-
-// start starts a child that must not outlive the test binary, even when a
-// timeout kills it: PR_SET_PDEATHSIG.
-func start(cmd *exec.Cmd) error {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	return cmd.Start()
 }

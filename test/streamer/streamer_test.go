@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/framehub/framehub/test/internal/harness"
 	"github.com/stretchr/testify/require"
 )
 
@@ -106,7 +107,7 @@ func TestProducerRestart(t *testing.T) {
 	rv.waitAUs(30)
 
 	killed := time.Now()
-	p.kill()
+	p.Kill()
 	restarted := time.Now()
 	startProducer(t, sock, 640, 360)
 	for _, c := range []*gstClient{tcp, udp} {
@@ -156,37 +157,16 @@ func TestStreamerCommand(t *testing.T) {
 	sock := socketPath(t)
 	startProducer(t, sock, 640, 360)
 	cmd := exec.Command(built.streamer, "-socket", sock, "-rtsp-addr", "127.0.0.1:0", "-udp-rtp-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0")
-	var log lockedBuffer
-	cmd.Stderr = &log
-	require.NoError(t, start(cmd))
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
 	var url string
-	require.Eventually(t, func() bool {
-		for _, line := range strings.Split(log.String(), "\n") {
-			if i := strings.Index(line, "url=rtsp://"); i >= 0 && strings.Contains(line, `msg="streamer serving"`) {
-				url = strings.Fields(line[i+len("url="):])[0]
-				return true
-			}
+	d := harness.StartDaemon(t, "framehub-streamer", cmd, waitTimeout, func(line string) bool {
+		if i := strings.Index(line, "url=rtsp://"); i >= 0 && strings.Contains(line, `msg="streamer serving"`) {
+			url = strings.Fields(line[i+len("url="):])[0]
+			return true
 		}
 		return false
-	}, waitTimeout, 10*time.Millisecond, "no serving line:\n%s", log.String())
+	})
 	c := startClient(t, "cmd", url, "tcp", 30)
 	require.NoError(t, c.waitExit())
 	c.requireHealthy()
-	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
-	select {
-	case <-exited:
-		require.NoError(t, waitErr, "exit status after SIGTERM\n%s", log.String())
-	case <-time.After(waitTimeout):
-		t.Fatalf("streamer did not stop on SIGTERM\n%s", log.String())
-	}
+	d.Stop(t)
 }

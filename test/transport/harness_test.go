@@ -2,7 +2,6 @@ package transport_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,11 +9,9 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -22,12 +19,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/fdpass"
-	"github.com/framehub/framehub/internal/stamp"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
-	"github.com/framehub/framehub/producer/surface"
-	"github.com/framehub/framehub/producer/synth"
 	"github.com/framehub/framehub/sdk"
+	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // waitTimeout bounds every wait for something that should happen "soon"
@@ -39,35 +34,6 @@ const waitTimeout = 10 * time.Second
 // ---------------------------------------------------------------------------
 // Logging
 
-// tWriter sends log lines to t.Log while the test runs.
-type tWriter struct {
-	t    *testing.T
-	mu   sync.Mutex
-	done bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.done {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-// testLogger returns a logger writing records at level or above to t.Log.
-// It goes quiet when the test's cleanups run, so that goroutines still
-// logging then cannot make testing panic.
-func testLogger(t *testing.T, level slog.Level) *slog.Logger {
-	w := &tWriter{t: t}
-	t.Cleanup(func() {
-		w.mu.Lock()
-		w.done = true
-		w.mu.Unlock()
-	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
-}
-
 // quietLogger drops everything below Error.
 func quietLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
@@ -76,104 +42,23 @@ func quietLogger() *slog.Logger {
 // ---------------------------------------------------------------------------
 // Producer (in the test process)
 
-type producerOpts struct {
-	Width, Height    int     // default 320x240
-	FPS              float64 // default 30
-	PoolMin, PoolMax int     // default 4, 16
-	Pattern          synth.Pattern
-	// Config is the server configuration; Addr is filled in, and Logger
-	// when nil (logs go to t.Log).
-	Config producer.Config
-	// LogLevel of the producer's logs sent to t.Log; default Warn.
-	LogLevel *slog.Level
-}
+// producerOpts are the producer's settings (default 320x240 at 30 fps, a
+// pool of 4 to 16 surfaces).
+type producerOpts = harness.ProducerOptions
 
-type testProducer struct {
-	Addr   string
-	Srv    *producer.Server
-	Stream *producer.Stream
-	Pool   *surface.Pool
-	Layout surface.Layout
-	FPS    float64
-}
+type testProducer struct{ *harness.Producer }
 
 // startProducer runs a producer with one raw stream fed by the synthetic
 // source, all stopped at cleanup (source, then server, then pool).
 func startProducer(t *testing.T, o producerOpts) *testProducer {
 	t.Helper()
-	if o.Width == 0 {
-		o.Width, o.Height = 320, 240
-	}
-	if o.FPS == 0 {
-		o.FPS = 30
-	}
-	if o.PoolMax == 0 {
-		o.PoolMin, o.PoolMax = 4, 16
-	}
-	level := slog.LevelWarn
-	if o.LogLevel != nil {
-		level = *o.LogLevel
-	}
-	log := testLogger(t, level)
-
-	layout, err := surface.NV12(o.Width, o.Height, 64)
-	require.NoError(t, err)
-	renderer, err := synth.NewRenderer(producer.SynthLayout(layout), o.Pattern)
-	require.NoError(t, err)
-	pool, err := surface.NewPool(surface.PoolConfig{
-		Allocator: surface.NewMemfd("framehub-test"), Size: layout.Size, Min: o.PoolMin, Max: o.PoolMax,
-	})
-	require.NoError(t, err)
-
-	cfg := o.Config
-	cfg.Addr = filepath.Join(t.TempDir(), "fh.sock")
-	if cfg.Logger == nil {
-		cfg.Logger = log
-	}
-	srv, err := producer.New(cfg)
-	if err != nil {
-		pool.Close()
-		require.NoError(t, err)
-	}
-	st, err := srv.AddStream(producer.StreamConfig{
-		Name: "raw", Caps: producer.RawCaps(layout, uint32(o.FPS), 1), Pool: pool,
-	})
-	if err == nil {
-		err = srv.Start()
-	}
-	if err != nil {
-		srv.Close()
-		pool.Close()
-		require.NoError(t, err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	srcDone := make(chan error, 1)
-	src := &producer.Synthetic{Stream: st, Renderer: renderer, FPS: o.FPS}
-	go func() { srcDone <- src.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		var srcErr error
-		select {
-		case srcErr = <-srcDone:
-		case <-time.After(waitTimeout):
-			t.Error("synthetic source did not stop")
-		}
-		require.NoError(t, srv.Close())
-		require.NoError(t, pool.Close())
-		require.NoError(t, srcErr, "synthetic source failed")
-	})
-	return &testProducer{Addr: cfg.Addr, Srv: srv, Stream: st, Pool: pool, Layout: layout, FPS: o.FPS}
+	o.WaitTimeout = waitTimeout
+	return &testProducer{harness.StartProducer(t, o)}
 }
 
 // session returns the producer's view of session id, if it is connected.
 func (p *testProducer) session(id uint64) (producer.SessionInfo, bool) {
-	for _, s := range p.Srv.Sessions() {
-		if s.ID == id {
-			return s, true
-		}
-	}
-	return producer.SessionInfo{}, false
+	return p.Session(func(s producer.SessionInfo) bool { return s.ID == id })
 }
 
 // ---------------------------------------------------------------------------
@@ -221,8 +106,6 @@ func (c consumerCfg) env(addr string) []string {
 		"FH_POLICY=" + c.Policy,
 		"FH_MODE=" + c.Mode,
 		"FH_FLOOD=" + c.Flood,
-		// No 1 s exit delay of the race detector in the children.
-		"GORACE=" + os.Getenv("GORACE") + " atexit_sleep_ms=0",
 	}
 }
 
@@ -279,7 +162,7 @@ type consumerProc struct {
 	cfg    consumerCfg
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr lockedBuffer
+	stderr harness.LockedBuffer
 
 	ready  chan helperMsg // the ready line (buffered)
 	doneCh chan struct{}  // closed at the done line or at EOF of stdout
@@ -293,23 +176,6 @@ type consumerProc struct {
 	probe      *probeResult
 	noise      []string // stdout lines that were not JSON
 	waitErr    error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // startConsumer starts a helper consumer and waits for its ready line (its
@@ -337,8 +203,7 @@ func spawnConsumer(t *testing.T, addr string, cfg consumerCfg) *consumerProc {
 	if cfg.Name == "" {
 		cfg.Name = "helper"
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestConsumerHelper$", "-test.count=1", "-test.timeout=5m")
-	cmd.Env = append(os.Environ(), cfg.env(addr)...)
+	cmd := harness.HelperCommand("TestConsumerHelper", cfg.env(addr)...)
 	cp := &consumerProc{
 		t: t, cfg: cfg, cmd: cmd,
 		ready: make(chan helperMsg, 1), doneCh: make(chan struct{}), exited: make(chan struct{}),
@@ -420,15 +285,8 @@ func (cp *consumerProc) cleanup() {
 		cp.mu.Lock()
 		noise := strings.Join(cp.noise, "\n")
 		cp.mu.Unlock()
-		cp.t.Logf("consumer %s stdout (non-JSON):\n%s\nstderr:\n%s", cp.cfg.Name, noise, tail(cp.stderr.String(), 4000))
+		cp.t.Logf("consumer %s stdout (non-JSON):\n%s\nstderr:\n%s", cp.cfg.Name, noise, harness.Tail(cp.stderr.String(), 4000))
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
 }
 
 // PID returns the child's process id.
@@ -489,11 +347,11 @@ func (cp *consumerProc) WaitDone(timeout time.Duration) helperMsg {
 	select {
 	case <-cp.doneCh:
 	case <-time.After(timeout):
-		cp.t.Fatalf("consumer %s: no done line within %v\nstderr:\n%s", cp.cfg.Name, timeout, tail(cp.stderr.String(), 4000))
+		cp.t.Fatalf("consumer %s: no done line within %v\nstderr:\n%s", cp.cfg.Name, timeout, harness.Tail(cp.stderr.String(), 4000))
 	}
 	f := cp.Final()
 	if f == nil {
-		cp.t.Fatalf("consumer %s: stdout ended without a done line\nstderr:\n%s", cp.cfg.Name, tail(cp.stderr.String(), 4000))
+		cp.t.Fatalf("consumer %s: stdout ended without a done line\nstderr:\n%s", cp.cfg.Name, harness.Tail(cp.stderr.String(), 4000))
 	}
 	return *f
 }
@@ -610,36 +468,16 @@ func (r *rogue) expectEnd(typ ipc.Type, code ipc.Code) string {
 // countFDs returns the number of open descriptors of this process.
 func countFDs(t *testing.T) int {
 	t.Helper()
-	n := fdCount()
-	require.GreaterOrEqual(t, n, 0, "cannot read /proc/self/fd")
-	return n
+	return harness.CountFDs(t, os.Getpid())
 }
 
 // fdCount is countFDs for conditions polled from other goroutines (no t):
 // -1 when /proc/self/fd cannot be read.
-func fdCount() int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	return len(ents) - 1 // the directory's own fd
-}
+func fdCount() int { return harness.FDCount(os.Getpid()) }
 
 // fdsLinkingTo counts this process's fds whose link target contains s
 // (-1 when /proc/self/fd cannot be read).
-func fdsLinkingTo(s string) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		return -1
-	}
-	n := 0
-	for _, e := range ents {
-		if l, err := os.Readlink("/proc/self/fd/" + e.Name()); err == nil && strings.Contains(l, s) {
-			n++
-		}
-	}
-	return n
-}
+func fdsLinkingTo(s string) int { return harness.FDsLinkingTo(os.Getpid(), s) }
 
 // dial subscribes an in-process sdk consumer, closed at cleanup.
 func dial(t *testing.T, p *testProducer, opts sdk.Options) *sdk.Client {
@@ -665,71 +503,29 @@ func next(t *testing.T, c *sdk.Client) *sdk.Frame {
 	return f
 }
 
-// verifyFrame checks that f's pixels carry the stamp of f.Seq().
-func verifyFrame(f *sdk.Frame, width int) error {
-	y, err := f.Plane(0)
-	if err != nil {
-		return err
-	}
-	_, err = stamp.Verify(y, int(f.Planes()[0].Stride), width, f.Seq())
-	return err
-}
-
 // rate is events per second between two counter readings.
 func rate(n0, n1 uint64, d time.Duration) float64 {
 	return float64(n1-n0) / d.Seconds()
 }
 
-// goodConsumer runs an in-process sdk consumer that releases every frame at
+// goodConsumer is an in-process sdk consumer that releases every frame at
 // once, counting and verifying them, until cleanup.
-type goodConsumer struct {
-	frames, mismatches atomic.Uint64
-	err                chan error
-}
+type goodConsumer struct{ *harness.GoodConsumer }
 
 func startGoodConsumer(t *testing.T, p *testProducer) *goodConsumer {
 	t.Helper()
-	c := dial(t, p, sdk.Options{Name: "good", MaxInFlight: 2})
-	g := &goodConsumer{err: make(chan error, 1)}
-	ctx, cancel := context.WithCancel(context.Background())
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			f, err := c.Next(ctx)
-			if err != nil {
-				if ctx.Err() == nil {
-					g.err <- err
-				}
-				return
-			}
-			if verifyFrame(f, p.Layout.Width) != nil {
-				g.mismatches.Add(1)
-			}
-			f.Release()
-			g.frames.Add(1)
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-stopped
-	})
-	return g
+	c := dial(t, p, sdk.Options{Name: "good", MaxInFlight: 2}) // closed at cleanup, after the consumer stops
+	return &goodConsumer{harness.RunGoodConsumer(t, c, p.Layout.Width)}
 }
 
 // requireReceiving requires the good consumer to get more frames soon and
 // to have had no error or mismatch.
 func (g *goodConsumer) requireReceiving(t *testing.T) {
 	t.Helper()
-	n0 := g.frames.Load()
-	require.Eventually(t, func() bool { return g.frames.Load() >= n0+2 }, waitTimeout, time.Millisecond,
+	n0 := g.Frames.Load()
+	require.Eventually(t, func() bool { return g.Frames.Load() >= n0+2 }, waitTimeout, time.Millisecond,
 		"the well-behaved consumer stopped receiving frames")
-	select {
-	case err := <-g.err:
-		t.Fatalf("the well-behaved consumer failed: %v", err)
-	default:
-	}
-	require.Zero(t, g.mismatches.Load(), "the well-behaved consumer saw stamp mismatches")
+	g.Check(t)
 }
 
 func describe(m helperMsg) string {

@@ -22,6 +22,7 @@ import (
 	"github.com/framehub/framehub/internal/clock"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
+	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // TestConsumerHelper is the consumer process of the multi-process tests
@@ -131,7 +132,7 @@ func runHelper() {
 		if !env.verify {
 			return true, false
 		}
-		err := verifyFrame(f, int(caps.Width))
+		err := harness.VerifyFrame(f, int(caps.Width))
 		switch {
 		case err == nil:
 			checks.Add(1)
@@ -238,7 +239,7 @@ func runProbe(ctx context.Context, c *sdk.Client, width int, out *emitter) {
 		return 0
 	}
 	res := &probeResult{}
-	if err := verifyFrame(f, width); err != nil {
+	if err := harness.VerifyFrame(f, width); err != nil {
 		out.emit(helperMsg{Event: "done", Frames: 1, Mismatches: 1, Err: "stamp before probing: " + err.Error()})
 		f.Release()
 		return
@@ -283,7 +284,7 @@ func runProbe(ctx context.Context, c *sdk.Client, width int, out *emitter) {
 		res.ReopenPwrite = errno(err)
 		_ = unix.Close(rw)
 	}
-	if err := verifyFrame(f, width); err != nil {
+	if err := harness.VerifyFrame(f, width); err != nil {
 		res.StampAfter = err.Error()
 	}
 	f.Release()

@@ -14,6 +14,7 @@ import (
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/sdk"
+	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // TestFDPassingBetweenProcesses: a consumer in another process receives
@@ -56,7 +57,7 @@ func TestNoFDLeakAfter1000Connects(t *testing.T) {
 		if i%10 == 0 {
 			f, err := c.Next(ctx)
 			require.NoError(t, err, "cycle %d: next", i)
-			require.NoError(t, verifyFrame(f, p.Layout.Width), "cycle %d", i)
+			require.NoError(t, harness.VerifyFrame(f, p.Layout.Width), "cycle %d", i)
 			f.Release()
 		}
 		require.NoError(t, c.Close(), "cycle %d: close", i)
@@ -371,9 +372,9 @@ func TestPolicyLatest(t *testing.T) {
 
 	f := next(t, c)
 	for round := range 3 {
-		require.NoError(t, verifyFrame(f, p.Layout.Width))
+		require.NoError(t, harness.VerifyFrame(f, p.Layout.Width))
 		time.Sleep(200 * time.Millisecond) // the consumer is busy with f
-		require.NoError(t, verifyFrame(f, p.Layout.Width), "the held frame changed")
+		require.NoError(t, harness.VerifyFrame(f, p.Layout.Width), "the held frame changed")
 		published := p.Stream.Stats().Published
 		releasedAt := clock.Mono()
 		f.Release()
@@ -382,7 +383,7 @@ func TestPolicyLatest(t *testing.T) {
 		gap := g.Seq() - f.Seq()
 		t.Logf("round %d: held seq %d, got seq %d (gap %d, dropped %d) %v after release; %d published at release",
 			round, f.Seq(), g.Seq(), gap, g.Dropped(), latency, published)
-		require.NoError(t, verifyFrame(g, p.Layout.Width))
+		require.NoError(t, harness.VerifyFrame(g, p.Layout.Width))
 		require.GreaterOrEqual(t, g.Seq(), published, "the frame must be the newest one published before the release")
 		if g.Capture() >= releasedAt {
 			// Only possible if a frame was published while the release was
@@ -416,7 +417,7 @@ func TestEvictionClosesMappingsSafely(t *testing.T) {
 	data, err := f.Data()
 	require.NoError(t, err)
 	require.NotEmpty(t, data)
-	require.NoError(t, verifyFrame(f, p.Layout.Width))
+	require.NoError(t, harness.VerifyFrame(f, p.Layout.Width))
 
 	require.Eventually(t, func() bool { return p.Stream.Stats().Evictions == 1 }, waitTimeout, time.Millisecond)
 	require.Eventually(t, func() bool { return p.Stream.Stats().Consumers == 0 && p.Stream.Stats().Leases == 0 },

@@ -1,0 +1,58 @@
+package recorder_test
+
+import (
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/test/internal/harness"
+)
+
+// TestStoppedRecorderRefetches: a recorder stopped (SIGSTOP) long enough
+// to exhaust its lease budget, but not for its max hold, has frames skipped
+// by the producer; it fetches them again from the producer's replay buffer,
+// so the recording has every frame, once, and no gap is counted.
+func TestStoppedRecorderRefetches(t *testing.T) {
+	needGst(t)
+	dir := harness.ShortDir(t)
+	p := startProducer(t, dir)
+	ref := watch(t, p)
+	// Max hold 4 s: the 1.6 s stop (48 frames) runs past the budget of 32
+	// frames without an eviction.
+	r := startRecorder(t, p, dir, "-segment", "10s", "-max-hold", "4s")
+	recDir := filepath.Join(dir, "rec")
+	eventually(t, func() bool {
+		segs := listSegments(t, recDir, true)
+		return len(segs) == 1 && len(segs[0].seg.Fragments) >= 1
+	}, "a fragment written")
+
+	require.NoError(t, syscall.Kill(r.Cmd.Process.Pid, syscall.SIGSTOP))
+	stoppedAt := ref.lastSeq()
+	time.Sleep(1600 * time.Millisecond)
+	require.NoError(t, syscall.Kill(r.Cmd.Process.Pid, syscall.SIGCONT))
+	resumedAt := ref.lastSeq()
+	eventually(t, func() bool {
+		segs := listSegments(t, recDir, true)
+		last := segs[len(segs)-1].seqs()
+		return len(last) > 0 && last[len(last)-1] >= resumedAt+30
+	}, "recording live again")
+	rm := r.metrics()
+	r.Stop(t)
+
+	segs := listSegments(t, recDir, true)
+	first, last := checkContinuous(t, ref, segs)
+	t.Logf("frames %d..%d in %d segments; stopped at %d, resumed at %d", first, last, len(segs), stoppedAt, resumedAt)
+	require.Less(t, first, stoppedAt)
+	require.Greater(t, last, resumedAt)
+	pm := p.metrics()
+	require.Zero(t, sum(pm, "framehub_producer_evictions_total"))
+	// A refetch happens only when the producer said it skipped frames.
+	require.GreaterOrEqual(t, sum(rm, "framehub_recorder_refetches_total"), 1.0, "skipped frames fetched again")
+	require.Zero(t, sum(rm, "framehub_recorder_gaps_total"))
+	for _, s := range segs {
+		checkPlays(t, s)
+	}
+}
