@@ -72,7 +72,10 @@ func TestH264FileFromConsumerProcess(t *testing.T) {
 }
 
 // TestRequestKeyframe: a consumer's RequestKeyframe yields a keyframe within
-// 3 frames, with a GOP far too long for it to be a natural one.
+// 5 frames, with a GOP far too long for it to be a natural one. Usually 2:
+// the frame in the encoder's input queue and the one being encoded when the
+// request lands; a scheduling stall of this shared machine adds a frame or
+// two that were already captured.
 func TestRequestKeyframe(t *testing.T) {
 	p := startProducer(t, media.Config{Width: 320, Height: 240, GOP: 300})
 	c := spawn(t, p, "keyframe", media.StreamH264, "FHM_ROUNDS=4", "FHM_BUDGET=8")
@@ -80,7 +83,7 @@ func TestRequestKeyframe(t *testing.T) {
 	t.Logf("frames until the keyframe, per request: %v; producer: %+v", r.FramesToKF, p.p.Stats())
 	require.Len(t, r.FramesToKF, 4)
 	for i, n := range r.FramesToKF {
-		require.LessOrEqual(t, n, 3, "round %d: %v", i, r.FramesToKF)
+		require.LessOrEqual(t, n, 5, "round %d: %v", i, r.FramesToKF)
 	}
 	require.GreaterOrEqual(t, p.p.Stats().KeyframesForced, uint64(4))
 }

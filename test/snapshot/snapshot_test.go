@@ -281,7 +281,9 @@ func TestLeaseHold(t *testing.T) {
 	// margin covers a stall of this shared machine, nothing more.
 	require.LessOrEqual(t, time.Duration(ps.MaxHoldNanos), time.Duration(maxHold*float64(time.Millisecond))+250*time.Millisecond,
 		"the producer saw a lease held much longer than the consumer reports")
-	require.Greater(t, stats.Received, uint64(n), "idle frames are received and released")
+	// Read now, not with stats above: back-to-back snapshots may each have
+	// taken the next frame, the idle ones came during the sampling.
+	require.Greater(t, s.Svc.Stats().Received, uint64(n), "idle frames are received and released")
 	require.Equal(t, 0, s.Svc.Stats().Unreleased)
 }
 
