@@ -7,16 +7,10 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
-	"fmt"
-	"log/slog"
 	"os"
-	"syscall"
-
-	"github.com/oklog/run"
 
 	"github.com/framehub/framehub/consumers/snapshot/daemon"
+	"github.com/framehub/framehub/internal/daemonrun"
 )
 
 const usage = `Usage: framehub-snapshot [flags]
@@ -41,40 +35,14 @@ Flags:
 `
 
 func main() {
-	var (
-		opts     daemon.Options
-		logLevel slog.Level
-	)
-	fs := flag.NewFlagSet("framehub-snapshot", flag.ExitOnError)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usage)
-		fs.PrintDefaults()
-	}
-	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
-	if err := opts.Load(fs, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "framehub-snapshot:", err)
-		os.Exit(2)
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
-
-	var g run.Group
-	// Signals.
-	g.Add(run.SignalHandler(context.Background(), os.Interrupt, syscall.SIGTERM))
+	cmd := daemonrun.New("framehub-snapshot", usage)
+	var opts daemon.Options
+	cmd.Check(opts.Load(cmd.Flags, os.Args[1:]))
+	log := cmd.Logger()
 	// Snapshot service and its admin API; on stop it finishes writing what it accepted.
-	{
-		ctx, cancel := context.WithCancel(context.Background())
-		g.Add(func() error {
-			return daemon.Run(ctx, opts, log)
-		}, func(error) {
-			log.Info("stopping framehub-snapshot")
-			cancel()
-		})
-	}
-	err := g.Run()
-	var sig run.SignalError
-	if err == nil || errors.As(err, &sig) {
-		return
-	}
-	log.Error("framehub-snapshot failed", "err", err)
-	os.Exit(1)
+	daemonrun.Run(log, daemonrun.Daemon{
+		Run:      func(ctx context.Context) error { return daemon.Run(ctx, opts, log) },
+		Stopping: "stopping framehub-snapshot",
+		Failed:   "framehub-snapshot failed",
+	})
 }

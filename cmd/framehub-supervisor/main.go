@@ -4,76 +4,48 @@
 package main
 
 import (
-	"context"
-	"errors"
-	"flag"
 	"fmt"
-	"log/slog"
 	"os"
-	"syscall"
-
-	"github.com/oklog/run"
 
 	"github.com/framehub/framehub/internal/admin"
+	"github.com/framehub/framehub/internal/daemonrun"
 	"github.com/framehub/framehub/internal/supervisor"
 )
 
+const usage = "Usage: framehub-supervisor -config framehub.yaml\n\n" +
+	"Runs the processes of a config file as a group: each in its own process group, in order (consumers\n" +
+	"once the producer's socket accepts connections), restarted with exponential backoff when they crash,\n" +
+	"given up on after a crash loop, stopped in reverse order on SIGTERM/SIGINT (SIGKILL after the grace\n" +
+	"period). Children are killed if the supervisor dies. GET /status, /logs, /metrics and /healthz on the\n" +
+	"admin address.\n\nFlags:\n"
+
 func main() {
-	fs := flag.NewFlagSet("framehub-supervisor", flag.ExitOnError)
-	configPath := fs.String("config", "framehub.yaml", "the group's YAML config file (see docs/OPERATIONS.md)")
-	adminAddr := fs.String("admin", "", "admin address (host:port or unix:/path); overrides the config's admin")
-	var logLevel slog.Level
-	fs.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: framehub-supervisor -config framehub.yaml\n\n"+
-			"Runs the processes of a config file as a group: each in its own process group, in order (consumers\n"+
-			"once the producer's socket accepts connections), restarted with exponential backoff when they crash,\n"+
-			"given up on after a crash loop, stopped in reverse order on SIGTERM/SIGINT (SIGKILL after the grace\n"+
-			"period). Children are killed if the supervisor dies. GET /status, /logs, /metrics and /healthz on the\n"+
-			"admin address.\n\nFlags:\n")
-		fs.PrintDefaults()
-	}
-	_ = fs.Parse(os.Args[1:])
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
+	cmd := daemonrun.New("framehub-supervisor", usage)
+	configPath := cmd.Flags.String("config", "framehub.yaml", "the group's YAML config file (see docs/OPERATIONS.md)")
+	adminAddr := cmd.Flags.String("admin", "", "admin address (host:port or unix:/path); overrides the config's admin")
+	_ = cmd.Flags.Parse(os.Args[1:]) // ExitOnError
+	log := cmd.Logger()
 
 	cfg, err := supervisor.Load(*configPath)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "framehub-supervisor:", err)
-		os.Exit(2)
-	}
+	cmd.Check(err)
 	if *adminAddr != "" {
 		cfg.Admin = *adminAddr
 	}
 	sup, err := supervisor.New(cfg, log)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "framehub-supervisor:", err)
-		os.Exit(2)
-	}
+	cmd.Check(err)
 	adm, err := admin.New(sup.Config().Admin, sup.Handler())
 	if err != nil {
+		// Not a config error: the address is taken, say; a retry may work.
 		fmt.Fprintln(os.Stderr, "framehub-supervisor:", err)
 		os.Exit(1)
 	}
 
-	var g run.Group
-	// Signals: SIGTERM and SIGINT stop the group.
-	g.Add(run.SignalHandler(context.Background(), os.Interrupt, syscall.SIGTERM))
-	// Admin endpoints.
-	g.Add(adm.Run, func(error) { adm.Close() })
-	// The group; stops last-started first.
-	{
-		ctx, cancel := context.WithCancel(context.Background())
-		g.Add(func() error { return sup.Run(ctx) }, func(error) {
-			log.Info("stopping supervisor")
-			cancel()
-		})
-	}
 	log.Info("supervising", "config", *configPath, "processes", len(cfg.Processes), "admin", adm.Addr())
-	err = g.Run()
-	var sig run.SignalError
-	if err == nil || errors.As(err, &sig) {
-		return
-	}
-	log.Error("supervisor failed", "err", err)
-	os.Exit(1)
+	// The group stops last-started first; SIGTERM and SIGINT stop it.
+	daemonrun.Run(log, daemonrun.Daemon{
+		Run:      sup.Run,
+		Stopping: "stopping supervisor",
+		Failed:   "supervisor failed",
+		Actors:   []daemonrun.Actor{{Execute: adm.Run, Interrupt: func(error) { adm.Close() }}}, // admin endpoints
+	})
 }

@@ -1,7 +1,6 @@
 package streamer
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -14,9 +13,8 @@ import (
 	"github.com/framehub/framehub/sdk"
 )
 
-// Options are the streamer's settings, from a config file (LoadFile) and
-// flags (RegisterFlags); a flag given on the command line wins over the
-// file. The YAML keys are the flag names.
+// Options are the streamer's settings. Each is a flag (RegisterFlags) and
+// a key of the YAML config file of the same name (Load).
 type Options struct {
 	// Socket is the producer's socket; Stream the encoded stream to serve.
 	Socket string `yaml:"socket"`
@@ -99,13 +97,6 @@ func Defaults() Options {
 	return o
 }
 
-// LoadFile reads a YAML config file into o. Unknown keys, values of the
-// wrong type and invalid values are errors (*config.Error) naming the
-// file, the line and the key. Keys absent from the file keep o's values.
-func (o *Options) LoadFile(path string) error {
-	return config.Load(path, o, o.Validate)
-}
-
 // Validate checks values a type cannot. Its errors are *config.FieldError
 // naming the key.
 func (o *Options) Validate() error {
@@ -183,42 +174,14 @@ func splitPort(addr string) (string, int, error) {
 	return host, port, nil
 }
 
-// Load fills o from the command line: defaults, then the file named by
-// -config (if any), then the flags given explicitly.
+// Load reads o from the flags in args and the file named by -config (see
+// config.ParseFlags); a flag given on the command line wins over the file.
 func (o *Options) Load(fs *flag.FlagSet, args []string) error {
-	var file string
-	fs.StringVar(&file, "config", "", "YAML config file; its keys are these flags' names, flags given on the command line win")
 	o.RegisterFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (settings are flags)", fs.Args())
-	}
-	if file != "" {
-		// The file overwrites the variables the flags set: remember what
-		// was given on the command line and apply it again after it.
-		given := map[string]string{}
-		fs.Visit(func(f *flag.Flag) {
-			if f.Name != "config" {
-				given[f.Name] = f.Value.String()
-			}
-		})
-		if err := o.LoadFile(file); err != nil {
-			return err
+	return config.ParseFlags(fs, args, o, func(args []string) error {
+		if len(args) > 0 {
+			return fmt.Errorf("unexpected arguments %q (settings are flags)", args)
 		}
-		for name, v := range given {
-			if err := fs.Set(name, v); err != nil {
-				return fmt.Errorf("-%s: %w", name, err)
-			}
-		}
-	}
-	if err := o.Validate(); err != nil {
-		var fe *config.FieldError
-		if errors.As(err, &fe) {
-			return fmt.Errorf("-%s: %w", fe.Field, fe.Err)
-		}
-		return err
-	}
-	return nil
+		return nil
+	}, o.Validate)
 }

@@ -56,18 +56,9 @@ func Invalid(field, format string, a ...any) error {
 // Load decodes the YAML file at path into v (keys absent from the file keep
 // v's values), then calls validate, if not nil. Every error is an *Error.
 func Load(path string, v any, validate func() error) error {
-	data, err := os.ReadFile(path)
+	root, err := decode(path, v, "unknown key")
 	if err != nil {
-		return &Error{File: path, Err: err}
-	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return yamlError(path, err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return yamlError(path, err)
+		return err
 	}
 	if validate == nil {
 		return nil
@@ -75,15 +66,40 @@ func Load(path string, v any, validate func() error) error {
 	if err := validate(); err != nil {
 		var fe *FieldError
 		if errors.As(err, &fe) {
-			return &Error{File: path, Line: Line(&root, fe.Field), Field: fe.Field, Err: fe.Err}
+			return &Error{File: path, Line: Line(root, fe.Field), Field: fe.Field, Err: fe.Err}
 		}
 		return &Error{File: path, Err: err}
 	}
 	return nil
 }
 
+// decode reads the YAML file at path into v, strictly, and returns its
+// document tree, from which the lines of the keys that later fail
+// validation are found. unknownKey is what an unknown key is called. Every
+// error is an *Error.
+func decode(path string, v any, unknownKey string) (*yaml.Node, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Err: err}
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlError(path, nil, err, unknownKey)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		return nil, yamlError(path, &root, err, unknownKey)
+	}
+	return &root, nil
+}
+
 // yamlError turns the yaml package's "yaml: line N: ..." into an *Error.
-func yamlError(path string, err error) error {
+// The yaml package names the key only of an unknown key ("field X not
+// found in type T", which speaks of Go types an operator does not know);
+// for other errors, a wrong type for instance, the key is the one on that
+// line of root (nil when the file did not parse).
+func yamlError(path string, root *yaml.Node, err error, unknownKey string) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		err = errors.New(te.Errors[0])
@@ -93,13 +109,57 @@ func yamlError(path string, err error) error {
 	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
 		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
 	}
-	field := ""
-	if i := strings.Index(msg, "field "); i >= 0 {
-		if f := strings.Fields(msg[i+len("field "):]); len(f) > 0 {
-			field = f[0]
-		}
+	var field string
+	if f, ok := unknownField(msg); ok {
+		field, msg = f, unknownKey
+	} else if line > 0 && root != nil && len(root.Content) > 0 {
+		field = keyAt(root.Content[0], "", line)
 	}
 	return &Error{File: path, Line: line, Field: field, Err: errors.New(msg)}
+}
+
+// unknownField returns X of the yaml package's "field X not found in type T".
+func unknownField(msg string) (string, bool) {
+	rest, ok := strings.CutPrefix(msg, "field ")
+	if !ok {
+		return "", false
+	}
+	name, _, ok := strings.Cut(rest, " not found in type ")
+	return name, ok
+}
+
+// keyAt returns the path (as Line takes it) of the deepest key on line
+// under n, or else of the key whose value starts on line (a list given
+// where a single value belongs); "" when there is none.
+func keyAt(n *yaml.Node, prefix string, line int) string {
+	found := ""
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			path := join(prefix, k.Value)
+			if deeper := keyAt(v, path, line); deeper != "" {
+				return deeper
+			}
+			if k.Line == line || v.Line == line {
+				found = path
+			}
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			if deeper := keyAt(item, join(prefix, strconv.Itoa(i)), line); deeper != "" {
+				return deeper
+			}
+		}
+	}
+	return found
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
 }
 
 // Line finds the line of a key path ("processes.2.binary") in a document;

@@ -53,6 +53,7 @@ func TestLoad(t *testing.T) {
 	err = Load(write(t, "processes:\n  - name: a\n    grace: soon\n"), &d, nil)
 	require.True(t, errors.As(err, &ce))
 	require.Equal(t, 3, ce.Line)
+	require.Equal(t, "processes.0.grace", ce.Field, "a wrong type names its key")
 
 	err = Load(filepath.Join(t.TempDir(), "missing.yaml"), &d, nil)
 	require.ErrorIs(t, err, os.ErrNotExist)

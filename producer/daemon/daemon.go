@@ -24,9 +24,8 @@ import (
 	"github.com/framehub/framehub/sdk"
 )
 
-// Options are the producer's settings, from a config file (LoadFile) and
-// flags (RegisterFlags); a flag given on the command line wins over the file.
-// The YAML keys are the flag names.
+// Options are the producer's settings, given as flags (RegisterFlags) or in
+// a YAML config file keyed by the flag names (Load).
 type Options struct {
 	Socket     string  `yaml:"socket"`
 	Admin      string  `yaml:"admin"`
@@ -59,8 +58,11 @@ type Options struct {
 	AllowLossless   bool          `yaml:"allow-lossless"`
 }
 
-// intList is a flag holding comma-separated integers.
+// intList is a flag holding comma-separated integers; a config.ListValue.
 type intList []int
+
+// Reset empties the list.
+func (l *intList) Reset() { *l = nil }
 
 func (l *intList) String() string {
 	s := make([]string, len(*l))

@@ -4,38 +4,31 @@
 package daemon
 
 import (
-	"errors"
 	"flag"
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/framehub/framehub/consumers/recorder"
 	"github.com/framehub/framehub/internal/config"
 	"github.com/framehub/framehub/sdk"
 )
 
-// Options are the recorder's settings, from a config file (LoadFile) and
-// flags (RegisterFlags); a flag given on the command line wins over the
-// file. The YAML keys are the flag names.
+// Options are the recorder's settings: its flags (RegisterFlags), which
+// are also the keys of its YAML config file (Load).
 type Options struct {
-	Socket     string        `yaml:"socket"`
-	Stream     string        `yaml:"stream"`
-	Name       string        `yaml:"name"`
-	Admin      string        `yaml:"admin"`
-	Dir        string        `yaml:"dir"`
-	Mode       string        `yaml:"mode"`
-	Segment    time.Duration `yaml:"segment"`
-	Fragment   time.Duration `yaml:"fragment"`
-	Pre        time.Duration `yaml:"pre"`
-	Post       time.Duration `yaml:"post"`
-	KeepBytes  ByteSize      `yaml:"keep-bytes"`
-	KeepAge    time.Duration `yaml:"keep-age"`
-	QueueBytes ByteSize      `yaml:"queue-bytes"`
-	MaxHold    time.Duration `yaml:"max-hold"`
+	Socket     string          `yaml:"socket"`
+	Stream     string          `yaml:"stream"`
+	Name       string          `yaml:"name"`
+	Admin      string          `yaml:"admin"`
+	Dir        string          `yaml:"dir"`
+	Mode       string          `yaml:"mode"`
+	Segment    time.Duration   `yaml:"segment"`
+	Fragment   time.Duration   `yaml:"fragment"`
+	Pre        time.Duration   `yaml:"pre"`
+	Post       time.Duration   `yaml:"post"`
+	KeepBytes  config.ByteSize `yaml:"keep-bytes"`
+	KeepAge    time.Duration   `yaml:"keep-age"`
+	QueueBytes config.ByteSize `yaml:"queue-bytes"`
+	MaxHold    time.Duration   `yaml:"max-hold"`
 }
 
 // RegisterFlags defines the recorder's flags on fs, with their defaults.
@@ -57,33 +50,34 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.MaxHold, "max-hold", 2*time.Second, "lease deadline declared to the producer (access units are copied and released at once)")
 }
 
-// validate checks values a flag type cannot; it returns the offending key.
-func (o *Options) validate() (string, error) {
+// validate checks values a flag type cannot; its errors are
+// *config.FieldError naming the key.
+func (o *Options) validate() error {
 	switch {
 	case o.Socket == "":
-		return "socket", errors.New("must not be empty")
+		return config.Invalid("socket", "must not be empty")
 	case o.Stream == "":
-		return "stream", errors.New("must not be empty")
+		return config.Invalid("stream", "must not be empty")
 	case o.Dir == "":
-		return "dir", errors.New("must not be empty")
+		return config.Invalid("dir", "must not be empty")
 	case o.Mode != recorder.ModeContinuous && o.Mode != recorder.ModeEvent:
-		return "mode", fmt.Errorf("%q is not %s or %s", o.Mode, recorder.ModeContinuous, recorder.ModeEvent)
+		return config.Invalid("mode", "%q is not %s or %s", o.Mode, recorder.ModeContinuous, recorder.ModeEvent)
 	case o.Fragment < 10*time.Millisecond:
-		return "fragment", fmt.Errorf("%v must be ≥ 10ms", o.Fragment)
+		return config.Invalid("fragment", "%v must be ≥ 10ms", o.Fragment)
 	case o.Segment < o.Fragment:
-		return "segment", fmt.Errorf("%v must be ≥ fragment (%v)", o.Segment, o.Fragment)
+		return config.Invalid("segment", "%v must be ≥ fragment (%v)", o.Segment, o.Fragment)
 	case o.Pre < 0:
-		return "pre", fmt.Errorf("%v must not be negative", o.Pre)
+		return config.Invalid("pre", "%v must not be negative", o.Pre)
 	case o.Post < 0:
-		return "post", fmt.Errorf("%v must not be negative", o.Post)
+		return config.Invalid("post", "%v must not be negative", o.Post)
 	case o.KeepAge < 0:
-		return "keep-age", fmt.Errorf("%v must not be negative", o.KeepAge)
+		return config.Invalid("keep-age", "%v must not be negative", o.KeepAge)
 	case o.QueueBytes < 1<<20:
-		return "queue-bytes", fmt.Errorf("%d must be ≥ 1MiB", o.QueueBytes)
+		return config.Invalid("queue-bytes", "%d must be ≥ 1MiB", o.QueueBytes)
 	case o.MaxHold < 100*time.Millisecond:
-		return "max-hold", fmt.Errorf("%v must be ≥ 100ms", o.MaxHold)
+		return config.Invalid("max-hold", "%v must be ≥ 100ms", o.MaxHold)
 	}
-	return "", nil
+	return nil
 }
 
 // Config returns the recorder configuration of o.
@@ -94,93 +88,10 @@ func (o *Options) Config() recorder.Config {
 	}
 }
 
-// LoadFile reads a YAML config file into o. Unknown keys, values of the
-// wrong type and invalid values are errors (*config.Error) naming the file,
-// the line and the key. Keys absent from the file keep o's values.
-func (o *Options) LoadFile(path string) error {
-	return config.Load(path, o, func() error {
-		if field, err := o.validate(); err != nil {
-			return &config.FieldError{Field: field, Err: err}
-		}
-		return nil
-	})
-}
-
-// Load fills o from the command line: defaults, then the file named by
-// -config (if any), then the flags given explicitly.
+// Load fills o from the command line and its -config file, the command
+// line winning (see config.ParseFlags). Every setting is a flag: an
+// argument after the flags is an error.
 func (o *Options) Load(fs *flag.FlagSet, args []string) error {
-	var path string
-	fs.StringVar(&path, "config", "", "YAML config file; its keys are these flags' names, flags given on the command line win")
 	o.RegisterFlags(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (all settings are flags)", fs.Arg(0))
-	}
-	if path != "" {
-		// The file overwrites what the flags set: remember what was given
-		// on the command line and apply it again after the file.
-		given := map[string]string{}
-		fs.Visit(func(f *flag.Flag) {
-			if f.Name != "config" {
-				given[f.Name] = f.Value.String()
-			}
-		})
-		if err := o.LoadFile(path); err != nil {
-			return err
-		}
-		for name, v := range given {
-			if err := fs.Set(name, v); err != nil {
-				return fmt.Errorf("-%s: %w", name, err)
-			}
-		}
-	}
-	if field, err := o.validate(); err != nil {
-		return fmt.Errorf("-%s: %w", field, err)
-	}
-	return nil
-}
-
-// ByteSize is a size in bytes, written as an integer with an optional
-// suffix: K, M, G (powers of 1000) or KiB, MiB, GiB (powers of 1024). It is
-// a flag.Value and a YAML value.
-type ByteSize int64
-
-// UnmarshalYAML parses a YAML scalar; errors say the line.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: a size must be a single value", n.Line)
-	}
-	if err := b.UnmarshalText([]byte(n.Value)); err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	return nil
-}
-
-func (b *ByteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
-
-// Set implements flag.Value.
-func (b *ByteSize) Set(s string) error { return b.UnmarshalText([]byte(s)) }
-
-// UnmarshalText parses a size such as 500000000, 500M or 2GiB.
-func (b *ByteSize) UnmarshalText(text []byte) error {
-	s := string(text)
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}, {"B", 1}}
-	num, mult := strings.TrimSpace(s), int64(1)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(num, u.suffix); ok {
-			num, mult = strings.TrimSpace(n), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return fmt.Errorf("%q is not a size in bytes (e.g. 500000000, 500M, 2GiB)", s)
-	}
-	*b = ByteSize(n * mult)
-	return nil
+	return config.ParseFlags(fs, args, o, config.NoArgs, o.validate)
 }

@@ -4,37 +4,33 @@
 package daemon
 
 import (
-	"errors"
 	"flag"
-	"fmt"
 	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/framehub/framehub/consumers/snapshot"
+	"github.com/framehub/framehub/internal/config"
 	"github.com/framehub/framehub/sdk"
 )
 
-// Options are the daemon's settings, from flags (RegisterFlags) and a config
-// file whose keys are the flag names (Load); a flag given on the command
-// line wins over the file.
+// Options are the snapshot daemon's settings, set by flags (RegisterFlags)
+// or by the YAML config file, whose keys are the flag names (Load).
 type Options struct {
-	Socket       string
-	Stream       string
-	Admin        string
-	Dir          string
-	Encoder      string
-	GstLaunch    string
-	Quality      int
-	Queue        int
-	KeepCount    int
-	KeepBytes    ByteSize
-	WriteRetries int
-	FrameTimeout time.Duration
-	MaxHold      time.Duration
-	Webhook      string
-	EventSocket  string
+	Socket       string          `yaml:"socket"`
+	Stream       string          `yaml:"stream"`
+	Admin        string          `yaml:"admin"`
+	Dir          string          `yaml:"dir"`
+	Encoder      string          `yaml:"encoder"`
+	GstLaunch    string          `yaml:"gst-launch"`
+	Quality      int             `yaml:"quality"`
+	Queue        int             `yaml:"queue"`
+	KeepCount    int             `yaml:"keep-count"`
+	KeepBytes    config.ByteSize `yaml:"keep-bytes"`
+	WriteRetries int             `yaml:"write-retries"`
+	FrameTimeout time.Duration   `yaml:"frame-timeout"`
+	MaxHold      time.Duration   `yaml:"max-hold"`
+	Webhook      string          `yaml:"webhook"`
+	EventSocket  string          `yaml:"event-socket"`
 }
 
 // RegisterFlags defines the daemon's flags on fs, with their defaults.
@@ -57,37 +53,48 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.EventSocket, "event-socket", "", "Unix datagram socket path that receives one JSON datagram when a snapshot is durable or failed")
 }
 
-// validate checks values a flag type cannot; it returns the offending key.
-func (o *Options) validate() (string, error) {
+// validate checks values a flag type cannot; its errors are
+// *config.FieldError naming the key.
+func (o *Options) validate() error {
 	switch {
 	case o.Socket == "":
-		return "socket", errors.New("must not be empty")
+		return config.Invalid("socket", "must not be empty")
 	case o.Admin == "":
-		return "admin", errors.New("must not be empty")
+		return config.Invalid("admin", "must not be empty")
 	case o.Dir == "":
-		return "dir", errors.New("must not be empty")
+		return config.Invalid("dir", "must not be empty")
 	case o.Encoder != "" && o.Encoder != snapshot.EncoderGo && o.Encoder != snapshot.EncoderGst:
-		return "encoder", fmt.Errorf("%q is not go or gst", o.Encoder)
+		return config.Invalid("encoder", "%q is not go or gst", o.Encoder)
 	case o.Quality < 1 || o.Quality > 100:
-		return "quality", fmt.Errorf("%d is not in 1..100", o.Quality)
+		return config.Invalid("quality", "%d is not in 1..100", o.Quality)
 	case o.Queue < 1:
-		return "queue", fmt.Errorf("%d must be ≥ 1", o.Queue)
+		return config.Invalid("queue", "%d must be ≥ 1", o.Queue)
 	case o.KeepCount < 0:
-		return "keep-count", fmt.Errorf("%d must not be negative", o.KeepCount)
+		return config.Invalid("keep-count", "%d must not be negative", o.KeepCount)
 	case o.WriteRetries < 0:
-		return "write-retries", fmt.Errorf("%d must not be negative", o.WriteRetries)
+		return config.Invalid("write-retries", "%d must not be negative", o.WriteRetries)
 	case o.FrameTimeout <= 0:
-		return "frame-timeout", fmt.Errorf("%v must be positive", o.FrameTimeout)
+		return config.Invalid("frame-timeout", "%v must be positive", o.FrameTimeout)
 	case o.MaxHold <= 0:
-		return "max-hold", fmt.Errorf("%v must be positive", o.MaxHold)
+		return config.Invalid("max-hold", "%v must be positive", o.MaxHold)
 	}
 	if o.Webhook != "" {
 		u, err := url.Parse(o.Webhook)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return "webhook", fmt.Errorf("%q is not an http:// or https:// URL", o.Webhook)
+			return config.Invalid("webhook", "%q is not an http:// or https:// URL", o.Webhook)
 		}
 	}
-	return "", nil
+	return nil
+}
+
+// Load fills o from the command line: the flag defaults, then the YAML file
+// named by -config (if any), then the flags given explicitly. The file is a
+// mapping whose keys are the flag names ("quality: 90", "keep-bytes: 2GiB",
+// "frame-timeout: 3s"). Unknown keys, keys given twice and invalid values
+// are *config.Error naming the file, the line and the key.
+func (o *Options) Load(fs *flag.FlagSet, args []string) error {
+	o.RegisterFlags(fs)
+	return config.ParseFlags(fs, args, o, config.NoArgs, o.validate)
 }
 
 // Config returns the service configuration of o.
@@ -102,31 +109,4 @@ func (o *Options) Config() snapshot.Config {
 		WriteRetries: retries, FrameTimeout: o.FrameTimeout, MaxHold: o.MaxHold,
 		Webhook: o.Webhook, EventSocket: o.EventSocket,
 	}
-}
-
-// ByteSize is a size in bytes, written as an integer with an optional
-// suffix: K, M, G (powers of 1000) or KiB, MiB, GiB (powers of 1024).
-type ByteSize int64
-
-func (b *ByteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
-
-// Set implements flag.Value.
-func (b *ByteSize) Set(s string) error {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"B", 1}}
-	num, mult := strings.TrimSpace(s), int64(1)
-	for _, u := range units {
-		if n, ok := strings.CutSuffix(num, u.suffix); ok {
-			num, mult = strings.TrimSpace(n), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return fmt.Errorf("%q is not a size in bytes (e.g. 500000000, 500M, 2GiB)", s)
-	}
-	*b = ByteSize(n * mult)
-	return nil
 }
