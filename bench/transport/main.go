@@ -7,9 +7,7 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -17,12 +15,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/framehub/framehub/bench/internal/floor"
+	"github.com/framehub/framehub/internal/sysinfo"
 )
 
 // consumerResult mirrors bench/consumer's JSON.
@@ -123,8 +123,7 @@ func main() {
 	defer os.RemoveAll(dir)
 	b := &bench{bin: bin, dir: dir, warmup: 3 * time.Second, window: *window, width: 1920, height: 1080, fps: 30}
 
-	floorBin := filepath.Join(dir, "floor")
-	floorErr := exec.Command("gcc", "-O2", "-o", floorBin, "bench/floor/floor.c").Run()
+	floorBin, floorErr := floor.Build(".", dir)
 
 	var paced []run
 	for r := 0; r < *repeats; r++ {
@@ -142,8 +141,11 @@ func main() {
 	if floorErr == nil {
 		for r := 0; r < *repeats; r++ {
 			log.Printf("floor run %d/%d", r+1, *repeats)
-			floorPaced = append(floorPaced, runFloor(floorBin, "paced", "450", "33"))
-			floorRTT = append(floorRTT, runFloor(floorBin, "rtt", "300000"))
+			paced, err := floor.Paced(floorBin)
+			must(err)
+			rtt, err := floor.RTT(floorBin)
+			must(err)
+			floorPaced, floorRTT = append(floorPaced, paced), append(floorRTT, rtt)
 		}
 	}
 	ib := &bench{bin: bin, dir: dir, warmup: 2 * time.Second, window: *ipcWindow, width: 1920, height: 1080, fps: 0,
@@ -167,7 +169,7 @@ func main() {
 		}
 	}
 	res := results{Repeats: *repeats, Window: b.window, Warmup: b.warmup, Paced: paced, IPC: ipc, Media: mediaRuns,
-		FloorPaced: floorPaced, FloorRTT: floorRTT, Machine: machine(), When: time.Now().UTC()}
+		FloorPaced: floorPaced, FloorRTT: floorRTT, Machine: sysinfo.Machine(), When: time.Now().UTC()}
 	if floorErr != nil {
 		res.FloorErr = floorErr.Error()
 	}
@@ -221,10 +223,10 @@ func (b *bench) runPaced(n int, m mode) run {
 		outs = append(outs, &out)
 	}
 	time.Sleep(b.warmup)
-	cpu0 := procCPU(prod.Process.Pid)
+	cpu0 := cpuNS(prod.Process.Pid)
 	t0 := time.Now()
 	time.Sleep(b.window)
-	cpu1 := procCPU(prod.Process.Pid)
+	cpu1 := cpuNS(prod.Process.Pid)
 	elapsed := time.Since(t0)
 	r := run{Mode: m.Name, N: n}
 	frames := b.fps * elapsed.Seconds()
@@ -287,10 +289,10 @@ func (b *bench) runMedia(encoder string, n int) mediaRun {
 		start("h264")
 	}
 	time.Sleep(b.warmup)
-	cpu0 := procCPU(prod.Process.Pid)
+	cpu0 := cpuNS(prod.Process.Pid)
 	t0 := time.Now()
 	time.Sleep(b.window)
-	cpu1 := procCPU(prod.Process.Pid)
+	cpu1 := cpuNS(prod.Process.Pid)
 	r := mediaRun{Encoder: encoder, Consumers: n, ProdCPU: float64(cpu1-cpu0) / float64(time.Since(t0).Nanoseconds()) * 100}
 	for _, c := range cs {
 		if err := c.cmd.Wait(); err != nil {
@@ -305,40 +307,6 @@ func (b *bench) runMedia(encoder string, n int) mediaRun {
 		}
 	}
 	return r
-}
-
-// procCPU is the CPU time of every thread of pid, in ns, from
-// /proc/PID/task/*/schedstat (ns resolution; /proc/PID/stat counts 10 ms ticks).
-func procCPU(pid int) int64 {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	must(err)
-	var total int64
-	for _, t := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
-		if err != nil {
-			continue // thread exited
-		}
-		f := strings.Fields(string(b))
-		if len(f) > 0 {
-			v, _ := strconv.ParseInt(f[0], 10, 64)
-			total += v
-		}
-	}
-	return total
-}
-
-func runFloor(bin string, args ...string) map[string]float64 {
-	out, err := exec.Command(bin, args...).Output()
-	must(err)
-	var m map[string]any
-	must(json.Unmarshal(out, &m))
-	res := map[string]float64{}
-	for k, v := range m {
-		if f, ok := v.(float64); ok {
-			res[k] = f
-		}
-	}
-	return res
 }
 
 func median(v []float64) float64 {
@@ -533,31 +501,9 @@ func render(res *results) string {
 	return w.String()
 }
 
-func machine() string {
-	var w strings.Builder
-	cpu := ""
-	if f, err := os.Open("/proc/cpuinfo"); err == nil {
-		s := bufio.NewScanner(f)
-		for s.Scan() {
-			if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-		f.Close()
-	}
-	var uts syscall.Utsname
-	_ = syscall.Uname(&uts)
-	rel := make([]byte, 0, 65)
-	for _, c := range uts.Release {
-		if c == 0 {
-			break
-		}
-		rel = append(rel, byte(c))
-	}
-	fmt.Fprintf(&w, "- CPU: %s, %d logical cores\n- Kernel: Linux %s\n- Go: %s\n", cpu, runtime.NumCPU(), rel, runtime.Version())
-	if out, err := exec.CommandContext(context.Background(), "sh", "-c", "grep MemTotal /proc/meminfo").Output(); err == nil {
-		fmt.Fprintf(&w, "- Memory: %s\n", strings.TrimSpace(strings.TrimPrefix(string(out), "MemTotal:")))
-	}
-	return w.String()
+// cpuNS is pid's CPU time in ns; the benchmark cannot go on without it.
+func cpuNS(pid int) int64 {
+	v, err := sysinfo.ProcCPU(pid)
+	must(err)
+	return v
 }

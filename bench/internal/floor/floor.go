@@ -1,0 +1,49 @@
+// Package floor builds and runs bench/floor/floor.c: the machine's floor for
+// framehub's transport, a C program doing the same SEQPACKET + SCM_RIGHTS
+// round trips with nothing else, so that reports compare framehub with it
+// measured in the same run.
+package floor
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+)
+
+// Build compiles bench/floor/floor.c (relative to root, the module's root)
+// with gcc into dir and returns the binary's path.
+func Build(root, dir string) (string, error) {
+	bin := filepath.Join(dir, "floor")
+	out, err := exec.Command("gcc", "-O2", "-o", bin, filepath.Join(root, "bench/floor/floor.c")).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build bench/floor/floor.c with gcc: %w: %s", err, out)
+	}
+	return bin, nil
+}
+
+// Run runs the floor binary with args ("paced", messages, interval_ms or
+// "rtt", round trips) and returns the numbers of the JSON it prints.
+func Run(bin string, args ...string) (map[string]float64, error) {
+	out, err := exec.Command(bin, args...).Output()
+	if err != nil {
+		return nil, fmt.Errorf("floor %v: %w", args, err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out, &m); err != nil {
+		return nil, fmt.Errorf("floor %v: output %q: %w", args, out, err)
+	}
+	res := map[string]float64{}
+	for k, v := range m {
+		if f, ok := v.(float64); ok {
+			res[k] = f
+		}
+	}
+	return res, nil
+}
+
+// Paced is the floor at a camera's pace: one round trip every 33 ms for 15 s.
+func Paced(bin string) (map[string]float64, error) { return Run(bin, "paced", "450", "33") }
+
+// RTT is the floor back to back: 300,000 round trips as fast as they go.
+func RTT(bin string) (map[string]float64, error) { return Run(bin, "rtt", "300000") }

@@ -1,0 +1,144 @@
+// Package sysinfo reads what the benchmark and soak reports say about the
+// machine and about the processes they measure: CPU model, kernel, Go and
+// GStreamer versions, a process's CPU time, resident memory and state, all
+// from /proc.
+package sysinfo
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Machine describes this machine as a Markdown list: CPU, kernel, Go,
+// memory and GStreamer version.
+func Machine() string {
+	var w strings.Builder
+	fmt.Fprintf(&w, "- CPU: %s, %d logical cores\n- Kernel: Linux %s\n- Go: %s\n", CPUModel(), runtime.NumCPU(), Kernel(), runtime.Version())
+	if mem := meminfo("MemTotal"); mem != "" {
+		fmt.Fprintf(&w, "- Memory: %s\n", mem)
+	}
+	fmt.Fprintf(&w, "- GStreamer: %s\n", GStreamerVersion())
+	return w.String()
+}
+
+// Summary is Machine on one line.
+func Summary() string {
+	return fmt.Sprintf("%d × %s, Linux %s, %s, %s", runtime.NumCPU(), CPUModel(), Kernel(), runtime.Version(), GStreamerVersion())
+}
+
+// CPUModel is the first "model name" of /proc/cpuinfo.
+func CPUModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+// Kernel is the kernel release (uname -r).
+func Kernel() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "?"
+	}
+	return string(bytes.TrimRight(u.Release[:], "\x00"))
+}
+
+func meminfo(key string) string {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && k == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// GStreamerVersion is what gst-launch-1.0 --version reports ("GStreamer
+// 1.22.0"), or why it cannot tell.
+func GStreamerVersion() string {
+	out, err := exec.Command("gst-launch-1.0", "--version").Output()
+	if err != nil {
+		return "no gst-launch-1.0"
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "GStreamer") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// ProcCPU is the CPU time of every thread of pid, in ns, summed from
+// /proc/PID/task/*/schedstat (exact, unlike the tick-based /proc/PID/stat).
+func ProcCPU(pid int) (int64, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, fmt.Errorf("CPU time of pid %d: %w", pid, err)
+	}
+	var total int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue // the thread exited
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			v, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("CPU time of pid %d: schedstat %q: %w", pid, b, err)
+			}
+			total += v
+		}
+	}
+	return total, nil
+}
+
+// StatusField is a field of /proc/PID/status ("" when pid is gone).
+func StatusField(pid int, key string) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && k == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// RSSKiB is VmRSS of pid in KiB (-1 when pid is gone).
+func RSSKiB(pid int) int64 {
+	v, err := strconv.ParseInt(strings.TrimSuffix(StatusField(pid, "VmRSS"), " kB"), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
+
+// FDCount is the number of open fds of pid (-1 when it is gone).
+func FDCount(pid int) int {
+	es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return -1
+	}
+	return len(es)
+}

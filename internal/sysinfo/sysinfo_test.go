@@ -1,0 +1,39 @@
+package sysinfo
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestSelf(t *testing.T) {
+	pid := os.Getpid()
+	cpu0, err := ProcCPU(pid)
+	require.NoError(t, err)
+	x := 0
+	for i := range 20_000_000 { // burn a little CPU
+		x += i
+	}
+	cpu1, err := ProcCPU(pid)
+	require.NoError(t, err)
+	require.Greater(t, cpu1, cpu0, "CPU time grows (x=%d)", x)
+	require.Positive(t, RSSKiB(pid))
+	require.Positive(t, FDCount(pid))
+	require.Contains(t, StatusField(pid, "State"), "R")
+
+	_, err = ProcCPU(1 << 30)
+	require.ErrorContains(t, err, "CPU time of pid")
+	require.Equal(t, int64(-1), RSSKiB(1<<30))
+	require.Equal(t, -1, FDCount(1<<30))
+}
+
+func TestMachine(t *testing.T) {
+	m := Machine()
+	for _, want := range []string{"- CPU: ", "- Kernel: Linux ", "- Go: go", "- GStreamer: "} {
+		require.Contains(t, m, want)
+	}
+	require.NotContains(t, Kernel(), "\x00")
+	require.True(t, strings.Contains(Summary(), "Linux"))
+}
