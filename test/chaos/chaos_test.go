@@ -27,6 +27,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/sysinfo"
 	"github.com/framehub/framehub/test/internal/grouptest"
 )
 
@@ -122,7 +123,7 @@ func TestChaos(t *testing.T) {
 	t.Cleanup(c.stopTracker)
 
 	c.warmUp()
-	c.supPID, c.supFD0 = g.Sup.Process.Pid, grouptest.FDCount(g.Sup.Process.Pid)
+	c.supPID, c.supFD0 = g.Sup.Process.Pid, sysinfo.FDCount(g.Sup.Process.Pid)
 	c.baseline()
 	require.Positive(t, c.supFD0)
 	t.Logf("warm-up: supervisor pid %d fds %d", c.supPID, c.supFD0)
@@ -188,7 +189,7 @@ func (c *chaos) warmUp() {
 func (c *chaos) baseline() {
 	c.prodPID = c.g.Proc("producer").PID
 	require.NotZero(c.t, c.prodPID)
-	c.prodFD0, c.prodRSS0, c.pool0 = grouptest.FDCount(c.prodPID), grouptest.RSSKiB(c.prodPID), c.poolSurfaces()
+	c.prodFD0, c.prodRSS0, c.pool0 = sysinfo.FDCount(c.prodPID), int(sysinfo.RSSKiB(c.prodPID)), c.poolSurfaces()
 	require.Positive(c.t, c.prodFD0)
 	c.t.Logf("producer pid %d: baseline fds %d rss %d KiB, %d pool surfaces", c.prodPID, c.prodFD0, c.prodRSS0, c.pool0)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/sysinfo"
 	"github.com/framehub/framehub/test/internal/grouptest"
 )
 
@@ -37,7 +38,7 @@ func (c *chaos) checkLeaks() {
 	// surface it gained is a legitimate fd.
 	var supFD, prodFD, pool int
 	fdsOK := func() bool {
-		supFD, prodFD, pool = grouptest.FDCount(c.supPID), grouptest.FDCount(c.prodPID), c.poolSurfaces()
+		supFD, prodFD, pool = sysinfo.FDCount(c.supPID), sysinfo.FDCount(c.prodPID), c.poolSurfaces()
 		return supFD <= c.supFD0+fdSlackSupervisor && prodFD <= c.prodFD0+fdsPerSurface*max(0, pool-c.pool0)+fdSlackProducer
 	}
 	ok := eventually(15*time.Second, fdsOK)
@@ -45,7 +46,7 @@ func (c *chaos) checkLeaks() {
 		fmt.Sprintf("%d (after warm-up %d)", supFD, c.supFD0), fmt.Sprintf("≤ %d + %d", c.supFD0, fdSlackSupervisor))
 	c.check("producer fds", ok, fmt.Sprintf("%d (after warm-up %d; pool %d → %d surfaces)", prodFD, c.prodFD0, c.pool0, pool),
 		fmt.Sprintf("≤ %d + %d per surface gained + %d", c.prodFD0, fdsPerSurface, fdSlackProducer))
-	rss := grouptest.RSSKiB(c.prodPID)
+	rss := int(sysinfo.RSSKiB(c.prodPID))
 	limit := int(float64(c.prodRSS0)*rssRatio) + rssSlackKiB
 	c.check("producer RSS", rss <= limit, fmt.Sprintf("%.1f MiB (after warm-up %.1f MiB)", mib(rss), mib(c.prodRSS0)),
 		fmt.Sprintf("≤ %.1f MiB (+10%% + %d MiB)", mib(limit), rssSlackKiB>>10))

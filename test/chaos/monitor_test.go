@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/framehub/framehub/internal/sysinfo"
 	"github.com/framehub/framehub/test/internal/grouptest"
 )
 
@@ -63,7 +64,7 @@ func (m *monitor) sampleOnce(g *grouptest.Group) {
 	}
 	for name, pid := range pids {
 		if pid > 0 {
-			s.rss[name], s.fds[name] = grouptest.RSSKiB(pid), grouptest.FDCount(pid)
+			s.rss[name], s.fds[name] = int(sysinfo.RSSKiB(pid)), sysinfo.FDCount(pid)
 		}
 	}
 	m.mu.Lock()

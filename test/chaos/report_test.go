@@ -1,19 +1,15 @@
 package chaos
 
 import (
-	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/framehub/framehub/internal/chart"
+	"github.com/framehub/framehub/internal/sysinfo"
 )
 
 // writeReport writes the soak report (Markdown) to out and its charts to
@@ -98,7 +94,7 @@ func (c *chaos) writeReport(out string) error {
 		p(" (%v measured)", c.faultsEnd.Sub(c.start).Round(time.Second))
 	}
 	p(", then the end-of-run checks.\n\n")
-	p("Machine: %s. The group: framehub-supervisor running the producer (GStreamer test source 640×360 at %d fps, x264enc,\n", machine(), nominalFPS)
+	p("Machine: %s. The group: framehub-supervisor running the producer (GStreamer test source 640×360 at %d fps, x264enc,\n", sysinfo.Summary(), nominalFPS)
 	p("GOP 1 s, H.264 replay buffer %v), the recorder (5 s segments, keep %s, on a %d MiB ext4 loop filesystem), the RTSP\n", replayWindow, keepBytes, diskSize>>20)
 	p("streamer and the snapshot service, restart back-off 200 ms. Samples every second: the producer's metrics, VmRSS and\n")
 	p("open fds of every process.")
@@ -202,29 +198,4 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
-}
-
-// machine describes the CPU, kernel, Go and GStreamer versions.
-func machine() string {
-	cpu := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	var u unix.Utsname
-	kernel := "?"
-	if unix.Uname(&u) == nil {
-		kernel = string(bytes.TrimRight(u.Release[:], "\x00"))
-	}
-	gst := "?"
-	if out, err := exec.Command("gst-launch-1.0", "--version").Output(); err == nil {
-		if l := strings.Split(string(out), "\n"); len(l) > 1 {
-			gst = strings.TrimSpace(l[1])
-		}
-	}
-	return fmt.Sprintf("%d × %s, Linux %s, %s, %s", runtime.NumCPU(), cpu, kernel, runtime.Version(), gst)
 }

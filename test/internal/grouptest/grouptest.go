@@ -353,30 +353,3 @@ func Plays(path string) error {
 	}
 	return nil
 }
-
-// FDCount is the number of open fds of pid (-1 when it is gone).
-func FDCount(pid int) int {
-	es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		return -1
-	}
-	return len(es)
-}
-
-// RSSKiB is VmRSS of pid in KiB (-1 when it is gone).
-func RSSKiB(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return -1
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
-			n, err := strconv.Atoi(f[1])
-			if err != nil {
-				return -1
-			}
-			return n
-		}
-	}
-	return -1
-}
