@@ -198,6 +198,9 @@ func (c *Codec) Decode(p []byte) (Message, error) {
 	if s.r.Len() != 0 {
 		return nil, &DecodeError{Type: t, Len: len(p), Err: ErrTrailing}
 	}
+	if err := checkRanges(p[1:], m); err != nil {
+		return nil, &DecodeError{Type: t, Len: len(p), Err: err}
+	}
 	if err := validate(m); err != nil {
 		return nil, &DecodeError{Type: t, Len: len(p), Err: err}
 	}
