@@ -46,19 +46,27 @@ func (c *chaos) checkLeaks() {
 		fmt.Sprintf("%d (after warm-up %d)", supFD, c.supFD0), fmt.Sprintf("≤ %d + %d", c.supFD0, fdSlackSupervisor))
 	c.check("producer fds", ok, fmt.Sprintf("%d (after warm-up %d; pool %d → %d surfaces)", prodFD, c.prodFD0, c.pool0, pool),
 		fmt.Sprintf("≤ %d + %d per surface gained + %d", c.prodFD0, fdsPerSurface, fdSlackProducer))
-	rss := int(sysinfo.RSSKiB(c.prodPID))
-	limit := int(float64(c.prodRSS0)*rssRatio) + rssSlackKiB
-	c.check("producer RSS", rss <= limit, fmt.Sprintf("%.1f MiB (after warm-up %.1f MiB)", mib(rss), mib(c.prodRSS0)),
-		fmt.Sprintf("≤ %.1f MiB (+10%% + %d MiB)", mib(limit), rssSlackKiB>>10))
+	for _, p := range []struct {
+		name      string
+		pid, rss0 int
+	}{{"supervisor", c.supPID, c.supRSS0}, {"producer", c.prodPID, c.prodRSS0}} {
+		rss := int(sysinfo.RSSKiB(p.pid))
+		limit := int(float64(p.rss0)*rssRatio) + rssSlackKiB
+		c.check(p.name+" RSS", rss <= limit, fmt.Sprintf("%.1f MiB (after warm-up %.1f MiB)", mib(rss), mib(p.rss0)),
+			fmt.Sprintf("≤ %.1f MiB (+10%% + %d MiB)", mib(limit), rssSlackKiB>>10))
+	}
 
-	// Every process that lived through the run: fds at its end vs 5 s into its life.
-	for _, name := range []string{"supervisor", "producer", "recorder", "streamer", "snapshot"} {
+	// The consumers are restarted by the faults: each one's longest-lived
+	// pid, fds at its end vs 5 s into its life.
+	for _, name := range grouptest.Consumers() {
 		first, last, ok := longestLife(c.mon.snapshot(), name)
 		if !ok {
 			continue
 		}
-		c.t.Logf("%s: longest-lived pid over %v: fds %d → %d, RSS %.1f → %.1f MiB", name, last.at.Sub(first.at).Round(time.Second),
-			first.fds[name], last.fds[name], mib(first.rss[name]), mib(last.rss[name]))
+		f0, f1 := first.fds[name], last.fds[name]
+		c.check(name+" fds over its longest life", f1 <= f0+fdSlackConsumer,
+			fmt.Sprintf("%d → %d over %v (RSS %.1f → %.1f MiB)", f0, f1, last.at.Sub(first.at).Round(time.Second), mib(first.rss[name]), mib(last.rss[name])),
+			fmt.Sprintf("≤ %d + %d", f0, fdSlackConsumer))
 	}
 }
 

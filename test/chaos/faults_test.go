@@ -31,6 +31,7 @@ type chaos struct {
 
 	start, faultsEnd time.Time
 	supPID, supFD0   int
+	supRSS0          int // KiB
 	// The producer's baseline, taken again after each restart.
 	prodPID, prodFD0, prodRSS0, pool0 int
 
