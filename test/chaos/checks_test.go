@@ -200,11 +200,15 @@ func (c *chaos) checkRecording() {
 	for p, err := range checked {
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("%s: %v", p, err))
+			c.t.Logf("segment does not play: %s: %v", p, err)
 		}
 	}
+	c.tracker.mu.Lock()
+	c.rec.vanished = c.tracker.vanished
+	c.tracker.mu.Unlock()
 	c.rec.segments, c.rec.played = len(checked), len(checked)-len(bad)
 	c.check("every closed segment plays (gst-discoverer + avdec_h264, checked as they close)", len(bad) == 0,
-		fmt.Sprintf("%d of %d", len(checked)-len(bad), len(checked)), "all")
+		fmt.Sprintf("%d of %d (%d more deleted by the recorder while being checked)", len(checked)-len(bad), len(checked), c.rec.vanished), "all")
 	require.NotEmpty(c.t, spans)
 	c.rec.spans = len(spans)
 	for _, s := range spans {

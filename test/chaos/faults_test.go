@@ -60,6 +60,7 @@ type check struct {
 
 type recordingResult struct {
 	segments, played int
+	vanished         int // deleted by the recorder while being checked
 	spans            int
 	covered, wall    time.Duration
 	holes            []hole

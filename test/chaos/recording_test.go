@@ -128,6 +128,8 @@ type tracker struct {
 	mu     sync.Mutex
 	spans  map[string][]span // by segment name without ".part"
 	played map[string]error  // closed segments checked, by path
+	// vanished counts segments deleted while being checked.
+	vanished int
 }
 
 func newTracker(dir string) *tracker {
@@ -169,8 +171,14 @@ func (tr *tracker) scan() {
 		if err == nil {
 			err = grouptest.Plays(p)
 		}
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // deleted by retention while being read
+		if _, serr := os.Stat(p); errors.Is(err, fs.ErrNotExist) || errors.Is(serr, fs.ErrNotExist) {
+			// Deleted while being read: retention, or a full disk freeing
+			// space (the recorder deletes its oldest segments, here often
+			// all of them). Neither this check nor the recording can use it.
+			tr.mu.Lock()
+			tr.vanished++
+			tr.mu.Unlock()
+			continue
 		}
 		tr.mu.Lock()
 		if ss != nil {
