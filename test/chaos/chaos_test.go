@@ -58,6 +58,10 @@ const (
 	producerExcl = 3 * time.Second
 	// rtspReplay: a client connecting after a producer restart plays within this.
 	rtspReplay = 3 * time.Second
+	// noReleaseHold is the max hold of the consumer that keeps its frames;
+	// the producer evicts it within evictWithin.
+	noReleaseHold = 500 * time.Millisecond
+	evictWithin   = noReleaseHold + 2*time.Second
 	// holeTolerance: capture time between fragments beyond this is a hole
 	// (3 frames: fragment boundaries are exact, jitter is not).
 	holeTolerance = 3 * time.Second / nominalFPS
@@ -165,6 +169,7 @@ func TestChaos(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	stopMonitor()
 
+	c.checkTimings()
 	c.checkFrameRate()
 	c.checkLeaks()
 	c.checkLeasesWithinBudgets()

@@ -17,6 +17,27 @@ import (
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// checkTimings summarises what each fault checked as it happened (a
+// failure stopped the test there): RTSP after producer restarts, and the
+// eviction of the consumer that keeps its frames.
+func (c *chaos) checkTimings() {
+	for _, tc := range []struct {
+		name, timing string
+		limit        time.Duration
+	}{
+		{"RTSP client plays again after each producer restart", "producer ready → RTSP client's first decoded frame", rtspReplay},
+		{"a consumer holding its frames is evicted", "consumer holding its frames → evicted", evictWithin},
+	} {
+		ds := c.timings[tc.timing]
+		if len(ds) == 0 {
+			continue
+		}
+		worst := slices.Max(ds)
+		c.check(tc.name, worst <= tc.limit, fmt.Sprintf("%d times: median %v, worst %v", len(ds), median(ds).Round(time.Millisecond), worst.Round(time.Millisecond)),
+			"≤ "+tc.limit.String())
+	}
+}
+
 // checkFrameRate: while only consumers were hurt, the producer kept 95% of
 // its nominal rate over every 2 s window.
 func (c *chaos) checkFrameRate() {

@@ -157,8 +157,7 @@ func (c *chaos) killProducer() string {
 	c.timing("producer kill -9 → ready", ready.Sub(t0))
 	c.timing("producer ready → RTSP client's first decoded frame", played.Sub(ready))
 	c.timing("producer kill -9 → RTSP client's first decoded frame", played.Sub(t0))
-	c.check(fmt.Sprintf("RTSP plays again after producer restart %d", c.counts["kill9-producer"]+1),
-		played.Sub(ready) <= rtspReplay, played.Sub(ready).Round(time.Millisecond).String(), "≤ "+rtspReplay.String())
+	require.LessOrEqual(c.t, played.Sub(ready), rtspReplay, "RTSP client's first frame after producer restart %d", c.counts["kill9-producer"]+1)
 
 	require.Eventually(c.t, c.g.ConsumersConnected, 30*time.Second, 100*time.Millisecond, "consumers reconnect to the new producer")
 	back := time.Now()
@@ -231,10 +230,9 @@ func (c *chaos) rogueGarbage() string {
 // the producer must evict it after its max hold, without the others
 // noticing.
 func (c *chaos) noRelease() string {
-	const hold = 500 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	cl, err := sdk.Dial(ctx, c.g.Sock, sdk.Options{Stream: "raw", Name: "chaos-no-release", MaxInFlight: 2, MaxHold: hold,
+	cl, err := sdk.Dial(ctx, c.g.Sock, sdk.Options{Stream: "raw", Name: "chaos-no-release", MaxInFlight: 2, MaxHold: noReleaseHold,
 		Logger: quietLogger()})
 	require.NoError(c.t, err)
 	defer cl.Close()
@@ -251,8 +249,7 @@ func (c *chaos) noRelease() string {
 	}
 	d := time.Since(t0)
 	c.timing("consumer holding its frames → evicted", d)
-	c.check(fmt.Sprintf("consumer holding frames evicted (%d)", c.counts["rogue-no-release"]+1), d <= hold+2*time.Second,
-		d.Round(time.Millisecond).String(), fmt.Sprintf("≤ max hold %v + 2 s", hold))
+	require.LessOrEqual(c.t, d, evictWithin, "consumer holding frames evicted (%d)", c.counts["rogue-no-release"]+1)
 	return fmt.Sprintf("held %d frames, evicted after %v", got, d.Round(time.Millisecond))
 }
 
