@@ -22,7 +22,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +30,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/framehub/framehub/bench/internal/floor"
+	"github.com/framehub/framehub/internal/sysinfo"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -53,7 +54,7 @@ func systems(unixfd bool) []system {
 	src := "videotestsrc is-live=true ! " + caps
 	shmSrc := "shmsrc socket-path=P is-live=true ! " + caps + " ! fpsdisplaysink video-sink=fakesink text-overlay=false sync=false fps-update-interval=500"
 	s := []system{
-		{Name: "framehub", Producer: "framehub-producer -source test -encoder none -width 1920 -height 1080 -fps 30 -admin \"\" -socket P",
+		{Name: "framehub", Producer: "framehub-producer -source 'launch:" + src + "' -encoder none -width 1920 -height 1080 -fps 30 -admin \"\" -socket P",
 			Consumer: "consumer -socket P -touch=true (bench/consumer; reads one byte per row of each plane)"},
 		{Name: "shmsink", Producer: "gst-launch-1.0 " + src + fmt.Sprintf(" ! shmsink socket-path=P shm-size=%d wait-for-connection=false sync=false", 10*frameBytes),
 			Consumer: "gst-launch-1.0 -v " + shmSrc},
@@ -67,12 +68,31 @@ func systems(unixfd bool) []system {
 	return s
 }
 
+// latencySystem is framehub with its synthetic source, whose frames are
+// stamped with CLOCK_MONOTONIC as they are published: its consumers'
+// latency is delivery alone (publish → receipt), which the GStreamer test
+// source's capture time cannot give (it includes rendering the frame).
+func latencySystem() system {
+	return system{Name: "framehub-synthetic", Producer: "framehub-producer -source synthetic -width 1920 -height 1080 -fps 30 -admin \"\" -socket P",
+		Consumer: "consumer -socket P -touch=true"}
+}
+
+func (s system) framehub() bool { return strings.HasPrefix(s.Name, "framehub") }
+
 // argv turns a system's description into argv for socket sock.
 func (s system) argv(desc, bin, sock string) []string {
 	desc = strings.ReplaceAll(desc, "socket-path=P", "socket-path="+sock)
-	if s.Name == "framehub" {
+	if s.framehub() {
+		if strings.Contains(desc, "-source synthetic") {
+			return []string{filepath.Join(bin, "framehub-producer"), "-source", "synthetic", "-width", "1920",
+				"-height", "1080", "-fps", "30", "-admin", "", "-log-level", "warn", "-socket", sock}
+		}
 		if strings.HasPrefix(desc, "framehub-producer") {
-			return []string{filepath.Join(bin, "framehub-producer"), "-source", "test", "-encoder", "none", "-width", "1920",
+			// The same source as the GStreamer pipelines': the producers
+			// alone cost the same, and the difference is the sharing.
+			src := desc[strings.Index(desc, "'launch:")+1:]
+			src = src[:strings.Index(src, "'")]
+			return []string{filepath.Join(bin, "framehub-producer"), "-source", src, "-encoder", "none", "-width", "1920",
 				"-height", "1080", "-fps", "30", "-admin", "", "-log-level", "warn", "-socket", sock}
 		}
 		return nil // the consumer depends on the run (see run)
@@ -115,7 +135,12 @@ type hangRun struct {
 	RSSAfter   int64       `json:"producer_rss_kb_after"`
 	RSS        []int64     `json:"producer_rss_kb"` // per second after the stop
 	CPUBefore  float64     `json:"producer_cpu_pct_before"`
-	ProdState  string      `json:"producer_state_after"`
+	// Per second before the stop (from the 2nd second of the run): the
+	// healthy consumers' frames/s and the producer's VmRSS, the baseline
+	// that tells growth caused by the hang from the producer's own.
+	PreFPS    [][]float64 `json:"healthy_fps_pre"`
+	PreRSS    []int64     `json:"producer_rss_kb_pre"`
+	ProdState string      `json:"producer_state_after"`
 }
 
 type results struct {
@@ -128,9 +153,15 @@ type results struct {
 	Systems    []system      `json:"systems"`
 	UnixFD     string        `json:"unixfd"`
 	Runs       []run         `json:"runs"`
-	Hangs      []hangRun     `json:"hangs"`
-	Machine    string        `json:"machine"`
-	When       time.Time     `json:"when"`
+	Latency    []run         `json:"latency_runs"` // latencySystem, N = 3
+	// The machine's floor (bench/floor/floor.c), one of each per repeat:
+	// paced at 30 msg/s (consumer CPU per message) and back to back.
+	FloorPaced []map[string]float64 `json:"floor_paced"`
+	FloorRTT   []map[string]float64 `json:"floor_rtt"`
+	FloorErr   string               `json:"floor_error,omitempty"`
+	Hangs      []hangRun            `json:"hangs"`
+	Machine    string               `json:"machine"`
+	When       time.Time            `json:"when"`
 }
 
 // procs owns every child process so that all of them die on any exit path.
@@ -245,18 +276,39 @@ func main() {
 	unixfd := "available"
 	if unixfdErr != nil {
 		unixfd = fmt.Sprintf("`gst-inspect-1.0 unixfdsink` failed (%v): the element is not installed "+
-			"(unixfdsink/unixfdsrc appeared in GStreamer 1.24; this machine has %s)", unixfdErr, gstVersion())
+			"(unixfdsink/unixfdsrc appeared in GStreamer 1.24; this machine has %s)", unixfdErr, sysinfo.GStreamerVersion())
 	}
 	syss := systems(unixfdErr == nil)
 	res := results{Command: "go run ./bench/peers " + strings.Join(os.Args[1:], " "), Repeats: *repeats, Window: *window,
 		Warmup: b.warmup, HangAfter: *hangAfter, HangWindow: *hangWindow, Systems: syss, UnixFD: unixfd,
-		Machine: machine(), When: time.Now().UTC()}
+		Machine: sysinfo.Machine(), When: time.Now().UTC()}
 	for r := 0; r < *repeats; r++ {
 		for _, n := range []int{0, 1, 3, 6} {
 			for _, s := range syss {
 				log.Printf("run %d/%d: %s, %d consumers", r+1, *repeats, s.Name, n)
 				res.Runs = append(res.Runs, b.run(s, n))
 			}
+		}
+	}
+	for r := 0; r < *repeats; r++ {
+		log.Printf("latency run %d/%d: framehub with the synthetic source, 3 consumers", r+1, *repeats)
+		res.Latency = append(res.Latency, b.run(latencySystem(), 3))
+	}
+	if floorBin, err := floor.Build(".", dir); err != nil {
+		res.FloorErr = err.Error()
+		log.Printf("no floor: %v", err)
+	} else {
+		for r := 0; r < *repeats; r++ {
+			log.Printf("floor run %d/%d", r+1, *repeats)
+			paced, err := floor.Paced(floorBin)
+			if err != nil {
+				b.fatalf("%v", err)
+			}
+			rtt, err := floor.RTT(floorBin)
+			if err != nil {
+				b.fatalf("%v", err)
+			}
+			res.FloorPaced, res.FloorRTT = append(res.FloorPaced, paced), append(res.FloorRTT, rtt)
 		}
 	}
 	for r := 0; r < *repeats; r++ {
@@ -279,19 +331,6 @@ func main() {
 		b.fatalf("%v", err)
 	}
 	log.Printf("wrote %s and %s", *out, *raw)
-}
-
-func gstVersion() string {
-	out, err := exec.Command("gst-launch-1.0", "--version").Output()
-	if err != nil {
-		return "no gst-launch-1.0"
-	}
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, "GStreamer") {
-			return strings.TrimSpace(l)
-		}
-	}
-	return strings.TrimSpace(string(out))
 }
 
 // counter follows a consumer's stdout for "rendered: N, dropped: D" lines
@@ -354,7 +393,7 @@ func (b *bench) startProducer(s system) (*exec.Cmd, string) {
 // its running frame count (for the per-second series).
 func (b *bench) startConsumer(s system, sock string, counting bool, duration time.Duration) consumer {
 	var c *exec.Cmd
-	if s.Name == "framehub" {
+	if s.framehub() {
 		if counting {
 			c = exec.Command(b.self, "-consume", sock)
 		} else {
@@ -367,7 +406,7 @@ func (b *bench) startConsumer(s system, sock string, counting bool, duration tim
 	}
 	c.Stderr = os.Stderr
 	cons := consumer{cmd: c}
-	if s.Name == "framehub" && !counting {
+	if s.framehub() && !counting {
 		cons.out = &strings.Builder{}
 		c.Stdout = cons.out
 	} else {
@@ -400,9 +439,9 @@ func (b *bench) run(s system, n int) run {
 	}
 	time.Sleep(b.warmup)
 	sample := func() (cpu []int64, rend, drop []int64) {
-		cpu = append(cpu, procCPU(prod.Process.Pid))
+		cpu = append(cpu, b.cpu(prod.Process.Pid))
 		for _, c := range cs {
-			cpu = append(cpu, procCPU(c.cmd.Process.Pid))
+			cpu = append(cpu, b.cpu(c.cmd.Process.Pid))
 			if c.cnt != nil {
 				rend, drop = append(rend, c.cnt.rendered.Load()), append(drop, c.cnt.dropped.Load())
 			} else {
@@ -466,19 +505,19 @@ func (b *bench) hang(s system, after, window time.Duration) hangRun {
 	h := hangRun{System: s.Name}
 	pid := prod.Process.Pid
 	prev := []int64{cs[1].cnt.rendered.Load(), cs[2].cnt.rendered.Load()}
-	prevCPU, prevT := procCPU(pid), time.Now()
+	prevCPU, prevT := b.cpu(pid), time.Now()
 	secs := int(after/time.Second) + int(window/time.Second)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for i := 0; i < secs; i++ {
 		if i == int(after/time.Second) {
-			h.RSSBefore = vmRSS(pid)
+			h.RSSBefore = sysinfo.RSSKiB(pid)
 			if err := syscall.Kill(cs[0].cmd.Process.Pid, syscall.SIGSTOP); err != nil {
 				b.fatalf("SIGSTOP: %v", err)
 			}
 		}
 		<-tick.C
-		now, cpu := time.Now(), procCPU(pid)
+		now, cpu := time.Now(), b.cpu(pid)
 		dt := now.Sub(prevT).Seconds()
 		var f []float64
 		for j, c := range cs[1:] {
@@ -491,16 +530,18 @@ func (b *bench) hang(s system, after, window time.Duration) hangRun {
 			if i > 0 { // the first second straddles the warm-up
 				h.BeforeFPS = append(h.BeforeFPS, f...)
 				h.CPUBefore += pct / float64(int(after/time.Second)-1)
+				h.PreFPS = append(h.PreFPS, f)
+				h.PreRSS = append(h.PreRSS, sysinfo.RSSKiB(pid))
 			}
 		} else {
 			h.HealthyFPS = append(h.HealthyFPS, f)
 			h.ProdCPU = append(h.ProdCPU, pct)
-			h.RSS = append(h.RSS, vmRSS(pid))
+			h.RSS = append(h.RSS, sysinfo.RSSKiB(pid))
 		}
 		prevCPU, prevT = cpu, now
 	}
-	h.RSSAfter = vmRSS(pid)
-	h.ProdState = procState(pid)
+	h.RSSAfter = sysinfo.RSSKiB(pid)
+	h.ProdState = sysinfo.StatusField(pid, "State")
 	return h
 }
 
@@ -546,47 +587,6 @@ func countConsumer(sock string) int {
 	}
 }
 
-// procCPU is the CPU time of every thread of pid, in ns, from
-// /proc/PID/task/*/schedstat.
-func procCPU(pid int) int64 {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		return 0
-	}
-	var total int64
-	for _, t := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
-		if err != nil {
-			continue
-		}
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			v, _ := strconv.ParseInt(f[0], 10, 64)
-			total += v
-		}
-	}
-	return total
-}
-
-func statusField(pid int, key string) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return ""
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && k == key {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-func vmRSS(pid int) int64 {
-	v, _ := strconv.ParseInt(strings.TrimSuffix(statusField(pid, "VmRSS"), " kB"), 10, 64)
-	return v
-}
-
-func procState(pid int) string { return statusField(pid, "State") }
-
 func median(v []float64) float64 {
 	if len(v) == 0 {
 		return 0
@@ -596,32 +596,12 @@ func median(v []float64) float64 {
 	return s[len(s)/2]
 }
 
-func machine() string {
-	var w strings.Builder
-	cpu := ""
-	if f, err := os.Open("/proc/cpuinfo"); err == nil {
-		s := bufio.NewScanner(f)
-		for s.Scan() {
-			if k, v, ok := strings.Cut(s.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-		f.Close()
+// cpu is pid's CPU time in ns; a measured process that vanished ends the
+// benchmark.
+func (b *bench) cpu(pid int) int64 {
+	v, err := sysinfo.ProcCPU(pid)
+	if err != nil {
+		b.fatalf("%v", err)
 	}
-	var uts syscall.Utsname
-	_ = syscall.Uname(&uts)
-	rel := make([]byte, 0, 65)
-	for _, c := range uts.Release {
-		if c == 0 {
-			break
-		}
-		rel = append(rel, byte(c))
-	}
-	fmt.Fprintf(&w, "- CPU: %s, %d logical cores\n- Kernel: Linux %s\n- Go: %s\n", cpu, runtime.NumCPU(), rel, runtime.Version())
-	if out, err := exec.CommandContext(context.Background(), "sh", "-c", "grep MemTotal /proc/meminfo").Output(); err == nil {
-		fmt.Fprintf(&w, "- Memory: %s\n", strings.TrimSpace(strings.TrimPrefix(string(out), "MemTotal:")))
-	}
-	fmt.Fprintf(&w, "- GStreamer: %s\n", gstVersion())
-	return w.String()
+	return v
 }

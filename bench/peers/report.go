@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,12 +44,58 @@ func overhead(res *results, sys string, n int) float64 {
 	return (summarize(res, sys, n).total - summarize(res, sys, 0).total) / float64(n)
 }
 
+// slope fits y = a + b·x by least squares and returns b and its standard
+// error (0 when there are too few points).
+func slope(x, y []float64) (b, se float64) {
+	n := float64(len(x))
+	if len(x) < 3 {
+		return 0, 0
+	}
+	var mx, my float64
+	for i := range x {
+		mx, my = mx+x[i]/n, my+y[i]/n
+	}
+	var sxx, sxy float64
+	for i := range x {
+		sxx += (x[i] - mx) * (x[i] - mx)
+		sxy += (x[i] - mx) * (y[i] - my)
+	}
+	if sxx == 0 {
+		return 0, 0
+	}
+	b = sxy / sxx
+	var rss float64
+	for i := range x {
+		r := y[i] - (my + b*(x[i]-mx))
+		rss += r * r
+	}
+	return b, math.Sqrt(rss / (n - 2) / sxx)
+}
+
+// perConsumer is the slope of total CPU against N over every run of sys
+// (N = 0, 1, 3, 6, all repeats): the cost of one more consumer, % of a
+// core, using all the runs at once rather than one difference of medians.
+func perConsumer(res *results, sys string) (b, se float64) {
+	var x, y []float64
+	for _, r := range res.Runs {
+		if r.System == sys {
+			x, y = append(x, float64(r.N)), append(y, r.TotalCPU)
+		}
+	}
+	return slope(x, y)
+}
+
 type hangSummary struct {
 	before, minFPS, medFPS, prodBefore, prodAfter float64
 	rssGrowth, rssLate                            int64 // stop → end; 2nd second after the stop → end
 	cpuBefore                                     float64
 	states                                        []string
-	series                                        []float64 // median over repeats of the healthy consumers' mean fps, per second
+	// VmRSS slopes (kB/s): before the stop, and from the 3rd second after it
+	// (past the one-off step of replacing the hung consumer's surfaces).
+	rssSlopeBefore, rssSlopeAfter float64
+	rssStep                       int64     // kB, stop → 3rd second after
+	pre                           []float64 // like series, the seconds before the stop
+	series                        []float64 // median over repeats of the healthy consumers' mean fps, per second
 }
 
 func summarizeHang(res *results, sys string) hangSummary {
@@ -107,6 +154,36 @@ func summarizeHang(res *results, sys string) hangSummary {
 	for _, v := range perSec {
 		h.series = append(h.series, median(v))
 	}
+	var slBefore, slAfter, steps []float64
+	var pre [][]float64
+	for _, r := range res.Hangs {
+		if r.System != sys {
+			continue
+		}
+		for i, f := range r.PreFPS {
+			for len(pre) <= i {
+				pre = append(pre, nil)
+			}
+			var m float64
+			for _, v := range f {
+				m += v / float64(len(f))
+			}
+			pre[i] = append(pre[i], m)
+		}
+		if b, _ := slope(seconds(len(r.PreRSS)), floats(r.PreRSS)); len(r.PreRSS) >= 3 {
+			slBefore = append(slBefore, b)
+		}
+		if len(r.RSS) > 5 {
+			late := r.RSS[2:]
+			b, _ := slope(seconds(len(late)), floats(late))
+			slAfter = append(slAfter, b)
+			steps = append(steps, float64(r.RSS[2]-r.RSSBefore))
+		}
+	}
+	for _, v := range pre {
+		h.pre = append(h.pre, median(v))
+	}
+	h.rssSlopeBefore, h.rssSlopeAfter, h.rssStep = median(slBefore), median(slAfter), int64(median(steps))
 	return h
 }
 
@@ -138,13 +215,17 @@ func writeReport(res *results, out string) error {
 	for _, s := range names {
 		h := summarizeHang(res, s)
 		sr := chart.Series{Name: s}
+		for i, v := range h.pre {
+			sr.X, sr.Y = append(sr.X, float64(i-len(h.pre)+1)), append(sr.Y, v)
+		}
 		for i, v := range h.series {
 			sr.X, sr.Y = append(sr.X, float64(i+1)), append(sr.Y, v)
 		}
 		hs = append(hs, sr)
 	}
-	if err := os.WriteFile(filepath.Join(dir, hangName), []byte(chart.Line(chart.Options{Title: "Healthy consumers' frames/s after one of 3 is SIGSTOPped (t=0)",
-		XLabel: "seconds after the SIGSTOP", YLabel: "frames/s (mean of the 2 healthy consumers)", HLine: 29.5, HLineLabel: "target 29.5"}, hs)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, hangName), []byte(chart.Line(chart.Options{Title: "Healthy consumers' frames/s around the SIGSTOP of one of 3 (t=0)",
+		XLabel: "seconds from the SIGSTOP", YLabel: "frames/s (mean of the 2 healthy consumers)", HLine: 29.5, HLineLabel: "target 29.5",
+		YMin: 0, YMax: 35, Bands: []chart.Band{{From: 0, To: 0, Label: "SIGSTOP"}}}, hs)), 0o644); err != nil {
 		return err
 	}
 	return os.WriteFile(out, []byte(render(res, ovName, hangName)), 0o644)
@@ -203,17 +284,28 @@ func render(res *results, ovName, hangName string) string {
 		}
 	}
 	p("\n![overhead per consumer vs N](%s)\n\n", ovName)
+	p("**Cost of one more consumer, all runs at once.** Each overhead above is a difference of two medians of a\n")
+	p("producer's CPU, which videotestsrc's own cost makes noisy at this scale. The slope of total CPU against N fitted\n")
+	p("by least squares over every run (N = 0, 1, 3, 6, all repeats) uses all %d runs of a system and gives its error:\n\n", 4*res.Repeats)
+	p("| system | CPU per added consumer (slope ± standard error) | µs per frame |\n|---|---|---|\n")
+	for _, s := range res.Systems {
+		b, se := perConsumer(res, s.Name)
+		p("| %s | %.2f%% ± %.2f%% of a core | %.0f ± %.0f |\n", s.Name, b, se, usPerFrame(b), usPerFrame(se))
+	}
+	p("\n")
 
 	p("## Hung consumer\n\n")
 	p("3 consumers; after %v one is SIGSTOPped (never resumed); the other two are watched for %v, per second.\n", res.HangAfter, res.HangWindow)
 	p("framehub's consumers here are `peers -consume` (the same SDK receive loop and pixel reads as bench/consumer,\n")
 	p("printing a running count). Producer RSS is `VmRSS` from `/proc/PID/status` just before the stop and at the end.\n\n")
-	p("| system | healthy fps before | healthy fps after (median) | worst second after (from 2nd s) | producer CPU before → after | producer RSS growth (stop → end; 2nd s → end) | blocked? | producer state at end |\n|---|---|---|---|---|---|---|---|\n")
+	p("| system | healthy fps before | healthy fps after (median) | worst second after (from 2nd s) | producer CPU before → after | producer RSS: step at the stop; slope before → after | blocked? | producer state at end |\n|---|---|---|---|---|---|---|---|\n")
 	for _, s := range res.Systems {
 		h := summarizeHang(res, s.Name)
-		p("| %s | %.1f | %.1f | %.1f | %.1f%% → %.1f%% | %+d kB; %+d kB | %s | %s |\n", s.Name, h.before, h.medFPS, h.minFPS,
-			h.cpuBefore, h.prodAfter, h.rssGrowth, h.rssLate, yesNo(h.blocked()), strings.Join(h.states, "; "))
+		p("| %s | %.1f | %.1f | %.1f | %.1f%% → %.1f%% | %+d kB; %+.0f → %+.0f kB/s | %s | %s |\n", s.Name, h.before, h.medFPS, h.minFPS,
+			h.cpuBefore, h.prodAfter, h.rssStep, h.rssSlopeBefore, h.rssSlopeAfter, yesNo(h.blocked()), strings.Join(h.states, "; "))
 	}
+	p("\nThe step is VmRSS 2 s after the stop minus just before it; the slopes are least-squares fits of VmRSS per second\n")
+	p("over the %d seconds before the stop and from the 3rd second after it to the end (medians over repeats).\n", int(res.HangAfter/1e9)-1)
 	p("\n![healthy consumers' frames/s after the hang](%s)\n\n", hangName)
 
 	p("## Targets\n\n| target | measured (median) | verdict |\n|---|---|---|\n")
@@ -228,22 +320,89 @@ func render(res *results, ovName, hangName string) string {
 		p("| framehub overhead per consumer ≤ ½ of shmsink/shmsrc's, N=%d | framehub %.2f%% (%.0f µs/frame), shmsink %.2f%% (%.0f µs/frame): ratio %.2f | %s |\n",
 			n, fh, usPerFrame(fh), sh, usPerFrame(sh), fh/sh, ratioVerdict(fh, sh))
 	}
+	fb, fse := perConsumer(res, "framehub")
+	sb, sse := perConsumer(res, "shmsink")
+	p("| framehub CPU per added consumer ≤ ½ of shmsink's, all runs (slope) | framehub %.2f%% ± %.2f%% (%.0f µs/frame), shmsink %.2f%% ± %.2f%% (%.0f µs/frame) | %s |\n",
+		fb, fse, usPerFrame(fb), sb, sse, usPerFrame(sb), slopeVerdict(fb, fse, sb, sse))
+	if len(res.FloorPaced) > 0 {
+		fl := floorMedian(res.FloorPaced, "consumer_cpu_us_per_msg")
+		p("| framehub CPU per added consumer within 2× of the machine's floor | framehub %.0f ± %.0f µs/frame (slope above); floor: a C SEQPACKET + fd round trip every 33 ms costs its consumer %.0f µs per message (same run): ratio %.1f | %s |\n",
+			usPerFrame(fb), usPerFrame(fse), fl, usPerFrame(fb)/fl, floorVerdict(usPerFrame(fb), usPerFrame(fse), fl))
+	} else {
+		p("| framehub within 2× of the machine's floor | floor not measured: %s | – |\n", res.FloorErr)
+	}
 	h := summarizeHang(res, "framehub")
 	blocked := h.blocked()
 	p("| hung consumer: the others ≥ 29.5 fps | median %.1f fps, worst second %.1f fps | %s |\n", h.medFPS, h.minFPS, verdict(h.medFPS >= 29.5))
-	p("| hung consumer: producer neither blocks nor grows | producer CPU %.1f%% → %.1f%% across the stop, RSS %+d kB stop → end (%+d kB from the 2nd second on), state %s | %s |\n",
-		h.cpuBefore, h.prodAfter, h.rssGrowth, h.rssLate, strings.Join(h.states, "; "), verdict(!blocked && h.rssLate <= 1024))
+	p("| hung consumer: producer neither blocks nor grows | producer CPU %.1f%% → %.1f%% across the stop; RSS step %+d kB at the stop, then %+.0f kB/s (before the stop %+.0f kB/s); state %s | %s |\n",
+		h.cpuBefore, h.prodAfter, h.rssStep, h.rssSlopeAfter, h.rssSlopeBefore, strings.Join(h.states, "; "),
+		verdict(!blocked && h.rssSlopeAfter <= h.rssSlopeBefore+growSlack && h.rssStep <= stepLimitKB))
+	var p50, p99 []float64
+	for _, r := range res.Latency {
+		for _, c := range r.Consumers {
+			p50, p99 = append(p50, c.P50), append(p99, c.P99)
+		}
+	}
+	if len(p99) > 0 {
+		p("| delivery p99 ≤ 200 µs at N=3, 30 fps | publish → receipt (framehub-synthetic, %d runs × 3 consumers): p50 %.0f µs, p99 %.0f µs | %s |\n",
+			len(res.Latency), median(p50), median(p99), verdict(median(p99) <= 200))
+	}
 	st := summarize(res, "framehub", 3)
-	p("| delivery p99 ≤ 200 µs at N=3 | capture → receipt p50 %.0f µs, p99 %.0f µs (includes videotestsrc's render: see above) | %s |\n",
-		st.p50, st.p99, verdict(st.p99 <= 200))
-	p("\n\"Grows\" means VmRSS more than 1 MB larger at the end of the hang window than in the 2nd second after the stop\n")
-	p("(a one-off step when the stop happens — e.g. surfaces allocated to replace those the hung consumer holds until it\n")
-	p("is evicted — is shown separately in the hung-consumer table); \"blocked\" means a healthy consumer got fewer than\n")
-	p("15 frames in some second after the first.\n")
+	p("| (for reference) GStreamer capture → receipt at N=3 | p50 %.0f µs, p99 %.0f µs (includes videotestsrc's render) | – |\n", st.p50, st.p99)
+	p("\n\"Grows\" means VmRSS rising faster after the stop (from its 3rd second) than before it by more than %d kB/s,\n", growSlack)
+	p("or a step at the stop larger than the hung consumer's budget of frames (4 × %.1f MB): a one-off step is the\n", frameBytes/1e6)
+	p("surfaces allocated to replace those the hung consumer holds until it is evicted. \"Blocked\" means a healthy\n")
+	p("consumer got fewer than 15 frames in some second after the first.\n")
+	if len(res.FloorRTT) > 0 {
+		p("The floor back to back in this run: %.0f round trips/s (p50 %.1f µs). framehub's IPC-bound rate, to compare with it, is\n",
+			floorMedian(res.FloorRTT, "per_second"), floorMedian(res.FloorRTT, "rtt_us"))
+		p("measured by bench/transport (docs/bench/transport.md): the transport without a camera in front of it.\n")
+	}
 	return w.String()
 }
 
 func (h hangSummary) blocked() bool { return h.minFPS < 15 }
+
+const (
+	// growSlack: RSS slopes within this of each other (kB/s) are the same
+	// (GC cycles and page-cache noise over a 17 s fit).
+	growSlack = 32
+	// stepLimitKB: the hung consumer holds at most its budget (4) of frames.
+	stepLimitKB = 4 * frameBytes / 1024
+)
+
+func floorMedian(runs []map[string]float64, key string) float64 {
+	var v []float64
+	for _, r := range runs {
+		v = append(v, r[key])
+	}
+	return median(v)
+}
+
+// floorVerdict judges fh ≤ 2 × floor on framehub's fitted slope.
+func floorVerdict(fh, fse, fl float64) string {
+	switch {
+	case fh+2*fse <= 2*fl:
+		return "met"
+	case fh-2*fse > 2*fl:
+		return "**missed**"
+	}
+	return "inconclusive (within 2 standard errors)"
+}
+
+// slopeVerdict judges fh ≤ sh/2 on fitted slopes with their standard
+// errors: decided only when the difference is outside 2 standard errors.
+func slopeVerdict(fh, fse, sh, sse float64) string {
+	switch {
+	case sh-2*sse <= 0:
+		return "inconclusive (shmsink's slope is within 2 standard errors of 0)"
+	case fh+2*fse <= sh/2:
+		return "met"
+	case fh-2*fse > sh/2:
+		return "**missed**"
+	}
+	return "inconclusive (within 2 standard errors)"
+}
 
 func yesNo(b bool) string {
 	if b {
@@ -262,4 +421,20 @@ func ratioVerdict(fh, sh float64) string {
 		return "met"
 	}
 	return "**missed**"
+}
+
+func seconds(n int) []float64 {
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = float64(i)
+	}
+	return x
+}
+
+func floats(v []int64) []float64 {
+	f := make([]float64, len(v))
+	for i, x := range v {
+		f[i] = float64(x)
+	}
+	return f
 }
