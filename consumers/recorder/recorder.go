@@ -68,17 +68,20 @@ type receiveState struct {
 	pushed   bool   // something was handed to the writer (continuous mode)
 	gapLog   time.Time
 	// lastRefetch is when frames the producer skipped for us were last
-	// fetched again from its replay buffer (see onFrame).
+	// fetched again from its replay buffer, and refetchMono lastMono then
+	// (see onFrame).
 	lastRefetch time.Time
+	refetchMono int64
 }
 
 // errRefetch ends a connection so that the next one replays what the
 // producer skipped for this recorder.
 var errRefetch = errors.New("the producer skipped frames for the recorder: resubscribing to replay them")
 
-// refetchEvery bounds how often skipped frames are fetched again: a
-// recorder that cannot keep up even so records gaps instead of reconnecting
-// in a loop.
+// refetchEvery bounds how often skipped frames are fetched again when the
+// last refetch made no progress: a recorder that cannot keep up even so
+// records gaps instead of reconnecting in a loop. A refetch after progress
+// (the recorder was stopped twice, a few seconds apart) is not limited.
 const refetchEvery = 5 * time.Second
 
 // Run repairs what a crash left in Dir, then records until ctx is done. It
@@ -281,8 +284,9 @@ func (r *Recorder) onFrame(f *sdk.Frame, s *receiveState) error {
 		r.m.droppedFrames.WithLabelValues("duplicate").Inc()
 		return nil
 	}
-	if dropped > 0 && s.lastMono > 0 && r.cfg.Mode == ModeContinuous && time.Since(s.lastRefetch) >= refetchEvery {
-		s.lastRefetch = time.Now()
+	if dropped > 0 && s.lastMono > 0 && r.cfg.Mode == ModeContinuous &&
+		(s.lastMono != s.refetchMono || time.Since(s.lastRefetch) >= refetchEvery) {
+		s.lastRefetch, s.refetchMono = time.Now(), s.lastMono
 		r.m.refetches.Inc()
 		r.log.Info("the producer skipped frames for the recorder: fetching them from its replay buffer",
 			"skipped", dropped, "after_seq", s.lastSeq, "replay_from_mono", s.lastMono)

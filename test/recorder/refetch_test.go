@@ -14,7 +14,8 @@ import (
 // TestStoppedRecorderRefetches: a recorder stopped (SIGSTOP) long enough
 // to exhaust its lease budget, but not for its max hold, has frames skipped
 // by the producer; it fetches them again from the producer's replay buffer,
-// so the recording has every frame, once, and no gap is counted.
+// so the recording has every frame, once, and no gap is counted, also when
+// it is stopped again a few seconds later.
 func TestStoppedRecorderRefetches(t *testing.T) {
 	needGst(t)
 	dir := harness.ShortDir(t)
@@ -29,22 +30,28 @@ func TestStoppedRecorderRefetches(t *testing.T) {
 		return len(segs) == 1 && len(segs[0].seg.Fragments) >= 1
 	}, "a fragment written")
 
-	require.NoError(t, syscall.Kill(r.Cmd.Process.Pid, syscall.SIGSTOP))
-	stoppedAt := ref.lastSeq()
-	time.Sleep(1600 * time.Millisecond)
-	require.NoError(t, syscall.Kill(r.Cmd.Process.Pid, syscall.SIGCONT))
-	resumedAt := ref.lastSeq()
-	eventually(t, func() bool {
-		segs := listSegments(t, recDir, true)
-		last := segs[len(segs)-1].seqs()
-		return len(last) > 0 && last[len(last)-1] >= resumedAt+30
-	}, "recording live again")
+	// Twice, the second soon after the first: each skip is fetched again.
+	var stoppedAt, resumedAt uint64
+	for i := range 2 {
+		require.NoError(t, syscall.Kill(r.Cmd.Process.Pid, syscall.SIGSTOP))
+		if i == 0 {
+			stoppedAt = ref.lastSeq()
+		}
+		time.Sleep(1600 * time.Millisecond)
+		require.NoError(t, syscall.Kill(r.Cmd.Process.Pid, syscall.SIGCONT))
+		resumedAt = ref.lastSeq()
+		eventually(t, func() bool {
+			segs := listSegments(t, recDir, true)
+			last := segs[len(segs)-1].seqs()
+			return len(last) > 0 && last[len(last)-1] >= resumedAt+30
+		}, "recording live again")
+	}
 	rm := r.metrics()
 	r.Stop(t)
 
 	segs := listSegments(t, recDir, true)
 	first, last := checkContinuous(t, ref, segs)
-	t.Logf("frames %d..%d in %d segments; stopped at %d, resumed at %d", first, last, len(segs), stoppedAt, resumedAt)
+	t.Logf("frames %d..%d in %d segments; first stopped at %d, last resumed at %d", first, last, len(segs), stoppedAt, resumedAt)
 	require.Less(t, first, stoppedAt)
 	require.Greater(t, last, resumedAt)
 	pm := p.metrics()
