@@ -65,6 +65,8 @@ const (
 	// holeTolerance: capture time between fragments beyond this is a hole
 	// (3 frames: fragment boundaries are exact, jitter is not).
 	holeTolerance = 3 * time.Second / nominalFPS
+	// segmentLen is the recorder's -segment.
+	segmentLen = 5 * time.Second
 	// diskSize is the recorder's filesystem; keepBytes its retention.
 	diskSize  = 512 << 20
 	keepBytes = "256MiB"
@@ -93,6 +95,19 @@ func TestChaos(t *testing.T) {
 
 	c := &chaos{t: t, rng: rand.New(rand.NewPCG(seed, 0xc0ffee)), mon: &monitor{}, seed: seed, duration: duration,
 		timings: map[string][]time.Duration{}, counts: map[string]int{}}
+	t.Cleanup(func() {
+		// Cleanups run last registered first: this comes after the group's
+		// log dump, at the end of the output, where CI shows it.
+		if !t.Failed() {
+			return
+		}
+		t.Logf("TestChaos failed (seed %d: FRAMEHUB_CHAOS_SEED=%d reproduces the order of faults)", seed, seed)
+		for _, ck := range c.checks {
+			if !ck.ok {
+				t.Logf("failed check: %s: %s (limit %s)", ck.name, ck.measured, ck.limit)
+			}
+		}
+	})
 	if out := os.Getenv("FRAMEHUB_SOAK_REPORT"); out != "" {
 		t.Cleanup(func() {
 			if err := c.writeReport(out); err != nil {
@@ -103,7 +118,7 @@ func TestChaos(t *testing.T) {
 		})
 	}
 
-	opts := grouptest.Options{FPS: nominalFPS, Replay: replayWindow, Segment: "5s", MaxCrashes: 1000,
+	opts := grouptest.Options{FPS: nominalFPS, Replay: replayWindow, Segment: segmentLen.String(), MaxCrashes: 1000,
 		RecorderArgs: []string{"-keep-bytes", keepBytes}}
 	var why string
 	if c.disk, why = mountLoopFS(t, diskSize); c.disk != nil {

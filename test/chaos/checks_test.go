@@ -228,8 +228,12 @@ func (c *chaos) checkRecording() {
 	c.rec.vanished = c.tracker.vanished
 	c.tracker.mu.Unlock()
 	c.rec.segments, c.rec.played = len(checked), len(checked)-len(bad)
-	c.check("every closed segment plays (gst-discoverer + avdec_h264, checked as they close)", len(bad) == 0,
-		fmt.Sprintf("%d of %d (%d more deleted by the recorder while being checked)", len(checked)-len(bad), len(checked), c.rec.vanished), "all")
+	measured := fmt.Sprintf("%d of %d (%d more deleted by the recorder while being checked)", len(checked)-len(bad), len(checked), c.rec.vanished)
+	if len(bad) > 0 {
+		slices.Sort(bad)
+		measured += "; " + strings.Join(bad[:min(len(bad), 3)], "; ")
+	}
+	c.check("every closed segment plays (gst-discoverer + avdec_h264, checked as they close)", len(bad) == 0, measured, "all")
 	require.NotEmpty(c.t, spans)
 	c.rec.spans = len(spans)
 	for _, s := range spans {
@@ -238,6 +242,8 @@ func (c *chaos) checkRecording() {
 	c.rec.wall = spans[len(spans)-1].to.Sub(spans[0].from)
 	logs, err := childLog(g.LogPath(), "recorder")
 	require.NoError(c.t, err)
+	deleted, err := deletedSegments(g.LogPath())
+	require.NoError(c.t, err)
 	var unexplained, twice, unlogged []string
 	for _, h := range holes(spans, holeTolerance) {
 		var causes []string
@@ -245,6 +251,15 @@ func (c *chaos) checkRecording() {
 			if h.from.Before(w.to) && h.to.After(w.from) && !slices.Contains(causes, w.why) {
 				causes = append(causes, w.why)
 			}
+		}
+		// The tracker reads a segment being written every few seconds; when
+		// the recorder deletes it right after closing it (a full disk frees
+		// space by deleting the oldest segments, often all of them), the
+		// fragments written since the last read were recorded, then deleted:
+		// the deletion, which the recorder logged, explains the hole.
+		if reason, ok := deleted[strings.TrimSuffix(h.after, ".part")]; ok && h.to.Sub(h.from) <= segmentLen+holeTolerance {
+			causes = append(causes, "tail of a segment the recorder deleted ("+reason+")")
+			h.logged = true
 		}
 		h.cause = strings.Join(causes, " / ")
 		for _, l := range logs {

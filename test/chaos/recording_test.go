@@ -120,6 +120,37 @@ func childLog(path, name string) ([]logLine, error) {
 	return out, sc.Err()
 }
 
+// deletedSegments returns the segments the recorder logged deleting
+// ("retention: deleted segment file=... reason=..."), with the reason.
+func deletedSegments(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]string{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "recorder | ")
+		if !ok || !strings.Contains(line, `msg="retention: deleted segment"`) {
+			continue
+		}
+		var file, reason string
+		for _, field := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(field, "file="); ok {
+				file = v
+			} else if v, ok := strings.CutPrefix(field, "reason="); ok {
+				reason = v
+			}
+		}
+		if file != "" {
+			out[file] = reason
+		}
+	}
+	return out, sc.Err()
+}
+
 // tracker follows the recording while the group runs: retention and a
 // full disk delete the oldest segments, so each segment is read (and, once
 // closed, played) when it appears, and its fragments kept after it is gone.
