@@ -38,6 +38,12 @@ type Options struct {
 	HLine      float64
 	HLineLabel string
 	Bands      []Band
+	// BandLegend names the bands in the legend (default "fault windows").
+	BandLegend string
+	// XLog draws the X axis on a log scale, ticked at 1, 2, 5 × powers of
+	// ten (for latency distributions whose tails span decades). X values
+	// must be > 0; smaller ones are drawn at the axis' left end.
+	XLog bool
 }
 
 const (
@@ -68,6 +74,11 @@ func Line(o Options, ss []Series) string {
 	if xmax == xmin {
 		xmax = xmin + 1
 	}
+	xt := func(x float64) float64 { return x }
+	if o.XLog {
+		xmin, xmax = logFloor(max(xmin, 1e-9)), niceCeil(max(xmax, 1e-9))
+		xt = func(x float64) float64 { return math.Log10(max(x, xmin)) }
+	}
 	if o.HLineLabel != "" {
 		ymax = max(ymax, o.HLine)
 	}
@@ -78,7 +89,7 @@ func Line(o Options, ss []Series) string {
 	if o.YMax > o.YMin {
 		ymin, ymax = o.YMin, o.YMax
 	}
-	px := func(x float64) float64 { return left + (x-xmin)/(xmax-xmin)*(width-left-right) }
+	px := func(x float64) float64 { return left + (xt(x)-xt(xmin))/(xt(xmax)-xt(xmin))*(width-left-right) }
 	py := func(y float64) float64 {
 		y = min(max(y, ymin), ymax)
 		return height - bott - (y-ymin)/(ymax-ymin)*(height-top-bott)
@@ -136,7 +147,11 @@ func Line(o Options, ss []Series) string {
 	if len(o.Bands) > 0 {
 		ly := top + 20 + float64(legend)*20
 		f(`<rect x="%g" y="%g" width="20" height="10" fill="#f4c7c3"/>`+"\n", width-right+15, ly-10)
-		f(`<text x="%g" y="%g">%s</text>`+"\n", width-right+40, ly, "fault windows")
+		name := o.BandLegend
+		if name == "" {
+			name = "fault windows"
+		}
+		f(`<text x="%g" y="%g">%s</text>`+"\n", width-right+40, ly, html.EscapeString(name))
 	}
 	f("</svg>\n")
 	return b.String()
@@ -162,6 +177,17 @@ func lineWidth(n int) float64 {
 }
 
 func xTicks(o Options, ss []Series, xmin, xmax float64) []float64 {
+	if o.XLog {
+		var ts []float64
+		for e := xmin; e <= xmax*(1+1e-9); e *= 10 {
+			for _, m := range []float64{1, 2, 5} {
+				if x := m * e; x <= xmax*(1+1e-9) {
+					ts = append(ts, x)
+				}
+			}
+		}
+		return ts
+	}
 	if !o.XTicksAtData {
 		step := niceStep((xmax - xmin) / 8)
 		var ts []float64
@@ -204,6 +230,9 @@ func niceCeil(v float64) float64 {
 	}
 	return 10 * e
 }
+
+// logFloor is the largest power of ten ≤ v.
+func logFloor(v float64) float64 { return math.Pow(10, math.Floor(math.Log10(v))) }
 
 // niceStep is a round step near v for axis ticks.
 func niceStep(v float64) float64 {

@@ -53,3 +53,22 @@ func TestNice(t *testing.T) {
 	require.Equal(t, "0", Trim(-1e-12))
 	require.Equal(t, "30", Trim(30.0))
 }
+
+func TestLineXLog(t *testing.T) {
+	svg := Line(Options{Title: "latency", XLog: true, BandLegend: "SIGSTOP", Bands: []Band{{From: 100, To: 100}}},
+		[]Series{{Name: "a", X: []float64{80, 120, 230, 4800}, Y: []float64{0, 50, 99, 100}}})
+	wellFormed(t, svg)
+	require.NotContains(t, svg, "NaN")
+	for _, tick := range []string{">10<", ">20<", ">50<", ">100<", ">1000<", ">5000<"} {
+		require.Contains(t, svg, tick, "log ticks at 1, 2, 5 × 10^k from 10 to 5000")
+	}
+	require.NotContains(t, svg, ">10000<", "no tick past the data's nice ceiling")
+	require.Contains(t, svg, ">SIGSTOP<", "the band's legend")
+	// On a log axis 100 → 1000 is as wide as 10 → 100.
+	o := Options{XLog: true}
+	a := Line(o, []Series{{Name: "a", X: []float64{10, 100}, Y: []float64{1, 1}}})
+	b := Line(o, []Series{{Name: "a", X: []float64{100, 1000}, Y: []float64{1, 1}}})
+	pa := a[strings.Index(a, "points=") : strings.Index(a, "points=")+40]
+	pb := b[strings.Index(b, "points=") : strings.Index(b, "points=")+40]
+	require.Equal(t, pa, pb, "one decade spans the same width")
+}
