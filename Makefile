@@ -36,6 +36,7 @@ test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-
 	scripts/demo_check.sh
 
 bench: build ## run the benchmarks; reports in docs/bench/ (see docs/BENCHMARKS.md; ~12 minutes)
+	$(GO) build -o $(BIN)/ ./bench/consumer
 	$(GO) run ./bench/transport -bin $(BIN)
 	$(GO) run ./bench/snapshot
 
@@ -50,6 +51,7 @@ chaos: deps ## the chaos suite alone: random faults on the supervised group (FRA
 	FRAMEHUB_CHAOS=1 $(GO) test -count=1 -timeout 2h -v -run TestChaos ./test/chaos
 
 bench-peers: build ## framehub vs GStreamer shmsink/shmsrc (and unixfd when present), N = 1, 3, 6, hung consumer (~25 minutes)
+	$(GO) build -o $(BIN)/ ./bench/consumer
 	$(GO) run ./bench/peers -bin $(BIN)
 
 fuzz: ## fuzz the wire decoder for FUZZTIME (default 60s)

@@ -33,7 +33,16 @@ type Result struct {
 	RusagePerFrame float64 `json:"rusage_us_per_frame"`
 	P50            float64 `json:"latency_p50_us"`
 	P99            float64 `json:"latency_p99_us"`
-	Checksum       uint64  `json:"checksum"`
+	// CDF[i] is the latency at quantile CDFQ[i], for distribution charts.
+	CDFQ     []float64 `json:"latency_cdf_q,omitempty"`
+	CDF      []float64 `json:"latency_cdf_us,omitempty"`
+	Checksum uint64    `json:"checksum"`
+}
+
+// cdfQuantiles are the quantiles Result.CDF reports: dense in the tail,
+// where transports differ.
+func cdfQuantiles() []float64 {
+	return []float64{0, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1}
 }
 
 // cpuNanos is this process's CPU time: the sum over its threads of
@@ -150,6 +159,10 @@ func main() {
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		res.P50, res.P99 = lat[len(lat)/2], lat[len(lat)*99/100]
+		res.CDFQ = cdfQuantiles()
+		for _, q := range res.CDFQ {
+			res.CDF = append(res.CDF, lat[min(len(lat)-1, int(q*float64(len(lat))))])
+		}
 	}
 	_ = json.NewEncoder(os.Stdout).Encode(res)
 }

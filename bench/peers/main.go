@@ -47,23 +47,55 @@ type system struct {
 	// Producer and Consumer describe the commands, for the report.
 	Producer string `json:"producer"`
 	Consumer string `json:"consumer"`
+	// prod and cons are the commands' argv: "P" stands for the socket path,
+	// and a framehub program (no slash in argv[0]) is looked up in -bin.
+	// framehub consumers are bench/consumer, given -warmup and -duration.
+	prod, cons []string
+	framehub   bool
+}
+
+// newSystem describes a system from its argv.
+func newSystem(name string, framehub bool, prod, cons []string, consNote string) system {
+	return system{Name: name, Producer: shellJoin(prod), Consumer: shellJoin(cons) + consNote, prod: prod, cons: cons, framehub: framehub}
+}
+
+// shellJoin quotes argv for a reader to paste into a shell.
+func shellJoin(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		switch {
+		case a == "":
+			q[i] = `""`
+		case strings.ContainsAny(a, " '\"$"):
+			q[i] = "'" + a + "'"
+		default:
+			q[i] = a
+		}
+	}
+	return strings.Join(q, " ")
 }
 
 func systems(unixfd bool) []system {
 	caps := fmt.Sprintf("video/x-raw,format=NV12,width=%d,height=%d,framerate=30/1", width, height)
 	src := "videotestsrc is-live=true ! " + caps
-	shmSrc := "shmsrc socket-path=P is-live=true ! " + caps + " ! fpsdisplaysink video-sink=fakesink text-overlay=false sync=false fps-update-interval=500"
+	shm := fmt.Sprintf("shmsink socket-path=P shm-size=%d wait-for-connection=false sync=false", 10*frameBytes)
+	sink := "fpsdisplaysink video-sink=fakesink text-overlay=false sync=false fps-update-interval=500"
+	gst := func(desc string) []string { return append([]string{"gst-launch-1.0"}, strings.Fields(desc)...) }
+	gstV := func(desc string) []string { return append([]string{"gst-launch-1.0", "-v"}, strings.Fields(desc)...) }
+	const touchNote = " (bench/consumer; reads one byte per row of each plane)"
 	s := []system{
-		{Name: "framehub", Producer: "framehub-producer -source 'launch:" + src + "' -encoder none -width 1920 -height 1080 -fps 30 -admin \"\" -socket P",
-			Consumer: "consumer -socket P -touch=true (bench/consumer; reads one byte per row of each plane)"},
-		{Name: "shmsink", Producer: "gst-launch-1.0 " + src + fmt.Sprintf(" ! shmsink socket-path=P shm-size=%d wait-for-connection=false sync=false", 10*frameBytes),
-			Consumer: "gst-launch-1.0 -v " + shmSrc},
-		{Name: "shmsink+copy", Producer: "gst-launch-1.0 " + src + fmt.Sprintf(" ! identity drop-allocation=true ! shmsink socket-path=P shm-size=%d wait-for-connection=false sync=false", 10*frameBytes),
-			Consumer: "gst-launch-1.0 -v " + shmSrc},
+		// The same source as the GStreamer pipelines': the producers alone
+		// cost the same, and the difference is the sharing.
+		newSystem("framehub", true, []string{"framehub-producer", "-source", "launch:" + src, "-encoder", "none",
+			"-width", "1920", "-height", "1080", "-fps", "30", "-admin", "", "-log-level", "warn", "-socket", "P"},
+			[]string{"consumer", "-socket", "P", "-touch=true"}, touchNote),
+		newSystem("shmsink", false, gst(src+" ! "+shm), gstV("shmsrc socket-path=P is-live=true ! "+caps+" ! "+sink), ""),
+		newSystem("shmsink+copy", false, gst(src+" ! identity drop-allocation=true ! "+shm),
+			gstV("shmsrc socket-path=P is-live=true ! "+caps+" ! "+sink), ""),
 	}
 	if unixfd {
-		s = append(s, system{Name: "unixfdsink", Producer: "gst-launch-1.0 " + src + " ! unixfdsink socket-path=P sync=false",
-			Consumer: "gst-launch-1.0 -v unixfdsrc socket-path=P ! " + caps + " ! fpsdisplaysink video-sink=fakesink text-overlay=false sync=false fps-update-interval=500"})
+		s = append(s, newSystem("unixfdsink", false, gst(src+" ! unixfdsink socket-path=P sync=false"),
+			gstV("unixfdsrc socket-path=P ! "+caps+" ! "+sink), ""))
 	}
 	return s
 }
@@ -73,36 +105,33 @@ func systems(unixfd bool) []system {
 // latency is delivery alone (publish → receipt), which the GStreamer test
 // source's capture time cannot give (it includes rendering the frame).
 func latencySystem() system {
-	return system{Name: "framehub-synthetic", Producer: "framehub-producer -source synthetic -width 1920 -height 1080 -fps 30 -admin \"\" -socket P",
-		Consumer: "consumer -socket P -touch=true"}
+	return newSystem("framehub-synthetic", true, []string{"framehub-producer", "-source", "synthetic", "-width", "1920", "-height", "1080",
+		"-fps", "30", "-admin", "", "-log-level", "warn", "-socket", "P"},
+		[]string{"consumer", "-socket", "P", "-touch=true"}, "")
 }
 
-func (s system) framehub() bool { return strings.HasPrefix(s.Name, "framehub") }
+// ipcBoundSystem is framehub as fast as it goes: no frame rate limit, a
+// source that writes only its 8-row stamp (so rendering does not bound the
+// rate), one consumer releasing each frame at once without touching it.
+// Its frames/s compare with the floor's back-to-back round trips.
+func ipcBoundSystem() system {
+	return newSystem("framehub-ipc-bound", true, []string{"framehub-producer", "-source", "synthetic", "-width", "1920", "-height", "1080",
+		"-fps", "0", "-pattern", "stamp-only", "-pool-max", "12", "-max-in-flight", "4", "-admin", "", "-log-level", "warn", "-socket", "P"},
+		[]string{"consumer", "-socket", "P", "-touch=false", "-max-in-flight", "4"}, "")
+}
 
-// argv turns a system's description into argv for socket sock.
-func (s system) argv(desc, bin, sock string) []string {
-	desc = strings.ReplaceAll(desc, "socket-path=P", "socket-path="+sock)
-	if s.framehub() {
-		if strings.Contains(desc, "-source synthetic") {
-			return []string{filepath.Join(bin, "framehub-producer"), "-source", "synthetic", "-width", "1920",
-				"-height", "1080", "-fps", "30", "-admin", "", "-log-level", "warn", "-socket", sock}
+// argv makes the command of template for socket sock.
+func (b *bench) argv(template []string, sock string) []string {
+	a := make([]string, len(template))
+	for i, v := range template {
+		switch {
+		case i == 0 && !strings.Contains(v, "/") && v != "gst-launch-1.0":
+			a[i] = filepath.Join(b.bin, v)
+		case v == "P":
+			a[i] = sock
+		default:
+			a[i] = strings.ReplaceAll(v, "socket-path=P", "socket-path="+sock)
 		}
-		if strings.HasPrefix(desc, "framehub-producer") {
-			// The same source as the GStreamer pipelines': the producers
-			// alone cost the same, and the difference is the sharing.
-			src := desc[strings.Index(desc, "'launch:")+1:]
-			src = src[:strings.Index(src, "'")]
-			return []string{filepath.Join(bin, "framehub-producer"), "-source", src, "-encoder", "none", "-width", "1920",
-				"-height", "1080", "-fps", "30", "-admin", "", "-log-level", "warn", "-socket", sock}
-		}
-		return nil // the consumer depends on the run (see run)
-	}
-	var a []string
-	for _, f := range strings.Fields(desc) {
-		if f == "(bench/consumer;" {
-			break
-		}
-		a = append(a, f)
 	}
 	return a
 }
@@ -114,6 +143,9 @@ type consumerResult struct {
 	CPUPct  float64 `json:"cpu_pct"` // % of one core over the window
 	P50     float64 `json:"latency_p50_us,omitempty"`
 	P99     float64 `json:"latency_p99_us,omitempty"`
+	// CDF[i] is the latency at quantile CDFQ[i] (bench/consumer's).
+	CDFQ []float64 `json:"latency_cdf_q,omitempty"`
+	CDF  []float64 `json:"latency_cdf_us,omitempty"`
 }
 
 type run struct {
@@ -153,7 +185,8 @@ type results struct {
 	Systems    []system      `json:"systems"`
 	UnixFD     string        `json:"unixfd"`
 	Runs       []run         `json:"runs"`
-	Latency    []run         `json:"latency_runs"` // latencySystem, N = 3
+	Latency    []run         `json:"latency_runs"`   // latencySystem, N = 3
+	IPCBound   []run         `json:"ipc_bound_runs"` // ipcBoundSystem, N = 1
 	// The machine's floor (bench/floor/floor.c), one of each per repeat:
 	// paced at 30 msg/s (consumer CPU per message) and back to back.
 	FloorPaced []map[string]float64 `json:"floor_paced"`
@@ -294,6 +327,10 @@ func main() {
 		log.Printf("latency run %d/%d: framehub with the synthetic source, 3 consumers", r+1, *repeats)
 		res.Latency = append(res.Latency, b.run(latencySystem(), 3))
 	}
+	for r := 0; r < *repeats; r++ {
+		log.Printf("IPC-bound run %d/%d: framehub without a rate limit, 1 consumer", r+1, *repeats)
+		res.IPCBound = append(res.IPCBound, b.run(ipcBoundSystem(), 1))
+	}
 	if floorBin, err := floor.Build(".", dir); err != nil {
 		res.FloorErr = err.Error()
 		log.Printf("no floor: %v", err)
@@ -370,7 +407,7 @@ type consumer struct {
 func (b *bench) startProducer(s system) (*exec.Cmd, string) {
 	b.seq++
 	sock := filepath.Join(b.dir, fmt.Sprintf("s%d.sock", b.seq))
-	argv := s.argv(s.Producer, b.bin, sock)
+	argv := b.argv(s.prod, sock)
 	prod := exec.Command(argv[0], argv[1:]...)
 	prod.Stderr = os.Stderr
 	if err := b.p.start(prod); err != nil {
@@ -393,20 +430,19 @@ func (b *bench) startProducer(s system) (*exec.Cmd, string) {
 // its running frame count (for the per-second series).
 func (b *bench) startConsumer(s system, sock string, counting bool, duration time.Duration) consumer {
 	var c *exec.Cmd
-	if s.framehub() {
-		if counting {
-			c = exec.Command(b.self, "-consume", sock)
-		} else {
-			c = exec.Command(filepath.Join(b.bin, "consumer"), "-socket", sock, "-touch=true",
-				"-warmup", b.warmup.String(), "-duration", duration.String())
-		}
-	} else {
-		argv := s.argv(s.Consumer, b.bin, sock)
+	switch {
+	case s.framehub && counting:
+		c = exec.Command(b.self, "-consume", sock)
+	case s.framehub:
+		argv := append(b.argv(s.cons, sock), "-warmup", b.warmup.String(), "-duration", duration.String())
+		c = exec.Command(argv[0], argv[1:]...)
+	default:
+		argv := b.argv(s.cons, sock)
 		c = exec.Command(argv[0], argv[1:]...)
 	}
 	c.Stderr = os.Stderr
 	cons := consumer{cmd: c}
-	if s.framehub() && !counting {
+	if s.framehub && !counting {
 		cons.out = &strings.Builder{}
 		c.Stdout = cons.out
 	} else {
@@ -469,17 +505,19 @@ func (b *bench) run(s system, n int) run {
 				b.fatalf("%s consumer %d: %v", s.Name, i, err)
 			}
 			var fr struct {
-				Frames  float64 `json:"frames"`
-				FPS     float64 `json:"fps"`
-				Seconds float64 `json:"seconds"`
-				Dropped float64 `json:"dropped"`
-				P50     float64 `json:"latency_p50_us"`
-				P99     float64 `json:"latency_p99_us"`
+				Frames  float64   `json:"frames"`
+				FPS     float64   `json:"fps"`
+				Seconds float64   `json:"seconds"`
+				Dropped float64   `json:"dropped"`
+				P50     float64   `json:"latency_p50_us"`
+				P99     float64   `json:"latency_p99_us"`
+				CDFQ    []float64 `json:"latency_cdf_q"`
+				CDF     []float64 `json:"latency_cdf_us"`
 			}
 			if err := json.Unmarshal([]byte(c.out.String()), &fr); err != nil {
 				b.fatalf("%s consumer %d output %q: %v", s.Name, i, c.out.String(), err)
 			}
-			cr.FPS, cr.Frames, cr.P50, cr.P99 = fr.FPS, fr.FPS*el, fr.P50, fr.P99
+			cr.FPS, cr.Frames, cr.P50, cr.P99, cr.CDFQ, cr.CDF = fr.FPS, fr.FPS*el, fr.P50, fr.P99, fr.CDFQ, fr.CDF
 			cr.Dropped = fr.Dropped * el / max(fr.Seconds, 1e-9)
 		}
 		r.Consumers = append(r.Consumers, cr)

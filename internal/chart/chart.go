@@ -178,9 +178,15 @@ func lineWidth(n int) float64 {
 
 func xTicks(o Options, ss []Series, xmin, xmax float64) []float64 {
 	if o.XLog {
+		// 1, 2, 5 × each power of ten; past 3 decades the labels would
+		// touch, so powers of ten only.
+		ms := []float64{1, 2, 5}
+		if xmax/xmin > 1e3*(1+1e-9) {
+			ms = ms[:1]
+		}
 		var ts []float64
 		for e := xmin; e <= xmax*(1+1e-9); e *= 10 {
-			for _, m := range []float64{1, 2, 5} {
+			for _, m := range ms {
 				if x := m * e; x <= xmax*(1+1e-9) {
 					ts = append(ts, x)
 				}

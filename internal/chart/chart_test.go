@@ -63,6 +63,11 @@ func TestLineXLog(t *testing.T) {
 		require.Contains(t, svg, tick, "log ticks at 1, 2, 5 × 10^k from 10 to 5000")
 	}
 	require.NotContains(t, svg, ">10000<", "no tick past the data's nice ceiling")
+	wide := Line(Options{XLog: true}, []Series{{Name: "a", X: []float64{40, 90000}, Y: []float64{0, 100}}})
+	for _, tick := range []string{">10<", ">100<", ">1000<", ">10000<", ">100000<"} {
+		require.Contains(t, wide, tick, "powers of ten over 4 decades")
+	}
+	require.NotContains(t, wide, ">20<", "no 2× ticks over 4 decades: the labels would touch")
 	require.Contains(t, svg, ">SIGSTOP<", "the band's legend")
 	// On a log axis 100 → 1000 is as wide as 10 → 100.
 	o := Options{XLog: true}
