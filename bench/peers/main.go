@@ -228,6 +228,20 @@ func (p *procs) kill(c *exec.Cmd) {
 	p.mu.Unlock()
 	if i >= 0 {
 		_ = c.Wait()
+		removeShmAreas(c.Process.Pid)
+	}
+}
+
+// removeShmAreas deletes the shared-memory areas a killed shmsink leaves
+// in /dev/shm (named "shmpipe.%5d.%5d" after its pid and a counter): it
+// unlinks them on a clean exit only, and each holds shm-size bytes of RAM.
+func removeShmAreas(pid int) {
+	names, _ := filepath.Glob("/dev/shm/shmpipe.*")
+	for _, n := range names {
+		var owner, num int
+		if _, err := fmt.Sscanf(strings.ReplaceAll(strings.TrimPrefix(filepath.Base(n), "shmpipe."), " ", ""), "%d.%d", &owner, &num); err == nil && owner == pid {
+			_ = os.Remove(n)
+		}
 	}
 }
 

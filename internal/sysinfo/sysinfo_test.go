@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -36,4 +37,17 @@ func TestMachine(t *testing.T) {
 	}
 	require.NotContains(t, Kernel(), "\x00")
 	require.True(t, strings.Contains(Summary(), "Linux"))
+}
+
+func TestCPUTicks(t *testing.T) {
+	s0, t0, err := CPUTicks()
+	require.NoError(t, err)
+	require.Positive(t, t0)
+	require.GreaterOrEqual(t, s0, int64(0))
+	require.LessOrEqual(t, s0, t0, "steal is part of the total")
+	time.Sleep(50 * time.Millisecond)
+	s1, t1, err := CPUTicks()
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, t1, t0, "ticks only grow")
+	require.GreaterOrEqual(t, s1, s0)
 }

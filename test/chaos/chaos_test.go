@@ -35,6 +35,13 @@ const (
 	nominalFPS = 30
 	// minFPSRatio: while only consumers are hurt the producer keeps 95% of its rate.
 	minFPSRatio = 0.95
+	// maxSteal: a window in which the hypervisor took more than this share
+	// of the machine's CPU time (/proc/stat steal) is not judged: on a
+	// shared VM a noisy neighbour can take most of both vCPUs for seconds
+	// (observed: 60–100%), which says nothing about framehub.
+	maxSteal = 0.20
+	// minJudged: the rate check needs at least this many windows.
+	minJudged = 10
 	// fpsWindow: the rate is sampled every second and judged over this window
 	// (two samples), so a frame landing just after a scrape does not count as a loss.
 	fpsWindow = 2

@@ -42,6 +42,7 @@ type chaos struct {
 	counts  map[string]int
 	checks  []check
 	rec     recordingResult
+	rates   rateStats
 
 	tracker     *tracker
 	stopTracker func()

@@ -20,6 +20,8 @@ type sample struct {
 	pids   map[string]int
 	rss    map[string]int // KiB
 	fds    map[string]int
+	// The machine's CPU ticks (sysinfo.CPUTicks): steal and total.
+	steal, ticks int64
 }
 
 type window struct {
@@ -53,6 +55,7 @@ func (m *monitor) sampleOnce(g *grouptest.Group) {
 		pids[p.Name] = p.PID
 	}
 	s := sample{at: time.Now(), pids: pids, rss: map[string]int{}, fds: map[string]int{}}
+	s.steal, s.ticks, _ = sysinfo.CPUTicks()
 	s.pid = pids["producer"]
 	if ms, err := g.Scrape(g.ProdAdmin); err == nil && s.pid != 0 {
 		var ok bool
@@ -84,13 +87,23 @@ func (m *monitor) snapshot() []sample {
 	return append([]sample(nil), m.samples...)
 }
 
+// rateStats are the producer's frame rates over the run.
+type rateStats struct {
+	windowed []float64 // over each fpsWindow judged
+	min1     float64   // the lowest 1-sample rate judged (for the log)
+	// stolen counts the windows not judged because the hypervisor took
+	// more than maxSteal of the machine; worstSteal is the largest share.
+	stolen     int
+	worstSteal float64
+}
+
 // rates returns the producer's frame rate over each fpsWindow of
 // consecutive samples of the same producer that overlaps no excluded
-// window, and the lowest 1-sample rate (for the log).
-func (m *monitor) rates() (windowed []float64, min1 float64) {
+// window and in which the host left this VM its CPUs (steal ≤ maxSteal).
+func (m *monitor) rates() rateStats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	min1 = 1e9
+	r := rateStats{min1: 1e9}
 	ok := func(a, b sample) bool {
 		if !a.ok || !b.ok || a.pid != b.pid || b.frames < a.frames {
 			return false
@@ -102,17 +115,29 @@ func (m *monitor) rates() (windowed []float64, min1 float64) {
 		}
 		return true
 	}
+	steal := func(a, b sample) float64 {
+		if b.ticks <= a.ticks {
+			return 0
+		}
+		return float64(b.steal-a.steal) / float64(b.ticks-a.ticks)
+	}
 	for i := 1; i < len(m.samples); i++ {
 		a, b := m.samples[i-1], m.samples[i]
-		if ok(a, b) {
-			min1 = min(min1, (b.frames-a.frames)/b.at.Sub(a.at).Seconds())
+		if ok(a, b) && steal(a, b) <= maxSteal {
+			r.min1 = min(r.min1, (b.frames-a.frames)/b.at.Sub(a.at).Seconds())
 		}
 		if i >= fpsWindow {
 			a := m.samples[i-fpsWindow]
-			if ok(a, b) {
-				windowed = append(windowed, (b.frames-a.frames)/b.at.Sub(a.at).Seconds())
+			if !ok(a, b) {
+				continue
 			}
+			if st := steal(a, b); st > maxSteal {
+				r.stolen++
+				r.worstSteal = max(r.worstSteal, st)
+				continue
+			}
+			r.windowed = append(r.windowed, (b.frames-a.frames)/b.at.Sub(a.at).Seconds())
 		}
 	}
-	return windowed, min1
+	return r
 }
