@@ -143,30 +143,51 @@ func FDCount(pid int) int {
 	return len(es)
 }
 
-// CPUTicks reads the machine's CPU time from /proc/stat's "cpu" line, in
-// clock ticks: steal (time the hypervisor ran something else while this
-// VM wanted to run) and the total of every state. Between two reads,
-// Δsteal/Δtotal is the share of the machine a noisy host took away, which
-// no process here can be blamed for.
-func CPUTicks() (steal, total int64, err error) {
+// CPUTicks is the machine's CPU time from /proc/stat's "cpu" line, summed
+// over CPUs, in clock ticks. Two reads bracket a window; Share says how the
+// window's CPU time was spent.
+type CPUTicks struct {
+	// Idle is idle plus iowait: time no process here wanted a CPU.
+	Idle int64
+	// Steal is time the hypervisor ran something else while this VM
+	// wanted to run: a noisy host, which no process here can be blamed for.
+	Steal int64
+	// Total is every state (guest time is already counted in user).
+	Total int64
+}
+
+// ReadCPUTicks reads the machine's CPU time counters.
+func ReadCPUTicks() (CPUTicks, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, 0, fmt.Errorf("read /proc/stat: %w", err)
+		return CPUTicks{}, fmt.Errorf("read /proc/stat: %w", err)
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
 	if len(f) < 9 || f[0] != "cpu" {
-		return 0, 0, fmt.Errorf("/proc/stat: first line %q is not the cpu summary", line)
+		return CPUTicks{}, fmt.Errorf("/proc/stat: first line %q is not the cpu summary", line)
 	}
-	// user nice system idle iowait irq softirq steal [guest guest_nice]:
-	// guest time is already counted in user, so it is left out.
+	// user nice system idle iowait irq softirq steal [guest guest_nice]
+	var v [9]int64
 	for i := 1; i <= 8; i++ {
-		v, err := strconv.ParseInt(f[i], 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("/proc/stat: cpu field %d %q: %w", i, f[i], err)
+		if v[i], err = strconv.ParseInt(f[i], 10, 64); err != nil {
+			return CPUTicks{}, fmt.Errorf("/proc/stat: cpu field %d %q: %w", i, f[i], err)
 		}
-		total += v
 	}
-	steal, _ = strconv.ParseInt(f[8], 10, 64)
-	return steal, total, nil
+	c := CPUTicks{Idle: v[4] + v[5], Steal: v[8]}
+	for _, x := range v[1:] {
+		c.Total += x
+	}
+	return c, nil
+}
+
+// Share returns, for the window from prev to c, the share of the machine's
+// CPU time that was busy (neither idle nor iowait: processes here and
+// steal) and the share stolen by the host. Both are 0 for an empty window.
+func (c CPUTicks) Share(prev CPUTicks) (busy, steal float64) {
+	d := float64(c.Total - prev.Total)
+	if d <= 0 {
+		return 0, 0
+	}
+	return 1 - float64(c.Idle-prev.Idle)/d, float64(c.Steal-prev.Steal) / d
 }

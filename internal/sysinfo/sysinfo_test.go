@@ -40,14 +40,25 @@ func TestMachine(t *testing.T) {
 }
 
 func TestCPUTicks(t *testing.T) {
-	s0, t0, err := CPUTicks()
+	c0, err := ReadCPUTicks()
 	require.NoError(t, err)
-	require.Positive(t, t0)
-	require.GreaterOrEqual(t, s0, int64(0))
-	require.LessOrEqual(t, s0, t0, "steal is part of the total")
-	time.Sleep(50 * time.Millisecond)
-	s1, t1, err := CPUTicks()
+	require.Positive(t, c0.Total)
+	require.GreaterOrEqual(t, c0.Steal, int64(0))
+	require.LessOrEqual(t, c0.Steal+c0.Idle, c0.Total, "steal and idle are parts of the total")
+	// Keep one CPU busy for a while: the window cannot be all idle.
+	end := time.Now().Add(200 * time.Millisecond)
+	for n := 0; time.Now().Before(end); n++ {
+	}
+	c1, err := ReadCPUTicks()
 	require.NoError(t, err)
-	require.GreaterOrEqual(t, t1, t0, "ticks only grow")
-	require.GreaterOrEqual(t, s1, s0)
+	require.Greater(t, c1.Total, c0.Total, "ticks only grow")
+	require.GreaterOrEqual(t, c1.Steal, c0.Steal)
+	busy, steal := c1.Share(c0)
+	t.Logf("busy %.0f%%, steal %.0f%% over 200 ms of one spinning goroutine", 100*busy, 100*steal)
+	require.Greater(t, busy, 0.0, "a spinning goroutine is busy time")
+	require.LessOrEqual(t, busy, 1.0)
+	require.LessOrEqual(t, steal, busy, "stolen time is not idle time")
+	b, s := c0.Share(c0)
+	require.Zero(t, b)
+	require.Zero(t, s)
 }

@@ -20,8 +20,8 @@ type sample struct {
 	pids   map[string]int
 	rss    map[string]int // KiB
 	fds    map[string]int
-	// The machine's CPU ticks (sysinfo.CPUTicks): steal and total.
-	steal, ticks int64
+	// The machine's CPU time counters.
+	cpu sysinfo.CPUTicks
 }
 
 type window struct {
@@ -55,7 +55,7 @@ func (m *monitor) sampleOnce(g *grouptest.Group) {
 		pids[p.Name] = p.PID
 	}
 	s := sample{at: time.Now(), pids: pids, rss: map[string]int{}, fds: map[string]int{}}
-	s.steal, s.ticks, _ = sysinfo.CPUTicks()
+	s.cpu, _ = sysinfo.ReadCPUTicks()
 	s.pid = pids["producer"]
 	if ms, err := g.Scrape(g.ProdAdmin); err == nil && s.pid != 0 {
 		var ok bool
@@ -116,10 +116,8 @@ func (m *monitor) rates() rateStats {
 		return true
 	}
 	steal := func(a, b sample) float64 {
-		if b.ticks <= a.ticks {
-			return 0
-		}
-		return float64(b.steal-a.steal) / float64(b.ticks-a.ticks)
+		_, st := b.cpu.Share(a.cpu)
+		return st
 	}
 	for i := 1; i < len(m.samples); i++ {
 		a, b := m.samples[i-1], m.samples[i]

@@ -97,7 +97,9 @@ func (c *chaos) writeReport(out string) error {
 	p("Machine: %s. The group: framehub-supervisor running the producer (GStreamer test source 640×360 at %d fps, x264enc,\n", sysinfo.Summary(), nominalFPS)
 	p("GOP 1 s, H.264 replay buffer %v), the recorder (5 s segments, keep %s, on a %d MiB ext4 loop filesystem), the RTSP\n", replayWindow, keepBytes, diskSize>>20)
 	p("streamer and the snapshot service, restart back-off 200 ms. Samples every second: the producer's metrics, VmRSS and\n")
-	p("open fds of every process.")
+	p("open fds of every process. The frame-rate check skips a 2 s window in which the hypervisor took more than %.0f%%\n", maxSteal*100)
+	p("of the machine's CPU time (`/proc/stat` steal): this run, %d window(s) skipped (worst %.0f%%), %d judged.",
+		c.rates.stolen, c.rates.worstSteal*100, len(c.rates.windowed))
 	if c.diskSkipped != "" {
 		p(" **No disk faults in this run:** %s.", c.diskSkipped)
 	}
