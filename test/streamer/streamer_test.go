@@ -60,7 +60,9 @@ func TestTimeToFirstFrame(t *testing.T) {
 	first.requireHealthy()
 }
 
-// Three viewers; one is stopped (SIGSTOP): the other two keep ≥ 27 fps.
+// Three viewers; one is stopped (SIGSTOP): the other two keep up with the
+// stream the streamer receives, and keep ≥ 27 fps unless the machine had
+// no CPU to give over the window.
 func TestStalledViewerDoesNotSlowOthers(t *testing.T) {
 	requireTools(t)
 	sock := socketPath(t)
@@ -75,16 +77,31 @@ func TestStalledViewerDoesNotSlowOthers(t *testing.T) {
 	stalled.signal(syscall.SIGSTOP)
 
 	const window = 4 * time.Second
-	from := time.Now().Add(500 * time.Millisecond) // past frames already in flight
-	to := from.Add(window)
-	<-time.After(time.Until(to)) // a measurement window, not a synchronisation
+	time.Sleep(500 * time.Millisecond) // past frames already in flight
+	const received = "framehub_streamer_producer_frames_received_total"
+	cpu := harness.StartCPUWindow(t)
+	from, src0 := time.Now(), metric(t, st.AdminAddr(), received)
+	time.Sleep(window) // a measurement window, not a synchronisation
+	to, src1 := time.Now(), metric(t, st.AdminAddr(), received)
+	starved := cpu.Starved()
+	src := (src1 - src0) / to.Sub(from).Seconds()
+	t.Logf("streamer: %.1f fps from the producer over the window", src)
 	for _, c := range []*gstClient{a, b} {
 		n := c.framesBetween(from, to)
-		fps := float64(n) / window.Seconds()
-		t.Logf("viewer %s: %d frames in %v with one viewer stopped: %.1f fps", c.name, n, window, fps)
-		require.GreaterOrEqual(t, fps, 27.0, "viewer %s slowed down by the stopped viewer", c.name)
+		fps := float64(n) / to.Sub(from).Seconds()
+		t.Logf("viewer %s: %d frames in %v with one viewer stopped: %.1f fps", c.name, n, to.Sub(from).Round(time.Millisecond), fps)
+		// Two frames of slack: a viewer's frames are timed where its
+		// decoder prints them, after its jitter buffer.
+		require.GreaterOrEqual(t, fps, 0.95*src-2/window.Seconds(),
+			"viewer %s fell behind the %.1f fps the streamer received: slowed down by the stopped viewer", c.name, src)
+		if starved == "" {
+			require.GreaterOrEqual(t, fps, 27.0, "viewer %s slowed down by the stopped viewer", c.name)
+		}
 		require.True(t, c.running())
 		c.requireHealthy()
+	}
+	if starved != "" {
+		t.Logf("the absolute rate (≥ 27 fps) is not judged: %s", starved)
 	}
 	require.Zero(t, stalled.framesBetween(from, to), "the stopped viewer decoded nothing")
 	t.Logf("streamer: %v frames dropped for viewers so far (the stopped one's TCP buffers absorb the first seconds)",
