@@ -155,6 +155,10 @@ type run struct {
 	ProdCPU   float64          `json:"producer_cpu_pct"`
 	TotalCPU  float64          `json:"total_cpu_pct"`
 	Consumers []consumerResult `json:"consumers"`
+	// The whole machine over the window (/proc/stat), in %: a run whose
+	// CPU the hypervisor took is not comparable with one it did not.
+	HostSteal   float64 `json:"host_steal_pct"`
+	MachineBusy float64 `json:"machine_busy_pct"`
 }
 
 type hangRun struct {
@@ -351,14 +355,19 @@ func main() {
 	} else {
 		for r := 0; r < *repeats; r++ {
 			log.Printf("floor run %d/%d", r+1, *repeats)
+			m0 := b.machine()
 			paced, err := floor.Paced(floorBin)
 			if err != nil {
 				b.fatalf("%v", err)
 			}
+			m1 := b.machine()
 			rtt, err := floor.RTT(floorBin)
 			if err != nil {
 				b.fatalf("%v", err)
 			}
+			_, stealPaced := m1.Share(m0)
+			_, stealRTT := b.machine().Share(m1)
+			paced["host_steal_pct"], rtt["host_steal_pct"] = 100*stealPaced, 100*stealRTT
 			res.FloorPaced, res.FloorRTT = append(res.FloorPaced, paced), append(res.FloorRTT, rtt)
 		}
 	}
@@ -501,12 +510,14 @@ func (b *bench) run(s system, n int) run {
 		return
 	}
 	cpu0, r0, d0 := sample()
+	m0 := b.machine()
 	t0 := time.Now()
 	time.Sleep(b.window)
 	cpu1, r1, d1 := sample()
 	el := time.Since(t0).Seconds()
+	busy, steal := b.machine().Share(m0)
 	pct := func(i int) float64 { return float64(cpu1[i]-cpu0[i]) / 1e9 / el * 100 }
-	r := run{System: s.Name, N: n, Seconds: el, ProdCPU: pct(0), TotalCPU: pct(0)}
+	r := run{System: s.Name, N: n, Seconds: el, ProdCPU: pct(0), TotalCPU: pct(0), HostSteal: 100 * steal, MachineBusy: 100 * busy}
 	for i, c := range cs {
 		cr := consumerResult{CPUPct: pct(i + 1)}
 		r.TotalCPU += cr.CPUPct
@@ -656,4 +667,14 @@ func (b *bench) cpu(pid int) int64 {
 		b.fatalf("%v", err)
 	}
 	return v
+}
+
+// machine reads the whole machine's CPU counters; the benchmark cannot
+// judge its own figures without them.
+func (b *bench) machine() sysinfo.CPUTicks {
+	c, err := sysinfo.ReadCPUTicks()
+	if err != nil {
+		b.fatalf("%v", err)
+	}
+	return c
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/framehub/framehub/internal/chart"
@@ -295,6 +296,7 @@ func render(res *results, ovName, hangName, latName string) string {
 	p("consumers within a run); all configurations ran interleaved in one invocation. Window %v after %v of warm-up.\n", res.Window, res.Warmup)
 	p("Raw results: `bench/peers/results.json` (`go run ./bench/peers -from` renders this file from it).\n\n")
 	p("## Machine\n\n%s\n", res.Machine)
+	renderHost(p, res)
 	p("## Systems\n\n")
 	for _, s := range res.Systems {
 		p("- **%s**: producer `%s`; each consumer `%s`.\n", s.Name, s.Producer, s.Consumer)
@@ -539,4 +541,32 @@ func floats(v []int64) []float64 {
 		f[i] = float64(x)
 	}
 	return f
+}
+
+// renderHost says how much CPU the hypervisor took during the measured
+// windows: on a shared host a run with heavy steal is slower across the
+// board (the C floor included), and its figures should be read as such.
+func renderHost(p func(string, ...any), res *results) {
+	var steal, busy []float64
+	for _, rs := range [][]run{res.Runs, res.Latency, res.IPCBound} {
+		for _, r := range rs {
+			steal, busy = append(steal, r.HostSteal), append(busy, r.MachineBusy)
+		}
+	}
+	if len(busy) == 0 || slices.Max(busy) == 0 { // results from before the counters were recorded
+		return
+	}
+	heavy := 0
+	for _, s := range steal {
+		if s >= 20 {
+			heavy++
+		}
+	}
+	p("Host CPU stolen by the hypervisor over the measured windows (`/proc/stat` steal): median %.1f%%, max %.1f%%;\n",
+		median(steal), slices.Max(steal))
+	p("%d of %d windows at ≥ 20%%. Whole machine busy (all processes, of both cores): median %.0f%%.\n", heavy, len(steal), median(busy))
+	if len(res.FloorRTT) > 0 {
+		p("During the floor's back-to-back runs: steal median %.1f%%.\n", floorMedian(res.FloorRTT, "host_steal_pct"))
+	}
+	p("\n")
 }
