@@ -52,11 +52,19 @@ type system struct {
 	// framehub consumers are bench/consumer, given -warmup and -duration.
 	prod, cons []string
 	framehub   bool
+	// Variant is a system measured only for its cost, beside the one it
+	// varies (no hung-consumer run).
+	Variant bool `json:"variant,omitempty"`
 }
 
 // newSystem describes a system from its argv.
 func newSystem(name string, framehub bool, prod, cons []string, consNote string) system {
 	return system{Name: name, Producer: shellJoin(prod), Consumer: shellJoin(cons) + consNote, prod: prod, cons: cons, framehub: framehub}
+}
+
+func variant(s system) system {
+	s.Variant = true
+	return s
 }
 
 // shellJoin quotes argv for a reader to paste into a shell.
@@ -89,6 +97,11 @@ func systems(unixfd bool) []system {
 		newSystem("framehub", true, []string{"framehub-producer", "-source", "launch:" + src, "-encoder", "none",
 			"-width", "1920", "-height", "1080", "-fps", "30", "-admin", "", "-log-level", "warn", "-socket", "P"},
 			[]string{"consumer", "-socket", "P", "-touch=true"}, touchNote),
+		// shmsrc ! fakesink never reads the pixels; this is framehub doing
+		// the same, so that the transports compare like for like.
+		variant(newSystem("framehub-notouch", true, []string{"framehub-producer", "-source", "launch:" + src, "-encoder", "none",
+			"-width", "1920", "-height", "1080", "-fps", "30", "-admin", "", "-log-level", "warn", "-socket", "P"},
+			[]string{"consumer", "-socket", "P", "-touch=false"}, " (bench/consumer; maps nothing, reads no pixel)")),
 		newSystem("shmsink", false, gst(src+" ! "+shm), gstV("shmsrc socket-path=P is-live=true ! "+caps+" ! "+sink), ""),
 		newSystem("shmsink+copy", false, gst(src+" ! identity drop-allocation=true ! "+shm),
 			gstV("shmsrc socket-path=P is-live=true ! "+caps+" ! "+sink), ""),
@@ -279,6 +292,8 @@ func main() {
 	window := flag.Duration("window", 30*time.Second, "measurement window per run")
 	hangAfter := flag.Duration("hang-after", 5*time.Second, "hung-consumer test: SIGSTOP one consumer after this")
 	hangWindow := flag.Duration("hang-window", 20*time.Second, "hung-consumer test: observe the others for this long after the stop")
+	only := flag.String("systems", "", "comma-separated systems to measure (default: all); a subset's report lacks what it left out")
+	runsOnly := flag.Bool("runs-only", false, "measure the N = 0, 1, 3, 6 runs only: no latency, IPC-bound, floor or hung-consumer runs")
 	consume := flag.String("consume", "", "internal: act as a counting framehub consumer of this socket")
 	flag.Parse()
 	log.SetFlags(0)
@@ -330,6 +345,13 @@ func main() {
 			"(unixfdsink/unixfdsrc appeared in GStreamer 1.24; this machine has %s)", unixfdErr, sysinfo.GStreamerVersion())
 	}
 	syss := systems(unixfdErr == nil)
+	if *only != "" {
+		want := strings.Split(*only, ",")
+		syss = slices.DeleteFunc(syss, func(s system) bool { return !slices.Contains(want, s.Name) })
+		if len(syss) == 0 {
+			log.Fatalf("-systems %q: none of these is a system here", *only)
+		}
+	}
 	res := results{Command: "go run ./bench/peers " + strings.Join(os.Args[1:], " "), Repeats: *repeats, Window: *window,
 		Warmup: b.warmup, HangAfter: *hangAfter, HangWindow: *hangWindow, Systems: syss, UnixFD: unixfd,
 		Machine: sysinfo.Machine(), When: time.Now().UTC()}
@@ -341,15 +363,17 @@ func main() {
 			}
 		}
 	}
-	for r := 0; r < *repeats; r++ {
+	for r := 0; r < *repeats && !*runsOnly; r++ {
 		log.Printf("latency run %d/%d: framehub with the synthetic source, 3 consumers", r+1, *repeats)
 		res.Latency = append(res.Latency, b.run(latencySystem(), 3))
 	}
-	for r := 0; r < *repeats; r++ {
+	for r := 0; r < *repeats && !*runsOnly; r++ {
 		log.Printf("IPC-bound run %d/%d: framehub without a rate limit, 1 consumer", r+1, *repeats)
 		res.IPCBound = append(res.IPCBound, b.run(ipcBoundSystem(), 1))
 	}
-	if floorBin, err := floor.Build(".", dir); err != nil {
+	if *runsOnly {
+		res.FloorErr = "not measured (-runs-only)"
+	} else if floorBin, err := floor.Build(".", dir); err != nil {
 		res.FloorErr = err.Error()
 		log.Printf("no floor: %v", err)
 	} else {
@@ -371,8 +395,11 @@ func main() {
 			res.FloorPaced, res.FloorRTT = append(res.FloorPaced, paced), append(res.FloorRTT, rtt)
 		}
 	}
-	for r := 0; r < *repeats; r++ {
+	for r := 0; r < *repeats && !*runsOnly; r++ {
 		for _, s := range syss {
+			if s.Variant {
+				continue
+			}
 			log.Printf("hung-consumer run %d/%d: %s", r+1, *repeats, s.Name)
 			res.Hangs = append(res.Hangs, b.hang(s, *hangAfter, *hangWindow))
 		}
