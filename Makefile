@@ -50,7 +50,7 @@ soak: deps ## the long chaos run: DURATION (default 30m) of random faults; repor
 chaos: deps ## the chaos suite alone: random faults on the supervised group (FRAMEHUB_CHAOS_DURATION, default 60s; FRAMEHUB_CHAOS_SEED)
 	FRAMEHUB_CHAOS=1 $(GO) test -count=1 -timeout 2h -v -run TestChaos ./test/chaos
 
-bench-peers: build ## framehub vs GStreamer shmsink/shmsrc (and unixfd when present), N = 1, 3, 6, hung consumer (~25 minutes)
+bench-peers: build ## framehub vs GStreamer shmsink/shmsrc (and unixfd when present), N = 1, 3, 6, hung consumer (~40 minutes)
 	$(GO) build -o $(BIN)/ ./bench/consumer
 	$(GO) run ./bench/peers -bin $(BIN)
 

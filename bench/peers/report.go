@@ -86,6 +86,18 @@ func perConsumer(res *results, sys string) (b, se float64) {
 	return slope(x, y)
 }
 
+// producerPerConsumer is the slope of the producer's CPU alone against N:
+// the producer's share of the cost of one more consumer.
+func producerPerConsumer(res *results, sys string) (b, se float64) {
+	var x, y []float64
+	for _, r := range res.Runs {
+		if r.System == sys {
+			x, y = append(x, float64(r.N)), append(y, r.ProdCPU)
+		}
+	}
+	return slope(x, y)
+}
+
 type hangSummary struct {
 	before, minFPS, medFPS, prodBefore, prodAfter float64
 	rssGrowth, rssLate                            int64 // stop → end; 2nd second after the stop → end
@@ -461,7 +473,6 @@ func render(res *results, ovName, hangName, latName string) string {
 // renderBounds says what bounds the per-consumer and latency targets, with
 // this run's figures.
 func renderBounds(p func(string, ...any), res *results) {
-	fb, _ := perConsumer(res, "framehub")
 	sb, _ := perConsumer(res, "shmsink")
 	fl := floorMedian(res.FloorPaced, "consumer_cpu_us_per_msg")
 	p("\n## What bounds the per-consumer cost and the latency tail\n\n")
@@ -482,9 +493,14 @@ func renderBounds(p func(string, ...any), res *results) {
 		p("  each plane: 1,620 reads spread over 3 MB, each a cache and TLB miss. A consumer that does cost %.0f µs per\n", usPerFrame(median(touch)))
 		p("  frame here, one that maps nothing (framehub-notouch) %.0f µs (medians over N = 1, 3, 6); `shmsrc ! fakesink`\n", usPerFrame(median(none)))
 		p("  reads nothing. Like for like, framehub costs %.0f µs per frame per added consumer (slope) against shmsink's %.0f µs.\n", usPerFrame(nb), usPerFrame(sb))
-		fb = nb
+		pb, pse := producerPerConsumer(res, "framehub-notouch")
+		p("- **Where framehub's cost per consumer goes** (framehub-notouch): the consumer's own process %.0f µs per frame\n", usPerFrame(median(none)))
+		p("  (median), the producer %.0f ± %.0f µs per frame per added consumer (slope of the producer's CPU against N).\n", usPerFrame(pb), usPerFrame(pse))
+		p("  The producer's share is larger here than with the synthetic source (bench/transport, docs/bench/transport.md:\n")
+		p("  45 µs per consumer): here each frame is published from GStreamer's streaming thread through the appsink\n")
+		p("  callback rather than from a Go goroutine. That share has not been profiled yet; it is the next place to look.\n")
 	}
-	p("- **framehub's extra over the floor (%.0f µs per frame per consumer, slope, without reading pixels where measured) is Go's wake-up path.** Profiles of\n", usPerFrame(fb))
+	p("- **The consumer's extra over the floor is Go's wake-up path.** Profiles of\n")
 	p("  a consumer (docs/SDK.md, \"Cost per frame\") are mostly the runtime's scheduler on each wake-up (`findRunnable`,\n")
 	p("  `netpoll`, `stealWork`) and the kernel's context switches; framehub's own code is a few percent. What was cut:\n")
 	p("  non-blocking socket calls through `RawSyscall` (no `sysmon` wake-ups), a hand-written Frame/Release codec,\n")
