@@ -111,7 +111,10 @@ func Start(t testing.TB, root string, o Options) *Group {
 	udp := FreePort(t) &^ 1
 	restart := "{backoff-min: 200ms}"
 	if o.MaxCrashes > 0 {
-		restart = fmt.Sprintf("{backoff-min: 200ms, max-crashes: %d}", o.MaxCrashes)
+		// Repeated kills (chaos) are not a crash loop: a bounded back-off
+		// keeps the supervisor's wait from growing to its 30 s default,
+		// which a test of recovery would read as a process not coming back.
+		restart = fmt.Sprintf("{backoff-min: 200ms, backoff-max: 2s, max-crashes: %d}", o.MaxCrashes)
 	}
 	prodArgs := []string{"-source", "test", "-encoder", "x264enc", "-width", "640", "-height", "360",
 		"-fps", strconv.Itoa(o.FPS), "-gop", strconv.Itoa(o.FPS), "-socket", g.Sock, "-admin", g.ProdAdmin}
