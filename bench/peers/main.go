@@ -91,16 +91,15 @@ func systems(unixfd bool) []system {
 	gst := func(desc string) []string { return append([]string{"gst-launch-1.0"}, strings.Fields(desc)...) }
 	gstV := func(desc string) []string { return append([]string{"gst-launch-1.0", "-v"}, strings.Fields(desc)...) }
 	const touchNote = " (bench/consumer; reads one byte per row of each plane)"
+	// The same source as the GStreamer pipelines': the producers alone
+	// cost the same, and the difference is the sharing.
+	fhProd := []string{"framehub-producer", "-source", "launch:" + src, "-encoder", "none",
+		"-width", "1920", "-height", "1080", "-fps", "30", "-admin", "", "-log-level", "warn", "-socket", "P"}
 	s := []system{
-		// The same source as the GStreamer pipelines': the producers alone
-		// cost the same, and the difference is the sharing.
-		newSystem("framehub", true, []string{"framehub-producer", "-source", "launch:" + src, "-encoder", "none",
-			"-width", "1920", "-height", "1080", "-fps", "30", "-admin", "", "-log-level", "warn", "-socket", "P"},
-			[]string{"consumer", "-socket", "P", "-touch=true"}, touchNote),
+		newSystem("framehub", true, fhProd, []string{"consumer", "-socket", "P", "-touch=true"}, touchNote),
 		// shmsrc ! fakesink never reads the pixels; this is framehub doing
 		// the same, so that the transports compare like for like.
-		variant(newSystem("framehub-notouch", true, []string{"framehub-producer", "-source", "launch:" + src, "-encoder", "none",
-			"-width", "1920", "-height", "1080", "-fps", "30", "-admin", "", "-log-level", "warn", "-socket", "P"},
+		variant(newSystem("framehub-notouch", true, fhProd,
 			[]string{"consumer", "-socket", "P", "-touch=false"}, " (bench/consumer; maps nothing, reads no pixel)")),
 		newSystem("shmsink", false, gst(src+" ! "+shm), gstV("shmsrc socket-path=P is-live=true ! "+caps+" ! "+sink), ""),
 		newSystem("shmsink+copy", false, gst(src+" ! identity drop-allocation=true ! "+shm),

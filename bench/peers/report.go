@@ -77,22 +77,21 @@ func slope(x, y []float64) (b, se float64) {
 // (N = 0, 1, 3, 6, all repeats): the cost of one more consumer, % of a
 // core, using all the runs at once rather than one difference of medians.
 func perConsumer(res *results, sys string) (b, se float64) {
-	var x, y []float64
-	for _, r := range res.Runs {
-		if r.System == sys {
-			x, y = append(x, float64(r.N)), append(y, r.TotalCPU)
-		}
-	}
-	return slope(x, y)
+	return cpuSlope(res, sys, func(r run) float64 { return r.TotalCPU })
 }
 
 // producerPerConsumer is the slope of the producer's CPU alone against N:
 // the producer's share of the cost of one more consumer.
 func producerPerConsumer(res *results, sys string) (b, se float64) {
+	return cpuSlope(res, sys, func(r run) float64 { return r.ProdCPU })
+}
+
+// cpuSlope fits cpu(run) against N over every run of sys.
+func cpuSlope(res *results, sys string, cpu func(run) float64) (b, se float64) {
 	var x, y []float64
 	for _, r := range res.Runs {
 		if r.System == sys {
-			x, y = append(x, float64(r.N)), append(y, r.ProdCPU)
+			x, y = append(x, float64(r.N)), append(y, cpu(r))
 		}
 	}
 	return slope(x, y)
