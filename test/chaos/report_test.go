@@ -88,15 +88,15 @@ func (c *chaos) writeReport(out string) error {
 	p("# Soak: the supervised group under random faults\n\n")
 	p("Written by `make soak DURATION=%v` (test/chaos, `FRAMEHUB_CHAOS=1 FRAMEHUB_CHAOS_DURATION=%v FRAMEHUB_CHAOS_SEED=%d go test -run TestChaos ./test/chaos` with FRAMEHUB_SOAK_REPORT) on %s.\n\n",
 		c.duration, c.duration, c.seed, origin.Format("2006-01-02 15:04 MST"))
-	p("**Result: %s.** Seed %d (FRAMEHUB_CHAOS_SEED reproduces the order and timing of the faults); %v of faults",
-		result, c.seed, c.duration)
-	if !c.faultsEnd.IsZero() {
-		p(" (%v measured)", c.faultsEnd.Sub(c.start).Round(time.Second))
+	p("**Result: %s.** Seed %d (FRAMEHUB_CHAOS_SEED reproduces the order and timing of the faults); ", result, c.seed)
+	if c.faultsEnd.IsZero() { // a failed check stopped the faults
+		p("%v of faults planned, stopped by the failure after %v.\n\n", c.duration, time.Since(c.start).Round(time.Second))
+	} else {
+		p("%v of faults (%v measured), then the end-of-run checks.\n\n", c.duration, c.faultsEnd.Sub(c.start).Round(time.Second))
 	}
-	p(", then the end-of-run checks.\n\n")
 	p("Machine: %s. The group: framehub-supervisor running the producer (GStreamer test source 640×360 at %d fps, x264enc,\n", sysinfo.Summary(), nominalFPS)
 	p("GOP 1 s, H.264 replay buffer %v), the recorder (5 s segments, keep %s, on a %d MiB ext4 loop filesystem), the RTSP\n", replayWindow, keepBytes, diskSize>>20)
-	p("streamer and the snapshot service, restart back-off 200 ms. Samples every second: the producer's metrics, VmRSS and\n")
+	p("streamer and the snapshot service, restart back-off 200 ms to 2 s. Samples every second: the producer's metrics, VmRSS and\n")
 	p("open fds of every process. The frame-rate check skips a 2 s window in which the hypervisor took more than %.0f%%\n", maxSteal*100)
 	p("of the machine's CPU time (`/proc/stat` steal): this run, %d window(s) skipped (worst %.0f%%), %d judged.",
 		c.rates.stolen, c.rates.worstSteal*100, len(c.rates.windowed))
