@@ -67,6 +67,18 @@ func variant(s system) system {
 	return s
 }
 
+// hangSystems returns the systems that get a hung-consumer run: all but
+// the variants.
+func hangSystems(syss []system) []system {
+	var out []system
+	for _, s := range syss {
+		if !s.Variant {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // shellJoin quotes argv for a reader to paste into a shell.
 func shellJoin(argv []string) string {
 	q := make([]string, len(argv))
@@ -395,10 +407,7 @@ func main() {
 		}
 	}
 	for r := 0; r < *repeats && !*runsOnly; r++ {
-		for _, s := range syss {
-			if s.Variant {
-				continue
-			}
+		for _, s := range hangSystems(syss) {
 			log.Printf("hung-consumer run %d/%d: %s", r+1, *repeats, s.Name)
 			res.Hangs = append(res.Hangs, b.hang(s, *hangAfter, *hangWindow))
 		}

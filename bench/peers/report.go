@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/framehub/framehub/internal/chart"
+	"github.com/framehub/framehub/internal/sysinfo"
 )
 
 // usPerFrame converts % of one core at 30 fps to µs per frame.
@@ -224,10 +225,7 @@ func writeReport(res *results, out string) error {
 		return err
 	}
 	var hs []chart.Series
-	for _, sys := range res.Systems {
-		if sys.Variant {
-			continue
-		}
+	for _, sys := range hangSystems(res.Systems) {
 		s := sys.Name
 		h := summarizeHang(res, s)
 		sr := chart.Series{Name: s}
@@ -375,10 +373,7 @@ func render(res *results, ovName, hangName, latName string) string {
 	p("framehub's consumers here are `peers -consume` (the same SDK receive loop and pixel reads as bench/consumer,\n")
 	p("printing a running count). Producer RSS is `VmRSS` from `/proc/PID/status` just before the stop and at the end.\n\n")
 	p("| system | healthy fps before | healthy fps after (median) | worst second after (from 2nd s) | producer CPU before → after | producer RSS: step at the stop; slope before → after | blocked? | producer state at end |\n|---|---|---|---|---|---|---|---|\n")
-	for _, s := range res.Systems {
-		if s.Variant {
-			continue
-		}
+	for _, s := range hangSystems(res.Systems) {
 		h := summarizeHang(res, s.Name)
 		p("| %s | %.1f | %.1f | %.1f | %.1f%% → %.1f%% | %+d kB; %+.0f → %+.0f kB/s | %s | %s |\n", s.Name, h.before, h.medFPS, h.minFPS,
 			h.cpuBefore, h.prodAfter, h.rssStep, h.rssSlopeBefore, h.rssSlopeAfter, yesNo(h.blocked()), strings.Join(h.states, "; "))
@@ -607,13 +602,14 @@ func renderHost(p func(string, ...any), res *results) {
 	}
 	heavy := 0
 	for _, s := range steal {
-		if s >= 20 {
+		if s >= 100*sysinfo.HeavySteal {
 			heavy++
 		}
 	}
 	p("Host CPU stolen by the hypervisor over the measured windows (`/proc/stat` steal): median %.1f%%, max %.1f%%;\n",
 		median(steal), slices.Max(steal))
-	p("%d of %d windows at ≥ 20%%. Whole machine busy (all processes, of both cores): median %.0f%%.\n", heavy, len(steal), median(busy))
+	p("%d of %d windows at ≥ %.0f%%. Whole machine busy (all processes, of both cores): median %.0f%%.\n",
+		heavy, len(steal), 100*sysinfo.HeavySteal, median(busy))
 	if len(res.FloorRTT) > 0 {
 		p("During the floor's back-to-back runs: steal median %.1f%%.\n", floorMedian(res.FloorRTT, "host_steal_pct"))
 	}

@@ -36,10 +36,8 @@ const (
 	// minFPSRatio: while only consumers are hurt the producer keeps 95% of its rate.
 	minFPSRatio = 0.95
 	// maxSteal: a window in which the hypervisor took more than this share
-	// of the machine's CPU time (/proc/stat steal) is not judged: on a
-	// shared VM a noisy neighbour can take most of both vCPUs for seconds
-	// (observed: 60–100%), which says nothing about framehub.
-	maxSteal = 0.20
+	// of the machine's CPU time is not judged.
+	maxSteal = sysinfo.HeavySteal
 	// minJudged: the rate check needs at least this many windows.
 	minJudged = 10
 	// fpsWindow: the rate is sampled every second and judged over this window

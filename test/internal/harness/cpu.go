@@ -11,10 +11,8 @@ import (
 // Thresholds past which a measurement window is starved: the machine had
 // no CPU left to give (other test packages' processes run alongside, x264
 // and GStreamer clients among them) or the hypervisor took it.
-const (
-	starvedBusy  = 0.90
-	starvedSteal = 0.20
-)
+// The steal threshold is sysinfo.HeavySteal.
+const starvedBusy = 0.90
 
 // CPUWindow brackets a rate measurement with the machine's CPU counters,
 // so that a producer slowed down by a starved machine is told apart from
@@ -45,8 +43,8 @@ func (w *CPUWindow) Starved() string {
 	busy, steal := c.Share(w.from)
 	w.t.Logf("machine over the window: %.0f%% busy, %.0f%% stolen by the host", 100*busy, 100*steal)
 	switch {
-	case steal >= starvedSteal:
-		return fmt.Sprintf("the host stole %.0f%% of the machine's CPU time (≥ %.0f%%)", 100*steal, 100*starvedSteal)
+	case steal >= sysinfo.HeavySteal:
+		return fmt.Sprintf("the host stole %.0f%% of the machine's CPU time (≥ %.0f%%)", 100*steal, 100*sysinfo.HeavySteal)
 	case busy >= starvedBusy:
 		return fmt.Sprintf("the machine was %.0f%% busy (≥ %.0f%%): other processes took the CPU", 100*busy, 100*starvedBusy)
 	}
