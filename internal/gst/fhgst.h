@@ -62,6 +62,8 @@ int64_t fh_mono_base (GstElement * pipeline);
 
 /* Samples: pulled samples are owned by the caller (fh_sample_unref). */
 GstSample *fh_appsink_pull (GstElement * appsink);
+void fh_appsink_notify (GstElement * appsink, int efd);
+int fh_appsink_is_eos (GstElement * appsink);
 void fh_sample_unref (GstSample * s);
 GstBuffer *fh_sample_buffer_ref (GstSample * s);
 void fh_buffer_unref (GstBuffer * b);

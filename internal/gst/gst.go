@@ -10,11 +10,13 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime/cgo"
 	"strings"
 	"unsafe"
 
 	gogst "github.com/go-gst/go-gst/gst"
+	"golang.org/x/sys/unix"
 )
 
 // Memory kinds Describe reports; they equal the ipc.Kind values.
@@ -156,6 +158,54 @@ func (e *Element) PullSample() *Sample {
 		return nil
 	}
 	return &Sample{s: s}
+}
+
+// IsEOS reports whether an appsink received EOS and has no sample queued.
+func (e *Element) IsEOS() bool { return C.fh_appsink_is_eos(e.e) != 0 }
+
+// SampleWatch wakes a goroutine when an appsink has queued a sample or
+// reached EOS. The appsink's streaming thread only adds to an eventfd,
+// which the goroutine waits on through Go's netpoller: GStreamer's threads
+// never call into Go. (go-gst's appsink callbacks do, and each such call
+// from a foreign thread wakes the Go runtime's sysmon, which then polls
+// every 20 µs while the callback runs; with the producer publishing from
+// the callback that cost more CPU per consumer than the fan-out itself.)
+type SampleWatch struct {
+	e *Element
+	f *os.File
+}
+
+// WatchSamples replaces an appsink's callbacks by a SampleWatch. The
+// caller reads the samples with PullSample after each Wait, and must Close
+// the watch once the pipeline is in NULL (its streaming threads ended),
+// never before: the streaming thread writes to the eventfd.
+func (e *Element) WatchSamples() (*SampleWatch, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("gst: eventfd for an appsink: %w", err)
+	}
+	// Non-blocking: os.NewFile puts it in the netpoller, and Close wakes
+	// a pending Wait.
+	f := os.NewFile(uintptr(fd), "appsink-notify")
+	C.fh_appsink_notify(e.e, C.int(fd))
+	return &SampleWatch{e: e, f: f}, nil
+}
+
+// Wait blocks until the appsink queued a sample or reached EOS since the
+// previous Wait returned, or the watch was closed (an error wrapping
+// os.ErrClosed). A Wait that returns nil may find nothing new to pull: the
+// previous round pulled what this signal announced.
+func (w *SampleWatch) Wait() error {
+	var b [8]byte
+	_, err := w.f.Read(b[:])
+	return err
+}
+
+// Close removes the appsink's callbacks and closes the eventfd; a pending
+// Wait returns. Call it after the pipeline reached NULL.
+func (w *SampleWatch) Close() error {
+	C.fh_appsink_notify(w.e.e, -1)
+	return w.f.Close()
 }
 
 // PushSample queues s's buffer and caps on an appsrc (which takes its own

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	gogst "github.com/go-gst/go-gst/gst"
-	"github.com/go-gst/go-gst/gst/app"
-
 	"github.com/framehub/framehub/internal/clock"
 	fhgst "github.com/framehub/framehub/internal/gst"
 	"github.com/framehub/framehub/ipc"
@@ -20,25 +17,37 @@ import (
 // the encoder's (encSrcQueue queued plus one encoding).
 const foreignReserve = encSrcQueue + 2
 
-// onRaw runs on the source's streaming thread for every raw frame.
-func (r *run) onRaw(*app.Sink) gogst.FlowReturn {
-	s := r.rawSink.PullSample()
-	if s == nil {
-		return gogst.FlowOK
+// pump hands every sample an appsink queues to handle, in order, and calls
+// eos (if not nil) once when the sink reached end of stream, until the
+// watch is closed. It runs on a goroutine of its own per sink, woken
+// through w: publishing from GStreamer's streaming thread (an appsink
+// callback) cost the producer several times more CPU per consumer, in the
+// Go runtime's sysmon (see fhgst.SampleWatch). The appsink's queue
+// (max-buffers) still holds the source back when the goroutine falls
+// behind.
+func pump(sink *fhgst.Element, w *fhgst.SampleWatch, handle func(*fhgst.Sample), eos func()) {
+	atEOS := false
+	for w.Wait() == nil {
+		for s := sink.PullSample(); s != nil; s = sink.PullSample() {
+			handle(s)
+			s.Unref()
+		}
+		if eos != nil && !atEOS && sink.IsEOS() {
+			atEOS = true
+			eos()
+		}
 	}
-	defer s.Unref()
-	r.handleRaw(s)
-	return gogst.FlowOK
 }
 
 // onRawEOS ends the encoder's input when the source ends, so that the
 // pipeline's EOS (every sink at EOS) is posted.
-func (r *run) onRawEOS(*app.Sink) {
+func (r *run) onRawEOS() {
 	if r.encSrc != nil {
 		r.encSrc.EndOfStream()
 	}
 }
 
+// handleRaw publishes one raw frame; it runs on the raw sink's pump.
 func (r *run) handleRaw(s *fhgst.Sample) {
 	p := r.p
 	r.frames.Add(1)
@@ -266,21 +275,16 @@ func (r *run) mono(running int64) int64 {
 	return m
 }
 
-// onH264 runs on the encoder branch's streaming thread for every access
+// handleH264 runs on the H.264 sink's pump for every access
 // unit: it is small and in system memory, so it is copied once into the
 // open slab of the h264 stream (slab.go), next to the access units before
 // it.
-func (r *run) onH264(*app.Sink) gogst.FlowReturn {
-	s := r.h264Sink.PullSample()
-	if s == nil {
-		return gogst.FlowOK
-	}
-	defer s.Unref()
+func (r *run) handleH264(s *fhgst.Sample) {
 	p := r.p
 	t := s.Timing()
 	n := s.Extract(nil)
 	if n == 0 {
-		return gogst.FlowOK
+		return
 	}
 	if n > p.cfg.H264SlabSize {
 		p.ctr.h264Dropped.Add(1)
@@ -288,14 +292,14 @@ func (r *run) onH264(*app.Sink) gogst.FlowReturn {
 			r.lastAULog = now
 			p.log.Error("access unit larger than H264SlabSize: dropped", "bytes", n, "H264SlabSize", p.cfg.H264SlabSize)
 		}
-		return gogst.FlowOK
+		return
 	}
 	sl, au, err := r.slabs.reserve(p.h264, n)
 	if err != nil {
 		if !errors.Is(err, surface.ErrExhausted) { // exhaustion is counted and logged by the stream
 			p.log.Error("reserve an h264 slab", "err", err)
 		}
-		return gogst.FlowOK
+		return
 	}
 	err = sl.surf.Mem.BeginWrite()
 	if err == nil {
@@ -304,7 +308,7 @@ func (r *run) onH264(*app.Sink) gogst.FlowReturn {
 	}
 	if err != nil {
 		p.log.Error("copy access unit", "err", err)
-		return gogst.FlowOK
+		return
 	}
 	var flags uint32
 	if !t.Delta {
@@ -321,7 +325,6 @@ func (r *run) onH264(*app.Sink) gogst.FlowReturn {
 	}
 	r.slabs.publish(p.h264, sl, n, producer.FrameInfo{PTS: t.PTS, DTS: t.DTS, Dur: t.Dur, MonoNS: r.mono(t.Running), Flags: flags})
 	p.ctr.h264.Add(1)
-	return gogst.FlowOK
 }
 
 // findSPS returns the payload of the first SPS NAL unit (type 7) of a

@@ -181,6 +181,19 @@ func TestRestartAfterError(t *testing.T) {
 	require.Contains(t, h.p.Stats().LastError, "flaky")
 }
 
+// TestSourceEndRestarts: a source that ends (EOS) reaches the pipeline's
+// end of stream through both sinks (the raw sink's pump ends the encoder's
+// input) and is restarted like a failed one.
+func TestSourceEndRestarts(t *testing.T) {
+	h := newHarness(t, Config{Width: 320, Height: 240,
+		Source:   "launch:videotestsrc num-buffers=12",
+		RetryMin: 20 * time.Millisecond, RetryMax: 80 * time.Millisecond})
+	h.run()
+	eventually(t, func() bool { st := h.p.Stats(); return st.Restarts >= 2 && st.RawFrames >= 24 && st.H264Frames > 0 },
+		"restarts after end of stream, have %+v", h.p.Stats())
+	require.Contains(t, h.p.Stats().LastError, "end of stream")
+}
+
 // TestNoFDLeak: a pipeline started and stopped leaves no fd behind.
 func TestNoFDLeak(t *testing.T) {
 	cycle := func() {

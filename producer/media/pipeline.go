@@ -10,7 +10,6 @@ import (
 	"time"
 
 	gogst "github.com/go-gst/go-gst/gst"
-	"github.com/go-gst/go-gst/gst/app"
 
 	fhgst "github.com/framehub/framehub/internal/gst"
 	"github.com/framehub/framehub/ipc"
@@ -297,7 +296,7 @@ func (p *Pipeline) flushForgets() {
 }
 
 // requestKeyframe is the h264 stream's OnKeyframeRequest (already rate
-// limited by the stream). It may run on a streaming thread inside Publish.
+// limited by the stream). It may run on the H.264 pump inside Publish.
 func (p *Pipeline) requestKeyframe() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -343,17 +342,21 @@ type run struct {
 	h264Sink *fhgst.Element
 	frames   atomic.Uint64
 	monoBase atomic.Int64 // CLOCK_MONOTONIC base time, monoUnknown until read
+	// The sinks' watches and the pumps reading them (closed and joined by
+	// stop, after the streaming threads ended).
+	watches []*fhgst.SampleWatch
+	pumps   sync.WaitGroup
 
-	// Raw streaming thread only.
+	// Raw sink's pump only.
 	caps        fhgst.CapsTracker
 	vi          *fhgst.VideoInfo
 	layout      surface.Layout // of the copy pool's surfaces
 	copyOffsets []uint32       // layout's plane offsets and strides
 	copyStrides []uint32
 	lastDropLog time.Time
-	// H.264 streaming thread only.
+	// H.264 sink's pump only.
 	lastAULog time.Time
-	slabs     slabWriter // closed by stop, after the thread ended
+	slabs     slabWriter // closed by stop, after the pump ended
 }
 
 const monoUnknown = -2
@@ -379,13 +382,17 @@ func (p *Pipeline) start() (*run, error) {
 	if err := r.rawSink.InstallAllocationProbe(p.cfg.RawPoolMin, p.cfg.RawPoolMax); err != nil {
 		return fail(fmt.Errorf("media: %w", err))
 	}
-	app.SinkFromElement(r.rawSink.Go()).SetCallbacks(&app.SinkCallbacks{NewSampleFunc: r.onRaw, EOSFunc: r.onRawEOS})
+	if err := r.startPump(r.rawSink, r.handleRaw, r.onRawEOS); err != nil {
+		return fail(err)
+	}
 	if p.h264 != nil {
 		r.encSrc, r.enc, r.h264Sink = pipe.Element(elemEncSrc), pipe.Element(elemEncoder), pipe.Element(elemH264Sink)
 		if r.encSrc == nil || r.enc == nil || r.h264Sink == nil {
 			return fail(fmt.Errorf("media: pipeline lacks %s, %s or %s", elemEncSrc, elemEncoder, elemH264Sink))
 		}
-		app.SinkFromElement(r.h264Sink.Go()).SetCallbacks(&app.SinkCallbacks{NewSampleFunc: r.onH264})
+		if err := r.startPump(r.h264Sink, r.handleH264, nil); err != nil {
+			return fail(err)
+		}
 		p.mu.Lock()
 		p.enc = r.enc
 		p.mu.Unlock()
@@ -403,8 +410,19 @@ func (p *Pipeline) start() (*run, error) {
 	return r, nil
 }
 
-// stop sets the pipeline to NULL, which joins its streaming threads, and
-// drops every reference the run took. Buffers leased to consumers stay
+// startPump starts the goroutine that reads sink's samples (see pump).
+func (r *run) startPump(sink *fhgst.Element, handle func(*fhgst.Sample), eos func()) error {
+	w, err := sink.WatchSamples()
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	r.watches = append(r.watches, w)
+	r.pumps.Go(func() { pump(sink, w, handle, eos) })
+	return nil
+}
+
+// stop sets the pipeline to NULL, which joins its streaming threads, ends
+// the pumps, and drops every reference the run took. Buffers leased to consumers stay
 // alive until their leases end.
 func (r *run) stop() {
 	r.p.mu.Lock()
@@ -413,12 +431,15 @@ func (r *run) stop() {
 	}
 	r.p.mu.Unlock()
 	_ = r.gp.SetState(gogst.StateNull)
-	r.slabs.close() // the streaming threads have ended
+	// The streaming threads have ended: nothing writes to the watches.
+	for _, w := range r.watches {
+		_ = w.Close()
+	}
+	r.pumps.Wait()
+	r.slabs.close()
 	// go-gst's wrappers hold references that only the garbage collector
-	// drops, and the appsink callbacks reference this run: without an
-	// explicit dispose the pipeline, the appsinks' last samples and so the
-	// whole memfd pool would live until a collection that the reference
-	// cycle (callbacks → run → wrappers) may never allow.
+	// drops: without an explicit dispose the pipeline, the appsinks' last
+	// samples and so the whole memfd pool would live until a collection.
 	r.pipe.Dispose()
 	for _, e := range []*fhgst.Element{r.rawSink, r.h264Sink} {
 		if e != nil {

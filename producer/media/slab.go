@@ -45,14 +45,14 @@ func (s *slab) unref() {
 }
 
 // slabWriter packs access units into the slabs of one stream's pool. It is
-// used from one thread at a time (the encoder branch's streaming thread).
+// used from one goroutine at a time (the H.264 sink's pump).
 type slabWriter struct {
 	open *slab
 }
 
 // reserve returns a slab with n free bytes and those bytes, starting a new
 // slab (Stream.Acquire) when the open one is too full; n must not exceed
-// the pool's surface size (onH264 drops larger access units). When the pool is
+// the pool's surface size (handleH264 drops larger access units). When the pool is
 // exhausted the stream has counted and logged a drop at the source and the
 // error wraps surface.ErrExhausted. The caller fills the bytes and calls
 // publish, or drops them (nothing to undo: the next reserve reuses them).
