@@ -40,7 +40,7 @@ bench: build ## run the benchmarks; reports in docs/bench/ (see docs/BENCHMARKS.
 	$(GO) run ./bench/transport -bin $(BIN)
 	$(GO) run ./bench/snapshot
 
-demo: build ## run the producer and a consumer on the synthetic source (DEMO_SECONDS=n to stop by itself)
+demo: build ## the whole group under the supervisor: test camera, x264enc, memfd surfaces, recorder, RTSP, snapshots (DEMO_SECONDS=n to stop by itself)
 	@BIN=$(BIN) scripts/demo.sh
 
 soak: deps ## the long chaos run: DURATION (default 30m) of random faults; report and charts in docs/SOAK.md, docs/soak/
