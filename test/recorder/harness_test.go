@@ -313,6 +313,17 @@ func listSegments(t *testing.T, dir string, withParts bool) []segFile {
 	return out
 }
 
+// recordedPast reports whether the newest segment under dir holds a frame
+// of sequence number seq or later.
+func recordedPast(t *testing.T, dir string, seq uint64) bool {
+	segs := listSegments(t, dir, true)
+	if len(segs) == 0 { // none yet, or one being created: poll again
+		return false
+	}
+	last := segs[len(segs)-1].seqs()
+	return len(last) > 0 && last[len(last)-1] >= seq
+}
+
 var (
 	durationRE = regexp.MustCompile(`Duration: (\d+):(\d+):(\d+)\.(\d{9})`)
 	widthRE    = regexp.MustCompile(`Width: (\d+)`)

@@ -184,11 +184,7 @@ func TestZeroGapRestart(t *testing.T) {
 
 	r = startRecorder(t, p, dir, "-segment", "4s")
 	restartedAt := ref.lastSeq()
-	eventually(t, func() bool {
-		segs := listSegments(t, recDir, true)
-		last := segs[len(segs)-1].seqs()
-		return len(last) > 0 && last[len(last)-1] >= restartedAt+30
-	}, "recording live again")
+	eventually(t, func() bool { return recordedPast(t, recDir, restartedAt+30) }, "recording live again")
 	r.Stop(t)
 
 	segs := listSegments(t, recDir, true)

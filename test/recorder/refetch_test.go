@@ -40,11 +40,7 @@ func TestStoppedRecorderRefetches(t *testing.T) {
 		time.Sleep(1600 * time.Millisecond)
 		require.NoError(t, syscall.Kill(r.Cmd.Process.Pid, syscall.SIGCONT))
 		resumedAt = ref.lastSeq()
-		eventually(t, func() bool {
-			segs := listSegments(t, recDir, true)
-			last := segs[len(segs)-1].seqs()
-			return len(last) > 0 && last[len(last)-1] >= resumedAt+30
-		}, "recording live again")
+		eventually(t, func() bool { return recordedPast(t, recDir, resumedAt+30) }, "recording live again")
 	}
 	rm := r.metrics()
 	r.Stop(t)
