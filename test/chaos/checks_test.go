@@ -267,8 +267,11 @@ func (c *chaos) checkRecording() {
 		// the recorder deletes it right after closing it (a full disk frees
 		// space by deleting the oldest segments, often all of them), the
 		// fragments written since the last read were recorded, then deleted:
-		// the deletion, which the recorder logged, explains the hole.
-		if reason, ok := deleted[strings.TrimSuffix(h.after, ".part")]; ok && h.to.Sub(h.from) <= segmentLen+holeTolerance {
+		// the deletion, which the recorder logged, explains the hole. When
+		// it deleted the following segments too before the tracker read
+		// them, the hole spans those as well.
+		if reason, ok := deleted[strings.TrimSuffix(h.after, ".part")]; ok &&
+			h.to.Sub(h.from) <= time.Duration(1+deletedWithin(deleted, h.from, h.to))*segmentLen+holeTolerance {
 			causes = append(causes, "tail of a segment the recorder deleted ("+reason+")")
 			h.logged = true
 		}

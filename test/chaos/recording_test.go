@@ -8,9 +8,11 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/framehub/framehub/consumers/recorder"
@@ -122,6 +124,19 @@ func childLog(path, name string) ([]logLine, error) {
 
 // deletedSegments returns the segments the recorder logged deleting
 // ("retention: deleted segment file=... reason=..."), with the reason.
+// deletedWithin counts the deleted segments (deletedSegments' keys) whose
+// start, which the recorder writes in the file name, lies in [from, to).
+func deletedWithin(deleted map[string]string, from, to time.Time) int {
+	n := 0
+	for file := range deleted {
+		start, err := time.Parse("2006-01-02T15-04-05.000Z", strings.TrimSuffix(filepath.Base(file), ".mp4"))
+		if err == nil && !start.Before(from) && start.Before(to) {
+			n++
+		}
+	}
+	return n
+}
+
 func deletedSegments(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -231,4 +246,28 @@ func (tr *tracker) result() ([]span, map[string]error) {
 	}
 	slices.SortFunc(all, func(a, b span) int { return a.from.Compare(b.from) })
 	return all, maps.Clone(tr.played)
+}
+
+// TestDeletedWithin: segment starts are read from the recorder's file names
+// (UTC), and only those inside the hole count.
+func TestDeletedWithin(t *testing.T) {
+	deleted := map[string]string{
+		"/r/2026-12-04/2026-12-04T20-58-53.862Z.mp4": "enospc",
+		"/r/2026-12-04/2026-12-04T20-58-58.861Z.mp4": "enospc",
+		"/r/2026-12-04/2026-12-04T20-59-03.862Z.mp4": "enospc",
+		"/r/2026-12-04/not-a-segment.mp4":            "enospc",
+	}
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if n := deletedWithin(deleted, at("2026-12-04T20:59:02.866Z"), at("2026-12-04T20:59:08.862Z")); n != 1 {
+		t.Fatalf("one segment starts inside the hole, counted %d", n)
+	}
+	if n := deletedWithin(deleted, at("2026-12-04T20:58:53.862Z"), at("2026-12-04T20:59:03.862Z")); n != 2 {
+		t.Fatalf("from is inclusive and to exclusive: want 2, counted %d", n)
+	}
 }
