@@ -148,7 +148,7 @@ func listSegments(fsys FS, root string) ([]segFile, error) {
 			default:
 				continue
 			}
-			if _, ok := nameTime(f.base); ok && e.Type().IsRegular() {
+			if _, ok := SegmentStart(f.base); ok && e.Type().IsRegular() {
 				files = append(files, f)
 			}
 		}

@@ -34,8 +34,10 @@ func segmentDir(root, name string) string {
 	return filepath.Join(root, name[:len(dayLayout)])
 }
 
-// nameTime parses the start time back from a segment's file name.
-func nameTime(base string) (time.Time, bool) {
+// SegmentStart parses the start time (UTC) back from a segment's base file
+// name (closed, being written, or an event's); ok is false for any other
+// name.
+func SegmentStart(base string) (start time.Time, ok bool) {
 	if len(base) < len(nameLayout) {
 		return time.Time{}, false
 	}

@@ -122,21 +122,21 @@ func childLog(path, name string) ([]logLine, error) {
 	return out, sc.Err()
 }
 
-// deletedSegments returns the segments the recorder logged deleting
-// ("retention: deleted segment file=... reason=..."), with the reason.
 // deletedWithin counts the deleted segments (deletedSegments' keys) whose
 // start, which the recorder writes in the file name, lies in [from, to).
 func deletedWithin(deleted map[string]string, from, to time.Time) int {
 	n := 0
 	for file := range deleted {
-		start, err := time.Parse("2006-01-02T15-04-05.000Z", strings.TrimSuffix(filepath.Base(file), ".mp4"))
-		if err == nil && !start.Before(from) && start.Before(to) {
+		start, ok := recorder.SegmentStart(filepath.Base(file))
+		if ok && !start.Before(from) && start.Before(to) {
 			n++
 		}
 	}
 	return n
 }
 
+// deletedSegments returns the segments the recorder logged deleting
+// ("retention: deleted segment file=... reason=..."), with the reason.
 func deletedSegments(path string) (map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
