@@ -118,11 +118,8 @@ fh_appsink_pull (GstElement * appsink)
 }
 
 /* The appsink callbacks of fh_appsink_notify: they only count on an
- * eventfd, so that GStreamer's streaming threads never run Go code. A Go
- * callback on a thread Go did not create costs a P hand-over each time and
- * wakes the runtime's sysmon, which then polls every 20 µs for as long as
- * the callback runs: measured here, that was most of what each consumer
- * added to the producer's CPU. */
+ * eventfd, so that GStreamer's streaming threads never run Go code (why:
+ * SampleWatch in gst.go). */
 static void
 fh_notify (gpointer data)
 {

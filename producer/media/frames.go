@@ -20,11 +20,9 @@ const foreignReserve = encSrcQueue + 2
 // pump hands every sample an appsink queues to handle, in order, and calls
 // eos (if not nil) once when the sink reached end of stream, until the
 // watch is closed. It runs on a goroutine of its own per sink, woken
-// through w: publishing from GStreamer's streaming thread (an appsink
-// callback) cost the producer several times more CPU per consumer, in the
-// Go runtime's sysmon (see fhgst.SampleWatch). The appsink's queue
-// (max-buffers) still holds the source back when the goroutine falls
-// behind.
+// through w, rather than on GStreamer's streaming thread (why:
+// fhgst.SampleWatch). The appsink's queue (max-buffers) still holds the
+// source back when the goroutine falls behind.
 func pump(sink *fhgst.Element, w *fhgst.SampleWatch, handle func(*fhgst.Sample), eos func()) {
 	atEOS := false
 	for w.Wait() == nil {
@@ -275,10 +273,9 @@ func (r *run) mono(running int64) int64 {
 	return m
 }
 
-// handleH264 runs on the H.264 sink's pump for every access
-// unit: it is small and in system memory, so it is copied once into the
-// open slab of the h264 stream (slab.go), next to the access units before
-// it.
+// handleH264 runs on the H.264 sink's pump for every access unit: it is
+// small and in system memory, so it is copied once into the open slab of
+// the h264 stream (slab.go), next to the access units before it.
 func (r *run) handleH264(s *fhgst.Sample) {
 	p := r.p
 	t := s.Timing()

@@ -422,8 +422,8 @@ func (r *run) startPump(sink *fhgst.Element, handle func(*fhgst.Sample), eos fun
 }
 
 // stop sets the pipeline to NULL, which joins its streaming threads, ends
-// the pumps, and drops every reference the run took. Buffers leased to consumers stay
-// alive until their leases end.
+// the pumps, and drops every reference the run took. Buffers leased to
+// consumers stay alive until their leases end.
 func (r *run) stop() {
 	r.p.mu.Lock()
 	if r.p.enc == r.enc {
