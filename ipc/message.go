@@ -175,12 +175,16 @@ const (
 	CodeBadRelease      Code = 8  // Release named a lease that is not live
 	CodeInvalidArgument Code = 9  // Hello fields out of range
 	CodeLossless        Code = 10 // lossless requested but not allowed
+	CodeNoCapacity      Code = 11 // Reject: the pool cannot back another budget; the reason says what is left
+	CodeReclaimed       Code = 12 // Bye: the pool ran dry and this consumer held the most beyond its fair share
+	CodeRateLimit       Code = 13 // Bye: control messages (Ping, RequestKeyframe, ...) faster than the read budget
 )
 
 var codeNames = map[Code]string{
 	CodeOK: "ok", CodeVersion: "version", CodeUnknownStream: "unknown_stream", CodeDenied: "denied",
 	CodeTooMany: "too_many", CodeProtocol: "protocol", CodeMaxHold: "max_hold", CodeShutdown: "shutdown",
 	CodeBadRelease: "bad_release", CodeInvalidArgument: "invalid_argument", CodeLossless: "lossless",
+	CodeNoCapacity: "no_capacity", CodeReclaimed: "reclaimed", CodeRateLimit: "rate_limit",
 }
 
 func (c Code) String() string {

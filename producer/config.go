@@ -25,9 +25,19 @@ type Config struct {
 	AllowUIDs []int
 	AllowGIDs []int
 
-	// MaxConnections caps concurrent consumer connections. It defaults to 64.
+	// MaxConnections caps subscribed consumers. It defaults to 64.
 	MaxConnections int
-	// MaxInFlight caps the budget a consumer may ask for. It defaults to 32.
+	// MaxHandshakes caps the connections that have not sent their Hello
+	// yet, over all peers; MaxHandshakesPerUID and MaxHandshakesPerProcess
+	// per peer uid and process (SO_PEERCRED). A connection over any of them
+	// gets Reject ipc.CodeTooMany at once, so one process holding silent
+	// connections cannot keep another out. They default to 32, 16 and 4.
+	MaxHandshakes           int
+	MaxHandshakesPerUID     int
+	MaxHandshakesPerProcess int
+	// MaxInFlight caps the budget a consumer may ask for. It defaults to 8.
+	// Admission control grants less when the stream's pool cannot back it
+	// (see package fanout): never more than half of what a stream can share.
 	MaxInFlight int
 	// DefaultInFlight is the budget of a consumer that asks for 0. It defaults to 4.
 	DefaultInFlight int
@@ -42,8 +52,19 @@ type Config struct {
 	// the source for every consumer instead of skipping only that consumer; it
 	// is still evicted at its deadline, which bounds the stall. Defaults to false.
 	AllowLossless bool
-	// HelloTimeout bounds the wait for a new connection's Hello. It defaults to 5 seconds.
+	// HelloTimeout bounds the wait for a new connection's Hello. It
+	// defaults to 1 second.
 	HelloTimeout time.Duration
+	// PenaltyWindow is how long an eviction (max_hold, reclaim) halves the
+	// budget of a consumer that comes back with the same uid and name. It
+	// defaults to 60 seconds.
+	PenaltyWindow time.Duration
+	// ControlRate and ControlBurst are each consumer's allowance of messages
+	// that release nothing (Ping, RequestKeyframe, empty Release, unknown
+	// types): per second sustained, and at once. A consumer past it is
+	// closed with ipc.CodeRateLimit. They default to 50 and 100.
+	ControlRate  float64
+	ControlBurst int
 	// EvictInterval is how often lease deadlines are checked. It defaults to
 	// 50 ms, which is the precision of eviction.
 	EvictInterval time.Duration
@@ -62,8 +83,17 @@ func (c *Config) setDefaults() error {
 	if c.MaxConnections == 0 {
 		c.MaxConnections = 64
 	}
+	if c.MaxHandshakes == 0 {
+		c.MaxHandshakes = 32
+	}
+	if c.MaxHandshakesPerUID == 0 {
+		c.MaxHandshakesPerUID = 16
+	}
+	if c.MaxHandshakesPerProcess == 0 {
+		c.MaxHandshakesPerProcess = 4
+	}
 	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 32
+		c.MaxInFlight = 8
 	}
 	if c.DefaultInFlight == 0 {
 		c.DefaultInFlight = 4
@@ -78,7 +108,16 @@ func (c *Config) setDefaults() error {
 		c.MaxHold = 60 * time.Second
 	}
 	if c.HelloTimeout == 0 {
-		c.HelloTimeout = 5 * time.Second
+		c.HelloTimeout = time.Second
+	}
+	if c.PenaltyWindow == 0 {
+		c.PenaltyWindow = time.Minute
+	}
+	if c.ControlRate == 0 {
+		c.ControlRate = 50
+	}
+	if c.ControlBurst == 0 {
+		c.ControlBurst = 100
 	}
 	if c.EvictInterval == 0 {
 		c.EvictInterval = 50 * time.Millisecond
@@ -89,6 +128,12 @@ func (c *Config) setDefaults() error {
 	switch {
 	case c.MaxConnections < 1:
 		return fmt.Errorf("producer: config: MaxConnections %d must be ≥ 1", c.MaxConnections)
+	case c.MaxHandshakes < 1 || c.MaxHandshakesPerUID < 1 || c.MaxHandshakesPerProcess < 1:
+		return fmt.Errorf("producer: config: MaxHandshakes %d, MaxHandshakesPerUID %d and MaxHandshakesPerProcess %d must be ≥ 1",
+			c.MaxHandshakes, c.MaxHandshakesPerUID, c.MaxHandshakesPerProcess)
+	case c.HelloTimeout < 0 || c.PenaltyWindow < 0 || c.ControlRate < 0 || c.ControlBurst < 1:
+		return fmt.Errorf("producer: config: HelloTimeout %v, PenaltyWindow %v, ControlRate %v must not be negative, ControlBurst %d must be ≥ 1",
+			c.HelloTimeout, c.PenaltyWindow, c.ControlRate, c.ControlBurst)
 	case c.MaxInFlight < 1:
 		return fmt.Errorf("producer: config: MaxInFlight %d must be ≥ 1", c.MaxInFlight)
 	case c.DefaultInFlight < 1:

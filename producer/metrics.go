@@ -36,7 +36,7 @@ func NewMetrics(srv *Server) *Metrics {
 	srv.mu.Lock()
 	srv.holdObs = m.hold
 	for _, st := range srv.streams {
-		st.holdObs = m.hold.WithLabelValues(st.cfg.Name)
+		st.setHoldObserver(m.hold.WithLabelValues(st.cfg.Name))
 	}
 	srv.mu.Unlock()
 	return m
@@ -70,27 +70,29 @@ func (m *Metrics) Handler() http.Handler {
 type collector Metrics
 
 var (
-	descFrames    = prometheus.NewDesc("framehub_producer_frames_total", "Frames published.", []string{"stream"}, nil)
-	descDelivered = prometheus.NewDesc("framehub_producer_delivered_total", "Frame messages sent to consumers.", []string{"stream"}, nil)
-	descDrops     = prometheus.NewDesc("framehub_producer_dropped_total", "Frames not delivered, by reason: pool_exhausted and lossless (dropped at the source for everyone), budget and socket_full (skipped for one consumer).", []string{"stream", "reason"}, nil)
-	descEvictions = prometheus.NewDesc("framehub_producer_evictions_total", "Consumers evicted for holding a lease past max_hold.", []string{"stream"}, nil)
-	descReleased  = prometheus.NewDesc("framehub_producer_released_total", "Leases ended, by how: released by the consumer, or at its disconnect.", []string{"stream", "how"}, nil)
-	descLeases    = prometheus.NewDesc("framehub_producer_leases", "Live leases.", []string{"stream"}, nil)
-	descConsumers = prometheus.NewDesc("framehub_producer_consumers", "Subscribed consumers.", []string{"stream"}, nil)
-	descPool      = prometheus.NewDesc("framehub_producer_pool_surfaces", "Surfaces of a stream's pool, by state.", []string{"stream", "state"}, nil)
-	descExhausted = prometheus.NewDesc("framehub_producer_pool_exhausted_total", "Times a stream's pool had no free surface.", []string{"stream"}, nil)
-	descReplay    = prometheus.NewDesc("framehub_producer_replay_frames", "Frames in a stream's replay buffer.", []string{"stream"}, nil)
-	descKeyframes = prometheus.NewDesc("framehub_producer_keyframe_requests_total", "Keyframe requests forwarded to the encoder.", []string{"stream"}, nil)
-	descLeasesBy  = prometheus.NewDesc("framehub_producer_consumer_leases", "Live leases per consumer.", []string{"stream", "consumer", "session"}, nil)
-	descSkipsBy   = prometheus.NewDesc("framehub_producer_consumer_skipped_total", "Frames skipped for a consumer (budget or full socket).", []string{"stream", "consumer", "session"}, nil)
-	descDelivBy   = prometheus.NewDesc("framehub_producer_consumer_delivered_total", "Frames delivered to a consumer.", []string{"stream", "consumer", "session"}, nil)
-	descConns     = prometheus.NewDesc("framehub_producer_connections", "Open consumer connections.", nil, nil)
-	descRejected  = prometheus.NewDesc("framehub_producer_rejected_total", "Connections refused (Reject).", nil, nil)
-	descProtoErr  = prometheus.NewDesc("framehub_producer_protocol_errors_total", "Consumers disconnected for breaking the protocol.", nil, nil)
+	descFrames     = prometheus.NewDesc("framehub_producer_frames_total", "Frames published.", []string{"stream"}, nil)
+	descDelivered  = prometheus.NewDesc("framehub_producer_delivered_total", "Frame messages sent to consumers.", []string{"stream"}, nil)
+	descDrops      = prometheus.NewDesc("framehub_producer_dropped_total", "Frames not delivered, by reason: pool_exhausted and lossless (dropped at the source for everyone), budget and socket_full (skipped for one consumer).", []string{"stream", "reason"}, nil)
+	descSuperseded = prometheus.NewDesc("framehub_producer_superseded_total", "Pending frames of latest-policy consumers replaced by a newer frame: skips by policy, not drops.", []string{"stream"}, nil)
+	descEvictions  = prometheus.NewDesc("framehub_producer_evictions_total", "Consumers closed by the producer, by reason: max_hold (held a lease too long), reclaimed (the pool ran dry and it held most beyond its fair share), rate_limit (too many control messages).", []string{"stream", "reason"}, nil)
+	descPromised   = prometheus.NewDesc("framehub_producer_promised_surfaces", "Surfaces promised to consumers (their budgets, plus one per latest-policy consumer) against the stream's capacity and the source's reserve.", []string{"stream", "of"}, nil)
+	descReleased   = prometheus.NewDesc("framehub_producer_released_total", "Leases ended, by how: released by the consumer, or at its disconnect.", []string{"stream", "how"}, nil)
+	descLeases     = prometheus.NewDesc("framehub_producer_leases", "Live leases.", []string{"stream"}, nil)
+	descConsumers  = prometheus.NewDesc("framehub_producer_consumers", "Subscribed consumers.", []string{"stream"}, nil)
+	descPool       = prometheus.NewDesc("framehub_producer_pool_surfaces", "Surfaces of a stream's pool, by state.", []string{"stream", "state"}, nil)
+	descExhausted  = prometheus.NewDesc("framehub_producer_pool_exhausted_total", "Times a stream's pool had no free surface.", []string{"stream"}, nil)
+	descReplay     = prometheus.NewDesc("framehub_producer_replay_frames", "Frames in a stream's replay buffer.", []string{"stream"}, nil)
+	descKeyframes  = prometheus.NewDesc("framehub_producer_keyframe_requests_total", "Keyframe requests forwarded to the encoder.", []string{"stream"}, nil)
+	descLeasesBy   = prometheus.NewDesc("framehub_producer_consumer_leases", "Live leases per consumer.", []string{"stream", "consumer", "session"}, nil)
+	descSkipsBy    = prometheus.NewDesc("framehub_producer_consumer_skipped_total", "Frames skipped for a consumer (budget or full socket).", []string{"stream", "consumer", "session"}, nil)
+	descDelivBy    = prometheus.NewDesc("framehub_producer_consumer_delivered_total", "Frames delivered to a consumer.", []string{"stream", "consumer", "session"}, nil)
+	descConns      = prometheus.NewDesc("framehub_producer_connections", "Open consumer connections.", nil, nil)
+	descRejected   = prometheus.NewDesc("framehub_producer_rejected_total", "Connections refused (Reject).", nil, nil)
+	descProtoErr   = prometheus.NewDesc("framehub_producer_protocol_errors_total", "Consumers disconnected for breaking the protocol.", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFrames, descDelivered, descDrops, descEvictions, descReleased, descLeases,
+	for _, d := range []*prometheus.Desc{descFrames, descDelivered, descDrops, descSuperseded, descEvictions, descPromised, descReleased, descLeases,
 		descConsumers, descPool, descExhausted, descReplay, descKeyframes, descLeasesBy, descSkipsBy, descDelivBy,
 		descConns, descRejected, descProtoErr} {
 		ch <- d
@@ -119,7 +121,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDrops, s.DroppedLossless, n, "lossless")
 		counter(descDrops, s.SkippedBudget, n, "budget")
 		counter(descDrops, s.SkippedSocket, n, "socket_full")
-		counter(descEvictions, s.Evictions, n)
+		counter(descSuperseded, s.Superseded, n)
+		counter(descEvictions, s.Evictions, n, "max_hold")
+		counter(descEvictions, s.Reclaims, n, "reclaimed")
+		counter(descEvictions, s.RateLimited, n, "rate_limit")
+		gauge(descPromised, s.Promised, n, "promised")
+		gauge(descPromised, s.Capacity, n, "capacity")
+		gauge(descPromised, s.Reserve, n, "reserve")
 		counter(descReleased, s.Released, n, "release")
 		counter(descReleased, s.ReleasedOnClose, n, "disconnect")
 		gauge(descLeases, s.Leases, n)

@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,25 +12,37 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/framehub/framehub/fdpass"
 	"github.com/framehub/framehub/ipc"
-	"github.com/framehub/framehub/lease"
+	"github.com/framehub/framehub/producer/fanout"
 )
 
 // ServerStats are the server's connection counters.
 type ServerStats struct {
 	Accepted       uint64 // connections accepted
 	Rejected       uint64 // handshakes refused (Reject sent)
-	ProtocolErrors uint64 // sessions closed for breaking the protocol
+	ProtocolErrors uint64 // sessions closed for breaking the protocol (bad messages, bad releases, floods)
 	Connections    int    // open now (handshaking or subscribed)
+	Handshakes     int    // open now and not subscribed yet
 }
 
 type serverCounters struct {
 	accepted, rejected, protocolErrors atomic.Uint64
-	conns                              atomic.Int64
+}
+
+// handshakes counts the connections that have not finished their
+// handshake, in all and per peer uid and process: they have an allowance of
+// their own (Config.MaxHandshakes...), so that silent connections of one
+// process cannot keep another process out.
+type handshakes struct {
+	total int
+	byUID map[int]int
+	byPID map[int]int
 }
 
 // Server accepts consumer connections and serves its streams. Create it with
@@ -46,8 +59,9 @@ type Server struct {
 
 	mu       sync.Mutex
 	streams  map[string]*Stream
-	sessions map[lease.ConsumerID]*session
-	nextID   lease.ConsumerID
+	sessions map[fanout.SubID]*session
+	pending  handshakes
+	nextID   fanout.SubID
 	ln       *fdpass.Listener
 	started  bool
 	closed   bool
@@ -67,7 +81,8 @@ func New(cfg Config) (*Server, error) {
 		ctx:      ctx,
 		cancel:   cancel,
 		streams:  make(map[string]*Stream),
-		sessions: make(map[lease.ConsumerID]*session),
+		sessions: make(map[fanout.SubID]*session),
+		pending:  handshakes{byUID: make(map[int]int), byPID: make(map[int]int)},
 	}, nil
 }
 
@@ -87,7 +102,7 @@ func (s *Server) AddStream(cfg StreamConfig) (*Stream, error) {
 	}
 	s.streams[cfg.Name] = st
 	if s.holdObs != nil {
-		st.holdObs = s.holdObs.WithLabelValues(cfg.Name)
+		st.setHoldObserver(s.holdObs.WithLabelValues(cfg.Name))
 	}
 	if s.started {
 		s.startEvictions(st)
@@ -213,23 +228,60 @@ func (s *Server) acceptLoop() {
 			continue
 		}
 		s.ctr.accepted.Add(1)
-		if n := s.ctr.conns.Add(1); n > int64(s.cfg.MaxConnections) {
-			s.ctr.conns.Add(-1)
-			s.reject(conn, ipc.CodeTooMany, fmt.Sprintf("connection limit reached (%d)", s.cfg.MaxConnections))
+		cred, err := conn.PeerCred()
+		if err != nil {
+			s.reject(conn, cred, ipc.CodeDenied, "cannot read peer credentials")
+			continue
+		}
+		if reason := s.beginHandshake(cred); reason != "" {
+			s.reject(conn, cred, ipc.CodeTooMany, reason)
 			continue
 		}
 		s.wg.Go(func() {
-			if !s.serveConn(conn) {
-				s.ctr.conns.Add(-1) // a session gives its slot back when it closes
-			}
+			s.serveConn(conn, cred)
 		})
 	}
 }
 
+// beginHandshake takes a handshake slot for a new connection from cred's
+// process, or says which allowance it is over.
+func (s *Server) beginHandshake(cred fdpass.Cred) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := &s.pending
+	switch {
+	case h.byPID[cred.PID] >= s.cfg.MaxHandshakesPerProcess:
+		return fmt.Sprintf("process %d already has %d connections without a Hello (limit %d per process)",
+			cred.PID, h.byPID[cred.PID], s.cfg.MaxHandshakesPerProcess)
+	case h.byUID[cred.UID] >= s.cfg.MaxHandshakesPerUID:
+		return fmt.Sprintf("uid %d already has %d connections without a Hello (limit %d per uid)",
+			cred.UID, h.byUID[cred.UID], s.cfg.MaxHandshakesPerUID)
+	case h.total >= s.cfg.MaxHandshakes:
+		return fmt.Sprintf("%d connections are waiting to say Hello (limit %d)", h.total, s.cfg.MaxHandshakes)
+	}
+	h.total++
+	h.byPID[cred.PID]++
+	h.byUID[cred.UID]++
+	return ""
+}
+
+// endHandshake gives a handshake slot back.
+func (s *Server) endHandshake(cred fdpass.Cred) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := &s.pending
+	h.total--
+	if h.byPID[cred.PID]--; h.byPID[cred.PID] <= 0 {
+		delete(h.byPID, cred.PID)
+	}
+	if h.byUID[cred.UID]--; h.byUID[cred.UID] <= 0 {
+		delete(h.byUID, cred.UID)
+	}
+}
+
 // reject refuses a connection before it became a session.
-func (s *Server) reject(conn *fdpass.Conn, code ipc.Code, reason string) {
+func (s *Server) reject(conn *fdpass.Conn, cred fdpass.Cred, code ipc.Code, reason string) {
 	s.ctr.rejected.Add(1)
-	cred, _ := conn.PeerCred()
 	s.log.Warn("rejected consumer", "code", code.String(), "reason", reason, "pid", cred.PID, "uid", cred.UID)
 	if b, err := s.codec.Encode(&ipc.Reject{Code: code, Reason: reason}); err == nil {
 		_ = conn.TrySend(b, nil)
@@ -237,57 +289,13 @@ func (s *Server) reject(conn *fdpass.Conn, code ipc.Code, reason string) {
 	_ = conn.Close()
 }
 
-// serveConn runs the handshake. It reports whether the connection became a
-// session (which then owns its connection slot until it closes).
-func (s *Server) serveConn(conn *fdpass.Conn) bool {
-	cred, err := conn.PeerCred()
-	if err != nil {
-		s.reject(conn, ipc.CodeDenied, "cannot read peer credentials")
-		return false
-	}
-	if !s.cfg.allowed(cred.UID, cred.GID) {
-		s.reject(conn, ipc.CodeDenied, fmt.Sprintf("uid %d gid %d not in the allow-list", cred.UID, cred.GID))
-		return false
-	}
-	buf := make([]byte, ipc.MaxMessageSize)
-	_ = conn.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
-	n, fds, err := conn.Recv(buf)
-	if err != nil {
-		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			s.reject(conn, ipc.CodeProtocol, fmt.Sprintf("no Hello within %v", s.cfg.HelloTimeout))
-		case errors.Is(err, fdpass.ErrTruncated):
-			s.reject(conn, ipc.CodeProtocol, fmt.Sprintf("first message larger than %d bytes", ipc.MaxMessageSize))
-		default:
-			s.log.Debug("connection closed before Hello", "pid", cred.PID, "err", err)
-			_ = conn.Close()
-		}
-		return false
-	}
-	if len(fds) > 0 {
-		fdpass.CloseFDs(fds)
-		s.reject(conn, ipc.CodeProtocol, fmt.Sprintf("Hello carried %d file descriptors; consumers must not send fds", len(fds)))
-		return false
-	}
-	m, err := s.codec.Decode(buf[:n])
-	if err != nil {
-		code := ipc.CodeProtocol
-		if errors.Is(err, ipc.ErrInvalid) && !errors.Is(err, ipc.ErrMalformed) && ipc.Type(buf[0]) == ipc.TypeHello {
-			code = ipc.CodeInvalidArgument
-		}
-		s.reject(conn, code, "malformed Hello: "+err.Error())
-		return false
-	}
-	hello, ok := m.(*ipc.Hello)
-	if !ok {
-		s.reject(conn, ipc.CodeProtocol, fmt.Sprintf("first message must be Hello, got %v", m.Type()))
-		return false
-	}
-	_ = conn.SetReadDeadline(time.Time{})
-	ss, welcome, code, reason := s.admit(conn, cred, hello)
+// serveConn runs the handshake, then subscribes the session (which reads
+// its own socket from then on when its policy needs it).
+func (s *Server) serveConn(conn *fdpass.Conn, cred fdpass.Cred) {
+	ss := s.handshake(conn, cred)
+	s.endHandshake(cred)
 	if ss == nil {
-		s.reject(conn, code, reason)
-		return false
+		return
 	}
 	// From here on the stream reads this socket on its own schedule (see
 	// Stream.service); taking it out of the netpoller keeps the consumer's
@@ -295,52 +303,132 @@ func (s *Server) serveConn(conn *fdpass.Conn) bool {
 	// exception: its release must deliver the pending frame at once, so it
 	// keeps a reader of its own (such consumers are few and trigger-driven).
 	// A replaying consumer too: its releases pace the catch-up.
-	ss.ownReader = ss.policy == ipc.PolicyLatest || ss.replayFrom > 0
-	if ss.ownReader {
-		if err := ss.st.subscribe(ss, welcome); err != nil {
-			s.removeSession(ss)
-			s.log.Warn("subscribe failed", "consumer", ss.name, "err", err)
+	if !ss.ownReader {
+		if err := conn.SetBlocking(true); err != nil {
+			s.endSession(ss)
+			s.log.Error("detach consumer socket from the netpoller", "err", err)
 			_ = conn.Close()
-			return false
+			return
 		}
-		ss.log.Info("consumer subscribed", "budget", ss.budget, "max_hold", ss.maxHold, "policy", string(ss.policy))
-		ss.readLoop()
-		return true
 	}
-	if err := conn.SetBlocking(true); err != nil {
-		s.removeSession(ss)
-		s.log.Error("detach consumer socket from the netpoller", "err", err)
-		_ = conn.Close()
-		return false
+	w := &ipc.Welcome{
+		Major: ipc.VersionMajor, Minor: ipc.VersionMinor, Session: uint64(ss.id), Stream: ss.st.cfg.Name,
+		MaxHoldMS: uint32(ss.params.MaxHold / time.Millisecond), Policy: ss.params.Policy,
 	}
-	if err := ss.st.subscribe(ss, welcome); err != nil {
-		s.removeSession(ss)
+	if ss.params.Lossless {
+		w.Flags |= ipc.HelloLossless
+	}
+	if err := ss.st.subscribe(ss, w); err != nil {
+		s.endSession(ss)
+		if errors.Is(err, fanout.ErrNoCapacity) {
+			s.reject(conn, cred, ipc.CodeNoCapacity, err.Error())
+			return
+		}
 		s.log.Warn("subscribe failed", "consumer", ss.name, "err", err)
 		_ = conn.Close()
-		return false
+		return
 	}
-	ss.log.Info("consumer subscribed", "budget", ss.budget, "max_hold", ss.maxHold, "policy", string(ss.policy))
-	return true
+	ss.log.Info("consumer subscribed", "budget", ss.budget, "asked", ss.params.Budget, "max_hold", ss.params.MaxHold,
+		"policy", string(ss.params.Policy))
+	if ss.ownReader {
+		ss.readLoop()
+	}
+}
+
+// handshake reads and checks the Hello. It returns the session, not yet
+// subscribed, or nil once it rejected or closed the connection.
+func (s *Server) handshake(conn *fdpass.Conn, cred fdpass.Cred) *session {
+	if !s.cfg.allowed(cred.UID, cred.GID) {
+		s.reject(conn, cred, ipc.CodeDenied, fmt.Sprintf("uid %d gid %d not in the allow-list", cred.UID, cred.GID))
+		return nil
+	}
+	buf := make([]byte, ipc.MaxMessageSize)
+	_ = conn.SetReadDeadline(time.Now().Add(s.cfg.HelloTimeout))
+	n, fds, err := conn.Recv(buf)
+	if err != nil {
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			s.reject(conn, cred, ipc.CodeProtocol, fmt.Sprintf("no Hello within %v", s.cfg.HelloTimeout))
+		case errors.Is(err, fdpass.ErrTruncated):
+			s.reject(conn, cred, ipc.CodeProtocol, fmt.Sprintf("first message larger than %d bytes", ipc.MaxMessageSize))
+		default:
+			s.log.Debug("connection closed before Hello", "pid", cred.PID, "err", err)
+			_ = conn.Close()
+		}
+		return nil
+	}
+	if len(fds) > 0 {
+		fdpass.CloseFDs(fds)
+		s.reject(conn, cred, ipc.CodeProtocol, fmt.Sprintf("Hello carried %d file descriptors; consumers must not send fds", len(fds)))
+		return nil
+	}
+	m, err := s.codec.Decode(buf[:n])
+	if err != nil {
+		code := ipc.CodeProtocol
+		if errors.Is(err, ipc.ErrInvalid) && !errors.Is(err, ipc.ErrMalformed) && ipc.Type(buf[0]) == ipc.TypeHello {
+			code = ipc.CodeInvalidArgument
+		}
+		s.reject(conn, cred, code, "malformed Hello: "+err.Error())
+		return nil
+	}
+	hello, ok := m.(*ipc.Hello)
+	if !ok {
+		s.reject(conn, cred, ipc.CodeProtocol, fmt.Sprintf("first message must be Hello, got %v", m.Type()))
+		return nil
+	}
+	_ = conn.SetReadDeadline(time.Time{})
+	ss, code, reason := s.admit(conn, cred, hello)
+	if ss == nil {
+		s.reject(conn, cred, code, reason)
+	}
+	return ss
+}
+
+// MaxNameLen is the longest consumer name a Hello may carry, in bytes.
+const MaxNameLen = 64
+
+// checkName says what is wrong with a consumer name, or "" when nothing:
+// names end up in logs, metrics labels and status output, so they must be
+// short, valid UTF-8 and printable.
+func checkName(name string) string {
+	switch {
+	case len(name) > MaxNameLen:
+		return fmt.Sprintf("consumer name of %d bytes: at most %d", len(name), MaxNameLen)
+	case !utf8.ValidString(name):
+		return fmt.Sprintf("consumer name %+q is not valid UTF-8", name)
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return fmt.Sprintf("consumer name %+q has the unprintable character %U", name, r)
+		}
+	}
+	return ""
 }
 
 // admit checks a Hello against the server's policy and builds the session.
-func (s *Server) admit(conn *fdpass.Conn, cred fdpass.Cred, h *ipc.Hello) (*session, *ipc.Welcome, ipc.Code, string) {
+func (s *Server) admit(conn *fdpass.Conn, cred fdpass.Cred, h *ipc.Hello) (*session, ipc.Code, string) {
 	if h.Major != ipc.VersionMajor {
-		return nil, nil, ipc.CodeVersion, fmt.Sprintf("protocol version %d.%d not supported; this producer speaks %d.x",
+		return nil, ipc.CodeVersion, fmt.Sprintf("protocol version %d.%d not supported; this producer speaks %d.x",
 			h.Major, h.Minor, ipc.VersionMajor)
+	}
+	if why := checkName(h.Name); why != "" {
+		return nil, ipc.CodeInvalidArgument, why
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, nil, ipc.CodeShutdown, "producer is stopping"
+		return nil, ipc.CodeShutdown, "producer is stopping"
+	}
+	if len(s.sessions) >= s.cfg.MaxConnections {
+		return nil, ipc.CodeTooMany, fmt.Sprintf("connection limit reached (%d consumers)", s.cfg.MaxConnections)
 	}
 	st := s.streams[h.Stream]
 	if st == nil {
-		return nil, nil, ipc.CodeUnknownStream, fmt.Sprintf("no stream %q (streams: %v)", h.Stream, s.streamNames())
+		return nil, ipc.CodeUnknownStream, fmt.Sprintf("no stream %q (streams: %v)", h.Stream, s.streamNames())
 	}
 	lossless := h.Flags&ipc.HelloLossless != 0
 	if lossless && !s.cfg.AllowLossless {
-		return nil, nil, ipc.CodeLossless, "lossless delivery is not allowed by this producer's policy"
+		return nil, ipc.CodeLossless, "lossless delivery is not allowed by this producer's policy"
 	}
 	budget := int(h.MaxInFlight)
 	if budget == 0 {
@@ -362,26 +450,21 @@ func (s *Server) admit(conn *fdpass.Conn, cred fdpass.Cred, h *ipc.Hello) (*sess
 	}
 	s.nextID++
 	ss := &session{
-		cid: s.nextID, srv: s, st: st, conn: conn, cred: cred, name: name, policy: policy,
-		lossless: lossless, budget: budget, maxHold: hold, connected: time.Now(),
-		announced: make(map[uint32]uint32), wbuf: make([]byte, 0, 512), replayFrom: h.ReplayFromNS,
+		id: s.nextID, srv: s, st: st, conn: conn, cred: cred, name: name, connected: time.Now(),
+		params: fanout.Params{Name: name, UID: cred.UID, PID: cred.PID, Budget: budget, MaxHold: hold, Policy: policy,
+			Lossless: lossless, ReplayFromNS: h.ReplayFromNS},
+		ownReader: policy == ipc.PolicyLatest || h.ReplayFromNS > 0,
+		wbuf:      make([]byte, 0, 512),
 	}
-	ss.log = st.log.With("consumer", name, "session", uint64(ss.cid), "pid", cred.PID)
-	s.sessions[ss.cid] = ss
-	var flags uint32
-	if lossless {
-		flags |= ipc.HelloLossless
-	}
-	w := &ipc.Welcome{
-		Major: ipc.VersionMajor, Minor: ipc.VersionMinor, Session: uint64(ss.cid), Stream: st.cfg.Name,
-		MaxInFlight: uint32(budget), MaxHoldMS: uint32(hold / time.Millisecond), Policy: policy, Flags: flags,
-	}
-	return ss, w, 0, ""
+	ss.log = st.log.With("consumer", name, "session", uint64(ss.id), "pid", cred.PID)
+	s.sessions[ss.id] = ss
+	return ss, 0, ""
 }
 
-func (s *Server) removeSession(ss *session) {
+// endSession forgets a session that ended (or never subscribed).
+func (s *Server) endSession(ss *session) {
 	s.mu.Lock()
-	delete(s.sessions, ss.cid)
+	delete(s.sessions, ss.id)
 	s.mu.Unlock()
 }
 
@@ -397,14 +480,17 @@ func (s *Server) Sessions() []SessionInfo {
 	for _, ss := range list {
 		infos = append(infos, ss.info())
 	}
-	slices.SortFunc(infos, func(a, b SessionInfo) int { return int(a.ID) - int(b.ID) })
+	slices.SortFunc(infos, func(a, b SessionInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return infos
 }
 
 // Stats returns the server's connection counters.
 func (s *Server) Stats() ServerStats {
+	s.mu.Lock()
+	open, pending := len(s.sessions), s.pending.total
+	s.mu.Unlock()
 	return ServerStats{
 		Accepted: s.ctr.accepted.Load(), Rejected: s.ctr.rejected.Load(),
-		ProtocolErrors: s.ctr.protocolErrors.Load(), Connections: int(s.ctr.conns.Load()),
+		ProtocolErrors: s.ctr.protocolErrors.Load(), Connections: open + pending, Handshakes: pending,
 	}
 }

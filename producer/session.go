@@ -8,13 +8,12 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/framehub/framehub/fdpass"
 	"github.com/framehub/framehub/ipc"
-	"github.com/framehub/framehub/lease"
+	"github.com/framehub/framehub/producer/fanout"
 )
 
 // maxDrainPerService and maxDrainBytesPerService bound what is read from one
@@ -24,45 +23,41 @@ const (
 	maxDrainBytesPerService = 16 << 10
 )
 
-// errSocketFull means a consumer's socket send buffer is full; the frame is
+// maxBacklog bounds the messages other than frames (announces, caps, EOS,
+// forgets, pongs) queued for a consumer that stopped reading its socket;
+// past it the consumer is closed.
+const maxBacklog = 256
+
+// errSocketFull means a consumer's socket send buffer is full: a frame is
 // skipped for that consumer, never waited for.
 var errSocketFull = errors.New("consumer socket buffer full")
 
-type sessionCounters struct {
-	delivered, skippedBudget, skippedSocket, released atomic.Uint64
-	evicted                                           atomic.Bool
-}
-
-// session is one consumer connection subscribed to one stream.
+// session is one consumer connection subscribed to one stream. It encodes
+// and sends what the stream's fan-out core decided (its outbox), and reads
+// what the consumer sends (drain or readLoop); every decision is the
+// core's. Its fields are its own: immutable after the handshake, or guarded
+// by its own mutexes.
 type session struct {
-	cid        lease.ConsumerID
-	srv        *Server
-	st         *Stream
-	conn       *fdpass.Conn
-	cred       fdpass.Cred
-	name       string
-	policy     ipc.Policy
-	lossless   bool
-	budget     int
-	maxHold    time.Duration
-	log        *slog.Logger
-	connected  time.Time
-	ctr        sessionCounters
-	ownReader  bool  // reads its own socket (readLoop) instead of being drained by the stream
-	replayFrom int64 // Hello.ReplayFromNS
+	id        fanout.SubID
+	srv       *Server
+	st        *Stream
+	conn      *fdpass.Conn
+	cred      fdpass.Cred
+	name      string
+	params    fanout.Params
+	log       *slog.Logger
+	connected time.Time
+	ownReader bool // reads its own socket (readLoop) instead of being drained by the stream
+	budget    int  // granted; set by subscribe under the stream's mutex, read by its caller
 
-	// Guarded by st.mu.
-	announced     map[uint32]uint32 // surface id → generation announced on this connection
-	pending       *frame            // PolicyLatest: newest frame waiting for budget
-	cursor        uint64            // replaying: seq of the next buffered frame to send; 0 = live
-	extraFlags    uint32            // flags added to the Frame being sent (FlagReplay)
-	discontNext   bool              // the next Frame sent says FlagDiscont
-	sinceLast     uint32            // frames skipped since the last Frame sent
-	detached      bool
-	wbuf          []byte
-	fdbuf         []int
-	lastDropLog   time.Time
-	dropsSinceLog uint64
+	outMu  sync.Mutex
+	out    []fanout.Action // to send, in order; Deliver, Announce, Forget, Send, Close
+	spare  []fanout.Action
+	closed bool // no more sends: finished, or its Close was taken
+
+	sendMu sync.Mutex // serialises flush: one sender at a time keeps the outbox's order
+	wbuf   []byte
+	fdbuf  []int
 
 	closeOnce sync.Once
 }
@@ -78,35 +73,150 @@ type SessionInfo struct {
 	MaxHold       time.Duration
 	Connected     time.Time
 	InFlight      int
+	Pinned        int // distinct surfaces its leases (and pending frame) keep out of the pool
 	Delivered     uint64
 	SkippedBudget uint64
 	SkippedSocket uint64
+	Superseded    uint64 // latest policy: pending frames replaced by newer ones (not drops)
 	Released      uint64
 }
 
 func (ss *session) info() SessionInfo {
-	inFlight := 0
-	if ss.st != nil {
-		ss.st.mu.Lock()
-		inFlight = ss.st.table.InFlight(ss.cid)
-		ss.st.mu.Unlock()
+	si := SessionInfo{
+		ID: uint64(ss.id), Name: ss.name, Stream: ss.st.cfg.Name, PID: ss.cred.PID, UID: ss.cred.UID, GID: ss.cred.GID,
+		Policy: ss.params.Policy, Budget: ss.params.Budget, MaxHold: ss.params.MaxHold, Connected: ss.connected,
 	}
-	name := ""
-	if ss.st != nil {
-		name = ss.st.cfg.Name
+	ss.st.mu.Lock()
+	s, ok := ss.st.core.SubStats(ss.id)
+	ss.st.mu.Unlock()
+	if ok {
+		si.Budget, si.InFlight, si.Pinned = s.Budget, s.InFlight, s.Pinned
+		si.Delivered, si.SkippedBudget, si.SkippedSocket = s.Delivered, s.SkippedBudget, s.SkippedSocket
+		si.Superseded, si.Released = s.Superseded, s.Released
 	}
-	return SessionInfo{
-		ID: uint64(ss.cid), Name: ss.name, Stream: name, PID: ss.cred.PID, UID: ss.cred.UID, GID: ss.cred.GID,
-		Policy: ss.policy, Budget: ss.budget, MaxHold: ss.maxHold, Connected: ss.connected, InFlight: inFlight,
-		Delivered: ss.ctr.delivered.Load(), SkippedBudget: ss.ctr.skippedBudget.Load(),
-		SkippedSocket: ss.ctr.skippedSocket.Load(), Released: ss.ctr.released.Load(),
+	return si
+}
+
+// enqueue adds an action to the outbox. It reports false when the session
+// takes no more (closed).
+func (ss *session) enqueue(a fanout.Action) bool {
+	ss.outMu.Lock()
+	defer ss.outMu.Unlock()
+	if ss.closed {
+		return false
+	}
+	ss.out = append(ss.out, a)
+	return true
+}
+
+// backlogged reports whether messages wait in the outbox (the socket was
+// full at the last flush).
+func (ss *session) backlogged() bool {
+	ss.outMu.Lock()
+	defer ss.outMu.Unlock()
+	return len(ss.out) > 0
+}
+
+// flushResult is what a flush could not do, for the stream to settle with
+// the core: frames not sent (their leases go back), or a broken socket.
+type flushResult struct {
+	unsent []uint64
+	broken error
+}
+
+// flush sends what the outbox holds, in order, without waiting. When the
+// socket is full, frames are skipped (returned as unsent, for the core to
+// take their leases back) and every other message stays queued, in order,
+// for the next flush: a consumer never gets a frame whose announce or caps
+// it missed. A Close action sends the Bye, closes the connection and ends
+// the session.
+func (ss *session) flush() flushResult {
+	var res flushResult
+	ss.sendMu.Lock()
+	defer ss.sendMu.Unlock()
+	for {
+		ss.outMu.Lock()
+		items := ss.out
+		ss.out, ss.spare = ss.spare[:0], nil
+		ss.outMu.Unlock()
+		if len(items) == 0 {
+			return res
+		}
+		var keep []fanout.Action
+		for i := range items {
+			a := &items[i]
+			if a.Kind == fanout.Close {
+				ss.finish(a.Code, a.Reason, nil, int(a.Count))
+				return res
+			}
+			if keep != nil {
+				if a.Kind == fanout.Deliver {
+					res.unsent = append(res.unsent, a.Frame.Lease)
+				} else {
+					keep = append(keep, *a)
+				}
+				continue
+			}
+			err := ss.send(a)
+			switch {
+			case err == nil:
+			case errors.Is(err, errSocketFull):
+				if a.Kind == fanout.Deliver {
+					res.unsent = append(res.unsent, a.Frame.Lease)
+					keep = []fanout.Action{}
+				} else {
+					keep = append(make([]fanout.Action, 0, len(items)-i), *a)
+				}
+			default:
+				res.broken = err
+				return res
+			}
+		}
+		clear(items)
+		ss.outMu.Lock()
+		ss.spare = items[:0]
+		if keep != nil {
+			ss.out = append(keep, ss.out...)
+			if len(ss.out) > maxBacklog {
+				res.broken = fmt.Errorf("consumer stopped reading its socket: %d messages queued", len(ss.out))
+			}
+			ss.outMu.Unlock()
+			return res
+		}
+		ss.outMu.Unlock()
 	}
 }
 
-// sendLocked encodes m into the session's write buffer and sends it without
-// waiting. fds are borrowed. Callers hold st.mu (or own the session
-// exclusively, during the handshake).
-func (ss *session) sendLocked(m ipc.Message, fds []int) error {
+// send encodes one action into the session's write buffer and sends it
+// without waiting. Announced fds are borrowed. Called under sendMu.
+func (ss *session) send(a *fanout.Action) error {
+	var m ipc.Message
+	var fds []int
+	switch a.Kind {
+	case fanout.Deliver:
+		m = &a.Frame
+	case fanout.Announce:
+		msg := &ipc.Announce{Surfaces: make([]ipc.Surface, len(a.Surfaces))}
+		fds = ss.fdbuf[:0]
+		for i, s := range a.Surfaces {
+			msg.Surfaces[i] = s.Info
+			fds = append(fds, s.FDs...)
+		}
+		ss.fdbuf = fds
+		m = msg
+	case fanout.Forget:
+		m = &ipc.Forget{IDs: a.IDs}
+	case fanout.Send:
+		m = a.Msg
+	default:
+		return fmt.Errorf("producer: session cannot send a %v action", a.Kind)
+	}
+	return ss.sendMsg(m, fds)
+}
+
+// sendMsg encodes m and sends it without waiting; fds are borrowed. Called
+// under sendMu, or before the session is shared (the handshake).
+func (ss *session) sendMsg(m ipc.Message, fds []int) error {
 	b, err := ss.srv.codec.Append(ss.wbuf[:0], m)
 	if err != nil {
 		return err
@@ -121,113 +231,32 @@ func (ss *session) sendLocked(m ipc.Message, fds []int) error {
 	return nil
 }
 
-// announceLocked sends the fds of refs not yet announced (or announced with
-// an older generation), batched at ipc.MaxFDsPerMessage fds per message.
-func (ss *session) announceLocked(refs []SurfaceRef) error {
-	var (
-		msg   ipc.Announce
-		batch []SurfaceRef
-	)
-	fds := ss.fdbuf[:0]
-	flush := func() error {
-		if len(msg.Surfaces) == 0 {
-			return nil
-		}
-		if err := ss.sendLocked(&msg, fds); err != nil {
-			return err
-		}
-		for _, r := range batch {
-			ss.announced[r.ID] = r.Gen
-		}
-		msg.Surfaces, batch, fds = msg.Surfaces[:0], batch[:0], fds[:0]
-		return nil
-	}
-	for _, r := range refs {
-		if g, ok := ss.announced[r.ID]; ok && g == r.Gen {
-			continue
-		}
-		if len(fds)+len(r.FDs) > ipc.MaxFDsPerMessage {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-		msg.Surfaces = append(msg.Surfaces, ipc.Surface{ID: r.ID, Gen: r.Gen, Size: r.Size, Kind: r.Kind, NFDs: uint8(len(r.FDs))})
-		batch = append(batch, r)
-		fds = append(fds, r.FDs...)
-	}
-	err := flush()
-	ss.fdbuf = fds[:0]
-	return err
-}
-
-// sendFrameLocked announces fr's surface if needed and sends the Frame.
-func (ss *session) sendFrameLocked(fr *frame, lid uint64) error {
-	if g, ok := ss.announced[fr.surf.ID]; !ok || g != fr.surf.Gen {
-		if err := ss.announceLocked([]SurfaceRef{fr.surf}); err != nil {
-			return err
-		}
-	}
-	msg := fr.msg
-	msg.Lease = lid
-	msg.Dropped = ss.sinceLast
-	msg.Flags |= ss.extraFlags
-	if ss.sinceLast > 0 || ss.discontNext {
-		msg.Flags |= ipc.FlagDiscont
-	}
-	if err := ss.sendLocked(&msg, nil); err != nil {
-		return err
-	}
-	ss.discontNext = false
-	return nil
-}
-
-// skipLocked handles a frame published while ss is at its budget.
-func (ss *session) skipLocked(st *Stream, fr *frame, now time.Time) {
-	if ss.policy == ipc.PolicyLatest {
-		if old := ss.pending; old != nil {
-			st.unholdLocked(old.id)
-			ss.countSkipLocked(st, now)
-		}
-		if err := st.table.Hold(fr.id); err != nil {
-			panic(err)
-		}
-		ss.pending = fr
-		return
-	}
-	ss.countSkipLocked(st, now)
-}
-
-func (ss *session) countSkipLocked(st *Stream, now time.Time) {
-	ss.sinceLast++
-	st.ctr.skippedBudget.Add(1)
-	ss.ctr.skippedBudget.Add(1)
-	ss.noteDropLocked(now, "at its budget (max_in_flight)")
-}
-
-// noteDropLocked logs skipped frames in batches, at most once a second.
-func (ss *session) noteDropLocked(now time.Time, why string) {
-	ss.dropsSinceLog++
-	if now.Sub(ss.lastDropLog) < time.Second {
-		return
-	}
-	ss.log.Info("consumer is too slow, skipping frames", "why", why, "skipped", ss.dropsSinceLog)
-	ss.lastDropLog = now
-	ss.dropsSinceLog = 0
-}
-
-// closeWith ends the session once: it leaves the stream (releasing every
-// lease), tells the peer why with a Bye, and closes the socket. err, when
-// set, is the local cause, logged beside the reason.
+// closeWith ends the session on its own account (the consumer left, broke
+// the protocol or its socket, the server is stopping): it leaves the
+// stream's fan-out, releasing every lease, then says why with a Bye and
+// closes the socket. err, when set, is the local cause, logged beside the
+// reason.
 func (ss *session) closeWith(code ipc.Code, reason string, err error) {
+	released := ss.st.detach(ss)
+	ss.sendMu.Lock()
+	defer ss.sendMu.Unlock()
+	ss.finish(code, reason, err, released)
+}
+
+// finish sends the Bye (best effort: the peer may be gone or not reading),
+// closes the socket, logs, and gives the connection slot back, once. Called
+// under sendMu, after the core detached the session.
+func (ss *session) finish(code ipc.Code, reason string, err error, released int) {
 	ss.closeOnce.Do(func() {
-		released := 0
-		if ss.st != nil {
-			released = ss.st.detach(ss)
+		ss.outMu.Lock()
+		ss.closed, ss.out = true, nil
+		ss.outMu.Unlock()
+		switch code {
+		case ipc.CodeProtocol, ipc.CodeBadRelease, ipc.CodeRateLimit:
+			ss.srv.ctr.protocolErrors.Add(1) // before the Bye: its reader may look at once
 		}
 		if code != ipc.CodeOK || reason != "" {
-			if b, eerr := ss.srv.codec.Encode(&ipc.Bye{Code: code, Reason: reason}); eerr == nil {
-				_ = ss.conn.TrySend(b, nil) // best effort: the peer may be gone
-			}
+			_ = ss.sendMsg(&ipc.Bye{Code: code, Reason: reason}, nil)
 		}
 		_ = ss.conn.Close()
 		attrs := []any{"code", code.String(), "reason", reason, "leases_released", released}
@@ -240,20 +269,21 @@ func (ss *session) closeWith(code ipc.Code, reason string, err error) {
 		default:
 			ss.log.Warn("consumer disconnected", attrs...)
 		}
-		ss.srv.removeSession(ss)
-		ss.srv.ctr.conns.Add(-1)
+		ss.srv.endSession(ss)
 	})
 }
 
-// drain handles every packet queued on the session's socket, without
-// waiting. The socket is out of the netpoller, so a consumer's releases
-// never wake the producer: they are read on the stream's frame clock (see
-// Stream.service). buf is the stream's receive buffer.
+// drain handles the packets queued on the session's socket, without
+// waiting and within a bound. The socket is out of the netpoller, so a
+// consumer's releases never wake the producer: they are read on the
+// stream's frame clock (see Stream.service). buf is the stream's receive
+// buffer.
 func (ss *session) drain(buf []byte) {
 	resetSeen := false
 	// A consumer sends about one small Release per frame it got; anything
 	// far beyond that is a flood, left queued (the flooder's own sends then
-	// block) so that it costs the flooder, not the frame clock.
+	// block) so that it costs the flooder, not the frame clock; its control
+	// messages draw on its allowance (fanout.Core.Control).
 	budget := maxDrainBytesPerService
 	for range maxDrainPerService {
 		if budget <= 0 {
@@ -270,13 +300,8 @@ func (ss *session) drain(buf []byte) {
 				resetSeen = true
 				continue
 			case errors.Is(err, fdpass.ErrWouldBlock):
-			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrClosed),
-				errors.Is(err, syscall.ECONNRESET):
-				ss.closeWith(ipc.CodeOK, "", nil)
-			case errors.Is(err, fdpass.ErrTruncated):
-				ss.protocolError(fmt.Sprintf("message larger than %d bytes", ipc.MaxMessageSize), err)
 			default:
-				ss.closeWith(ipc.CodeProtocol, "receive failed", err)
+				ss.recvFailed(err)
 			}
 			return
 		}
@@ -287,75 +312,67 @@ func (ss *session) drain(buf []byte) {
 }
 
 // readLoop serves a session that reads its own socket (policy latest: a
-// release must deliver the pending frame at once, not at the next frame).
-// It blocks in the netpoller until the connection ends.
+// release must deliver the pending frame at once, not at the next frame;
+// replay: releases pace the catch-up). It blocks in the netpoller until the
+// connection ends.
 func (ss *session) readLoop() {
 	buf := make([]byte, ipc.MaxMessageSize)
 	for {
 		n, fds, err := ss.conn.Recv(buf)
 		if err != nil {
-			switch {
-			case errors.Is(err, syscall.ECONNRESET):
+			if errors.Is(err, syscall.ECONNRESET) {
 				continue // reported once, before the packets still queued
-			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrClosed):
-				ss.closeWith(ipc.CodeOK, "", nil)
-			case errors.Is(err, fdpass.ErrTruncated):
-				ss.protocolError(fmt.Sprintf("message larger than %d bytes", ipc.MaxMessageSize), err)
-			default:
-				ss.closeWith(ipc.CodeProtocol, "receive failed", err)
 			}
+			ss.recvFailed(err)
 			return
 		}
 		if !ss.handle(buf[:n], fds) {
 			return
 		}
-		ss.st.closeBroken() // a release may have delivered a pending frame that failed
+	}
+}
+
+func (ss *session) recvFailed(err error) {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrClosed), errors.Is(err, syscall.ECONNRESET):
+		ss.closeWith(ipc.CodeOK, "", nil)
+	case errors.Is(err, fdpass.ErrTruncated):
+		ss.closeWith(ipc.CodeProtocol, fmt.Sprintf("message larger than %d bytes", ipc.MaxMessageSize), err)
+	default:
+		ss.closeWith(ipc.CodeProtocol, "receive failed", err)
 	}
 }
 
 // handle processes one packet from the consumer. It reports false when the
-// session was closed because of it.
+// session ended because of it.
 func (ss *session) handle(p []byte, fds []int) bool {
 	if len(fds) > 0 {
 		fdpass.CloseFDs(fds)
-		ss.protocolError(fmt.Sprintf("consumer sent %d file descriptors; consumers must not send fds", len(fds)), nil)
+		ss.closeWith(ipc.CodeProtocol, fmt.Sprintf("consumer sent %d file descriptors; consumers must not send fds", len(fds)), nil)
 		return false
 	}
 	m, err := ss.srv.codec.Decode(p)
 	if err != nil {
-		ss.protocolError("malformed message", err)
+		ss.closeWith(ipc.CodeProtocol, "malformed message: "+err.Error(), nil)
 		return false
 	}
 	switch m := m.(type) {
 	case *ipc.Release:
-		if err := ss.st.releaseFromPeer(ss, m.Leases); err != nil {
-			ss.srv.ctr.protocolErrors.Add(1)
-			ss.closeWith(ipc.CodeBadRelease, err.Error(), nil)
-			return false
-		}
+		return ss.st.released(ss, m.Leases)
 	case *ipc.RequestKeyframe:
-		ss.st.requestKeyframe()
+		return ss.st.requestKeyframe(ss)
 	case *ipc.Ping:
-		if b, err := ss.srv.codec.Encode(&ipc.Pong{Token: m.Token, MonoNS: m.MonoNS}); err == nil {
-			_ = ss.conn.TrySend(b, nil)
-		}
+		return ss.st.control(ss, &ipc.Pong{Token: m.Token, MonoNS: m.MonoNS})
 	case *ipc.Pong:
+		return ss.st.control(ss, nil)
+	case *ipc.Unknown:
+		ss.log.Debug("ignoring unknown message type", "type", uint8(m.Tag))
+		return ss.st.control(ss, nil)
 	case *ipc.Bye:
 		ss.closeWith(ipc.CodeOK, "", fmt.Errorf("consumer said bye (%v: %s)", m.Code, m.Reason))
 		return false
-	case *ipc.Unknown:
-		ss.log.Debug("ignoring unknown message type", "type", uint8(m.Tag))
 	default:
-		ss.protocolError(fmt.Sprintf("unexpected %v message from a consumer", m.Type()), nil)
+		ss.closeWith(ipc.CodeProtocol, fmt.Sprintf("unexpected %v message from a consumer", m.Type()), nil)
 		return false
 	}
-	return true
-}
-
-func (ss *session) protocolError(reason string, err error) {
-	ss.srv.ctr.protocolErrors.Add(1)
-	if err != nil {
-		reason = reason + ": " + err.Error()
-	}
-	ss.closeWith(ipc.CodeProtocol, reason, nil)
 }

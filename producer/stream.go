@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,7 +16,7 @@ import (
 	"github.com/framehub/framehub/fdpass"
 	"github.com/framehub/framehub/internal/clock"
 	"github.com/framehub/framehub/ipc"
-	"github.com/framehub/framehub/lease"
+	"github.com/framehub/framehub/producer/fanout"
 	"github.com/framehub/framehub/producer/surface"
 )
 
@@ -27,14 +29,24 @@ type StreamConfig struct {
 	// Pool holds the stream's surfaces. Required. The stream does not own it:
 	// the caller closes it after the server is closed.
 	Pool *surface.Pool
-	// OnKeyframeRequest, when set, is called (from a session's goroutine) when
-	// a consumer sends RequestKeyframe, at most once per KeyframeInterval.
+	// Capacity is how many surfaces the stream's frames can occupy at once:
+	// consumers are promised at most Capacity − Reserve of them (admission
+	// control, see package fanout). It defaults to the Pool's maximum.
+	// Sources that publish surfaces of their own (PublishRef) set it to the
+	// size of what backs them, or call SetCapacity once they know it.
+	Capacity int
+	// Reserve is how many surfaces the source keeps for itself (the frame
+	// being filled, the encoder's queue), never promised to consumers. It
+	// defaults to 1.
+	Reserve int
+	// OnKeyframeRequest, when set, is called (from the goroutine that read
+	// the consumer's RequestKeyframe) at most once per KeyframeInterval.
 	OnKeyframeRequest func()
 	// KeyframeInterval rate-limits OnKeyframeRequest. It defaults to 250 ms.
 	KeyframeInterval time.Duration
 	// Replay keeps the frames of the last Replay seconds for consumers that
-	// ask to replay from a capture time (see stream_replay.go). 0 disables
-	// it. The pool must be sized for it; when it is not, the buffer shrinks.
+	// ask to replay from a capture time (package fanout). 0 disables it. The
+	// pool must be sized for it; when it is not, the buffer shrinks.
 	Replay time.Duration
 }
 
@@ -57,92 +69,48 @@ type SurfaceRef struct {
 	FDs     []int
 }
 
-func poolRef(s *surface.Surface) SurfaceRef {
-	return SurfaceRef{ID: s.ID, Gen: s.Gen, Kind: s.Mem.Kind(), Size: uint64(s.Mem.Size()), FDs: []int{s.Mem.ShareFD()}}
+func (r SurfaceRef) fanout() fanout.Surface {
+	return fanout.Surface{Info: ipc.Surface{ID: r.ID, Gen: r.Gen, Size: r.Size, Kind: r.Kind}, FDs: r.FDs}
 }
 
-// brokenSession is a session whose socket failed under the stream lock.
-type brokenSession struct {
-	ss  *session
-	err error
+func poolSurface(s *surface.Surface) fanout.Surface {
+	return fanout.Surface{Info: s.Info(), FDs: []int{s.Mem.ShareFD()}}
 }
 
-// closeBroken finishes the sessions whose sends failed; call it without
-// st.mu held.
-func (st *Stream) closeBroken() {
-	st.mu.Lock()
-	broken := st.broken
-	st.broken = nil
-	st.mu.Unlock()
-	for _, b := range broken {
-		b.ss.closeWith(ipc.CodeProtocol, "send failed", b.err)
-	}
-}
-
-// frame is one published frame while any hold or lease on it is live.
-type frame struct {
-	id   lease.FrameID
-	surf SurfaceRef
-	msg  ipc.Frame // everything but the per-consumer fields (Lease, Dropped, discont)
-	free func()
-}
-
-// StreamStats are a stream's counters since it was created.
+// StreamStats are a stream's counters since it was created, and its gauges.
 type StreamStats struct {
-	Published        uint64 // frames handed to Publish
-	Delivered        uint64 // Frame messages sent (one per consumer per frame)
-	DroppedExhausted uint64 // frames dropped at the source: pool exhausted
-	DroppedLossless  uint64 // frames dropped at the source: a lossless consumer was at its budget
-	SkippedBudget    uint64 // frames not sent to a consumer at its budget
-	SkippedSocket    uint64 // frames not sent because a consumer's socket buffer was full
-	Evictions        uint64 // consumers disconnected for holding a lease past max_hold
-	Released         uint64 // leases released by consumers
-	ReleasedOnClose  uint64 // leases released because their consumer disconnected or was evicted
-	HoldNanos        uint64 // total lease hold time of released leases
-	MaxHoldNanos     uint64 // longest lease hold seen
-	KeyframeRequests uint64 // RequestKeyframe forwarded to the source
-	Replayed         uint64 // frames delivered from the replay buffer
-	ReplayShed       uint64 // buffered frames let go early because the pool ran out
-	ReplayFrames     int    // frames in the replay buffer now
-	Consumers        int    // subscribed now
-	Leases           int    // live leases now
-	Frames           int    // frames with a live hold or lease now
-	Pool             surface.PoolStats
+	fanout.Stats
+	Consumers int // subscribed now (Stats.Subscribers)
+	Pool      surface.PoolStats
 }
 
-type streamCounters struct {
-	published, delivered, droppedExhausted, droppedLossless atomic.Uint64
-	skippedBudget, skippedSocket, evictions, released       atomic.Uint64
-	releasedOnClose, holdNanos, maxHoldNanos, keyframeReqs  atomic.Uint64
-	replayed, replayShed                                    atomic.Uint64
-}
-
-// Stream is a named flow of frames with its own pool and lease table. Create
-// it with Server.AddStream.
+// Stream is a named flow of frames with its own pool and fan-out. Create it
+// with Server.AddStream.
+//
+// A Stream is the shell around a fanout.Core: it calls the core under its
+// mutex, hands the actions to the sessions' outboxes while it still holds
+// it (so each consumer's messages keep the core's order), and after
+// unlocking frees frames, logs and lets each touched session send. The
+// mutex guards the core, the caps and the map of attached sessions;
+// nothing of a session.
 type Stream struct {
-	cfg   StreamConfig
-	srv   *Server
-	log   *slog.Logger
-	codec *ipc.Codec
-	ctr   streamCounters
+	cfg StreamConfig
+	srv *Server
+	log *slog.Logger
 
-	holdObs prometheus.Observer // lease hold times (Metrics), or nil; set before Start
-	svcMu   sync.Mutex          // serialises service; guards rbuf
-	rbuf    []byte              // receive buffer for draining sessions
+	svcMu   sync.Mutex // serialises service; guards rbuf
+	rbuf    []byte     // receive buffer for draining sessions
 	lastSvc atomic.Int64
 
 	mu          sync.Mutex
-	table       *lease.Table
-	frames      map[lease.FrameID]*frame
-	subs        []*session
-	byID        map[lease.ConsumerID]*session
-	nextFrame   lease.FrameID
-	seq         uint64
-	lastKey     time.Time
+	core        *fanout.Core
+	caps        ipc.Caps
+	sessions    map[fanout.SubID]*session
+	holdObs     prometheus.Observer // lease hold times (Metrics), or nil
 	lastExh     time.Time
-	ring        []*frame        // replay buffer, oldest first (StreamConfig.Replay)
-	broken      []brokenSession // sessions whose send failed, finished by closeBroken
 	lastShedLog time.Time
+
+	dispatches sync.Pool // of *dispatch, reused across core calls
 }
 
 func newStream(srv *Server, cfg StreamConfig) (*Stream, error) {
@@ -152,20 +120,40 @@ func newStream(srv *Server, cfg StreamConfig) (*Stream, error) {
 	if cfg.Pool == nil {
 		return nil, fmt.Errorf("producer: stream %q: Pool is required", cfg.Name)
 	}
-	if cfg.KeyframeInterval == 0 {
-		cfg.KeyframeInterval = 250 * time.Millisecond
+	if cfg.Capacity == 0 {
+		cfg.Capacity = cfg.Pool.Config().Max
 	}
 	st := &Stream{
-		cfg:    cfg,
-		srv:    srv,
-		log:    srv.log.With("stream", cfg.Name),
-		codec:  srv.codec,
-		rbuf:   make([]byte, ipc.MaxMessageSize),
-		frames: make(map[lease.FrameID]*frame),
-		byID:   make(map[lease.ConsumerID]*session),
+		cfg:      cfg,
+		srv:      srv,
+		log:      srv.log.With("stream", cfg.Name),
+		rbuf:     make([]byte, ipc.MaxMessageSize),
+		caps:     cfg.Caps,
+		sessions: make(map[fanout.SubID]*session),
 	}
-	st.table = lease.New(st.onFree)
+	core, err := fanout.New(fanout.Config{
+		Capacity: cfg.Capacity, Reserve: cfg.Reserve, Replay: cfg.Replay, KeyframeInterval: cfg.KeyframeInterval,
+		PenaltyWindow: srv.cfg.PenaltyWindow, ControlRate: srv.cfg.ControlRate, ControlBurst: srv.cfg.ControlBurst,
+		ObserveHold: st.observeHold,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("producer: stream %q: %w", cfg.Name, err)
+	}
+	st.core = core
 	return st, nil
+}
+
+// observeHold runs inside core calls, under st.mu.
+func (st *Stream) observeHold(d time.Duration) {
+	if st.holdObs != nil {
+		st.holdObs.Observe(d.Seconds())
+	}
+}
+
+func (st *Stream) setHoldObserver(o prometheus.Observer) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.holdObs = o
 }
 
 // Name returns the stream's name.
@@ -178,62 +166,185 @@ func (st *Stream) Pool() *surface.Pool { return st.cfg.Pool }
 func (st *Stream) Caps() ipc.Caps {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.cfg.Caps
+	return st.caps
 }
 
-// onFree runs under st.mu when the last hold or lease of a frame ends.
-func (st *Stream) onFree(id lease.FrameID) {
-	fr := st.frames[id]
-	if fr == nil {
+// dispatch is what a core call asked for, to carry out after st.mu is
+// released: frames to free, skips to log, sessions with something to send.
+type dispatch struct {
+	frees   []func()
+	notices []fanout.Action
+	touched []*session
+}
+
+// dispatchLocked takes the core's actions: sends go to their session's
+// outbox (in the core's order), the rest into the returned dispatch. Call
+// with st.mu held, then finish the dispatch after unlocking.
+func (st *Stream) dispatchLocked() *dispatch {
+	d, _ := st.dispatches.Get().(*dispatch)
+	if d == nil {
+		d = new(dispatch)
+	}
+	for _, a := range st.core.Actions() {
+		switch a.Kind {
+		case fanout.Free:
+			d.frees = append(d.frees, a.Free)
+		case fanout.Notice:
+			d.notices = append(d.notices, a)
+		default:
+			ss := st.sessions[a.Sub]
+			if ss == nil {
+				continue
+			}
+			if a.Kind == fanout.Close {
+				delete(st.sessions, a.Sub)
+			}
+			if ss.enqueue(a) && !slices.Contains(d.touched, ss) {
+				d.touched = append(d.touched, ss)
+			}
+		}
+	}
+	return d
+}
+
+// finish carries out a dispatch: frees the frames (their surfaces go back
+// to their pools before finish returns), logs skips, and flushes the
+// touched sessions; a frame a full socket refused goes back to the core,
+// a broken socket ends its session.
+func (d *dispatch) finish(st *Stream) {
+	for _, f := range d.frees {
+		f()
+	}
+	for _, n := range d.notices {
+		st.logNotice(n)
+	}
+	var unsent []*session
+	var results []flushResult
+	for _, ss := range d.touched {
+		if r := ss.flush(); len(r.unsent) > 0 || r.broken != nil {
+			unsent, results = append(unsent, ss), append(results, r)
+		}
+	}
+	clear(d.frees)
+	clear(d.notices)
+	clear(d.touched)
+	d.frees, d.notices, d.touched = d.frees[:0], d.notices[:0], d.touched[:0]
+	st.dispatches.Put(d)
+	for i, ss := range unsent {
+		st.settle(ss, results[i])
+	}
+}
+
+// settle gives the core back the frames a session could not send, or ends
+// a session whose socket broke.
+func (st *Stream) settle(ss *session, r flushResult) {
+	switch {
+	case errors.Is(r.broken, syscall.EPIPE), errors.Is(r.broken, syscall.ECONNRESET):
+		ss.closeWith(ipc.CodeOK, "", nil) // the consumer left while we were sending
+		return
+	case r.broken != nil:
+		ss.closeWith(ipc.CodeProtocol, "send failed", r.broken)
 		return
 	}
-	delete(st.frames, id)
-	if fr.free != nil {
-		fr.free()
+	now := time.Now()
+	st.mu.Lock()
+	for _, l := range r.unsent {
+		st.core.Unsent(ss.id, l, now)
+	}
+	d := st.dispatchLocked()
+	st.mu.Unlock()
+	d.finish(st)
+}
+
+func (st *Stream) logNotice(n fanout.Action) {
+	st.mu.Lock()
+	ss := st.sessions[n.Sub]
+	st.mu.Unlock()
+	if ss != nil {
+		ss.log.Info("consumer is too slow, skipping frames", "why", n.Why, "skipped", n.Count)
 	}
 }
 
-// Acquire takes a free surface from the pool for the next frame. When the pool
-// is exhausted the frame is dropped at the source: the drop is counted and
-// logged (at most once a second), the sequence number advances so consumers
-// see the gap, and the error wraps surface.ErrExhausted. The caller must pass
-// the surface to Publish or give it back with Discard.
+// Acquire takes a free surface from the pool for the next frame. When the
+// pool is exhausted it reads the consumers' releases, then lets the replay
+// buffer give way, then reclaims surfaces from the consumer holding most
+// beyond its fair share (package fanout); only when all that frees nothing
+// is the frame dropped at the source: the drop is counted and logged (at
+// most once a second), the sequence number advances so consumers see the
+// gap, and the error wraps surface.ErrExhausted. The caller must pass the
+// surface to Publish or give it back with Discard.
 func (st *Stream) Acquire() (*surface.Surface, error) {
 	s, err := st.cfg.Pool.Get()
-	if err == nil {
-		return s, nil
+	if !errors.Is(err, surface.ErrExhausted) {
+		return s, err
 	}
-	if errors.Is(err, surface.ErrExhausted) {
-		// Releases queued since the last frame may free a surface; then the
-		// replay buffer gives way before the live stream drops a frame.
-		st.service()
-		for {
-			if s, err = st.cfg.Pool.Get(); err == nil {
-				return s, nil
-			}
-			if !errors.Is(err, surface.ErrExhausted) || !st.shedForPool() {
-				break
-			}
+	st.service()
+	for {
+		if s, err = st.cfg.Pool.Get(); !errors.Is(err, surface.ErrExhausted) {
+			return s, err
+		}
+		if !st.shed() {
+			break
 		}
 	}
-	if errors.Is(err, surface.ErrExhausted) {
-		st.ctr.droppedExhausted.Add(1)
-		st.mu.Lock()
-		st.seq++
-		now := time.Now()
-		logIt := now.Sub(st.lastExh) >= time.Second
-		if logIt {
-			st.lastExh = now
-		}
-		leases := st.table.Leases()
-		st.mu.Unlock()
-		if logIt {
-			ps := st.cfg.Pool.Stats()
-			st.log.Warn("surface pool exhausted, dropping frames at the source",
-				"in_use", ps.InUse, "max", ps.Max, "leases", leases, "dropped_total", st.ctr.droppedExhausted.Load())
+	if st.Reclaim() {
+		if s, err = st.cfg.Pool.Get(); !errors.Is(err, surface.ErrExhausted) {
+			return s, err
 		}
 	}
+	st.dropAtSource()
 	return nil, fmt.Errorf("producer: stream %q: acquire surface: %w", st.cfg.Name, err)
+}
+
+// shed lets the oldest quarter of the replay buffer go; it reports whether
+// it let anything go.
+func (st *Stream) shed() bool {
+	now := time.Now()
+	st.mu.Lock()
+	n := st.core.Shed()
+	window := st.core.ReplayWindow()
+	logIt := n > 0 && now.Sub(st.lastShedLog) >= time.Second
+	if logIt {
+		st.lastShedLog = now
+	}
+	d := st.dispatchLocked()
+	st.mu.Unlock()
+	d.finish(st)
+	if logIt {
+		st.log.Warn("surface pool exhausted: shortening the replay buffer", "shed_frames", n, "window", window.Round(time.Millisecond))
+	}
+	return n > 0
+}
+
+// Reclaim is for a source that found no free surface (Acquire does it by
+// itself; a source with a pool of its own calls it): it evicts the consumer
+// pinning the most surfaces beyond its fair share, with ipc.CodeReclaimed,
+// and reports whether it did. The evicted consumer's surfaces are back in
+// their pool when Reclaim returns.
+func (st *Stream) Reclaim() bool {
+	st.mu.Lock()
+	ok := st.core.Reclaim(time.Now())
+	d := st.dispatchLocked()
+	st.mu.Unlock()
+	d.finish(st)
+	return ok
+}
+
+func (st *Stream) dropAtSource() {
+	now := time.Now()
+	st.mu.Lock()
+	st.core.DropAtSource()
+	logIt := now.Sub(st.lastExh) >= time.Second
+	if logIt {
+		st.lastExh = now
+	}
+	s := st.core.Stats()
+	st.mu.Unlock()
+	if logIt {
+		ps := st.cfg.Pool.Stats()
+		st.log.Warn("surface pool exhausted, dropping frames at the source",
+			"in_use", ps.InUse, "max", ps.Max, "leases", s.Leases, "dropped_total", s.DroppedExhausted)
+	}
 }
 
 // AcquireWait is Acquire for sources that would rather wait than drop (the
@@ -242,7 +353,7 @@ func (st *Stream) Acquire() (*surface.Surface, error) {
 func (st *Stream) AcquireWait(ctx context.Context) (*surface.Surface, error) {
 	for {
 		s, err := st.cfg.Pool.Get()
-		if err == nil || !errors.Is(err, surface.ErrExhausted) {
+		if !errors.Is(err, surface.ErrExhausted) {
 			return s, err
 		}
 		if ctx.Err() != nil {
@@ -252,16 +363,20 @@ func (st *Stream) AcquireWait(ctx context.Context) (*surface.Surface, error) {
 		if s, err := st.cfg.Pool.Get(); err == nil {
 			return s, nil
 		}
-		st.mu.Lock()
-		conns := make([]*fdpass.Conn, len(st.subs))
-		for i, ss := range st.subs {
-			conns[i] = ss.conn
-		}
-		st.mu.Unlock()
-		if _, err := fdpass.WaitReadable(conns, 10*time.Millisecond); err != nil {
+		if _, err := fdpass.WaitReadable(st.conns(), 10*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
+}
+
+func (st *Stream) conns() []*fdpass.Conn {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	conns := make([]*fdpass.Conn, 0, len(st.sessions))
+	for _, ss := range st.sessions {
+		conns = append(conns, ss.conn)
+	}
+	return conns
 }
 
 // nextSeq is the sequence number the next Publish assigns, for sources that
@@ -269,7 +384,7 @@ func (st *Stream) AcquireWait(ctx context.Context) (*surface.Surface, error) {
 func (st *Stream) nextSeq() uint64 {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.seq + 1
+	return st.core.NextSeq()
 }
 
 // Discard gives back a surface taken with Acquire that will not be published.
@@ -280,20 +395,21 @@ func (st *Stream) Discard(s *surface.Surface) { st.cfg.Pool.Put(s) }
 // goes back to the pool once the last lease on it ends.
 func (st *Stream) Publish(s *surface.Surface, fi FrameInfo) int {
 	pool := st.cfg.Pool
-	return st.publish(poolRef(s), fi, func() { pool.Put(s) })
+	return st.publish(poolSurface(s), fi, func() { pool.Put(s) })
 }
 
 // PublishRef hands a frame in a surface the stream's pool does not own (an
-// adopted DMA-BUF) to every subscriber. free is called exactly once, under the
-// stream's lock, when the last lease ends; it must not block or call back into
-// the stream. ref.ID must not collide with the pool's ids, and ref.FDs must
-// stay open until free runs: the stream may announce them to a consumer at
-// any time before (a pending latest-policy delivery, a replay).
+// adopted DMA-BUF, a slab) to every subscriber. free is called exactly once,
+// when the last lease ends, from whichever goroutine ended it and without
+// the stream's lock; it must not block. ref.ID must not collide with the
+// pool's ids, and ref.FDs must stay open until free runs: the stream may
+// announce them to a consumer at any time before (a pending latest-policy
+// delivery, a replay).
 func (st *Stream) PublishRef(ref SurfaceRef, fi FrameInfo, free func()) int {
-	return st.publish(ref, fi, free)
+	return st.publish(ref.fanout(), fi, free)
 }
 
-func (st *Stream) publish(ref SurfaceRef, fi FrameInfo, free func()) int {
+func (st *Stream) publish(surf fanout.Surface, fi FrameInfo, free func()) int {
 	// Releases that arrived since the last frame free budget for this one.
 	st.serviceBeforePublish()
 	if fi.MonoNS == 0 {
@@ -303,163 +419,112 @@ func (st *Stream) publish(ref SurfaceRef, fi FrameInfo, free func()) int {
 		fi.RealNS = clock.Real()
 	}
 	if fi.Size == 0 {
-		fi.Size = uint32(ref.Size) - fi.Offset
+		fi.Size = uint32(surf.Info.Size) - fi.Offset
 	}
-	st.ctr.published.Add(1)
-	now := time.Now()
-	defer st.closeBroken()
-
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.seq++
-	st.nextFrame++
-	fr := &frame{
-		id:   st.nextFrame,
-		surf: ref,
-		free: free,
-		msg: ipc.Frame{
-			Surface: ref.ID, Gen: ref.Gen, Seq: st.seq, Offset: fi.Offset, Size: fi.Size,
-			PTS: fi.PTS, DTS: fi.DTS, Dur: fi.Dur, MonoNS: fi.MonoNS, RealNS: fi.RealNS,
-			Flags: fi.Flags, Planes: fi.Planes, Meta: fi.Meta,
-		},
+	msg := ipc.Frame{
+		Offset: fi.Offset, Size: fi.Size, PTS: fi.PTS, DTS: fi.DTS, Dur: fi.Dur, MonoNS: fi.MonoNS, RealNS: fi.RealNS,
+		Flags: fi.Flags, Planes: fi.Planes, Meta: fi.Meta,
 	}
-	st.frames[fr.id] = fr
-	if err := st.table.AddFrame(fr.id); err != nil {
-		// Frame ids come from a counter under st.mu: a duplicate is a bug.
-		panic(err)
-	}
-	for _, ss := range st.subs {
-		if ss.lossless && st.table.AtBudget(ss.cid) {
-			st.ctr.droppedLossless.Add(1)
-			st.unholdLocked(fr.id)
-			return 0
-		}
-	}
-	st.retainLocked(fr)
-	sent := 0
-	for _, ss := range st.subs {
-		if ss.cursor != 0 {
-			st.pumpLocked(ss, now) // still replaying: fr is in the buffer
-			continue
-		}
-		if st.table.AtBudget(ss.cid) {
-			ss.skipLocked(st, fr, now)
-			continue
-		}
-		if st.deliverLocked(ss, fr, now) {
-			sent++
-		}
-	}
-	st.unholdLocked(fr.id)
-	return sent
-}
-
-func (st *Stream) unholdLocked(id lease.FrameID) {
-	if err := st.table.Unhold(id); err != nil {
-		panic(err) // every Hold is paired in this file; anything else is a bug
-	}
-}
-
-// deliverLocked grants a lease on fr to ss and sends it. It reports whether
-// the frame went out; on failure the lease is returned at once.
-func (st *Stream) deliverLocked(ss *session, fr *frame, now time.Time) bool {
-	lid, err := st.table.Grant(ss.cid, fr.id, now)
-	if err != nil {
-		ss.log.Error("grant lease", "err", err)
-		return false
-	}
-	if err := ss.sendFrameLocked(fr, uint64(lid)); err != nil {
-		if _, _, rerr := st.table.Release(ss.cid, lid, now); rerr != nil {
-			panic(rerr)
-		}
-		ss.sinceLast++
-		if errors.Is(err, errSocketFull) {
-			st.ctr.skippedSocket.Add(1)
-			ss.ctr.skippedSocket.Add(1)
-			ss.noteDropLocked(now, "socket buffer full")
-			return false
-		}
-		// The peer is gone or broken: leave the fan-out now, and finish
-		// the session (log, Bye, connection slot) once the lock is released
-		// (closeBroken): closeWith takes st.mu.
-		st.dropLocked(ss)
-		st.broken = append(st.broken, brokenSession{ss, err})
-		return false
-	}
-	ss.sinceLast = 0
-	st.ctr.delivered.Add(1)
-	ss.ctr.delivered.Add(1)
-	return true
-}
-
-// releaseFromPeer handles a Release message. It returns an error naming the
-// first lease id that was not live; leases before it were released.
-func (st *Stream) releaseFromPeer(ss *session, ids []uint64) error {
 	now := time.Now()
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	if ss.detached {
-		return nil
-	}
-	for _, id := range ids {
-		_, held, err := st.table.Release(ss.cid, lease.ID(id), now)
-		if err != nil {
-			return err
-		}
-		st.ctr.released.Add(1)
-		ss.ctr.released.Add(1)
-		h := uint64(held)
-		st.ctr.holdNanos.Add(h)
-		if st.holdObs != nil {
-			st.holdObs.Observe(held.Seconds())
-		}
-		for {
-			m := st.ctr.maxHoldNanos.Load()
-			if h <= m || st.ctr.maxHoldNanos.CompareAndSwap(m, h) {
-				break
-			}
-		}
-	}
-	if ss.cursor != 0 {
-		st.pumpLocked(ss, now)
-	}
-	if ss.pending != nil && !st.table.AtBudget(ss.cid) {
-		fr := ss.pending
-		ss.pending = nil
-		st.deliverLocked(ss, fr, now)
-		st.unholdLocked(fr.id)
-	}
-	return nil
+	n := st.core.Publish(surf, msg, free, now)
+	d := st.dispatchLocked()
+	st.mu.Unlock()
+	d.finish(st)
+	return n
 }
 
-// subscribe sends Welcome and the announce of every pool surface, then adds
-// ss to the fan-out. Doing it under st.mu guarantees no Frame overtakes the
-// Welcome and no surface allocated meanwhile is missed.
+// released handles a consumer's Release. It reports whether the session is
+// still subscribed.
+func (st *Stream) released(ss *session, leases []uint64) bool {
+	st.mu.Lock()
+	ok := st.core.Released(ss.id, leases, time.Now())
+	d := st.dispatchLocked()
+	st.mu.Unlock()
+	d.finish(st)
+	return ok
+}
+
+// control charges a message that releases nothing (Ping, Pong, unknown) to
+// the consumer's allowance, and queues reply (a Pong), if any. It reports
+// whether the session is still subscribed.
+func (st *Stream) control(ss *session, reply ipc.Message) bool {
+	st.mu.Lock()
+	ok := st.core.Control(ss.id, time.Now())
+	if ok && reply != nil {
+		ss.enqueue(fanout.Action{Kind: fanout.Send, Sub: ss.id, Msg: reply})
+	}
+	d := st.dispatchLocked()
+	if ok && reply != nil && !slices.Contains(d.touched, ss) {
+		d.touched = append(d.touched, ss)
+	}
+	st.mu.Unlock()
+	d.finish(st)
+	return ok
+}
+
+// requestKeyframe handles a consumer's RequestKeyframe: charged to its
+// allowance, forwarded to the encoder at most once per KeyframeInterval.
+func (st *Stream) requestKeyframe(ss *session) bool {
+	st.mu.Lock()
+	forward := st.core.RequestKeyframe(ss.id, time.Now())
+	ok := st.core.Has(ss.id)
+	d := st.dispatchLocked()
+	st.mu.Unlock()
+	d.finish(st)
+	if forward && st.cfg.OnKeyframeRequest != nil {
+		st.cfg.OnKeyframeRequest()
+	}
+	return ok
+}
+
+// subscribe attaches ss to the fan-out: the core decides its budget (or
+// refuses it: the error wraps fanout.ErrNoCapacity), then the Welcome and
+// the announce of every pool surface go out before any frame. It fills w's
+// budget and caps.
 func (st *Stream) subscribe(ss *session, w *ipc.Welcome) error {
+	surfaces := st.cfg.Pool.Surfaces()
+	refs := make([]fanout.Surface, len(surfaces))
+	for i, s := range surfaces {
+		refs[i] = poolSurface(s)
+	}
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	w.Caps = st.cfg.Caps
-	ps := st.cfg.Pool.Stats()
-	w.Pool = ipc.Pool{Min: uint32(st.cfg.Pool.Config().Min), Max: uint32(ps.Max), SurfaceSize: uint64(ps.Size), Kind: st.cfg.Pool.Config().Allocator.Kind()}
-	if err := ss.sendLocked(w, nil); err != nil {
-		return fmt.Errorf("send welcome: %w", err)
+	budget, err := st.core.Attach(ss.id, ss.params, refs, time.Now())
+	if errors.Is(err, fanout.ErrNoCapacity) {
+		// Consumers that left since the last frame still hold their
+		// promises until a service reads their goodbyes: read them, then
+		// try again.
+		st.mu.Unlock()
+		st.service()
+		st.mu.Lock()
+		budget, err = st.core.Attach(ss.id, ss.params, refs, time.Now())
 	}
-	var refs []SurfaceRef
-	for _, s := range st.cfg.Pool.Surfaces() {
-		refs = append(refs, poolRef(s))
-	}
-	if err := ss.announceLocked(refs); err != nil {
-		return fmt.Errorf("announce %d surfaces: %w", len(refs), err)
-	}
-	if err := st.table.AddConsumer(ss.cid, lease.Limits{MaxInFlight: ss.budget, MaxHold: ss.maxHold}); err != nil {
+	if err != nil {
+		st.mu.Unlock()
 		return err
 	}
-	st.byID[ss.cid] = ss
-	subs := make([]*session, len(st.subs), len(st.subs)+1)
-	copy(subs, st.subs)
-	st.subs = append(subs, ss)
-	st.startReplayLocked(ss, ss.replayFrom)
-	st.pumpLocked(ss, time.Now())
+	w.Caps = st.caps
+	ps := st.cfg.Pool.Stats()
+	w.Pool = ipc.Pool{Min: uint32(st.cfg.Pool.Config().Min), Max: uint32(ps.Max), SurfaceSize: uint64(ps.Size), Kind: st.cfg.Pool.Config().Allocator.Kind()}
+	ss.budget = budget
+	w.MaxInFlight = uint32(budget)
+	// The Welcome goes first: the attach's announces and replayed frames
+	// were appended to the core's actions, not yet to the outbox.
+	if !ss.enqueue(fanout.Action{Kind: fanout.Send, Sub: ss.id, Msg: w}) {
+		// Closed meanwhile (the server is stopping): leave again.
+		st.core.Detach(ss.id)
+		d := st.dispatchLocked()
+		st.mu.Unlock()
+		d.finish(st)
+		return errors.New("session closed during the handshake")
+	}
+	st.sessions[ss.id] = ss
+	d := st.dispatchLocked()
+	if !slices.Contains(d.touched, ss) {
+		d.touched = append(d.touched, ss)
+	}
+	st.mu.Unlock()
+	d.finish(st)
 	return nil
 }
 
@@ -467,90 +532,28 @@ func (st *Stream) subscribe(ss *session, w *ipc.Welcome) error {
 // is idempotent and returns how many leases were released.
 func (st *Stream) detach(ss *session) int {
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.dropLocked(ss)
-}
-
-func (st *Stream) dropLocked(ss *session) int {
-	if ss.detached {
-		return 0
-	}
-	ss.detached = true
-	subs := make([]*session, 0, len(st.subs))
-	for _, o := range st.subs {
-		if o != ss {
-			subs = append(subs, o)
-		}
-	}
-	st.subs = subs
-	delete(st.byID, ss.cid)
-	if ss.pending != nil {
-		fr := ss.pending
-		ss.pending = nil
-		st.unholdLocked(fr.id)
-	}
-	if !st.table.Has(ss.cid) {
-		return 0
-	}
-	n, err := st.table.RemoveConsumer(ss.cid)
-	if err != nil {
-		panic(err)
-	}
-	st.ctr.releasedOnClose.Add(uint64(n))
+	n := st.core.Detach(ss.id)
+	delete(st.sessions, ss.id)
+	d := st.dispatchLocked()
+	st.mu.Unlock()
+	d.finish(st)
 	return n
 }
 
-// requestKeyframe forwards a consumer's RequestKeyframe, rate-limited.
-func (st *Stream) requestKeyframe() bool {
-	if st.cfg.OnKeyframeRequest == nil {
-		return false
-	}
-	st.mu.Lock()
-	now := time.Now()
-	ok := now.Sub(st.lastKey) >= st.cfg.KeyframeInterval
-	if ok {
-		st.lastKey = now
-	}
-	st.mu.Unlock()
-	if ok {
-		st.ctr.keyframeReqs.Add(1)
-		st.cfg.OnKeyframeRequest()
-	}
-	return ok
-}
-
-// evictExpired disconnects every consumer holding a lease past its deadline.
-func (st *Stream) evictExpired(now time.Time) {
-	st.mu.Lock()
-	var evict []*session
-	for _, cid := range st.table.Expired(now) {
-		ss := st.byID[cid]
-		if ss == nil {
-			continue
-		}
-		n := st.dropLocked(ss)
-		st.ctr.evictions.Add(1)
-		ss.ctr.evicted.Store(true)
-		ss.log.Warn("evicting consumer: lease held past max_hold", "max_hold", ss.maxHold, "leases_released", n)
-		evict = append(evict, ss)
-	}
-	st.mu.Unlock()
-	for _, ss := range evict {
-		ss.closeWith(ipc.CodeMaxHold, fmt.Sprintf("a lease was held longer than max_hold (%v)", ss.maxHold), nil)
-	}
-}
-
 // service reads every message queued by the stream's consumers (releases,
-// keyframe requests, goodbyes, disconnects) without waiting, then evicts
-// consumers past their deadline. It runs on the frame clock (each Publish)
-// and, when no frames flow, from runService, so consumer sockets never need
-// to wake the producer.
+// keyframe requests, goodbyes, disconnects) without waiting, evicts
+// consumers past their deadline, and retries sends to consumers whose
+// sockets were full. It runs on the frame clock (each Publish) and, when no
+// frames flow, from runService, so consumer sockets never need to wake the
+// producer.
 func (st *Stream) service() {
-	st.closeBroken()
 	st.svcMu.Lock()
 	defer st.svcMu.Unlock()
 	st.mu.Lock()
-	subs := st.subs // copy-on-write: safe to range over without the lock
+	subs := make([]*session, 0, len(st.sessions))
+	for _, ss := range st.sessions {
+		subs = append(subs, ss)
+	}
 	st.mu.Unlock()
 	for _, ss := range subs {
 		if !ss.ownReader {
@@ -558,7 +561,16 @@ func (st *Stream) service() {
 		}
 	}
 	now := time.Now()
-	st.evictExpired(now)
+	st.mu.Lock()
+	st.core.Tick(now)
+	d := st.dispatchLocked()
+	st.mu.Unlock()
+	for _, ss := range subs {
+		if ss.backlogged() && !slices.Contains(d.touched, ss) {
+			d.touched = append(d.touched, ss)
+		}
+	}
+	d.finish(st)
 	st.lastSvc.Store(now.UnixNano())
 }
 
@@ -579,8 +591,8 @@ func (st *Stream) serviceBeforePublish() {
 	defer st.svcMu.Unlock()
 	st.mu.Lock()
 	var due []*session
-	for _, ss := range st.subs {
-		if !ss.ownReader && st.table.AtBudget(ss.cid) {
+	for id, ss := range st.sessions {
+		if !ss.ownReader && st.core.AtBudget(id) {
 			due = append(due, ss)
 		}
 	}
@@ -609,21 +621,31 @@ func (st *Stream) runService(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// dropReplay lets go of the whole replay buffer (the server is closing).
+func (st *Stream) dropReplay() {
+	st.mu.Lock()
+	st.core.DropReplay()
+	d := st.dispatchLocked()
+	st.mu.Unlock()
+	d.finish(st)
+}
+
 // Stats returns the stream's counters.
 func (st *Stream) Stats() StreamStats {
 	st.mu.Lock()
-	consumers, leases, frames, ringLen := len(st.subs), st.table.Leases(), st.table.Frames(), len(st.ring)
+	s := st.core.Stats()
 	st.mu.Unlock()
-	c := &st.ctr
-	return StreamStats{
-		Published: c.published.Load(), Delivered: c.delivered.Load(),
-		DroppedExhausted: c.droppedExhausted.Load(), DroppedLossless: c.droppedLossless.Load(),
-		SkippedBudget: c.skippedBudget.Load(), SkippedSocket: c.skippedSocket.Load(),
-		Evictions: c.evictions.Load(), Released: c.released.Load(), ReleasedOnClose: c.releasedOnClose.Load(),
-		HoldNanos: c.holdNanos.Load(), MaxHoldNanos: c.maxHoldNanos.Load(), KeyframeRequests: c.keyframeReqs.Load(),
-		Replayed: c.replayed.Load(), ReplayShed: c.replayShed.Load(), ReplayFrames: ringLen,
-		Consumers: consumers, Leases: leases, Frames: frames, Pool: st.cfg.Pool.Stats(),
-	}
+	return StreamStats{Stats: s, Consumers: s.Subscribers, Pool: st.cfg.Pool.Stats()}
+}
+
+// SetCapacity changes how many surfaces the stream's frames can occupy and
+// how many the source keeps (see StreamConfig.Capacity): a source learns
+// the real size of a pool it does not own from its first buffer. Promises
+// already made stand; Reclaim deals with a pool that runs dry meanwhile.
+func (st *Stream) SetCapacity(capacity, reserve int) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.core.SetCapacity(capacity, reserve)
 }
 
 // SetCaps changes the stream's caps (a caps change upstream) and tells every
@@ -634,44 +656,21 @@ func (st *Stream) Stats() StreamStats {
 // announced again before use.
 func (st *Stream) SetCaps(caps ipc.Caps, forget []uint32) {
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	st.cfg.Caps = caps
-	for _, ss := range st.subs {
-		if err := ss.sendLocked(&caps, nil); err != nil {
-			ss.log.Warn("send caps", "err", err)
-			continue
-		}
-		st.forgetLocked(ss, forget)
-	}
+	st.caps = caps
+	st.core.SetCaps(caps, forget)
+	d := st.dispatchLocked()
+	st.mu.Unlock()
+	d.finish(st)
 }
 
 // Forget tells every consumer to drop the listed surfaces (a shrinking pool,
 // an adopted buffer pool that went away).
 func (st *Stream) Forget(ids []uint32) {
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	for _, ss := range st.subs {
-		st.forgetLocked(ss, ids)
-	}
-}
-
-func (st *Stream) forgetLocked(ss *session, ids []uint32) {
-	var drop []uint32
-	for _, id := range ids {
-		if _, ok := ss.announced[id]; ok {
-			drop = append(drop, id)
-		}
-	}
-	if len(drop) == 0 {
-		return
-	}
-	if err := ss.sendLocked(&ipc.Forget{IDs: drop}, nil); err != nil {
-		ss.log.Warn("send forget", "err", err)
-		return
-	}
-	for _, id := range drop {
-		delete(ss.announced, id)
-	}
+	st.core.Forget(ids)
+	d := st.dispatchLocked()
+	st.mu.Unlock()
+	d.finish(st)
 }
 
 // EndOfStream tells every consumer that the stream ended or broke (camera
@@ -679,18 +678,15 @@ func (st *Stream) forgetLocked(ss *session, ids []uint32) {
 // first one to each consumer carries FlagDiscont.
 func (st *Stream) EndOfStream(reason string) {
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	for _, ss := range st.subs {
-		if err := ss.sendLocked(&ipc.EOS{Reason: reason}, nil); err != nil {
-			ss.log.Warn("send eos", "err", err)
-		}
-		ss.sinceLast++ // the next frame says discont
-	}
+	st.core.EndOfStream(reason)
+	d := st.dispatchLocked()
+	st.mu.Unlock()
+	d.finish(st)
 }
 
 // Consumers returns how many consumers are subscribed now.
 func (st *Stream) Consumers() int {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return len(st.subs)
+	return len(st.sessions)
 }

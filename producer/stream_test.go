@@ -22,7 +22,7 @@ func TestCapsForgetAndEOS(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	l1, err := surface.NV12(320, 240, 64)
 	require.NoError(t, err)
-	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("t"), Size: l1.Size, Min: 2, Max: 4})
+	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("t"), Size: l1.Size, Min: 2, Max: 8})
 	require.NoError(t, err)
 	defer pool.Close()
 	srv, err := producer.New(producer.Config{Addr: addr, Logger: log})

@@ -111,11 +111,12 @@ func TestConsumerCloseWithQueuedFramesIsClean(t *testing.T) {
 	defer cancel()
 	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "leaver", MaxInFlight: 4, Logger: quietLogger()})
 	require.NoError(t, err)
-	id := c.Welcome().Session
-	// Never calling Next: the Announce and 4 Frames stay queued in the socket.
+	id, budget := c.Welcome().Session, int(c.Welcome().MaxInFlight)
+	// Never calling Next: the Announce and the budget's Frames stay queued
+	// in the socket.
 	require.Eventually(t, func() bool {
 		s, ok := p.session(id)
-		return ok && s.InFlight == 4
+		return ok && s.InFlight == budget
 	}, waitTimeout, time.Millisecond)
 	require.NoError(t, c.Close())
 	require.Eventually(t, func() bool { _, ok := p.session(id); return !ok }, waitTimeout, time.Millisecond)
