@@ -57,15 +57,16 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	streams  map[string]*Stream
-	sessions map[fanout.SubID]*session
-	pending  handshakes
-	nextID   fanout.SubID
-	ln       *fdpass.Listener
-	started  bool
-	closed   bool
-	holdObs  *prometheus.HistogramVec // lease hold times, when metrics are on
+	mu        sync.Mutex
+	streams   map[string]*Stream
+	sessions  map[fanout.SubID]*session
+	pending   handshakes
+	rejectLog map[ipc.Code]rejectLog
+	nextID    fanout.SubID
+	ln        *fdpass.Listener
+	started   bool
+	closed    bool
+	holdObs   *prometheus.HistogramVec // lease hold times, when metrics are on
 }
 
 // New validates cfg and returns a server that is not listening yet.
@@ -75,14 +76,15 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		codec:    ipc.NewCodec(),
-		ctx:      ctx,
-		cancel:   cancel,
-		streams:  make(map[string]*Stream),
-		sessions: make(map[fanout.SubID]*session),
-		pending:  handshakes{byUID: make(map[int]int), byPID: make(map[int]int)},
+		cfg:       cfg,
+		log:       cfg.Logger,
+		codec:     ipc.NewCodec(),
+		ctx:       ctx,
+		cancel:    cancel,
+		streams:   make(map[string]*Stream),
+		sessions:  make(map[fanout.SubID]*session),
+		pending:   handshakes{byUID: make(map[int]int), byPID: make(map[int]int)},
+		rejectLog: make(map[ipc.Code]rejectLog),
 	}, nil
 }
 
@@ -279,14 +281,36 @@ func (s *Server) endHandshake(cred fdpass.Cred) {
 	}
 }
 
-// reject refuses a connection before it became a session.
+// reject refuses a connection before it became a session. Its log line is
+// limited to one a second per code, with the count of those not logged, so
+// that a peer opening connections in a loop cannot flood the log.
 func (s *Server) reject(conn *fdpass.Conn, cred fdpass.Cred, code ipc.Code, reason string) {
 	s.ctr.rejected.Add(1)
-	s.log.Warn("rejected consumer", "code", code.String(), "reason", reason, "pid", cred.PID, "uid", cred.UID)
 	if b, err := s.codec.Encode(&ipc.Reject{Code: code, Reason: reason}); err == nil {
 		_ = conn.TrySend(b, nil)
 	}
 	_ = conn.Close()
+	now := time.Now()
+	s.mu.Lock()
+	rl := s.rejectLog[code]
+	logIt := now.Sub(rl.last) >= time.Second
+	if logIt {
+		s.rejectLog[code] = rejectLog{last: now}
+	} else {
+		rl.suppressed++
+		s.rejectLog[code] = rl
+	}
+	s.mu.Unlock()
+	if logIt {
+		s.log.Warn("rejected consumer", "code", code.String(), "reason", reason, "pid", cred.PID, "uid", cred.UID,
+			"not_logged_before", rl.suppressed)
+	}
+}
+
+// rejectLog limits the log lines of rejects of one code.
+type rejectLog struct {
+	last       time.Time
+	suppressed int
 }
 
 // serveConn runs the handshake, then subscribes the session (which reads
@@ -416,6 +440,19 @@ func (s *Server) admit(conn *fdpass.Conn, cred fdpass.Cred, h *ipc.Hello) (*sess
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if len(s.sessions) >= s.cfg.MaxConnections {
+		// Consumers that left since the last frame are still counted until
+		// a service reads their goodbyes: read them, then count again.
+		streams := make([]*Stream, 0, len(s.streams))
+		for _, st := range s.streams {
+			streams = append(streams, st)
+		}
+		s.mu.Unlock()
+		for _, st := range streams {
+			st.service()
+		}
+		s.mu.Lock()
+	}
 	if s.closed {
 		return nil, ipc.CodeShutdown, "producer is stopping"
 	}

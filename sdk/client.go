@@ -589,7 +589,7 @@ func (c *Client) reconnect(ctx context.Context) error {
 			return nil
 		}
 		var rej *RejectError
-		if errors.As(err, &rej) && rej.Code != ipc.CodeTooMany && rej.Code != ipc.CodeShutdown {
+		if errors.As(err, &rej) && rej.Code != ipc.CodeTooMany && rej.Code != ipc.CodeShutdown && rej.Code != ipc.CodeNoCapacity {
 			return err
 		}
 		c.log.Debug("reconnect failed", "attempt", attempt, "retry_in", wait, "err", err)

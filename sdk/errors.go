@@ -11,7 +11,9 @@ var (
 	// ErrClosed is returned by methods of a closed Client.
 	ErrClosed = errors.New("sdk: client closed")
 	// ErrEvicted means the producer disconnected this consumer because a
-	// lease was held past MaxHold. Frames received before are invalid.
+	// lease was held past MaxHold, or because its pool ran dry while this
+	// consumer held more than its fair share. Frames received before are
+	// invalid.
 	ErrEvicted = errors.New("sdk: evicted by the producer")
 	// ErrDisconnected means the connection to the producer ended.
 	ErrDisconnected = errors.New("sdk: disconnected from the producer")
@@ -32,7 +34,9 @@ func (e *RejectError) Error() string {
 }
 
 // ByeError is the cause of a disconnect that the producer explained with a
-// Bye. It wraps ErrEvicted for CodeMaxHold and ErrDisconnected otherwise.
+// Bye. It wraps ErrEvicted for CodeMaxHold and CodeReclaimed (the consumer
+// held frames too long, or more than its share of a pool that ran dry) and
+// ErrDisconnected otherwise.
 type ByeError struct {
 	Code   ipc.Code
 	Reason string
@@ -44,7 +48,7 @@ func (e *ByeError) Error() string {
 
 // Unwrap lets errors.Is match ErrEvicted or ErrDisconnected.
 func (e *ByeError) Unwrap() error {
-	if e.Code == ipc.CodeMaxHold {
+	if e.Code == ipc.CodeMaxHold || e.Code == ipc.CodeReclaimed {
 		return ErrEvicted
 	}
 	return ErrDisconnected

@@ -24,8 +24,18 @@ func (o *Options) validate() error {
 		return config.Invalid("pool-min", "%d must not be negative", o.PoolMin)
 	case o.PoolMax < 1 || o.PoolMax < o.PoolMin:
 		return config.Invalid("pool-max", "%d must be ≥ 1 and ≥ pool-min (%d)", o.PoolMax, o.PoolMin)
+	case o.PoolRes < 0 || (o.PoolRes > 0 && o.PoolRes >= o.PoolMax):
+		return config.Invalid("pool-reserve", "%d must be 0 (the default) or in 1..pool-max-1 (%d)", o.PoolRes, o.PoolMax-1)
 	case o.MaxConnections < 1:
 		return config.Invalid("max-connections", "%d must be ≥ 1", o.MaxConnections)
+	case o.MaxHandshakes < 1:
+		return config.Invalid("max-handshakes", "%d must be ≥ 1", o.MaxHandshakes)
+	case o.HandshakesUID < 1:
+		return config.Invalid("max-handshakes-per-uid", "%d must be ≥ 1", o.HandshakesUID)
+	case o.HandshakesProc < 1:
+		return config.Invalid("max-handshakes-per-process", "%d must be ≥ 1", o.HandshakesProc)
+	case o.HelloTimeout <= 0:
+		return config.Invalid("hello-timeout", "%v must be positive", o.HelloTimeout)
 	case o.MaxInFlight < 1:
 		return config.Invalid("max-in-flight", "%d must be ≥ 1", o.MaxInFlight)
 	case o.DefaultInFlight < 1 || o.DefaultInFlight > o.MaxInFlight:

@@ -49,8 +49,13 @@ type Options struct {
 	Allocator string  `yaml:"allocator"`
 	PoolMin   int     `yaml:"pool-min"`
 	PoolMax   int     `yaml:"pool-max"`
+	PoolRes   int     `yaml:"pool-reserve"`
 
 	MaxConnections  int           `yaml:"max-connections"`
+	MaxHandshakes   int           `yaml:"max-handshakes"`
+	HandshakesUID   int           `yaml:"max-handshakes-per-uid"`
+	HandshakesProc  int           `yaml:"max-handshakes-per-process"`
+	HelloTimeout    time.Duration `yaml:"hello-timeout"`
 	MaxInFlight     int           `yaml:"max-in-flight"`
 	DefaultInFlight int           `yaml:"default-in-flight"`
 	DefaultMaxHold  time.Duration `yaml:"default-max-hold"`
@@ -105,9 +110,14 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.Uint64Var(&o.Frames, "frames", 0, "stop after this many frames (0: run until stopped)")
 	fs.StringVar(&o.Allocator, "allocator", "memfd", "surface memory of -source synthetic: memfd, dma-heap, dma-heap:/dev/dma_heap/NAME, udmabuf")
 	fs.IntVar(&o.PoolMin, "pool-min", 4, "surfaces allocated at start")
-	fs.IntVar(&o.PoolMax, "pool-max", 32, "most surfaces the pool may grow to; beyond it frames are dropped at the source")
-	fs.IntVar(&o.MaxConnections, "max-connections", 64, "most concurrent consumer connections")
-	fs.IntVar(&o.MaxInFlight, "max-in-flight", 32, "largest budget (frames held at once) a consumer may ask for")
+	fs.IntVar(&o.PoolMax, "pool-max", 32, "most surfaces the raw pool may grow to; consumers are promised at most pool-max minus pool-reserve of them in all")
+	fs.IntVar(&o.PoolRes, "pool-reserve", 0, "raw surfaces the source keeps for itself, never promised to consumers (0: 3 for GStreamer sources — the buffer being filled, the encoder's queued and encoding ones — 1 for -source synthetic)")
+	fs.IntVar(&o.MaxConnections, "max-connections", 64, "most subscribed consumers")
+	fs.IntVar(&o.MaxHandshakes, "max-handshakes", 32, "most connections that have not sent their Hello yet; beyond it, or the per-uid and per-process limits, a connection is rejected at once")
+	fs.IntVar(&o.HandshakesUID, "max-handshakes-per-uid", 16, "most connections without a Hello from one uid")
+	fs.IntVar(&o.HandshakesProc, "max-handshakes-per-process", 4, "most connections without a Hello from one process")
+	fs.DurationVar(&o.HelloTimeout, "hello-timeout", time.Second, "how long a new connection may take to send its Hello")
+	fs.IntVar(&o.MaxInFlight, "max-in-flight", 8, "largest budget (frames held at once) a consumer may ask for; admission control grants less when the pool cannot back it")
 	fs.IntVar(&o.DefaultInFlight, "default-in-flight", 4, "budget of a consumer that asks for none")
 	fs.DurationVar(&o.DefaultMaxHold, "default-max-hold", 2*time.Second, "lease deadline of a consumer that asks for none")
 	fs.DurationVar(&o.MaxHold, "max-hold", 60*time.Second, "longest lease deadline a consumer may ask for")
@@ -124,7 +134,9 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	}
 	srv, err := producer.New(producer.Config{
 		Addr: o.Socket, SocketMode: os.FileMode(o.SocketMode), AllowUIDs: o.AllowUIDs, AllowGIDs: o.AllowGIDs,
-		MaxConnections: o.MaxConnections, MaxInFlight: o.MaxInFlight, DefaultInFlight: o.DefaultInFlight,
+		MaxConnections: o.MaxConnections, MaxHandshakes: o.MaxHandshakes, MaxHandshakesPerUID: o.HandshakesUID,
+		MaxHandshakesPerProcess: o.HandshakesProc, HelloTimeout: o.HelloTimeout,
+		MaxInFlight: o.MaxInFlight, DefaultInFlight: o.DefaultInFlight,
 		DefaultMaxHold: o.DefaultMaxHold, MaxHold: o.MaxHold, AllowLossless: o.AllowLossless, Logger: log,
 	})
 	if err != nil {
@@ -163,7 +175,7 @@ func runMedia(ctx context.Context, o Options, srv *producer.Server, metrics *pro
 	fpsN, fpsD := fpsFraction(o.FPS)
 	p, err := media.New(media.Config{
 		Source: o.Source, Width: o.Width, Height: o.Height, FPSNum: int(fpsN), FPSDen: int(fpsD),
-		Encoder: o.Encoder, BitrateKbps: o.BitrateKbps, GOP: o.GOP, RawPoolMin: o.PoolMin, RawPoolMax: o.PoolMax,
+		Encoder: o.Encoder, BitrateKbps: o.BitrateKbps, GOP: o.GOP, RawPoolMin: o.PoolMin, RawPoolMax: o.PoolMax, RawReserve: o.PoolRes,
 		H264PoolMax: o.H264PoolMax, H264SlabSize: o.H264SlabSize, H264Replay: replayOption(o.H264Replay), Logger: log,
 	}, srv)
 	if err != nil {
@@ -210,7 +222,7 @@ func runSynthetic(ctx context.Context, o Options, srv *producer.Server, log *slo
 	}
 	defer pool.Close()
 	fpsN, fpsD := fpsFraction(o.FPS)
-	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(layout, fpsN, fpsD), Pool: pool})
+	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(layout, fpsN, fpsD), Pool: pool, Reserve: o.PoolRes})
 	if err != nil {
 		return err
 	}
@@ -224,7 +236,7 @@ func runSynthetic(ctx context.Context, o Options, srv *producer.Server, log *slo
 	err = src.Run(ctx)
 	s := st.Stats()
 	log.Info("source stopped", "published", s.Published, "delivered", s.Delivered, "skipped_budget", s.SkippedBudget,
-		"dropped_exhausted", s.DroppedExhausted, "evictions", s.Evictions)
+		"dropped_exhausted", s.DroppedExhausted, "evictions", s.Evictions, "reclaims", s.Reclaims)
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}

@@ -22,8 +22,8 @@ type Config struct {
 	// subscribers. It defaults to 1.
 	Reserve int
 	// Replay keeps every frame captured in the last Replay under a hold of
-	// the core, for subscribers that attach with Params.ReplayFromNS. 0
-	// disables it.
+	// the core, for subscribers that attach with Params.ReplayFromNS. 0 or
+	// less disables it.
 	Replay time.Duration
 	// KeyframeInterval is the least time between two keyframe requests the
 	// core lets through, over all subscribers. It defaults to 250 ms.
@@ -65,9 +65,9 @@ func (c *Config) setDefaults() error {
 		return fmt.Errorf("fanout: config: Capacity %d must not be negative", c.Capacity)
 	case c.Reserve < 0:
 		return fmt.Errorf("fanout: config: Reserve %d must not be negative", c.Reserve)
-	case c.Replay < 0 || c.KeyframeInterval < 0 || c.PenaltyWindow < 0:
-		return fmt.Errorf("fanout: config: Replay %v, KeyframeInterval %v and PenaltyWindow %v must not be negative",
-			c.Replay, c.KeyframeInterval, c.PenaltyWindow)
+	case c.KeyframeInterval < 0 || c.PenaltyWindow < 0:
+		return fmt.Errorf("fanout: config: KeyframeInterval %v and PenaltyWindow %v must not be negative",
+			c.KeyframeInterval, c.PenaltyWindow)
 	case c.ControlRate < 0 || c.ControlBurst < 1:
 		return fmt.Errorf("fanout: config: ControlRate %v must not be negative and ControlBurst %d must be ≥ 1",
 			c.ControlRate, c.ControlBurst)

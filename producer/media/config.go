@@ -68,6 +68,12 @@ type Config struct {
 	// against RawPoolMax: when it is reached, new frames are dropped at the
 	// source (Stats.RawDropped), never overwritten.
 	RawPoolMin, RawPoolMax int
+	// RawReserve is how many of RawPoolMax the pipeline keeps for itself
+	// (the buffer the source fills, the encoder's queued and encoding
+	// ones): consumers of the raw stream are promised at most RawPoolMax −
+	// RawReserve buffers in all (admission control, package fanout).
+	// Default 3.
+	RawReserve int
 	// H264PoolMax bounds the h264 stream's slab surfaces; default 64. The
 	// replay buffer (H264Replay) and the access units consumers hold pin
 	// slabs; when none is left the replay buffer sheds its oldest quarter
@@ -122,6 +128,9 @@ func (c *Config) Validate() error {
 	if c.RawPoolMax == 0 {
 		c.RawPoolMax = max(32, c.RawPoolMin)
 	}
+	if c.RawReserve == 0 {
+		c.RawReserve = foreignReserve
+	}
 	if c.H264PoolMax == 0 {
 		c.H264PoolMax = 64
 	}
@@ -160,6 +169,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("media: config: GOP %d must be ≥ 1 frame", c.GOP)
 	case c.RawPoolMin < 0 || c.RawPoolMax < 2 || c.RawPoolMin > c.RawPoolMax:
 		return fmt.Errorf("media: config: RawPoolMin %d and RawPoolMax %d must satisfy 0 ≤ min ≤ max, max ≥ 2", c.RawPoolMin, c.RawPoolMax)
+	case c.RawReserve < 1 || c.RawReserve >= c.RawPoolMax:
+		return fmt.Errorf("media: config: RawReserve %d must be in [1, RawPoolMax %d)", c.RawReserve, c.RawPoolMax)
 	case c.H264PoolMax < 1:
 		return fmt.Errorf("media: config: H264PoolMax %d must be ≥ 1", c.H264PoolMax)
 	case c.H264SlabSize < 4096 || c.H264SlabSize > 1<<30:

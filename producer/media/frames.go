@@ -57,7 +57,8 @@ func (r *run) handleRaw(s *fhgst.Sample) {
 	p.reg.noteFresh(&d)
 	fi := producer.FrameInfo{PTS: d.PTS, DTS: d.DTS, Dur: d.Dur, MonoNS: r.mono(d.Running)}
 	if d.Kind != fhgst.KindNone && fits(&d) {
-		if !r.admit(&d) {
+		r.followPool(&d)
+		if !r.admit(&d) && !r.reclaim(&d) {
 			p.ctr.rawDropped.Add(1)
 			if now := time.Now(); now.Sub(r.lastDropLog) >= time.Second {
 				r.lastDropLog = now
@@ -109,6 +110,33 @@ func (r *run) admit(d *fhgst.Desc) bool {
 		return r.p.foreignHolds(d.Pool, 0)+1 <= max(1, d.PoolMax-foreignReserve)
 	}
 	return true
+}
+
+// reclaim is admit's second chance: when consumers hold the buffers the
+// source needs, the raw stream evicts the one holding most beyond its fair
+// share (Stream.Reclaim) rather than the frame being dropped for everyone.
+// It reports whether the frame may now be leased.
+func (r *run) reclaim(d *fhgst.Desc) bool {
+	held := r.p.ctr.held.Load()
+	if !r.p.raw.Reclaim() {
+		return false
+	}
+	// The evicted consumer's buffers went back to their pool; d counted
+	// them as outstanding.
+	d.PoolOutstanding -= int(held - r.p.ctr.held.Load())
+	return r.admit(d)
+}
+
+// followPool sets the raw stream's capacity to a foreign pool's size (a
+// camera driver's, learnt from its buffers) minus the pipeline's reserve,
+// so admission control promises consumers no more than that pool holds.
+func (r *run) followPool(d *fhgst.Desc) {
+	if d.Ours || d.Pool == 0 || d.PoolMax <= 0 || d.Pool == r.capPool {
+		return
+	}
+	r.capPool = d.Pool
+	r.p.raw.SetCapacity(d.PoolMax, min(foreignReserve, d.PoolMax-1))
+	r.p.log.Info("raw stream capacity follows the source's buffer pool", "pool_max", d.PoolMax, "reserve", min(foreignReserve, d.PoolMax-1))
 }
 
 // foreignHolds adds delta to the lease references held on buffers of a

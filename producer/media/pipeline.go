@@ -124,12 +124,13 @@ func New(cfg Config, srv *producer.Server) (*Pipeline, error) {
 		}
 	}
 	p.raw, err = srv.AddStream(producer.StreamConfig{
-		Name: StreamRaw, Pool: p.rawPool,
+		Name: StreamRaw, Pool: p.rawPool, Capacity: cfg.RawPoolMax, Reserve: cfg.RawReserve,
 		Caps: producer.RawCaps(layout, uint32(cfg.FPSNum), uint32(cfg.FPSDen)),
 	})
 	if err == nil && enc != "" {
 		p.h264, err = srv.AddStream(producer.StreamConfig{
-			Name: StreamH264, Pool: p.h264Pool, OnKeyframeRequest: p.requestKeyframe, Replay: cfg.H264Replay,
+			// Reserve: the slab being filled and the next one.
+			Name: StreamH264, Pool: p.h264Pool, Reserve: 2, OnKeyframeRequest: p.requestKeyframe, Replay: cfg.H264Replay,
 			Caps: ipc.Caps{Format: "H264", Width: uint32(cfg.Width), Height: uint32(cfg.Height), FPSNum: uint32(cfg.FPSNum), FPSDen: uint32(cfg.FPSDen)},
 		})
 	}
@@ -354,6 +355,7 @@ type run struct {
 	copyOffsets []uint32       // layout's plane offsets and strides
 	copyStrides []uint32
 	lastDropLog time.Time
+	capPool     uintptr // the foreign pool whose size the raw stream's capacity follows
 	// H.264 sink's pump only.
 	lastAULog time.Time
 	slabs     slabWriter // closed by stop, after the pump ended
