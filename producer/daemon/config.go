@@ -36,6 +36,8 @@ func (o *Options) validate() error {
 		return config.Invalid("max-handshakes-per-process", "%d must be ≥ 1", o.HandshakesProc)
 	case o.HelloTimeout <= 0:
 		return config.Invalid("hello-timeout", "%v must be positive", o.HelloTimeout)
+	case o.PenaltyWindow < 0:
+		return config.Invalid("penalty-window", "%v must not be negative", o.PenaltyWindow)
 	case o.MaxInFlight < 1:
 		return config.Invalid("max-in-flight", "%d must be ≥ 1", o.MaxInFlight)
 	case o.DefaultInFlight < 1 || o.DefaultInFlight > o.MaxInFlight:

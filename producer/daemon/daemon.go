@@ -56,6 +56,7 @@ type Options struct {
 	HandshakesUID   int           `yaml:"max-handshakes-per-uid"`
 	HandshakesProc  int           `yaml:"max-handshakes-per-process"`
 	HelloTimeout    time.Duration `yaml:"hello-timeout"`
+	PenaltyWindow   time.Duration `yaml:"penalty-window"`
 	MaxInFlight     int           `yaml:"max-in-flight"`
 	DefaultInFlight int           `yaml:"default-in-flight"`
 	DefaultMaxHold  time.Duration `yaml:"default-max-hold"`
@@ -117,6 +118,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&o.HandshakesUID, "max-handshakes-per-uid", 16, "most connections without a Hello from one uid")
 	fs.IntVar(&o.HandshakesProc, "max-handshakes-per-process", 4, "most connections without a Hello from one process")
 	fs.DurationVar(&o.HelloTimeout, "hello-timeout", time.Second, "how long a new connection may take to send its Hello")
+	fs.DurationVar(&o.PenaltyWindow, "penalty-window", time.Minute, "how long an eviction (max_hold, reclaim) halves the budget of a consumer that returns with the same uid and name")
 	fs.IntVar(&o.MaxInFlight, "max-in-flight", 8, "largest budget (frames held at once) a consumer may ask for; admission control grants less when the pool cannot back it")
 	fs.IntVar(&o.DefaultInFlight, "default-in-flight", 4, "budget of a consumer that asks for none")
 	fs.DurationVar(&o.DefaultMaxHold, "default-max-hold", 2*time.Second, "lease deadline of a consumer that asks for none")
@@ -135,7 +137,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	srv, err := producer.New(producer.Config{
 		Addr: o.Socket, SocketMode: os.FileMode(o.SocketMode), AllowUIDs: o.AllowUIDs, AllowGIDs: o.AllowGIDs,
 		MaxConnections: o.MaxConnections, MaxHandshakes: o.MaxHandshakes, MaxHandshakesPerUID: o.HandshakesUID,
-		MaxHandshakesPerProcess: o.HandshakesProc, HelloTimeout: o.HelloTimeout,
+		MaxHandshakesPerProcess: o.HandshakesProc, HelloTimeout: o.HelloTimeout, PenaltyWindow: o.PenaltyWindow,
 		MaxInFlight: o.MaxInFlight, DefaultInFlight: o.DefaultInFlight,
 		DefaultMaxHold: o.DefaultMaxHold, MaxHold: o.MaxHold, AllowLossless: o.AllowLossless, Logger: log,
 	})
@@ -259,6 +261,9 @@ func registerMediaMetrics(reg *prometheus.Registry, p *media.Pipeline) {
 		func(s media.Stats) uint64 { return s.Restarts })
 	counter("framehub_producer_keyframes_forced_total", "Keyframes forced at a consumer's request.",
 		func(s media.Stats) uint64 { return s.KeyframesForced })
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "framehub_producer_raw_buffer_surfaces",
+		Help: "GStreamer-owned raw surfaces alive now (the source's memfd buffer pool, adopted DMA-BUFs); each holds its fds."},
+		func() float64 { return float64(p.Stats().RawSurfaces) }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "framehub_producer_held_buffers",
 		Help: "GStreamer buffers referenced because a lease or the producer's hold is live."},
 		func() float64 { return float64(p.Stats().HeldBuffers) }))

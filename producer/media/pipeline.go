@@ -25,6 +25,7 @@ type Stats struct {
 	AdoptedFrames   uint64 // raw frames shared in their own fd memory (DMA-BUF)
 	CopiedFrames    uint64 // raw frames copied once into the copy pool: the copied_frames_total metric
 	HeldBuffers     uint64 // GstBuffers referenced now because a lease on them is live
+	RawSurfaces     int    // GStreamer-owned raw surfaces alive now (our memfd pool's buffers, adopted DMA-BUFs): each holds its fds
 	Restarts        uint64 // pipeline restarts after an error or end of stream
 	KeyframesForced uint64 // force-key-unit events sent to the encoder
 	RawDropped      uint64 // raw frames dropped at the source: buffer pool at its limit
@@ -166,7 +167,7 @@ func (p *Pipeline) Stats() Stats {
 		RawFrames: c.raw.Load(), H264Frames: c.h264.Load(), ZeroCopyFrames: c.zeroCopy.Load(),
 		AdoptedFrames: c.adopted.Load(), CopiedFrames: c.copied.Load(), HeldBuffers: uint64(max(0, c.held.Load())),
 		Restarts: c.restarts.Load(), KeyframesForced: c.keyframes.Load(), RawDropped: c.rawDropped.Load(),
-		H264Dropped: c.h264Dropped.Load(), LastError: last,
+		H264Dropped: c.h264Dropped.Load(), LastError: last, RawSurfaces: p.reg.surfaces(),
 	}
 }
 

@@ -74,6 +74,13 @@ func (r *registry) MemoryFreed(dev, ino uint64) {
 	}
 }
 
+// surfaces is how many GStreamer-owned surfaces are alive now.
+func (r *registry) surfaces() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.surfs)
+}
+
 // noteFresh counts the memories Describe registered.
 func (r *registry) noteFresh(d *fhgst.Desc) {
 	r.mu.Lock()

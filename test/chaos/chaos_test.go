@@ -231,5 +231,8 @@ func (c *chaos) poolSurfaces() int {
 	}
 	f, _ := ms.Sum("framehub_producer_pool_surfaces", map[string]string{"state": "free"})
 	u, _ := ms.Sum("framehub_producer_pool_surfaces", map[string]string{"state": "in_use"})
-	return int(f + u)
+	// The source's own GStreamer buffer pool grows too while consumers
+	// hold its buffers (a greedy holder keeps 8).
+	g, _ := ms.Sum("framehub_producer_raw_buffer_surfaces", nil)
+	return int(f + u + g)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -101,7 +102,9 @@ func (c *chaos) faults() []fault {
 		fault{"kill9-producer", c.killProducer},
 		fault{"rogue-200-connections", c.rogueConnections},
 		fault{"rogue-garbage", c.rogueGarbage},
-		fault{"rogue-no-release", c.noRelease})
+		fault{"rogue-no-release", c.noRelease},
+		fault{"rogue-greedy-holder", c.greedyHolder},
+		fault{"rogue-hold-evict-reconnect", c.holdEvictReconnect})
 	if c.disk != nil {
 		fs = append(fs, fault{"disk-full", c.diskFull}, fault{"storage-stall", c.storageStall})
 	}
@@ -252,6 +255,83 @@ func (c *chaos) noRelease() string {
 	c.timing("consumer holding its frames → evicted", d)
 	require.LessOrEqual(c.t, d, evictWithin, "consumer holding frames evicted (%d)", c.counts["rogue-no-release"]+1)
 	return fmt.Sprintf("held %d frames, evicted after %v", got, d.Round(time.Millisecond))
+}
+
+// greedyHolder asks for the largest budget and hold the wire can carry on
+// the raw stream and keeps every frame it is given for a few seconds: the
+// producer grants it what the pool can back, and nobody else notices (the
+// frame-rate check judges the windows it covers).
+func (c *chaos) greedyHolder() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	cn, err := fdpass.Dial(ctx, c.g.Sock)
+	cancel()
+	require.NoError(c.t, err)
+	defer cn.Close()
+	codec := ipc.NewCodec()
+	b, err := codec.Encode(&ipc.Hello{Major: ipc.VersionMajor, Minor: ipc.VersionMinor, Name: "chaos-greedy", Stream: "raw",
+		MaxInFlight: 1<<32 - 1, MaxHoldMS: 1<<32 - 1})
+	require.NoError(c.t, err)
+	require.NoError(c.t, cn.Send(b, nil))
+	hold := time.Duration(2000+c.rng.IntN(3000)) * time.Millisecond
+	buf := make([]byte, ipc.MaxMessageSize)
+	deadline := time.Now().Add(hold)
+	var budget uint32
+	frames := 0
+	for {
+		require.NoError(c.t, cn.SetReadDeadline(deadline))
+		n, fds, err := cn.Recv(buf)
+		fdpass.CloseFDs(fds)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			break
+		}
+		require.NoError(c.t, err, "greedy holder's connection")
+		m, err := codec.Decode(buf[:n])
+		require.NoError(c.t, err)
+		switch m := m.(type) {
+		case *ipc.Welcome:
+			budget = m.MaxInFlight
+			require.LessOrEqual(c.t, budget, uint32(8), "the producer's max-in-flight caps a greedy budget")
+		case *ipc.Frame:
+			frames++ // kept, never released
+		case *ipc.Reject:
+			require.Equal(c.t, ipc.CodeNoCapacity, m.Code, "greedy holder rejected: %s", m.Reason)
+			return "rejected: no capacity left (" + m.Reason + ")"
+		case *ipc.Bye:
+			c.t.Fatalf("greedy holder closed by the producer within its hold: %v: %s", m.Code, m.Reason)
+		}
+	}
+	return fmt.Sprintf("granted budget %d, held %d frames for %v", budget, frames, hold)
+}
+
+// holdEvictReconnect holds its whole budget until the producer evicts it at
+// max_hold, subscribes again with the same name, and repeats: each return
+// gets a smaller budget, and nobody else notices.
+func (c *chaos) holdEvictReconnect() string {
+	var budgets []uint32
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		cl, err := sdk.Dial(ctx, c.g.Sock, sdk.Options{Stream: "raw", Name: "chaos-looper", MaxInFlight: 8, MaxHold: noReleaseHold,
+			Logger: quietLogger()})
+		if err != nil {
+			cancel()
+			var rej *sdk.RejectError
+			require.True(c.t, errors.As(err, &rej) && rej.Code == ipc.CodeNoCapacity, "looper dial: %v", err)
+			continue
+		}
+		budgets = append(budgets, cl.Welcome().MaxInFlight)
+		for {
+			if _, err = cl.Next(ctx); err != nil { // kept, never released
+				break
+			}
+		}
+		cancel()
+		_ = cl.Close()
+		require.True(c.t, errors.Is(err, sdk.ErrEvicted), "want eviction after holding frames, got %v", err)
+	}
+	for i := 1; i < len(budgets); i++ {
+		require.LessOrEqual(c.t, budgets[i], max(1, budgets[i-1]/2), "an evicted consumer that returns gets half its budget: %v", budgets)
+	}
+	return fmt.Sprintf("budgets %v over 3 evictions", budgets)
 }
 
 // recorderCounter reads one of the recorder's counters (0 when unreadable:
