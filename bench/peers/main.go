@@ -124,6 +124,26 @@ func systems(unixfd bool) []system {
 	return s
 }
 
+// beforeSystems are framehub and framehub-notouch run by the binaries of
+// another build (dir), named NAME@before: the same argv with argv[0] made
+// absolute, so that before and after are measured interleaved in one run.
+func beforeSystems(syss []system, dir string) []system {
+	var out []system
+	for _, s := range syss {
+		if s.Name != "framehub" && s.Name != "framehub-notouch" {
+			continue
+		}
+		b := s
+		b.Name += "@before"
+		b.prod = append([]string{filepath.Join(dir, s.prod[0])}, s.prod[1:]...)
+		b.cons = append([]string{filepath.Join(dir, s.cons[0])}, s.cons[1:]...)
+		b.Producer, b.Consumer = shellJoin(b.prod), shellJoin(b.cons)
+		b.Variant = true
+		out = append(out, b)
+	}
+	return out
+}
+
 // latencySystem is framehub with its synthetic source, whose frames are
 // stamped with CLOCK_MONOTONIC as they are published: its consumers'
 // latency is delivery alone (publish → receipt), which the GStreamer test
@@ -305,6 +325,7 @@ func main() {
 	hangWindow := flag.Duration("hang-window", 20*time.Second, "hung-consumer test: observe the others for this long after the stop")
 	only := flag.String("systems", "", "comma-separated systems to measure (default: all); a subset's report lacks what it left out")
 	runsOnly := flag.Bool("runs-only", false, "measure the N = 0, 1, 3, 6 runs only: no latency, IPC-bound, floor or hung-consumer runs")
+	beforeDir := flag.String("before", "", "directory with the framehub-producer and consumer of another build: adds the systems framehub@before and framehub-notouch@before, run by them, and a before/after table")
 	consume := flag.String("consume", "", "internal: act as a counting framehub consumer of this socket")
 	flag.Parse()
 	log.SetFlags(0)
@@ -356,6 +377,13 @@ func main() {
 			"(unixfdsink/unixfdsrc appeared in GStreamer 1.24; this machine has %s)", unixfdErr, sysinfo.GStreamerVersion())
 	}
 	syss := systems(unixfdErr == nil)
+	if *beforeDir != "" {
+		before, err := filepath.Abs(*beforeDir)
+		if err != nil {
+			log.Fatal(err)
+		}
+		syss = append(syss, beforeSystems(syss, before)...)
+	}
 	if *only != "" {
 		want := strings.Split(*only, ",")
 		syss = slices.DeleteFunc(syss, func(s system) bool { return !slices.Contains(want, s.Name) })

@@ -382,6 +382,7 @@ func render(res *results, ovName, hangName, latName string) string {
 	p("over the %d seconds before the stop and from the 3rd second after it to the end (medians over repeats).\n", int(res.HangAfter/1e9)-1)
 	p("\n![healthy consumers' frames/s after the hang](%s)\n\n", hangName)
 
+	renderBeforeAfter(p, res)
 	p("## Targets\n\n| target | measured (median) | verdict |\n|---|---|---|\n")
 	verdict := func(ok bool) string {
 		if ok {
@@ -637,4 +638,36 @@ func renderHost(p func(string, ...any), res *results) {
 
 func hasSystem(res *results, name string) bool {
 	return slices.ContainsFunc(res.Systems, func(s system) bool { return s.Name == name })
+}
+
+// renderBeforeAfter compares the systems run by another build (-before)
+// with the same systems of this build, when the run had them.
+func renderBeforeAfter(p func(string, ...any), res *results) {
+	var pairs []string
+	for _, name := range []string{"framehub", "framehub-notouch"} {
+		if hasSystem(res, name) && hasSystem(res, name+"@before") {
+			pairs = append(pairs, name)
+		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
+	p("## Before and after\n\n")
+	p("The same systems run by the binaries of another build (`-before`), interleaved with this build's in the same\n")
+	p("run. CPU per added consumer is the least-squares slope over every run (± its standard error), producer and\n")
+	p("consumer together; the producer's share is the slope of the producer's CPU alone.\n\n")
+	p("| system | build | producer alone | CPU per added consumer | producer's share of it |\n|---|---|---|---|---|\n")
+	for _, name := range pairs {
+		for _, sys := range []string{name + "@before", name} {
+			b, se := perConsumer(res, sys)
+			pb, pse := producerPerConsumer(res, sys)
+			build := "this"
+			if strings.HasSuffix(sys, "@before") {
+				build = "before"
+			}
+			p("| %s | %s | %.2f%% (%.0f µs/frame) | %.0f ± %.0f µs/frame | %.0f ± %.0f µs/frame |\n", name, build,
+				summarize(res, sys, 0).prod, usPerFrame(summarize(res, sys, 0).prod), usPerFrame(b), usPerFrame(se), usPerFrame(pb), usPerFrame(pse))
+		}
+	}
+	p("\n")
 }

@@ -84,6 +84,13 @@ type results struct {
 	FloorRTT   []map[string]float64 `json:"floor_rtt"`
 	FloorErr   string               `json:"floor_error,omitempty"`
 	Media      []mediaRun           `json:"media,omitempty"`
+	// With -before: the build compared against (its description) and the
+	// same configurations run with it, interleaved with this build's.
+	Before       string `json:"before,omitempty"`
+	PacedBefore  []run  `json:"paced_before,omitempty"`
+	IPCBefore    []run  `json:"ipc_before,omitempty"`
+	PacedAfterAB []run  `json:"paced_after_ab,omitempty"`
+	IPCAfterAB   []run  `json:"ipc_after_ab,omitempty"`
 	Machine    string               `json:"machine"`
 	When       time.Time            `json:"when"`
 }
@@ -104,6 +111,8 @@ func main() {
 	ipcWindow := flag.Duration("ipc-window", 8*time.Second, "measurement window of IPC-bound runs")
 	raw := flag.String("results", "bench/results/transport.json", "raw results: written by a run, read by -from")
 	from := flag.Bool("from", false, "render the report from -results instead of measuring")
+	beforeDir := flag.String("before", "", "directory with the framehub-producer and consumer of another build: runs only the before/after comparison (transport, no touch, N = 0, 1, 3; IPC-bound N = 1, 3), interleaved, and renders its table")
+	beforeName := flag.String("before-name", "", "what -before is, for the report (e.g. a commit)")
 	flag.Parse()
 	log.SetFlags(0)
 	if *from {
@@ -111,7 +120,11 @@ func main() {
 		must(err)
 		var res results
 		must(json.Unmarshal(data, &res))
-		must(os.WriteFile(*out, []byte(render(&res)), 0o644))
+		report := render
+		if len(res.PacedBefore) > 0 {
+			report = renderCompare
+		}
+		must(os.WriteFile(*out, []byte(report(&res)), 0o644))
 		log.Printf("wrote %s from %s", *out, *raw)
 		return
 	}
@@ -122,6 +135,20 @@ func main() {
 	must(err)
 	defer os.RemoveAll(dir)
 	b := &bench{bin: bin, dir: dir, warmup: 3 * time.Second, window: *window, width: 1920, height: 1080, fps: 30}
+
+	if *beforeDir != "" {
+		before, err := filepath.Abs(*beforeDir)
+		must(err)
+		res := compare(b, before, *repeats, *ipcWindow)
+		res.Before = *beforeName
+		data, err := json.MarshalIndent(res, "", "  ")
+		must(err)
+		must(os.MkdirAll(filepath.Dir(*raw), 0o755))
+		must(os.WriteFile(*raw, data, 0o644))
+		must(os.WriteFile(*out, []byte(renderCompare(&res)), 0o644))
+		log.Printf("wrote %s and %s", *out, *raw)
+		return
+	}
 
 	floorBin, floorErr := floor.Build(".", dir)
 
