@@ -3,9 +3,10 @@ package lease
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/framehub/framehub/internal/modeltest"
 )
 
 // This file holds an independent reference model of the table (plain counts
@@ -14,34 +15,6 @@ import (
 // TestProperty and FuzzTable (property_test.go) run it. The model keeps its
 // own sorted id lists so that every choice the driver makes is deterministic
 // for a given seed or fuzz input.
-
-// source yields the driver's choices: a seeded PRNG or fuzz bytes.
-type source interface {
-	intn(n int) int // in [0, n); n >= 1
-	more() bool     // false once the source is exhausted
-}
-
-type randSource struct{ r *rand.Rand }
-
-func (s randSource) intn(n int) int { return s.r.IntN(n) }
-func (s randSource) more() bool     { return true }
-
-// byteSource reads one byte per choice; past the end every choice is 0.
-type byteSource struct {
-	data []byte
-	pos  int
-}
-
-func (s *byteSource) intn(n int) int {
-	if s.pos >= len(s.data) {
-		return 0
-	}
-	b := int(s.data[s.pos])
-	s.pos++
-	return b % n
-}
-
-func (s *byteSource) more() bool { return s.pos < len(s.data) }
 
 const (
 	maxConsumerID = 6  // consumer ids are drawn from [0, maxConsumerID+1]
@@ -75,7 +48,7 @@ func (o op) String() string { return fmt.Sprintf("%s(%d, %d)", o.name, o.a, o.b)
 
 type harness struct {
 	tab *Table
-	src source
+	src modeltest.Source
 	now time.Time
 
 	// model
@@ -98,7 +71,7 @@ type harness struct {
 	seen       map[string]int // outcomes, to check the driver's coverage
 }
 
-func newHarness(src source) *harness {
+func newHarness(src modeltest.Source) *harness {
 	h := &harness{
 		src:       src,
 		now:       time.Unix(1_700_000_000, 0),
@@ -151,19 +124,19 @@ func (h *harness) frame(f FrameID) *mFrame {
 // pickFrame returns a live frame most of the time, else any id (often
 // unknown or already freed).
 func (h *harness) pickFrame() FrameID {
-	if len(h.live) > 0 && h.src.intn(4) != 0 {
-		return h.live[h.src.intn(len(h.live))]
+	if len(h.live) > 0 && h.src.Intn(4) != 0 {
+		return h.live[h.src.Intn(len(h.live))]
 	}
-	return FrameID(h.src.intn(int(h.nextFrame) + 2))
+	return FrameID(h.src.Intn(int(h.nextFrame) + 2))
 }
 
 // pickConsumer returns a present consumer most of the time, else any id
 // (often unknown or removed).
 func (h *harness) pickConsumer() ConsumerID {
-	if len(h.consIDs) > 0 && h.src.intn(4) != 0 {
-		return h.consIDs[h.src.intn(len(h.consIDs))]
+	if len(h.consIDs) > 0 && h.src.Intn(4) != 0 {
+		return h.consIDs[h.src.Intn(len(h.consIDs))]
 	}
-	return ConsumerID(h.src.intn(maxConsumerID + 2))
+	return ConsumerID(h.src.Intn(maxConsumerID + 2))
 }
 
 // begin records the next table call and the frees the model expects from it.
@@ -276,19 +249,19 @@ func (h *harness) step() error {
 }
 
 func (h *harness) op() error {
-	switch r := h.src.intn(100); {
+	switch r := h.src.Intn(100); {
 	case r < 10: // AddConsumer, sometimes with invalid limits
-		c := ConsumerID(h.src.intn(maxConsumerID + 2))
-		lim := Limits{MaxInFlight: 1 + h.src.intn(5)}
-		if h.src.intn(12) == 0 {
-			lim.MaxInFlight = -h.src.intn(2)
+		c := ConsumerID(h.src.Intn(maxConsumerID + 2))
+		lim := Limits{MaxInFlight: 1 + h.src.Intn(5)}
+		if h.src.Intn(12) == 0 {
+			lim.MaxInFlight = -h.src.Intn(2)
 		}
-		switch h.src.intn(12) {
+		switch h.src.Intn(12) {
 		case 0, 1, 2, 3:
 		case 4:
 			lim.MaxHold = -ms
 		default:
-			lim.MaxHold = time.Duration(1+h.src.intn(50)) * ms
+			lim.MaxHold = time.Duration(1+h.src.Intn(50)) * ms
 		}
 		var want error
 		switch {
@@ -314,8 +287,8 @@ func (h *harness) op() error {
 	case r < 28: // AddFrame
 		f := h.nextFrame
 		var want error
-		if len(h.live) > 0 && h.src.intn(8) == 0 {
-			f = h.live[h.src.intn(len(h.live))]
+		if len(h.live) > 0 && h.src.Intn(8) == 0 {
+			f = h.live[h.src.Intn(len(h.live))]
 			want = ErrDuplicateFrame
 		} else {
 			h.nextFrame++
@@ -379,12 +352,12 @@ func (h *harness) op() error {
 		mc := h.cons[c]
 		var id ID
 		switch {
-		case mc != nil && len(mc.ids) > 0 && h.src.intn(3) != 0:
-			id = mc.ids[h.src.intn(len(mc.ids))]
+		case mc != nil && len(mc.ids) > 0 && h.src.Intn(3) != 0:
+			id = mc.ids[h.src.Intn(len(mc.ids))]
 		case mc != nil:
-			id = ID(h.src.intn(int(mc.lastID) + 2)) // 0, released, live or never granted
+			id = ID(h.src.Intn(int(mc.lastID) + 2)) // 0, released, live or never granted
 		default:
-			id = ID(h.src.intn(4))
+			id = ID(h.src.Intn(4))
 		}
 		var want error
 		var expect []FrameID
@@ -420,7 +393,7 @@ func (h *harness) op() error {
 		return nil
 
 	default: // advance the clock, then evict every expired consumer
-		h.now = h.now.Add(time.Duration(h.src.intn(30)) * ms)
+		h.now = h.now.Add(time.Duration(h.src.Intn(30)) * ms)
 		h.cur = op{"Expired", 0, 0}
 		got := h.tab.Expired(h.now)
 		var want []ConsumerID
@@ -612,7 +585,7 @@ func (h *harness) finish() error {
 
 // run drives h until the source is exhausted or maxSteps steps were done.
 func (h *harness) run(maxSteps int) error {
-	for h.steps < maxSteps && h.src.more() {
+	for h.steps < maxSteps && h.src.More() {
 		if err := h.step(); err != nil {
 			return fmt.Errorf("step %d: %w", h.steps, err)
 		}

@@ -2,10 +2,10 @@ package lease
 
 import (
 	"flag"
-	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
+
+	"github.com/framehub/framehub/internal/modeltest"
 )
 
 var replaySeed = flag.Int64("lease.seed", -1, "run TestProperty for this seed only")
@@ -14,38 +14,15 @@ var replaySeed = flag.Int64("lease.seed", -1, "run TestProperty for this seed on
 // (20 seeds with -short), in parallel shards. A failure names the seed; replay
 // it with: go test -run TestProperty ./lease -args -lease.seed=N
 func TestProperty(t *testing.T) {
-	if *replaySeed >= 0 {
-		if err := newHarness(newRandSource(uint64(*replaySeed))).run(propertySteps); err != nil {
-			t.Fatalf("seed %d: %v", *replaySeed, err)
-		}
-		return
-	}
 	seeds := uint64(200)
 	if testing.Short() {
 		seeds = 20
 	}
-	const shards = 4
-	var mu sync.Mutex
-	seen := make(map[string]int)
-	t.Run("shards", func(t *testing.T) {
-		for shard := range uint64(shards) {
-			t.Run(fmt.Sprintf("seeds%%%d=%d", shards, shard), func(t *testing.T) {
-				t.Parallel()
-				for seed := shard; seed < seeds; seed += shards {
-					h := newHarness(newRandSource(seed))
-					if err := h.run(propertySteps); err != nil {
-						t.Fatalf("seed %d: %v", seed, err)
-					}
-					mu.Lock()
-					for k, v := range h.seen {
-						seen[k] += v
-					}
-					mu.Unlock()
-				}
-			})
-		}
+	seen := modeltest.RunSeeds(t, seeds, *replaySeed, func(seed uint64) (map[string]int, error) {
+		h := newHarness(newRandSource(seed))
+		return h.seen, h.run(propertySteps)
 	})
-	if t.Failed() {
+	if seen == nil || *replaySeed >= 0 {
 		return
 	}
 	// The driver must actually reach every outcome, not just errors.
@@ -62,8 +39,8 @@ func TestProperty(t *testing.T) {
 
 const propertySteps = 2000
 
-func newRandSource(seed uint64) randSource {
-	return randSource{rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))}
+func newRandSource(seed uint64) modeltest.Source {
+	return modeltest.Rand(seed, 0x9e3779b97f4a7c15)
 }
 
 // fuzzMaxSteps bounds the steps of one fuzz input.
@@ -88,7 +65,7 @@ func FuzzTable(f *testing.F) {
 		if len(data) > fuzzMaxSteps*4 {
 			t.Skip("input longer than useful") // keeps execs (and minimization) fast
 		}
-		h := newHarness(&byteSource{data: data})
+		h := newHarness(modeltest.Bytes(data))
 		if err := h.run(fuzzMaxSteps); err != nil {
 			t.Fatal(err)
 		}

@@ -57,12 +57,13 @@ type Config struct {
 	HelloTimeout time.Duration
 	// PenaltyWindow is how long an eviction (max_hold, reclaim) halves the
 	// budget of a consumer that comes back with the same uid and name. It
-	// defaults to 60 seconds.
+	// defaults (0) to fanout's, 60 seconds.
 	PenaltyWindow time.Duration
 	// ControlRate and ControlBurst are each consumer's allowance of messages
 	// that release nothing (Ping, RequestKeyframe, empty Release, unknown
 	// types): per second sustained, and at once. A consumer past it is
-	// closed with ipc.CodeRateLimit. They default to 50 and 100.
+	// closed with ipc.CodeRateLimit. They default (0) to fanout's, 50 and
+	// 100.
 	ControlRate  float64
 	ControlBurst int
 	// EvictInterval is how often lease deadlines are checked. It defaults to
@@ -110,15 +111,6 @@ func (c *Config) setDefaults() error {
 	if c.HelloTimeout == 0 {
 		c.HelloTimeout = time.Second
 	}
-	if c.PenaltyWindow == 0 {
-		c.PenaltyWindow = time.Minute
-	}
-	if c.ControlRate == 0 {
-		c.ControlRate = 50
-	}
-	if c.ControlBurst == 0 {
-		c.ControlBurst = 100
-	}
 	if c.EvictInterval == 0 {
 		c.EvictInterval = 50 * time.Millisecond
 	}
@@ -131,8 +123,8 @@ func (c *Config) setDefaults() error {
 	case c.MaxHandshakes < 1 || c.MaxHandshakesPerUID < 1 || c.MaxHandshakesPerProcess < 1:
 		return fmt.Errorf("producer: config: MaxHandshakes %d, MaxHandshakesPerUID %d and MaxHandshakesPerProcess %d must be ≥ 1",
 			c.MaxHandshakes, c.MaxHandshakesPerUID, c.MaxHandshakesPerProcess)
-	case c.HelloTimeout < 0 || c.PenaltyWindow < 0 || c.ControlRate < 0 || c.ControlBurst < 1:
-		return fmt.Errorf("producer: config: HelloTimeout %v, PenaltyWindow %v, ControlRate %v must not be negative, ControlBurst %d must be ≥ 1",
+	case c.HelloTimeout < 0 || c.PenaltyWindow < 0 || c.ControlRate < 0 || c.ControlBurst < 0:
+		return fmt.Errorf("producer: config: HelloTimeout %v, PenaltyWindow %v, ControlRate %v and ControlBurst %d must not be negative",
 			c.HelloTimeout, c.PenaltyWindow, c.ControlRate, c.ControlBurst)
 	case c.MaxInFlight < 1:
 		return fmt.Errorf("producer: config: MaxInFlight %d must be ≥ 1", c.MaxInFlight)

@@ -107,10 +107,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), l...)
 	}
 	c.srv.mu.Lock()
-	streams := make([]*Stream, 0, len(c.srv.streams))
-	for _, st := range c.srv.streams {
-		streams = append(streams, st)
-	}
+	streams := c.srv.streamListLocked()
 	c.srv.mu.Unlock()
 	for _, st := range streams {
 		n := st.cfg.Name

@@ -128,6 +128,15 @@ func (s *Server) streamNames() []string {
 	return names
 }
 
+// streamListLocked returns the streams; call with s.mu held.
+func (s *Server) streamListLocked() []*Stream {
+	streams := make([]*Stream, 0, len(s.streams))
+	for _, st := range s.streams {
+		streams = append(streams, st)
+	}
+	return streams
+}
+
 func (s *Server) startEvictions(st *Stream) {
 	s.wg.Go(func() { st.runService(s.ctx, s.cfg.EvictInterval) })
 }
@@ -202,10 +211,7 @@ func (s *Server) Close() error {
 	// The replay buffers' holds are the last references to their frames:
 	// without this their surfaces would never return to their pools.
 	s.mu.Lock()
-	streams := make([]*Stream, 0, len(s.streams))
-	for _, st := range s.streams {
-		streams = append(streams, st)
-	}
+	streams := s.streamListLocked()
 	s.mu.Unlock()
 	for _, st := range streams {
 		st.dropReplay()
@@ -443,10 +449,7 @@ func (s *Server) admit(conn *fdpass.Conn, cred fdpass.Cred, h *ipc.Hello) (*sess
 	if len(s.sessions) >= s.cfg.MaxConnections {
 		// Consumers that left since the last frame are still counted until
 		// a service reads their goodbyes: read them, then count again.
-		streams := make([]*Stream, 0, len(s.streams))
-		for _, st := range s.streams {
-			streams = append(streams, st)
-		}
+		streams := s.streamListLocked()
 		s.mu.Unlock()
 		for _, st := range streams {
 			st.service()

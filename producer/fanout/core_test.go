@@ -2,10 +2,10 @@ package fanout
 
 import (
 	"flag"
-	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
+
+	"github.com/framehub/framehub/internal/modeltest"
 )
 
 var replaySeed = flag.Int64("fanout.seed", -1, "run TestModel for this seed only")
@@ -16,45 +16,18 @@ const modelSteps = 2000
 // steps (20 seeds with -short), in parallel shards. A failure names the
 // seed; replay it with: go test -run TestModel ./producer/fanout -args -fanout.seed=N
 func TestModel(t *testing.T) {
-	run := func(seed uint64) (*harness, error) {
-		h, err := newHarness(randSource{rand.New(rand.NewPCG(seed, 0x66616e6f7574))})
-		if err != nil {
-			return nil, err
-		}
-		return h, h.run(modelSteps)
-	}
-	if *replaySeed >= 0 {
-		if _, err := run(uint64(*replaySeed)); err != nil {
-			t.Fatalf("seed %d: %v", *replaySeed, err)
-		}
-		return
-	}
 	seeds := uint64(200)
 	if testing.Short() {
 		seeds = 20
 	}
-	const shards = 4
-	var mu sync.Mutex
-	seen := map[string]int{}
-	t.Run("shards", func(t *testing.T) {
-		for shard := range uint64(shards) {
-			t.Run(fmt.Sprintf("seeds%%%d=%d", shards, shard), func(t *testing.T) {
-				t.Parallel()
-				for seed := shard; seed < seeds; seed += shards {
-					h, err := run(seed)
-					if err != nil {
-						t.Fatalf("seed %d: %v", seed, err)
-					}
-					mu.Lock()
-					for k, v := range h.seen {
-						seen[k] += v
-					}
-					mu.Unlock()
-				}
-			})
+	seen := modeltest.RunSeeds(t, seeds, *replaySeed, func(seed uint64) (map[string]int, error) {
+		h, err := newHarness(modeltest.Rand(seed, 0x66616e6f7574))
+		if err != nil {
+			return nil, err
 		}
+		return h.seen, h.run(modelSteps)
 	})
-	if t.Failed() {
+	if seen == nil || *replaySeed >= 0 {
 		return
 	}
 	// The driver must reach every rule, not only the easy paths.
@@ -79,7 +52,7 @@ func FuzzCore(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		h, err := newHarness(&byteSource{data: data})
+		h, err := newHarness(modeltest.Bytes(data))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/framehub/framehub/internal/modeltest"
 	"github.com/framehub/framehub/ipc"
 )
 
@@ -31,7 +32,7 @@ type slot struct {
 }
 
 type harness struct {
-	src   source
+	src   modeltest.Source
 	core  *Core
 	m     *model
 	now   time.Time
@@ -49,19 +50,19 @@ type harness struct {
 	seen  map[string]int // outcomes, to check the driver's coverage
 }
 
-func newHarness(src source) (*harness, error) {
+func newHarness(src modeltest.Source) (*harness, error) {
 	cfg := Config{
-		Reserve:          1 + src.intn(2),
+		Reserve:          1 + src.Intn(2),
 		KeyframeInterval: 100 * time.Millisecond,
 		PenaltyWindow:    2 * time.Second,
 		ControlRate:      20,
 		ControlBurst:     10,
 	}
-	nslots := 4 + src.intn(9)
-	if src.intn(3) != 0 {
+	nslots := 4 + src.Intn(9)
+	if src.Intn(3) != 0 {
 		cfg.Capacity = nslots
 	}
-	switch src.intn(3) {
+	switch src.Intn(3) {
 	case 1:
 		cfg.Replay = 150 * time.Millisecond
 	case 2:
@@ -81,7 +82,7 @@ func newHarness(src source) (*harness, error) {
 }
 
 func (h *harness) run(steps int) error {
-	for h.steps = 0; h.steps < steps && h.src.more(); h.steps++ {
+	for h.steps = 0; h.steps < steps && h.src.More(); h.steps++ {
 		if err := h.step(); err != nil {
 			return fmt.Errorf("step %d (%s): %w", h.steps, h.cur, err)
 		}
@@ -295,20 +296,20 @@ func (h *harness) surfaces() []Surface {
 // pickSub returns an attached subscriber's id most of the time, else one
 // that is not (closed, or never seen).
 func (h *harness) pickSub() (SubID, *mSub) {
-	if len(h.m.subs) > 0 && h.src.intn(8) != 0 {
-		s := h.m.subs[h.src.intn(len(h.m.subs))]
+	if len(h.m.subs) > 0 && h.src.Intn(8) != 0 {
+		s := h.m.subs[h.src.Intn(len(h.m.subs))]
 		return s.id, s
 	}
-	id := SubID(h.src.intn(int(h.next) + 2))
+	id := SubID(h.src.Intn(int(h.next) + 2))
 	return id, h.m.sub(id)
 }
 
 func (h *harness) advance(maxMS int) {
-	h.now = h.now.Add(time.Duration(h.src.intn(maxMS)+1) * time.Millisecond)
+	h.now = h.now.Add(time.Duration(h.src.Intn(maxMS)+1) * time.Millisecond)
 }
 
 func (h *harness) step() error {
-	switch op := h.src.intn(100); {
+	switch op := h.src.Intn(100); {
 	case op < 35:
 		return h.publish()
 	case op < 55:
@@ -344,7 +345,7 @@ func (h *harness) step() error {
 		})
 	case op < 83:
 		id, s := h.pickSub()
-		n := 1 + h.src.intn(16)
+		n := 1 + h.src.Intn(16)
 		return h.call(fmt.Sprintf("control %d ×%d", id, n), func() error {
 			for range n {
 				got := h.core.Control(id, h.now)
@@ -378,7 +379,7 @@ func (h *harness) step() error {
 	case op < 92:
 		var ids []uint32
 		for i := range h.slots {
-			if h.src.intn(3) == 0 {
+			if h.src.Intn(3) == 0 {
 				ids = append(ids, uint32(i+1))
 			}
 		}
@@ -449,7 +450,7 @@ func (h *harness) publish() error {
 	}
 	sl := &h.slots[id-1]
 	flags := uint32(0)
-	if h.src.intn(4) == 0 {
+	if h.src.Intn(4) == 0 {
 		flags = ipc.FlagKeyframe
 	}
 	seq := h.m.seq + 1
@@ -482,14 +483,14 @@ func (h *harness) release() error {
 	var ids []uint64
 	if s != nil {
 		for _, l := range s.leases {
-			if h.src.intn(2) == 0 {
+			if h.src.Intn(2) == 0 {
 				ids = append(ids, l.id)
 			}
 		}
 	}
-	switch h.src.intn(25) {
+	switch h.src.Intn(25) {
 	case 0:
-		ids = append(ids, 1000+uint64(h.src.intn(3))) // never granted
+		ids = append(ids, 1000+uint64(h.src.Intn(3))) // never granted
 	case 1:
 		if len(ids) > 0 {
 			ids = append(ids, ids[0]) // twice in one message
@@ -514,17 +515,17 @@ func (h *harness) release() error {
 func (h *harness) attach() error {
 	h.next++
 	id := h.next
-	uid := 1000 + h.src.intn(2)
-	name := string(rune('a' + h.src.intn(3)))
-	budget := 1 + h.src.intn(6)
-	latest := h.src.intn(3) == 0
-	lossless := h.src.intn(12) == 0
-	hold := []time.Duration{0, 60 * time.Millisecond, 300 * time.Millisecond}[h.src.intn(3)]
+	uid := 1000 + h.src.Intn(2)
+	name := string(rune('a' + h.src.Intn(3)))
+	budget := 1 + h.src.Intn(6)
+	latest := h.src.Intn(3) == 0
+	lossless := h.src.Intn(12) == 0
+	hold := []time.Duration{0, 60 * time.Millisecond, 300 * time.Millisecond}[h.src.Intn(3)]
 	var from int64
 	if n := len(h.m.ring); n > 0 {
-		switch h.src.intn(4) {
+		switch h.src.Intn(4) {
 		case 1:
-			from = h.m.frames[h.m.ring[h.src.intn(n)]].mono - 1
+			from = h.m.frames[h.m.ring[h.src.Intn(n)]].mono - 1
 		case 2:
 			from = h.m.frames[h.m.ring[0]].mono - int64(time.Hour)
 		case 3:

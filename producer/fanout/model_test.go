@@ -2,7 +2,6 @@ package fanout
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sort"
 	"strings"
@@ -19,34 +18,6 @@ import (
 // error of Attach, and the counters. On top of the comparison it checks the
 // package's invariants directly (checkInvariants). TestModel and FuzzCore
 // (core_test.go) run it.
-
-// source yields the driver's choices: a seeded PRNG or fuzz bytes.
-type source interface {
-	intn(n int) int // in [0, n); n >= 1
-	more() bool     // false once the source is exhausted
-}
-
-type randSource struct{ r *rand.Rand }
-
-func (s randSource) intn(n int) int { return s.r.IntN(n) }
-func (s randSource) more() bool     { return true }
-
-// byteSource reads one byte per choice; past the end every choice is 0.
-type byteSource struct {
-	data []byte
-	pos  int
-}
-
-func (s *byteSource) intn(n int) int {
-	if s.pos >= len(s.data) {
-		return 0
-	}
-	b := int(s.data[s.pos])
-	s.pos++
-	return b % n
-}
-
-func (s *byteSource) more() bool { return s.pos < len(s.data) }
 
 type mFrame struct {
 	seq       uint64

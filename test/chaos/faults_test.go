@@ -187,16 +187,23 @@ func (c *chaos) rogueConnections() string {
 	return "200 connections opened and dropped"
 }
 
-func (c *chaos) rogueGarbage() string {
+// rogueHello connects a raw client to the producer and sends h; the caller
+// closes the connection.
+func (c *chaos) rogueHello(h *ipc.Hello) (*fdpass.Conn, *ipc.Codec) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	cn, err := fdpass.Dial(ctx, c.g.Sock)
 	cancel()
 	require.NoError(c.t, err)
-	defer cn.Close()
 	codec := ipc.NewCodec()
-	b, err := codec.Encode(&ipc.Hello{Major: ipc.VersionMajor, Minor: ipc.VersionMinor, Name: "chaos-rogue", Stream: "raw", MaxInFlight: 1})
+	b, err := codec.Encode(h)
 	require.NoError(c.t, err)
 	require.NoError(c.t, cn.Send(b, nil))
+	return cn, codec
+}
+
+func (c *chaos) rogueGarbage() string {
+	cn, codec := c.rogueHello(&ipc.Hello{Major: ipc.VersionMajor, Minor: ipc.VersionMinor, Name: "chaos-rogue", Stream: "raw", MaxInFlight: 1})
+	defer cn.Close()
 	buf := make([]byte, 2*ipc.MaxMessageSize)
 	require.NoError(c.t, cn.SetReadDeadline(time.Now().Add(5*time.Second)))
 	n, fds, err := cn.Recv(buf)
@@ -262,16 +269,9 @@ func (c *chaos) noRelease() string {
 // producer grants it what the pool can back, and nobody else notices (the
 // frame-rate check judges the windows it covers).
 func (c *chaos) greedyHolder() string {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	cn, err := fdpass.Dial(ctx, c.g.Sock)
-	cancel()
-	require.NoError(c.t, err)
-	defer cn.Close()
-	codec := ipc.NewCodec()
-	b, err := codec.Encode(&ipc.Hello{Major: ipc.VersionMajor, Minor: ipc.VersionMinor, Name: "chaos-greedy", Stream: "raw",
+	cn, codec := c.rogueHello(&ipc.Hello{Major: ipc.VersionMajor, Minor: ipc.VersionMinor, Name: "chaos-greedy", Stream: "raw",
 		MaxInFlight: 1<<32 - 1, MaxHoldMS: 1<<32 - 1})
-	require.NoError(c.t, err)
-	require.NoError(c.t, cn.Send(b, nil))
+	defer cn.Close()
 	hold := time.Duration(2000+c.rng.IntN(3000)) * time.Millisecond
 	buf := make([]byte, ipc.MaxMessageSize)
 	deadline := time.Now().Add(hold)
