@@ -86,13 +86,13 @@ type results struct {
 	Media      []mediaRun           `json:"media,omitempty"`
 	// With -before: the build compared against (its description) and the
 	// same configurations run with it, interleaved with this build's.
-	Before       string `json:"before,omitempty"`
-	PacedBefore  []run  `json:"paced_before,omitempty"`
-	IPCBefore    []run  `json:"ipc_before,omitempty"`
-	PacedAfterAB []run  `json:"paced_after_ab,omitempty"`
-	IPCAfterAB   []run  `json:"ipc_after_ab,omitempty"`
-	Machine    string               `json:"machine"`
-	When       time.Time            `json:"when"`
+	Before       string    `json:"before,omitempty"`
+	PacedBefore  []run     `json:"paced_before,omitempty"`
+	IPCBefore    []run     `json:"ipc_before,omitempty"`
+	PacedAfterAB []run     `json:"paced_after_ab,omitempty"`
+	IPCAfterAB   []run     `json:"ipc_after_ab,omitempty"`
+	Machine      string    `json:"machine"`
+	When         time.Time `json:"when"`
 }
 
 type bench struct {
