@@ -1,9 +1,11 @@
 package daemon
 
 import (
+	"errors"
 	"flag"
 
 	"github.com/framehub/framehub/internal/config"
+	"github.com/framehub/framehub/sdk"
 )
 
 // validate checks values a type cannot; its errors are *config.FieldError
@@ -11,7 +13,11 @@ import (
 func (o *Options) validate() error {
 	switch {
 	case o.Socket == "":
-		return config.Invalid("socket", "must not be empty")
+		_, err := sdk.LookupDefaultAddr()
+		if err == nil {
+			err = errors.New("must not be empty")
+		}
+		return config.Invalid("socket", "%w", err)
 	case o.SocketMode > 0o777:
 		return config.Invalid("socket-mode", "%#o has bits other than permissions", o.SocketMode)
 	case o.Width < 2 || o.Width%2 != 0:
