@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,7 +33,20 @@ func LookupDefaultAddr() (string, error) {
 	}
 	dir, err := rundir.Default()
 	if err != nil {
-		return "", fmt.Errorf("no default producer socket (%w): give the socket's path (-socket), or set FRAMEHUB_SOCKET or XDG_RUNTIME_DIR", err)
+		return "", fmt.Errorf("no default producer socket: %w; give the socket's path (-socket), or set FRAMEHUB_SOCKET or XDG_RUNTIME_DIR", err)
 	}
 	return filepath.Join(dir, SocketName), nil
+}
+
+// AddrError returns nil when addr is set, else what is wrong: that there is
+// no default address (LookupDefaultAddr's error), or that it is empty.
+// Programs whose -socket flag defaults to DefaultAddr check it with this.
+func AddrError(addr string) error {
+	if addr != "" {
+		return nil
+	}
+	if _, err := LookupDefaultAddr(); err != nil {
+		return err
+	}
+	return errors.New("empty producer socket address")
 }

@@ -140,11 +140,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if opts.MaxInFlight < 0 || opts.MaxHold < 0 {
 		return nil, fmt.Errorf("sdk: dial %s: MaxInFlight %d and MaxHold %v must not be negative", addr, opts.MaxInFlight, opts.MaxHold)
 	}
-	if addr == "" && opts.Conn == nil {
-		_, err := LookupDefaultAddr()
-		if err == nil {
-			err = errors.New("no producer socket given")
-		}
+	if err := AddrError(addr); err != nil && opts.Conn == nil {
 		return nil, fmt.Errorf("sdk: dial: %w", err)
 	}
 	uids, err := producerUIDs(opts.ProducerUIDs)

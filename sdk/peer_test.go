@@ -214,7 +214,7 @@ func TestNoDefaultAddress(t *testing.T) {
 	out, err := cmd.Output()
 	require.NoError(t, err)
 	require.Equal(t, `""
-sdk: dial: no default producer socket (no default directory: XDG_RUNTIME_DIR is not set and uid 65534 is not root): `+
+sdk: dial: no default producer socket: XDG_RUNTIME_DIR is not set and uid 65534 is not root; `+
 		"give the socket's path (-socket), or set FRAMEHUB_SOCKET or XDG_RUNTIME_DIR\n", string(out))
 }
 

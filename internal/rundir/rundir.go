@@ -20,8 +20,15 @@ import (
 )
 
 // ErrNoDefault means there is no default directory: the process is not
-// root and XDG_RUNTIME_DIR is not set.
+// root and XDG_RUNTIME_DIR is not set (or not absolute). Default's error
+// matches it with errors.Is and says which.
 var ErrNoDefault = errors.New("no default directory")
+
+// noDefaultError is Default's error: why there is no default.
+type noDefaultError struct{ why string }
+
+func (e *noDefaultError) Error() string        { return e.why }
+func (e *noDefaultError) Is(target error) bool { return target == ErrNoDefault }
 
 // ErrUnsafe is wrapped by Ensure's errors about a directory that another
 // user could change.
@@ -44,11 +51,11 @@ func defaultFor(euid int, xdg string) (string, error) {
 	}
 	if xdg != "" {
 		if !filepath.IsAbs(xdg) {
-			return "", fmt.Errorf("%w: XDG_RUNTIME_DIR=%q is not an absolute path", ErrNoDefault, xdg)
+			return "", &noDefaultError{fmt.Sprintf("XDG_RUNTIME_DIR=%q is not an absolute path", xdg)}
 		}
 		return filepath.Join(xdg, Name), nil
 	}
-	return "", fmt.Errorf("%w: XDG_RUNTIME_DIR is not set and uid %d is not root", ErrNoDefault, euid)
+	return "", &noDefaultError{fmt.Sprintf("XDG_RUNTIME_DIR is not set and uid %d is not root", euid)}
 }
 
 // Ensure makes dir ready to hold sockets and secrets of this process's

@@ -29,7 +29,7 @@ func TestDefault(t *testing.T) {
 	require.Equal(t, "/run/user/1000/framehub", d)
 	_, err = defaultFor(1000, "")
 	require.ErrorIs(t, err, ErrNoDefault)
-	require.EqualError(t, err, "no default directory: XDG_RUNTIME_DIR is not set and uid 1000 is not root")
+	require.EqualError(t, err, "XDG_RUNTIME_DIR is not set and uid 1000 is not root")
 	_, err = defaultFor(1000, "run/user")
 	require.ErrorIs(t, err, ErrNoDefault)
 }

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"errors"
 	"flag"
 
 	"github.com/framehub/framehub/internal/config"
@@ -13,11 +12,7 @@ import (
 func (o *Options) validate() error {
 	switch {
 	case o.Socket == "":
-		_, err := sdk.LookupDefaultAddr()
-		if err == nil {
-			err = errors.New("must not be empty")
-		}
-		return config.Invalid("socket", "%w", err)
+		return config.Invalid("socket", "%w", sdk.AddrError(o.Socket))
 	case o.SocketMode > 0o777:
 		return config.Invalid("socket-mode", "%#o has bits other than permissions", o.SocketMode)
 	case o.Width < 2 || o.Width%2 != 0:

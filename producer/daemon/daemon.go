@@ -30,12 +30,14 @@ import (
 // Options are the producer's settings, given as flags (RegisterFlags) or in
 // a YAML config file keyed by the flag names (Load).
 type Options struct {
-	Socket      string  `yaml:"socket"`
-	Admin       string  `yaml:"admin"`
-	SocketMode  uint    `yaml:"socket-mode"`
-	SocketGroup string  `yaml:"socket-group"`
-	AllowUIDs   intList `yaml:"allow-uid"`
-	AllowGIDs   intList `yaml:"allow-gid"`
+	Socket string `yaml:"socket"`
+	Admin  string `yaml:"admin"`
+	// Access protects the admin endpoints (-admin-token, -admin-public).
+	admin.Access `yaml:",inline"`
+	SocketMode   uint    `yaml:"socket-mode"`
+	SocketGroup  string  `yaml:"socket-group"`
+	AllowUIDs    intList `yaml:"allow-uid"`
+	AllowGIDs    intList `yaml:"allow-gid"`
 
 	AllowWritableSurfaces bool `yaml:"allow-writable-surfaces"`
 	// AddSeals replaces fcntl(F_ADD_SEALS) on the producer's memfds
@@ -97,6 +99,7 @@ func (l *intList) Set(v string) error {
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Socket, "socket", sdk.DefaultAddr(), "consumer socket: a path, or @name for the abstract namespace")
 	fs.StringVar(&o.Admin, "admin", "127.0.0.1:7701", "admin address for /metrics, /healthz and /consumers (host:port or unix:/path; empty disables)")
+	o.Access.RegisterFlags(fs)
 	fs.UintVar(&o.SocketMode, "socket-mode", 0o660, "file mode of a path socket")
 	fs.StringVar(&o.SocketGroup, "socket-group", "", "group (name or gid) whose members may connect: the socket's directory, when the producer "+
 		"creates it, gets mode 0750 and this group (else 0700: only this uid and root), and the socket this group")
@@ -156,7 +159,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	var adm *admin.Server
 	if o.Admin != "" {
 		// A taken metrics port must not keep the camera from serving frames.
-		if adm, err = admin.New(o.Admin, metrics.Handler()); err != nil {
+		if adm, err = admin.New(o.Admin, metrics.Handler(), o.Access); err != nil {
 			log.Error("admin endpoints disabled", "err", err)
 		}
 	}
