@@ -6,8 +6,12 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -123,4 +127,85 @@ func TestWritableSurfacesRefused(t *testing.T) {
 	// itself needs a heap, absent here).
 	o.AllowWritableSurfaces, o.Allocator = false, "dma-heap:/nonexistent/heap"
 	require.NoError(t, checkSurfaces(o, slog.New(slog.DiscardHandler)))
+}
+
+// lockedBuffer is a bytes.Buffer for a logger and a test reading it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestAdminEndpoints is the "information to every local user" hole of
+// issue 16 for the producer: GET /consumers names pids and uids; only the
+// token's holder (or everyone with -admin-public) may read it.
+func TestAdminEndpoints(t *testing.T) {
+	for _, public := range []bool{false, true} {
+		dir := t.TempDir()
+		o := testOptions(t, filepath.Join(dir, "run"))
+		o.Frames, o.FPS = 0, 30
+		o.Admin, o.TokenFile, o.Public = "127.0.0.1:0", filepath.Join(dir, "run", "admin.token"), public
+		var logs lockedBuffer
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, o, slog.New(slog.NewTextHandler(&logs, nil))) }()
+		addrRE := regexp.MustCompile(`msg="admin endpoints" addr=(\S+)`)
+		var addr string
+		require.Eventually(t, func() bool {
+			m := addrRE.FindStringSubmatch(logs.String())
+			if m != nil {
+				addr = m[1]
+			}
+			return m != nil
+		}, 10*time.Second, 5*time.Millisecond, logs.String())
+		tok, err := os.ReadFile(o.TokenFile)
+		require.NoError(t, err)
+		fi, err := os.Stat(o.TokenFile)
+		require.NoError(t, err)
+		require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+
+		get := func(path, host, token string) (int, string) {
+			req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+			require.NoError(t, err)
+			if host != "" {
+				req.Host = host
+			}
+			if token != "" {
+				req.Header.Set("Authorization", "Bearer "+token)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		code, body := get("/consumers", "", "")
+		if public {
+			require.Equal(t, http.StatusOK, code, body)
+		} else {
+			require.Equal(t, http.StatusUnauthorized, code, body)
+			require.Contains(t, body, "GET /consumers needs the admin token")
+		}
+		code, body = get("/consumers", "", strings.TrimSpace(string(tok)))
+		require.Equal(t, http.StatusOK, code, body)
+		code, _ = get("/metrics", "", "")
+		require.Equal(t, http.StatusOK, code, "/metrics stays open")
+		code, _ = get("/healthz", "", "")
+		require.Equal(t, http.StatusOK, code, "/healthz stays open")
+		code, body = get("/metrics", "attacker.example:7701", "")
+		require.Equal(t, http.StatusForbidden, code, "DNS rebinding: %s", body)
+		cancel()
+		require.NoError(t, <-done)
+	}
 }
