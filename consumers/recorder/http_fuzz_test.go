@@ -3,13 +3,11 @@ package recorder
 import (
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/framehub/framehub/internal/admin"
+	"github.com/framehub/framehub/internal/admin/admintest"
 )
 
 // FuzzAdminAPI sends arbitrary requests to the recorder's admin API behind
@@ -33,30 +31,20 @@ func FuzzAdminAPI(f *testing.F) {
 	}
 	r, err := New(Config{Dir: f.TempDir(), Logger: quietLogger()})
 	require.NoError(f, err)
-	tokenFile := filepath.Join(f.TempDir(), "admin.token")
-	g, err := admin.NewGuard("unix:/run/recorder.sock", admin.Access{TokenFile: tokenFile})
-	require.NoError(f, err)
-	tok, err := admin.ReadToken(tokenFile)
-	require.NoError(f, err)
+	g, tok := admintest.Guard(f, "unix:/run/recorder.sock", false)
 	h := g.Wrap(r.Handler())
 	f.Fuzz(func(t *testing.T, method, path, body string, auth bool) {
-		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n#?") || strings.ContainsAny(method, " \t\r\n/") || method == "" {
-			return // not a request line an HTTP server would parse
-		}
-		req, err := http.NewRequest(method, "http://localhost"+path, strings.NewReader(body))
-		if err != nil {
-			return
-		}
+		var token string
 		if auth {
-			req.Header.Set("Authorization", "Bearer "+tok)
+			token = tok
+		}
+		req := admintest.Request("localhost", method, path, body, token)
+		if req == nil || req.URL.RawQuery != "" {
+			return
 		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
-		require.NotEqual(t, http.StatusInternalServerError, w.Code, "%s %s: %s", method, path, w.Body.String())
-		open := (method == "GET" || method == "HEAD") && (req.URL.Path == "/metrics" || req.URL.Path == "/healthz")
-		if !auth && !open {
-			require.Equal(t, http.StatusUnauthorized, w.Code)
-		}
+		admintest.CheckAnswer(t, req, auth, w.Code, w.Body.String())
 		if auth && method == "POST" && req.URL.Path == "/record/event" {
 			require.Contains(t, []int{http.StatusBadRequest, http.StatusConflict}, w.Code, "%s", w.Body.String())
 		}
