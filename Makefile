@@ -10,6 +10,12 @@ APT_PACKAGES := ca-certificates gcc pkg-config python3 python3-msgpack \
 export GOFLAGS := -buildvcs=false
 # make soak DURATION=2h: how long the soak injects faults.
 DURATION ?= 30m
+# Fuzz targets of the inputs peers and web clients control (the admin
+# endpoints, metric labels), each fuzzed for ADMIN_FUZZTIME by make test
+# beyond its seed corpus (which every go test runs).
+ADMIN_FUZZ := FuzzGuard:./internal/admin FuzzAdminAPI:./consumers/snapshot FuzzAdminAPI:./consumers/recorder \
+	FuzzAdminAPI:./internal/supervisor FuzzPeerLabel:./producer
+ADMIN_FUZZTIME ?= 5s
 
 .DEFAULT_GOAL := help
 .PHONY: help deps build test bench bench-peers demo chaos soak fuzz lint clean
@@ -31,6 +37,10 @@ test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-
 	CGO_ENABLED=0 $(GO) build ./fdpass/... ./ipc/... ./lease/... ./sdk/... ./examples/consumer-go ./examples/plugin-motion ./consumers/streamer/... ./cmd/framehub-streamer
 	$(GO) build ./examples/...
 	$(GO) test -race -count=1 -timeout 20m ./...
+	@for t in $(ADMIN_FUZZ); do \
+		echo "$(GO) test -run='^$$' -fuzz='^$${t%%:*}$$' -fuzztime=$(ADMIN_FUZZTIME) $${t#*:}"; \
+		$(GO) test -run='^$$' -fuzz="^$${t%%:*}$$" -fuzztime=$(ADMIN_FUZZTIME) -fuzzminimizetime=1s "$${t#*:}" || exit 1; \
+	done
 	FRAMEHUB_CHAOS=1 $(GO) test -count=1 -timeout 10m -run TestChaos ./test/chaos
 	$(GO) build -o $(BIN)/ ./cmd/... ./examples/...
 	scripts/demo_check.sh

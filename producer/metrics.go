@@ -138,9 +138,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, ss := range c.srv.Sessions() {
 		id := strconv.FormatUint(ss.ID, 10)
-		gauge(descLeasesBy, ss.InFlight, ss.Stream, ss.Name, id)
-		counter(descSkipsBy, ss.SkippedBudget+ss.SkippedSocket, ss.Stream, ss.Name, id)
-		counter(descDelivBy, ss.Delivered, ss.Stream, ss.Name, id)
+		stream, name := peerLabel(ss.Stream), peerLabel(ss.Name) // chosen by the peer
+		gauge(descLeasesBy, ss.InFlight, stream, name, id)
+		counter(descSkipsBy, ss.SkippedBudget+ss.SkippedSocket, stream, name, id)
+		counter(descDelivBy, ss.Delivered, stream, name, id)
 	}
 	ss := c.srv.Stats()
 	gauge(descConns, ss.Connections)

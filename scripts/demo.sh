@@ -7,8 +7,14 @@
 set -euo pipefail
 BIN=$(cd "${BIN:-./bin}" && pwd)
 DEMO=$(mkdir -p demo && cd demo && pwd)
-mkdir -p "$DEMO/run" "$DEMO/recordings" "$DEMO/snapshots"
+mkdir -p "$DEMO/recordings" "$DEMO/snapshots"
+# $DEMO/run holds the producer's socket and the admin token that every
+# daemon of the group checks and framehubctl sends (docs/SECURITY.md). The
+# daemons create it (mode 0700) and refuse it if another user could change
+# it, so it is not made here. The token file is set for this demo, so that
+# it runs as root and as any user, with or without XDG_RUNTIME_DIR.
 sock="$DEMO/run/framehub.sock"
+export FRAMEHUB_ADMIN_TOKEN_FILE="$DEMO/run/admin.token"
 cfg="$DEMO/framehub.yaml"
 width=${DEMO_WIDTH:-1920}
 height=${DEMO_HEIGHT:-1080}

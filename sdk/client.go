@@ -56,8 +56,17 @@ type Options struct {
 	Blocking bool
 	// Conn, when set, is an already connected socket to use instead of
 	// dialling (a socketpair end handed to a plugin). The Client owns it.
-	// Reconnect does not apply to it.
+	// Reconnect does not apply to it, nor ProducerUIDs: whoever made it
+	// chose the peer.
 	Conn *fdpass.Conn
+	// ProducerUIDs are the uids the producer may run as. Before it sends
+	// anything on a connection it dialled, the Client reads the peer's
+	// credentials (SO_PEERCRED) and refuses any other uid with an error
+	// wrapping ErrUntrustedProducer that names the uid and pid it found: a
+	// socket path or abstract name can be taken by another local user. Empty
+	// takes $FRAMEHUB_PRODUCER_UID (uids or user names, comma-separated),
+	// else root and the consumer's own effective uid.
+	ProducerUIDs []int
 	// Logger receives the SDK's logs. It defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -81,6 +90,8 @@ type Client struct {
 	log   *slog.Logger
 	codec *ipc.Codec
 	rbuf  []byte // receive buffer, used by Next only
+	// producerUIDs is Options.ProducerUIDs, resolved once by Dial.
+	producerUIDs []int
 
 	received, released, dropped, reconnects, evictions atomic.Uint64
 
@@ -129,8 +140,15 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if opts.MaxInFlight < 0 || opts.MaxHold < 0 {
 		return nil, fmt.Errorf("sdk: dial %s: MaxInFlight %d and MaxHold %v must not be negative", addr, opts.MaxInFlight, opts.MaxHold)
 	}
+	if err := AddrError(addr); err != nil && opts.Conn == nil {
+		return nil, fmt.Errorf("sdk: dial: %w", err)
+	}
+	uids, err := producerUIDs(opts.ProducerUIDs)
+	if err != nil {
+		return nil, err
+	}
 	c := &Client{
-		addr: addr, opts: opts, codec: ipc.NewCodec(), rbuf: make([]byte, ipc.MaxMessageSize),
+		addr: addr, opts: opts, producerUIDs: uids, codec: ipc.NewCodec(), rbuf: make([]byte, ipc.MaxMessageSize),
 		log: opts.Logger.With("stream", opts.Stream), conns: make(map[*conn]struct{}), warnedOld: make(map[*Frame]bool),
 	}
 	fc := opts.Conn
@@ -150,6 +168,10 @@ func (c *Client) connect(ctx context.Context, fc *fdpass.Conn) (*conn, error) {
 		var err error
 		if fc, err = fdpass.Dial(ctx, c.addr); err != nil {
 			return nil, fmt.Errorf("sdk: dial %s: %w", c.addr, err)
+		}
+		if err := checkProducer(fc, c.addr, c.producerUIDs); err != nil {
+			_ = fc.Close()
+			return nil, err
 		}
 	}
 	cn, err := c.handshake(ctx, fc)
@@ -592,7 +614,11 @@ func (c *Client) reconnect(ctx context.Context) error {
 		if errors.As(err, &rej) && rej.Code != ipc.CodeTooMany && rej.Code != ipc.CodeShutdown && rej.Code != ipc.CodeNoCapacity {
 			return err
 		}
-		c.log.Debug("reconnect failed", "attempt", attempt, "retry_in", wait, "err", err)
+		if errors.Is(err, ErrUntrustedProducer) {
+			c.log.Warn("reconnect refused", "attempt", attempt, "retry_in", wait, "err", err)
+		} else {
+			c.log.Debug("reconnect failed", "attempt", attempt, "retry_in", wait, "err", err)
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

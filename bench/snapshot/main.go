@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/framehub/framehub/consumers/snapshot"
+	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/clock"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/surface"
@@ -87,6 +88,9 @@ func main() {
 	}()
 	c := snapshot.NewClient(addr)
 	defer c.Close()
+	tok, err := admin.ReadToken(filepath.Join(tmp, "admin.token"))
+	must(err)
+	c.SetToken(tok)
 	ctx := context.Background()
 	waitHealthy(ctx, c)
 
@@ -173,7 +177,8 @@ var listening = regexp.MustCompile(`msg="admin API listening" addr=(\S+)`)
 
 // startDaemon runs framehub-snapshot and returns it with its admin address.
 func startDaemon(bin, producerAddr, dir string) (*exec.Cmd, string) {
-	cmd := exec.Command(bin, "-socket", producerAddr, "-admin", "127.0.0.1:0", "-dir", dir, "-keep-count", "20")
+	cmd := exec.Command(bin, "-socket", producerAddr, "-admin", "127.0.0.1:0", "-admin-token", filepath.Join(filepath.Dir(dir), "admin.token"),
+		"-dir", dir, "-keep-count", "20")
 	stderr, err := cmd.StderrPipe()
 	must(err)
 	must(cmd.Start())

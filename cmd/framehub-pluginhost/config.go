@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/config"
 	"github.com/framehub/framehub/sdk/plugin/host"
 )
@@ -41,6 +42,7 @@ type filePlugin struct {
 type options struct {
 	host       host.Config
 	statusAddr string
+	access     admin.Access // of the status endpoint
 }
 
 // pluginFlags collects repeated -plugin NAME=PATH flags.
@@ -73,7 +75,9 @@ func load(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&socket, "socket", "", "producer socket passed to the plugins (default: the file's, else $FRAMEHUB_SOCKET or the standard path)")
 	fs.DurationVar(&health, "health-interval", 0, "time between health checks of a plugin (default 2s)")
 	fs.Var(&extra, "plugin", "run plugin `NAME=PATH` (repeatable; params only through -config)")
-	fs.StringVar(&o.statusAddr, "status-addr", "", "serve the plugins' status as JSON at http://ADDR/status (e.g. 127.0.0.1:9420)")
+	fs.StringVar(&o.statusAddr, "status-addr", "", "serve the plugins' status as JSON at http://ADDR/status (e.g. 127.0.0.1:9420; "+
+		"it names pids: the admin token is needed unless -admin-public)")
+	o.access.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -8,14 +8,11 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"time"
 
+	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/daemonrun"
 	"github.com/framehub/framehub/sdk/plugin/host"
 )
@@ -38,24 +35,18 @@ func main() {
 	var actors []daemonrun.Actor
 	// Status endpoint, if asked for.
 	if o.statusAddr != "" {
-		ln, err := net.Listen("tcp", o.statusAddr)
-		if err != nil {
-			log.Error("status endpoint", "addr", o.statusAddr, "err", err)
-			os.Exit(1)
-		}
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			_ = json.NewEncoder(w).Encode(h.Status())
 		})
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		actors = append(actors, daemonrun.Actor{Execute: func() error {
-			log.Info("serving status", "url", "http://"+ln.Addr().String()+"/status")
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("status endpoint %s: %w", o.statusAddr, err)
-			}
-			return nil
-		}, Interrupt: func(error) { _ = srv.Close() }})
+		adm, err := admin.New(o.statusAddr, mux, o.access)
+		if err != nil {
+			log.Error("status endpoint", "addr", o.statusAddr, "err", err)
+			os.Exit(1)
+		}
+		log.Info("serving status", "url", "http://"+adm.Addr()+"/status")
+		actors = append(actors, daemonrun.Actor{Execute: adm.Run, Interrupt: func(error) { adm.Close() }})
 	}
 	// Plugins.
 	daemonrun.Run(log, daemonrun.Daemon{

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"os"
 
@@ -17,12 +18,14 @@ const usage = "Usage: framehub-supervisor -config framehub.yaml\n\n" +
 	"once the producer's socket accepts connections), restarted with exponential backoff when they crash,\n" +
 	"given up on after a crash loop, stopped in reverse order on SIGTERM/SIGINT (SIGKILL after the grace\n" +
 	"period). Children are killed if the supervisor dies. GET /status, /logs, /metrics and /healthz on the\n" +
-	"admin address.\n\nFlags:\n"
+	"admin address; /status and /logs need the admin token (see -admin-token, docs/SECURITY.md).\n\nFlags:\n"
 
 func main() {
 	cmd := daemonrun.New("framehub-supervisor", usage)
 	configPath := cmd.Flags.String("config", "framehub.yaml", "the group's YAML config file (see docs/OPERATIONS.md)")
 	adminAddr := cmd.Flags.String("admin", "", "admin address (host:port or unix:/path); overrides the config's admin")
+	var access admin.Access
+	access.RegisterFlags(cmd.Flags)  // override the config's admin-token and admin-public
 	_ = cmd.Flags.Parse(os.Args[1:]) // ExitOnError
 	log := cmd.Logger()
 
@@ -31,11 +34,20 @@ func main() {
 	if *adminAddr != "" {
 		cfg.Admin = *adminAddr
 	}
+	cmd.Flags.Visit(func(f *flag.Flag) {
+		switch f.Name {
+		case "admin-token":
+			cfg.TokenFile = access.TokenFile
+		case "admin-public":
+			cfg.Public = access.Public
+		}
+	})
 	sup, err := supervisor.New(cfg, log)
 	cmd.Check(err)
-	adm, err := admin.New(sup.Config().Admin, sup.Handler())
+	adm, err := admin.New(sup.Config().Admin, sup.Handler(), sup.Config().Access)
 	if err != nil {
-		// Not a config error: the address is taken, say; a retry may work.
+		// Not a config error: the address is taken, say, or the token's
+		// directory not there yet; a retry may work.
 		fmt.Fprintln(os.Stderr, "framehub-supervisor:", err)
 		os.Exit(1)
 	}

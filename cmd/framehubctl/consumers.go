@@ -32,10 +32,11 @@ func runConsumers(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.SetOutput(stderr)
 	addr := fs.String("producer", "127.0.0.1:7701", "framehub-producer admin address (host:port or unix:/path)")
 	asJSON := fs.Bool("json", false, "print JSON")
+	tokenFile := tokenFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}
-	body, err := get(ctx, "framehub-producer", *addr, "/consumers")
+	body, err := newDaemonAPI("framehub-producer", *addr, *tokenFile).get(ctx, "/consumers")
 	if err != nil {
 		return err
 	}

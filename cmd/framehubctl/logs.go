@@ -16,8 +16,9 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	addr := fs.String("addr", "127.0.0.1:7700", "framehub-supervisor admin address (host:port or unix:/path)")
 	n := fs.Int("n", 100, "lines to show")
 	follow := fs.Bool("f", false, "keep printing new lines")
+	tokenFile := tokenFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: framehubctl logs [-n lines] [-f] <process>")
+		fmt.Fprintln(stderr, "Usage: framehubctl logs [-n lines] [-f] [-token-file FILE] <process>")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -28,8 +29,9 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usageError{fmt.Errorf("name one process (see framehubctl status)")}
 	}
 	name := fs.Arg(0)
+	sup := newDaemonAPI("framehub-supervisor", *addr, *tokenFile)
 	fetch := func(lines int) ([]string, error) {
-		body, err := get(ctx, "framehub-supervisor", *addr, "/logs?name="+url.QueryEscape(name)+fmt.Sprintf("&lines=%d", lines))
+		body, err := sup.get(ctx, "/logs?name="+url.QueryEscape(name)+fmt.Sprintf("&lines=%d", lines))
 		if err != nil {
 			return nil, err
 		}

@@ -49,6 +49,9 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprint(w, "\nRun 'framehubctl <command> -h' for a command's flags.\n")
+	fmt.Fprint(w, "Commands send the daemons' admin token, read from -token-file, else $FRAMEHUB_ADMIN_TOKEN_FILE, else\n"+
+		"/run/framehub/admin.token (root) or $XDG_RUNTIME_DIR/framehub/admin.token: run framehubctl as the\n"+
+		"daemons' user or as root (docs/SECURITY.md).\n")
 }
 
 func main() {

@@ -3,11 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
+	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/admin"
 )
 
 func TestDispatch(t *testing.T) {
@@ -43,4 +49,33 @@ func TestSnapshotUnreachable(t *testing.T) {
 	code := run(context.Background(), []string{"snapshot", "-addr", addr}, &stdout, &stderr)
 	require.Equal(t, 1, code)
 	require.Equal(t, "framehubctl snapshot: cannot reach framehub-snapshot at "+addr+": connection refused", strings.TrimSpace(stderr.String()))
+}
+
+// TestToken: framehubctl sends the admin token of -token-file, and says
+// why it had none when a daemon asks for it.
+func TestToken(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "admin.token")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	g, err := admin.NewGuard(ln.Addr().String(), admin.Access{TokenFile: tokenFile})
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /consumers", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, `[{"Name": "rec", "PID": 7}]`) })
+	srv := &http.Server{Handler: g.Wrap(mux), ReadHeaderTimeout: time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"consumers", "-producer", ln.Addr().String(), "-token-file", tokenFile}, &stdout, &stderr)
+	require.Equal(t, 0, code, stderr.String())
+	require.Contains(t, stdout.String(), "rec")
+
+	stdout.Reset()
+	stderr.Reset()
+	missing := filepath.Join(dir, "missing.token")
+	code = run(context.Background(), []string{"consumers", "-producer", ln.Addr().String(), "-token-file", missing}, &stdout, &stderr)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr.String(), "401 Unauthorized")
+	require.Contains(t, stderr.String(), "framehubctl sent no token: admin token: open "+missing+": no such file or directory")
 }

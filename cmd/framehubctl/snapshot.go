@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -15,7 +16,7 @@ import (
 )
 
 const snapshotUsage = `Usage: framehubctl snapshot [-o file] [-addr 127.0.0.1:7704] [-quality N] [-scale W | -width W -height H]
-                            [-after capture-mono-ns] [-encoder go|gst] [-wait] [-json]
+                            [-after capture-mono-ns] [-encoder go|gst] [-wait] [-json] [-token-file FILE]
 
 Asks framehub-snapshot for a JPEG of the first frame captured at or after now (or -after, a
 CLOCK_MONOTONIC time in ns). The daemon also writes the snapshot to its directory, behind a
@@ -44,6 +45,7 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	wait := fs.Bool("wait", false, "wait until the daemon's file is durable (fsynced) and print its final status")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
+	tokenFile := tokenFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -60,7 +62,13 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	defer cancel()
 	c := snapshot.NewClient(*addr)
 	defer c.Close()
+	tok, tokErr := loadToken(*tokenFile)
+	c.SetToken(tok)
 	st, data, err := c.Take(ctx, req, *out != "")
+	var ae *snapshot.APIError
+	if errors.As(err, &ae) && ae.Code == http.StatusUnauthorized && tokErr != nil {
+		return fmt.Errorf("%w\nframehubctl sent no token: %v (run framehubctl as the daemon's user or root, or give -token-file)", err, tokErr)
+	}
 	if err != nil {
 		return err
 	}

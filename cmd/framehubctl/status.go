@@ -7,8 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,45 +16,6 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 )
-
-// httpClient reaches a daemon's admin address: host:port or unix:/path.
-func httpClient(addr string) (*http.Client, string) {
-	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
-		tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		}}
-		return &http.Client{Transport: tr, Timeout: 5 * time.Second}, "http://unix"
-	}
-	return &http.Client{Timeout: 5 * time.Second}, "http://" + addr
-}
-
-// get fetches path from the daemon named what at addr; errors say which
-// daemon could not be reached.
-func get(ctx context.Context, what, addr, path string) ([]byte, error) {
-	c, base := httpClient(addr)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) {
-			err = op.Err
-		}
-		return nil, fmt.Errorf("cannot reach %s at %s: %w (is it running?)", what, addr, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s at %s: read %s: %w", what, addr, path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s at %s: GET %s: %s: %s", what, addr, path, resp.Status, strings.TrimSpace(string(body)))
-	}
-	return body, nil
-}
 
 // processStatus mirrors the supervisor's /status entries.
 type processStatus struct {
@@ -91,7 +50,7 @@ type producerView struct {
 }
 
 func scrape(ctx context.Context, addr string) (map[string]*dto.MetricFamily, error) {
-	body, err := get(ctx, "framehub-producer", addr, "/metrics")
+	body, err := newDaemonAPI("framehub-producer", addr, "").get(ctx, "/metrics") // open: no token needed
 	if err != nil {
 		return nil, err
 	}
@@ -200,10 +159,11 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	asJSON := fs.Bool("json", false, "print JSON")
 	line := fs.Bool("line", false, "print one summary line (for a live status)")
 	interval := fs.Duration("interval", time.Second, "time between the two metric samples that give frame rates")
+	tokenFile := tokenFlag(fs)
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}
-	body, err := get(ctx, "framehub-supervisor", *addr, "/status")
+	body, err := newDaemonAPI("framehub-supervisor", *addr, *tokenFile).get(ctx, "/status")
 	if err != nil {
 		return err
 	}

@@ -18,9 +18,10 @@ import (
 // Client talks to a framehub-snapshot daemon's admin API (framehubctl,
 // tests, benchmarks).
 type Client struct {
-	addr string
-	base string
-	hc   *http.Client
+	addr  string
+	base  string
+	hc    *http.Client
+	token string
 }
 
 // NewClient returns a client of the daemon at addr ("host:port" or
@@ -29,7 +30,7 @@ func NewClient(addr string) *Client {
 	tr := &http.Transport{MaxIdleConns: 4, IdleConnTimeout: 30 * time.Second}
 	base := "http://" + addr
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
-		base = "http://framehub-snapshot"
+		base = "http://localhost"
 		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
@@ -37,6 +38,11 @@ func NewClient(addr string) *Client {
 	}
 	return &Client{addr: addr, base: base, hc: &http.Client{Transport: tr}}
 }
+
+// SetToken sets the admin token sent with every request ("Authorization:
+// Bearer"), which the daemon requires of everything but /metrics and
+// /healthz (internal/admin). Call it before the first request.
+func (c *Client) SetToken(token string) { c.token = token }
 
 // Close closes the client's idle connections.
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
@@ -166,6 +172,9 @@ func (c *Client) do(ctx context.Context, method, path string) (*http.Response, e
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
 	if err != nil {
 		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

@@ -25,7 +25,9 @@ const DefaultAdminAddr = "127.0.0.1:7704"
 // maxStatusWait bounds GET /snapshot/{id}?wait=.
 const maxStatusWait = 60 * time.Second
 
-// Handler returns the admin HTTP API:
+// Handler returns the admin HTTP API, with no access control of its own:
+// the daemon serves it behind an admin.Guard, so that everything but
+// /metrics and /healthz needs the admin token.
 //
 //	POST /snapshot        take a snapshot. Parameters (query or form): format=jpeg|json,
 //	                      quality=1..100, scale=W or width=W&height=H, after=CLOCK_MONOTONIC ns,
@@ -190,8 +192,8 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 }
 
 // Listen listens on an admin address: "unix:/path" for a Unix socket (a
-// stale socket file is replaced; a live one is an error), else a TCP
-// host:port.
+// stale socket file is replaced; a live one is an error; the new one has
+// mode 0600), else a TCP host:port.
 func Listen(addr string) (net.Listener, error) {
 	path, ok := strings.CutPrefix(addr, "unix:")
 	if !ok {
@@ -215,14 +217,18 @@ func Listen(addr string) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: admin address %s: %w", addr, err)
 	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("snapshot: admin address %s: %w", addr, err)
+	}
 	return ln, nil
 }
 
-// Serve answers the admin API on ln until ctx is done, then stops
-// accepting and waits (at most 5 s) for the requests in progress. It
-// closes ln.
-func (s *Service) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second,
+// Serve answers h, the admin API (Handler, behind the daemon's
+// admin.Guard), on ln until ctx is done, then stops accepting and waits (at
+// most 5 s) for the requests in progress. It closes ln.
+func (s *Service) Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

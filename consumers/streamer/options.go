@@ -103,7 +103,7 @@ func (o *Options) Validate() error {
 	o.Path = strings.Trim(o.Path, "/")
 	switch {
 	case o.Socket == "":
-		return config.Invalid("socket", "must not be empty")
+		return config.Invalid("socket", "%w", sdk.AddrError(o.Socket))
 	case o.Stream == "":
 		return config.Invalid("stream", "must not be empty")
 	case o.Path == "":

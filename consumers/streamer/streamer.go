@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/framehub/framehub/internal/admin"
 )
 
 // Streamer is the framehub-streamer program: it subscribes to the
@@ -82,9 +84,9 @@ func (st *Streamer) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	var admin net.Listener
+	var adminLn net.Listener
 	if st.o.Admin != "" {
-		if admin, err = net.Listen("tcp", st.o.Admin); err != nil {
+		if adminLn, err = net.Listen("tcp", st.o.Admin); err != nil {
 			_ = tcp.Close()
 			udp.close()
 			return fmt.Errorf("admin listen on %s: %w", st.o.Admin, err)
@@ -97,8 +99,8 @@ func (st *Streamer) Run(ctx context.Context) error {
 	if err := rs.start(); err != nil {
 		_ = tcp.Close()
 		udp.close()
-		if admin != nil {
-			_ = admin.Close()
+		if adminLn != nil {
+			_ = adminLn.Close()
 		}
 		return err
 	}
@@ -133,11 +135,12 @@ func (st *Streamer) Run(ctx context.Context) error {
 		pctx, pcancel := context.WithCancel(rctx)
 		g.Add(func() error { return st.pub.run(pctx) }, func(error) { pcancel() })
 	}
-	if admin != nil {
-		st.adminAddr = admin.Addr().String()
-		hs := &http.Server{Handler: st.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	if adminLn != nil {
+		st.adminAddr = adminLn.Addr().String()
+		// Only open endpoints: the guard checks Host and Origin, no token.
+		hs := &http.Server{Handler: admin.HostGuard(st.o.Admin).Wrap(st.adminHandler()), ReadHeaderTimeout: 5 * time.Second}
 		g.Add(func() error {
-			if err := hs.Serve(admin); !errors.Is(err, http.ErrServerClosed) {
+			if err := hs.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("admin http on %s: %w", st.adminAddr, err)
 			}
 			return nil
@@ -153,7 +156,8 @@ func (st *Streamer) Run(ctx context.Context) error {
 	return g.Run()
 }
 
-// adminHandler serves /metrics and /healthz.
+// adminHandler serves /metrics and /healthz (behind admin.HostGuard, as
+// every daemon's open endpoints).
 func (st *Streamer) adminHandler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(st), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -2,7 +2,8 @@
 """A framehub consumer in Python, written from docs/PROTOCOL.md alone.
 
 This example shows how to:
-  1. connect to the producer's AF_UNIX SOCK_SEQPACKET socket and subscribe
+  1. connect to the producer's AF_UNIX SOCK_SEQPACKET socket, check that the
+     producer runs as an expected uid (SO_PEERCRED) and subscribe
      (Hello -> Welcome), with a budget, a deadline and a policy;
   2. receive surfaces' file descriptors with recvmsg + SCM_RIGHTS (Announce)
      and map each surface once, read-only (mmap PROT_READ, MAP_SHARED);
@@ -58,6 +59,10 @@ class ProtocolError(Exception):
     """The producer sent something the protocol does not allow."""
 
 
+class Untrusted(Exception):
+    """The socket is served by a process of an unexpected uid."""
+
+
 class Refused(Exception):
     """The producer rejected the subscription or ended the session."""
 
@@ -110,14 +115,39 @@ def read_stamp(buf, offset, stride, width):
 
 
 def default_socket():
-    """The default address rule of PROTOCOL.md section 2."""
+    """The default address rule of PROTOCOL.md section 2 ("" when none)."""
     if os.environ.get("FRAMEHUB_SOCKET"):
         return os.environ["FRAMEHUB_SOCKET"]
     if os.geteuid() == 0:
         return "/run/framehub/framehub.sock"
     if os.environ.get("XDG_RUNTIME_DIR"):
         return os.path.join(os.environ["XDG_RUNTIME_DIR"], "framehub", "framehub.sock")
-    return "/tmp/framehub-%d/framehub.sock" % os.geteuid()
+    return ""  # no /tmp fallback: another user could create that directory first
+
+
+def producer_uids():
+    """The uids the producer may run as: $FRAMEHUB_PRODUCER_UID (uids or user
+    names, comma-separated), else root and our own effective uid."""
+    env = os.environ.get("FRAMEHUB_PRODUCER_UID", "").strip()
+    if not env:
+        return {0, os.geteuid()}
+    import pwd
+    uids = set()
+    for f in env.split(","):
+        f = f.strip()
+        uids.add(int(f) if f.isdigit() else pwd.getpwnam(f).pw_uid)
+    return uids
+
+
+def check_producer(sock, addr):
+    """PROTOCOL.md section 2: refuse a listener of an unexpected uid before
+    sending anything (SO_PEERCRED: struct ucred {pid, uid, gid})."""
+    pid, uid, gid = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    want = producer_uids()
+    if uid not in want:
+        raise Untrusted("%s is served by pid %d running as uid %d (gid %d), not an expected producer uid (%s); "
+                        "nothing was sent. If that is your producer, set FRAMEHUB_PRODUCER_UID=%d"
+                        % (addr, pid, uid, gid, ", ".join(str(u) for u in sorted(want)), uid))
 
 
 def close_fds(fds):
@@ -223,6 +253,12 @@ class Consumer:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock.settimeout(self.args.idle_timeout)
         self.sock.connect(addr)
+        try:
+            check_producer(self.sock, self.args.socket)
+        except Untrusted:
+            self.sock.close()  # not even a Bye to an impostor
+            self.sock = None
+            raise
         try:
             self.send(HELLO, {
                 "major": 1, "minor": 0, "name": self.args.name, "stream": self.args.stream,
@@ -362,6 +398,9 @@ def main():
     p.add_argument("--idle-timeout", type=float, default=10.0, help="fail when no packet arrives for this long (s)")
     p.add_argument("--no-verify", dest="verify", action="store_false", help="do not check the stamps")
     args = p.parse_args()
+    if not args.socket:
+        p.error("no default producer socket (not root, XDG_RUNTIME_DIR not set): give --socket, or set "
+                "FRAMEHUB_SOCKET or XDG_RUNTIME_DIR")
 
     c = Consumer(args)
 
@@ -378,7 +417,7 @@ def main():
         status, error = 1, str(e)
         if e.code == CODE_MAX_HOLD:
             error = "evicted: " + error
-    except (ProtocolError, EOFError, OSError) as e:
+    except (ProtocolError, EOFError, OSError, Untrusted) as e:
         status, error = 1, "%s: %s" % (type(e).__name__, e)
     finally:
         c.close()

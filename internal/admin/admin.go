@@ -1,5 +1,10 @@
 // Package admin serves a daemon's admin endpoints (/metrics, /healthz,
-// /status...) on a TCP address or a Unix socket.
+// /status...) on a TCP address or a Unix socket, behind the access control
+// every framehub daemon shares (Guard): /metrics and /healthz are open,
+// everything else needs the admin token of a 0600 file the daemon writes
+// and framehubctl reads (GET endpoints may be opened with -admin-public),
+// and requests from other web sites or through DNS rebinding are refused.
+// docs/SECURITY.md tells the model.
 package admin
 
 import (
@@ -14,7 +19,7 @@ import (
 )
 
 // Listen listens on addr: "host:port", or "unix:/path" for a Unix socket
-// (a stale socket file is replaced).
+// (a stale socket file is replaced; the new one has mode 0600).
 func Listen(addr string) (net.Listener, error) {
 	if path, ok := strings.CutPrefix(addr, "unix:"); ok {
 		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
@@ -26,6 +31,10 @@ func Listen(addr string) (net.Listener, error) {
 		}
 		ln, err := net.Listen("unix", path)
 		if err != nil {
+			return nil, fmt.Errorf("admin: listen %s: %w", addr, err)
+		}
+		if err := os.Chmod(path, 0o600); err != nil {
+			_ = ln.Close()
 			return nil, fmt.Errorf("admin: listen %s: %w", addr, err)
 		}
 		return ln, nil
@@ -44,13 +53,18 @@ type Server struct {
 	srv *http.Server
 }
 
-// New listens on addr for h. The caller must Run and Close it.
-func New(addr string, h http.Handler) (*Server, error) {
+// New listens on addr for h behind the Guard of a (NewGuard). The caller
+// must Run and Close it.
+func New(addr string, h http.Handler, a Access) (*Server, error) {
+	g, err := NewGuard(addr, a)
+	if err != nil {
+		return nil, err
+	}
 	ln, err := Listen(addr)
 	if err != nil {
 		return nil, err
 	}
-	return &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}}, nil
+	return &Server{ln: ln, srv: &http.Server{Handler: g.Wrap(h), ReadHeaderTimeout: 5 * time.Second}}, nil
 }
 
 // Addr is the address served (with the port chosen for ":0").

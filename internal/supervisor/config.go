@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/config"
 )
 
@@ -15,6 +16,10 @@ type Config struct {
 	// Admin is where the supervisor serves /status, /metrics and /healthz:
 	// host:port or unix:/path. It defaults to 127.0.0.1:7700.
 	Admin string `yaml:"admin"`
+	// Access protects the admin endpoints: admin-token (the token file,
+	// default as admin.DefaultTokenFile) and admin-public (let callers
+	// without the token read /status and /logs). See docs/SECURITY.md.
+	admin.Access `yaml:",inline"`
 	// Grace is how long a stopping process has between SIGTERM and SIGKILL.
 	// It defaults to 5 seconds.
 	Grace time.Duration `yaml:"grace"`

@@ -58,3 +58,17 @@ func TestConfigErrors(t *testing.T) {
 	_, err := configtest.Load[Options](t, "producer.yaml", "", "-width", "5")
 	require.EqualError(t, err, "-width: 5 must be an even number ≥ 2")
 }
+
+func TestConfigSecurityKeys(t *testing.T) {
+	o, err := configtest.Load[Options](t, "producer.yaml",
+		"admin-token: /etc/framehub/token\nadmin-public: true\nsocket-group: video\nallow-writable-surfaces: true\n")
+	require.NoError(t, err)
+	require.Equal(t, "/etc/framehub/token", o.TokenFile)
+	require.True(t, o.Public)
+	require.Equal(t, "video", o.SocketGroup)
+	require.True(t, o.AllowWritableSurfaces)
+	o, err = configtest.Load[Options](t, "producer.yaml", "admin-public: true\n", "-admin-public=false", "-admin-token", "/t")
+	require.NoError(t, err)
+	require.False(t, o.Public, "the flag wins over the file")
+	require.Equal(t, "/t", o.TokenFile)
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/framehub/framehub/internal/admin"
+	"github.com/framehub/framehub/internal/rundir"
+	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/media"
 	"github.com/framehub/framehub/producer/surface"
@@ -27,11 +30,20 @@ import (
 // Options are the producer's settings, given as flags (RegisterFlags) or in
 // a YAML config file keyed by the flag names (Load).
 type Options struct {
-	Socket     string  `yaml:"socket"`
-	Admin      string  `yaml:"admin"`
-	SocketMode uint    `yaml:"socket-mode"`
-	AllowUIDs  intList `yaml:"allow-uid"`
-	AllowGIDs  intList `yaml:"allow-gid"`
+	Socket string `yaml:"socket"`
+	Admin  string `yaml:"admin"`
+	// Access protects the admin endpoints (-admin-token, -admin-public).
+	admin.Access `yaml:",inline"`
+	SocketMode   uint    `yaml:"socket-mode"`
+	SocketGroup  string  `yaml:"socket-group"`
+	AllowUIDs    intList `yaml:"allow-uid"`
+	AllowGIDs    intList `yaml:"allow-gid"`
+
+	AllowWritableSurfaces bool `yaml:"allow-writable-surfaces"`
+	// AddSeals replaces fcntl(F_ADD_SEALS) on the producer's memfds
+	// (surface.MemfdConfig.AddSeals); nil in the program, set by tests to
+	// simulate a kernel without F_SEAL_FUTURE_WRITE.
+	AddSeals func(fd, seals int) error `yaml:"-"`
 
 	Source       string        `yaml:"source"`
 	Encoder      string        `yaml:"encoder"`
@@ -93,7 +105,10 @@ func (l *intList) Set(v string) error {
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Socket, "socket", sdk.DefaultAddr(), "consumer socket: a path, or @name for the abstract namespace")
 	fs.StringVar(&o.Admin, "admin", "127.0.0.1:7701", "admin address for /metrics, /healthz and /consumers (host:port or unix:/path; empty disables)")
+	o.Access.RegisterFlags(fs)
 	fs.UintVar(&o.SocketMode, "socket-mode", 0o660, "file mode of a path socket")
+	fs.StringVar(&o.SocketGroup, "socket-group", "", "group (name or gid) whose members may connect: the socket's directory, when the producer "+
+		"creates it, gets mode 0750 and this group (else 0700: only this uid and root), and the socket this group")
 	fs.Var(&o.AllowUIDs, "allow-uid", "admit only these peer uids (comma-separated; with -allow-gid: either matches)")
 	fs.Var(&o.AllowGIDs, "allow-gid", "admit only these peer gids (comma-separated)")
 	fs.StringVar(&o.Source, "source", "test", "frame source: test (GStreamer videotestsrc), v4l2:/dev/videoN, jetson-csi:N, "+
@@ -124,18 +139,28 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&o.DefaultMaxHold, "default-max-hold", 2*time.Second, "lease deadline of a consumer that asks for none")
 	fs.DurationVar(&o.MaxHold, "max-hold", 60*time.Second, "longest lease deadline a consumer may ask for")
 	fs.BoolVar(&o.AllowLossless, "allow-lossless", false, "let consumers ask for lossless delivery")
+	fs.BoolVar(&o.AllowWritableSurfaces, "allow-writable-surfaces", false, "run on a kernel without F_SEAL_FUTURE_WRITE (Linux < 5.1), "+
+		"where consumers can write the memfd surfaces other consumers read (by default the producer refuses to start there)")
 }
 
 // Run serves the configured source until ctx is done (or, for the
 // synthetic source, until Frames were sent).
 func Run(ctx context.Context, o Options, log *slog.Logger) error {
+	gid, err := groupID(o.SocketGroup)
+	if err != nil {
+		return fmt.Errorf("-socket-group: %w", err)
+	}
 	if !strings.HasPrefix(o.Socket, "@") {
-		if err := os.MkdirAll(filepath.Dir(o.Socket), 0o755); err != nil {
+		if err := rundir.Ensure(filepath.Dir(o.Socket), gid); err != nil {
 			return fmt.Errorf("socket directory: %w", err)
 		}
 	}
+	if err := checkSurfaces(o, log); err != nil {
+		return err
+	}
 	srv, err := producer.New(producer.Config{
-		Addr: o.Socket, SocketMode: os.FileMode(o.SocketMode), AllowUIDs: o.AllowUIDs, AllowGIDs: o.AllowGIDs,
+		Addr: o.Socket, SocketMode: os.FileMode(o.SocketMode), SocketGID: gid, SetSocketGID: gid >= 0,
+		AllowUIDs: o.AllowUIDs, AllowGIDs: o.AllowGIDs,
 		MaxConnections: o.MaxConnections, MaxHandshakes: o.MaxHandshakes, MaxHandshakesPerUID: o.HandshakesUID,
 		MaxHandshakesPerProcess: o.HandshakesProc, HelloTimeout: o.HelloTimeout, PenaltyWindow: o.PenaltyWindow,
 		MaxInFlight: o.MaxInFlight, DefaultInFlight: o.DefaultInFlight,
@@ -148,7 +173,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	var adm *admin.Server
 	if o.Admin != "" {
 		// A taken metrics port must not keep the camera from serving frames.
-		if adm, err = admin.New(o.Admin, metrics.Handler()); err != nil {
+		if adm, err = admin.New(o.Admin, metrics.Handler(), o.Access); err != nil {
 			log.Error("admin endpoints disabled", "err", err)
 		}
 	}
@@ -178,7 +203,8 @@ func runMedia(ctx context.Context, o Options, srv *producer.Server, metrics *pro
 	p, err := media.New(media.Config{
 		Source: o.Source, Width: o.Width, Height: o.Height, FPSNum: int(fpsN), FPSDen: int(fpsD),
 		Encoder: o.Encoder, BitrateKbps: o.BitrateKbps, GOP: o.GOP, RawPoolMin: o.PoolMin, RawPoolMax: o.PoolMax, RawReserve: o.PoolRes,
-		H264PoolMax: o.H264PoolMax, H264SlabSize: o.H264SlabSize, H264Replay: replayOption(o.H264Replay), Logger: log,
+		H264PoolMax: o.H264PoolMax, H264SlabSize: o.H264SlabSize, H264Replay: replayOption(o.H264Replay),
+		AllowWritableSurfaces: o.AllowWritableSurfaces, Logger: log,
 	}, srv)
 	if err != nil {
 		return err
@@ -218,6 +244,9 @@ func runSynthetic(ctx context.Context, o Options, srv *producer.Server, log *slo
 	if err != nil {
 		return fmt.Errorf("-allocator: %w", err)
 	}
+	if alloc.Kind() == ipc.KindMemfd {
+		alloc = surface.NewMemfdWith(surface.MemfdConfig{Name: "framehub", AllowWritable: o.AllowWritableSurfaces, AddSeals: o.AddSeals})
+	}
 	pool, err := surface.NewPool(surface.PoolConfig{Allocator: alloc, Size: layout.Size, Min: o.PoolMin, Max: o.PoolMax})
 	if err != nil {
 		return fmt.Errorf("surface pool: %w", err)
@@ -243,6 +272,44 @@ func runSynthetic(ctx context.Context, o Options, srv *producer.Server, log *slo
 		return nil
 	}
 	return err
+}
+
+// checkSurfaces refuses to serve memfd surfaces on a kernel without
+// F_SEAL_FUTURE_WRITE unless -allow-writable-surfaces says to, and then
+// logs what that means. Every source but the synthetic one with a DMA-BUF
+// allocator makes memfd pools (GStreamer's, the copy and h264 pools).
+func checkSurfaces(o Options, log *slog.Logger) error {
+	if o.Source == "synthetic" && o.Allocator != "" && o.Allocator != "memfd" {
+		return nil
+	}
+	err := surface.CheckFutureWriteSeal(o.AddSeals)
+	switch {
+	case err == nil:
+		return nil
+	case !errors.Is(err, surface.ErrNoFutureWriteSeal):
+		return err
+	case !o.AllowWritableSurfaces:
+		return fmt.Errorf("%w; the producer does not start there unless -allow-writable-surfaces accepts that "+
+			"(or use a kernel ≥ 5.1)", err)
+	}
+	log.Warn("surfaces are writable by consumers: -allow-writable-surfaces is given and the kernel has no F_SEAL_FUTURE_WRITE " +
+		"(Linux < 5.1), so any consumer can reopen a memfd surface read-write and change frames that other consumers read")
+	return nil
+}
+
+// groupID resolves -socket-group: a group name or a gid; "" is -1 (none).
+func groupID(group string) (int, error) {
+	if group == "" {
+		return -1, nil
+	}
+	if n, err := strconv.Atoi(group); err == nil && n >= 0 {
+		return n, nil
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		return -1, fmt.Errorf("%q is neither a gid nor a known group: %w", group, err)
+	}
+	return strconv.Atoi(g.Gid)
 }
 
 // registerMediaMetrics exports the pipeline's counters, read at scrape time.

@@ -91,6 +91,12 @@ type Config struct {
 	// default 30 s, negative disables it. At 4 Mbit/s 30 s pin ~15 MB
 	// (8 slabs of 2 MiB).
 	H264Replay time.Duration
+	// AllowWritableSurfaces lets the pipeline's memfd pools run on a kernel
+	// without F_SEAL_FUTURE_WRITE (see surface.ErrNoFutureWriteSeal), where
+	// consumers can write surfaces; by default they refuse to allocate.
+	// GStreamer's own memfd pool (internal/gst) seals what the kernel
+	// allows: the producer checks the kernel before it makes a pipeline.
+	AllowWritableSurfaces bool
 	// RetryMin and RetryMax bound the exponential backoff between pipeline
 	// restarts after an error; defaults 1 s and 30 s.
 	RetryMin, RetryMax time.Duration

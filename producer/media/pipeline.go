@@ -112,12 +112,12 @@ func New(cfg Config, srv *producer.Server) (*Pipeline, error) {
 	}
 	// The copy pool allocates nothing up front: with a source that writes
 	// into framehub's memfd pool it is never used.
-	p.rawPool, err = surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("framehub-raw-copy"), Size: layout.Size, Max: cfg.RawPoolMax})
+	p.rawPool, err = surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfdWith(surface.MemfdConfig{Name: "framehub-raw-copy", AllowWritable: cfg.AllowWritableSurfaces}), Size: layout.Size, Max: cfg.RawPoolMax})
 	if err != nil {
 		return nil, fmt.Errorf("media: raw copy pool: %w", err)
 	}
 	if enc != "" {
-		p.h264Pool, err = surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("framehub-h264"), Size: cfg.H264SlabSize,
+		p.h264Pool, err = surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfdWith(surface.MemfdConfig{Name: "framehub-h264", AllowWritable: cfg.AllowWritableSurfaces}), Size: cfg.H264SlabSize,
 			Min: min(4, cfg.H264PoolMax), Max: cfg.H264PoolMax})
 		if err != nil {
 			p.rawPool.Close()

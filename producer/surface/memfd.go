@@ -11,14 +11,41 @@ import (
 	"github.com/framehub/framehub/ipc"
 )
 
-// memfdAllocator allocates sealed memfds.
-type memfdAllocator struct {
-	name string
+// ErrNoFutureWriteSeal means the kernel has no F_SEAL_FUTURE_WRITE (it
+// came with Linux 5.1). Without it the read-only fd given to consumers does
+// not make a surface read-only: a consumer can reopen /proc/self/fd/N with
+// O_RDWR (a memfd's inode has mode 0666) and change frames that other
+// consumers read.
+var ErrNoFutureWriteSeal = errors.New("surface: the kernel has no F_SEAL_FUTURE_WRITE (Linux < 5.1): " +
+	"a consumer could reopen a surface read-write and change frames other consumers read")
+
+// MemfdConfig configures NewMemfdWith.
+type MemfdConfig struct {
+	// Name is the memfd name shown in /proc/PID/fd and /proc/PID/maps as
+	// "/memfd:NAME". It defaults to "framehub".
+	Name string
+	// AllowWritable lets Alloc return memfds without F_SEAL_FUTURE_WRITE on
+	// a kernel that lacks it (see ErrNoFutureWriteSeal): consumers can then
+	// write surfaces. By default such an Alloc fails with an error wrapping
+	// ErrNoFutureWriteSeal.
+	AllowWritable bool
+	// AddSeals adds seals to a memfd. It defaults to AddSeals; tests set it
+	// to simulate a kernel without a seal.
+	AddSeals func(fd, seals int) error
 }
 
-// NewMemfd returns an allocator of memfd memory; name (default "framehub")
-// is the memfd name shown in /proc/PID/fd and /proc/PID/maps as
-// "/memfd:NAME".
+// memfdAllocator allocates sealed memfds.
+type memfdAllocator struct {
+	cfg MemfdConfig
+}
+
+// NewMemfd returns an allocator of memfd memory named name (default
+// "framehub"); it is NewMemfdWith(MemfdConfig{Name: name}).
+func NewMemfd(name string) Allocator {
+	return NewMemfdWith(MemfdConfig{Name: name})
+}
+
+// NewMemfdWith returns an allocator of memfd memory.
 //
 // Each Alloc:
 //  1. memfd_create(name, MFD_CLOEXEC|MFD_ALLOW_SEALING), plus
@@ -28,17 +55,21 @@ type memfdAllocator struct {
 //     consumer's mapping can never SIGBUS), then F_SEAL_FUTURE_WRITE (no new
 //     writable mapping and no write(2) by anyone, even through a reopen of
 //     /proc/PID/fd/N with O_RDWR, while the producer's mapping from step 2
-//     keeps working; skipped if the kernel predates 5.1 and answers EINVAL,
-//     see Memory.FutureWriteSealed), then F_SEAL_SEAL (no more seal changes);
+//     keeps working; a kernel older than 5.1 answers EINVAL, and then Alloc
+//     fails unless cfg.AllowWritable, see Memory.FutureWriteSealed), then
+//     F_SEAL_SEAL (no more seal changes);
 //  4. reopens /proc/self/fd/N with O_RDONLY|O_CLOEXEC: that is ShareFD, which
 //     consumers can only map PROT_READ.
 //
 // /proc must be mounted for step 4.
-func NewMemfd(name string) Allocator {
-	if name == "" {
-		name = "framehub"
+func NewMemfdWith(cfg MemfdConfig) Allocator {
+	if cfg.Name == "" {
+		cfg.Name = "framehub"
 	}
-	return &memfdAllocator{name: name}
+	if cfg.AddSeals == nil {
+		cfg.AddSeals = AddSeals
+	}
+	return &memfdAllocator{cfg: cfg}
 }
 
 // Kind implements Allocator.
@@ -53,10 +84,11 @@ func (a *memfdAllocator) Alloc(size int) (*Memory, error) {
 	if err != nil {
 		return nil, err
 	}
-	return allocMemfd(a.name, size)
+	return allocMemfd(a.cfg, size)
 }
 
-func allocMemfd(name string, size int) (m *Memory, err error) {
+func allocMemfd(cfg MemfdConfig, size int) (m *Memory, err error) {
+	name := cfg.Name
 	fd, err := createMemfd(name, size)
 	if err != nil {
 		return nil, err
@@ -76,18 +108,21 @@ func allocMemfd(name string, size int) (m *Memory, err error) {
 	if data, err = mapShared(fmt.Sprintf("memfd %q", name), fd, size); err != nil {
 		return nil, err
 	}
-	if err = addSeals(fd, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW); err != nil {
+	if err = cfg.AddSeals(fd, unix.F_SEAL_SHRINK|unix.F_SEAL_GROW); err != nil {
 		return nil, fmt.Errorf("surface: memfd %q: seal shrink|grow: %w", name, err)
 	}
 	// After the producer's writable mapping exists: it keeps working, any
 	// new writable mapping or write(2) fails with EPERM.
 	futureWrite := true
-	if err = addSeals(fd, unix.F_SEAL_FUTURE_WRITE); errors.Is(err, unix.EINVAL) {
+	if err = cfg.AddSeals(fd, unix.F_SEAL_FUTURE_WRITE); errors.Is(err, unix.EINVAL) {
 		futureWrite = false // Linux < 5.1
+		if !cfg.AllowWritable {
+			return nil, fmt.Errorf("surface: memfd %q: %w", name, ErrNoFutureWriteSeal)
+		}
 	} else if err != nil {
 		return nil, fmt.Errorf("surface: memfd %q: seal future_write: %w", name, err)
 	}
-	if err = addSeals(fd, unix.F_SEAL_SEAL); err != nil {
+	if err = cfg.AddSeals(fd, unix.F_SEAL_SEAL); err != nil {
 		return nil, fmt.Errorf("surface: memfd %q: seal seal: %w", name, err)
 	}
 	if shareFD, err = reopenReadOnly(fd); err != nil {
@@ -101,6 +136,28 @@ func allocMemfd(name string, size int) (m *Memory, err error) {
 		futureWrite: futureWrite,
 		data:        data,
 	}, nil
+}
+
+// CheckFutureWriteSeal reports whether the kernel seals memfds with
+// F_SEAL_FUTURE_WRITE, by sealing a one-page memfd with addSeals (AddSeals
+// when nil): nil if it does, an error wrapping ErrNoFutureWriteSeal if it
+// does not, another error if the probe failed. A producer calls it before
+// it makes any memfd pool, its own or GStreamer's (internal/gst).
+func CheckFutureWriteSeal(addSeals func(fd, seals int) error) error {
+	if addSeals == nil {
+		addSeals = AddSeals
+	}
+	fd, err := createMemfd("framehub-seal-probe", os.Getpagesize())
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	if err := addSeals(fd, unix.F_SEAL_FUTURE_WRITE); errors.Is(err, unix.EINVAL) {
+		return ErrNoFutureWriteSeal
+	} else if err != nil {
+		return fmt.Errorf("surface: probe F_SEAL_FUTURE_WRITE: %w", err)
+	}
+	return nil
 }
 
 // createMemfd creates a sealable, close-on-exec memfd of size bytes. It
@@ -122,8 +179,9 @@ func createMemfd(name string, size int) (int, error) {
 	return fd, nil
 }
 
-// addSeals adds seals to a memfd with fcntl(F_ADD_SEALS).
-func addSeals(fd, seals int) error {
+// AddSeals adds seals to a memfd with fcntl(F_ADD_SEALS): the default of
+// MemfdConfig.AddSeals, for a test's replacement to call.
+func AddSeals(fd, seals int) error {
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err != nil {
 		return os.NewSyscallError("fcntl F_ADD_SEALS", err)
 	}

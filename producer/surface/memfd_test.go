@@ -226,3 +226,49 @@ func TestOpen(t *testing.T) {
 		})
 	}
 }
+
+// withoutFutureWrite behaves as fcntl(F_ADD_SEALS) on a kernel older than
+// 5.1, which does not know F_SEAL_FUTURE_WRITE.
+func withoutFutureWrite(fd, seals int) error {
+	if seals&unix.F_SEAL_FUTURE_WRITE != 0 {
+		return os.NewSyscallError("fcntl F_ADD_SEALS", unix.EINVAL)
+	}
+	return AddSeals(fd, seals)
+}
+
+// TestMemfdWithoutFutureWriteSeal is the "read-only depends on one seal"
+// hole of issue 16: without F_SEAL_FUTURE_WRITE a consumer can reopen a
+// surface read-write, so a memfd pool must not start unless told to.
+func TestMemfdWithoutFutureWriteSeal(t *testing.T) {
+	require.NoError(t, CheckFutureWriteSeal(nil), "this kernel has the seal (Linux ≥ 5.1)")
+	require.ErrorIs(t, CheckFutureWriteSeal(withoutFutureWrite), ErrNoFutureWriteSeal)
+
+	before := openFDs(t)
+	_, err := NewMemfdWith(MemfdConfig{Name: "unsealed", AddSeals: withoutFutureWrite}).Alloc(4096)
+	require.ErrorIs(t, err, ErrNoFutureWriteSeal)
+	require.EqualError(t, err, `surface: memfd "unsealed": surface: the kernel has no F_SEAL_FUTURE_WRITE (Linux < 5.1): `+
+		"a consumer could reopen a surface read-write and change frames other consumers read")
+	_, err = NewPool(PoolConfig{Allocator: NewMemfdWith(MemfdConfig{AddSeals: withoutFutureWrite}), Size: 4096, Min: 2, Max: 4})
+	require.ErrorIs(t, err, ErrNoFutureWriteSeal, "the pool refuses to start")
+	require.Equal(t, before, openFDs(t), "the refused allocations closed their fds")
+
+	// Allowed: the memfd works, says it is not sealed, and is indeed
+	// writable through a reopen: what the operator accepted.
+	m, err := NewMemfdWith(MemfdConfig{Name: "unsealed", AllowWritable: true, AddSeals: withoutFutureWrite}).Alloc(4096)
+	require.NoError(t, err)
+	defer m.Close()
+	require.False(t, m.FutureWriteSealed())
+	rw, err := unix.Open("/proc/self/fd/"+strconv.Itoa(m.ShareFD()), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	require.NoError(t, err, "without the seal a reopen gets write access")
+	defer unix.Close(rw)
+	_, err = unix.Pwrite(rw, []byte("consumer"), 0)
+	require.NoError(t, err)
+	require.Equal(t, "consumer", string(m.Bytes()[:8]))
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	require.NoError(t, err)
+	return len(ents)
+}

@@ -97,7 +97,7 @@ func (udmabufAllocator) Alloc(size int) (*Memory, error) {
 		return nil, err
 	}
 	defer unix.Close(memfd) // the dma-buf keeps the pages
-	if err := addSeals(memfd, unix.F_SEAL_SHRINK); err != nil {
+	if err := AddSeals(memfd, unix.F_SEAL_SHRINK); err != nil {
 		return nil, fmt.Errorf("surface: udmabuf: seal memfd shrink: %w", err)
 	}
 

@@ -25,7 +25,10 @@ func TestGroup(t *testing.T) {
 	g := grouptest.Start(t, "../..", grouptest.Options{})
 
 	// framehubctl status --json reports every process.
-	out, err := exec.Command(filepath.Join(g.Bin, "framehubctl"), "status", "-json", "-addr", g.SupAdmin, "-interval", "500ms").Output()
+	// With the group's admin token file (grouptest gives the group dir/admin.token).
+	ctl := exec.Command(filepath.Join(g.Bin, "framehubctl"), "status", "-json", "-addr", g.SupAdmin, "-interval", "500ms",
+		"-token-file", filepath.Join(g.Dir, "admin.token"))
+	out, err := ctl.Output()
 	require.NoError(t, err)
 	var rows []struct {
 		Name  string  `json:"name"`

@@ -1,11 +1,13 @@
 package recorder_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +23,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/consumers/recorder"
+	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/sdk"
 	"github.com/framehub/framehub/test/internal/harness"
 )
@@ -97,6 +100,36 @@ func httpDo(admin, method, path string, body []byte) (int, []byte, error) {
 	return harness.HTTPDo(ctx, admin, method, path, body)
 }
 
+// postAuth POSTs body to path of the admin API at addr ("unix:/path") with
+// the admin token of tokenFile ("" sends none), with a 10 s deadline.
+func postAuth(addr, path, tokenFile string, body []byte) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", strings.TrimPrefix(addr, "unix:"))
+	}}
+	defer tr.CloseIdleConnections()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://localhost"+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	if tokenFile != "" {
+		tok, err := admin.ReadToken(tokenFile)
+		if err != nil {
+			return 0, nil, err
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
+}
+
 // metrics scrapes /metrics into "name{labels}" → value.
 func (p *proc) metrics() map[string]float64 {
 	p.t.Helper()
@@ -154,7 +187,7 @@ func startProducer(t *testing.T, dir string, extra ...string) *producerProc {
 	sock := filepath.Join(dir, "p.sock")
 	admin := "unix:" + filepath.Join(dir, "p-admin.sock")
 	args := append([]string{"-source", "test", "-width", "320", "-height", "240", "-fps", "30", "-gop", "30", "-bitrate", "1000",
-		"-socket", sock, "-admin", admin, "-max-hold", "10s"}, extra...)
+		"-socket", sock, "-admin", admin, "-admin-token", filepath.Join(dir, "admin.token"), "-max-hold", "10s"}, extra...)
 	p := &producerProc{proc: start(t, "framehub-producer", admin, args...), sock: sock}
 	eventually(t, func() bool {
 		select {
@@ -173,7 +206,8 @@ func startProducer(t *testing.T, dir string, extra ...string) *producerProc {
 func startRecorder(t *testing.T, p *producerProc, dir string, extra ...string) *proc {
 	t.Helper()
 	admin := "unix:" + filepath.Join(dir, fmt.Sprintf("r-%d.sock", time.Now().UnixNano())) // one per start
-	args := append([]string{"-socket", p.sock, "-dir", filepath.Join(dir, "rec"), "-admin", admin, "-log-level", "debug"}, extra...)
+	args := append([]string{"-socket", p.sock, "-dir", filepath.Join(dir, "rec"), "-admin", admin,
+		"-admin-token", filepath.Join(dir, "admin.token"), "-log-level", "debug"}, extra...)
 	r := start(t, "framehub-recorder", admin, args...)
 	eventually(t, func() bool {
 		select {

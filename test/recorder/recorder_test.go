@@ -2,6 +2,7 @@ package recorder_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -214,8 +215,14 @@ func TestEventMode(t *testing.T) {
 
 	// The event happens between before and after, on CLOCK_MONOTONIC: the
 	// producer's capture clock too.
+	// Without the admin token (another local user, a web page) the event
+	// is refused.
+	event := []byte(`{"label": "test", "pre_seconds": 2}`)
+	code, body, err := postAuth(r.admin, "/record/event", "", event)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusUnauthorized, code, "%s", body)
 	at, before := time.Now(), clock.Mono()
-	code, body, err := httpDo(r.admin, "POST", "/record/event", []byte(`{"label": "test", "pre_seconds": 2}`))
+	code, body, err = postAuth(r.admin, "/record/event", filepath.Join(dir, "admin.token"), event)
 	after := clock.Mono()
 	require.NoError(t, err)
 	require.Equal(t, 200, code, "%s", body)

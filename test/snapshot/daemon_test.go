@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"image/jpeg"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -12,12 +13,14 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/consumers/snapshot"
+	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/test/internal/harness"
 )
 
@@ -109,8 +112,13 @@ func TestDaemon(t *testing.T) {
 	bin := buildBinaries(t)
 	p := startProducer(t, producerOpts{Width: 640, Height: 480, FPS: 60})
 	dir := filepath.Join(t.TempDir(), "snaps")
+	// The daemon writes its admin token there, framehubctl reads it.
+	tokenFile := filepath.Join(t.TempDir(), "admin.token")
+	t.Setenv(admin.TokenFileEnv, tokenFile)
 	d := startDaemon(t, bin, "-socket", p.Addr, "-admin", "127.0.0.1:0", "-dir", dir, "-keep-count", "50")
 	pid := d.Cmd.Process.Pid
+	token, err := admin.ReadToken(tokenFile)
+	require.NoError(t, err)
 
 	t.Run("framehubctl snapshot -o", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "now.jpg")
@@ -144,6 +152,7 @@ func TestDaemon(t *testing.T) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.addr+"/snapshot?scale=160", nil)
 		require.NoError(t, err)
 		req.Header.Set("Accept", "image/jpeg")
+		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()
@@ -154,9 +163,70 @@ func TestDaemon(t *testing.T) {
 		require.NoError(t, err)
 	})
 
+	t.Run("other users and web pages are refused", func(t *testing.T) {
+		before, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		post := func(hdr map[string]string) (int, string) {
+			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.addr+"/snapshot", strings.NewReader("quality=90"))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			for k, v := range hdr {
+				if k == "Host" {
+					req.Host = v
+				} else {
+					req.Header.Set(k, v)
+				}
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			return resp.StatusCode, string(b)
+		}
+		// A form POST from a web page: foreign Host (DNS rebinding) or
+		// foreign Origin, no token.
+		code, body := post(map[string]string{"Host": "attacker.example:7704", "Origin": "http://attacker.example:7704"})
+		require.Equal(t, http.StatusForbidden, code, body)
+		code, body = post(map[string]string{"Origin": "http://attacker.example", "Sec-Fetch-Site": "cross-site"})
+		require.Equal(t, http.StatusForbidden, code, body)
+		// Even with the token, a cross-site page is refused.
+		code, body = post(map[string]string{"Origin": "http://attacker.example", "Authorization": "Bearer " + token})
+		require.Equal(t, http.StatusForbidden, code, body)
+		// Another local process without the token.
+		code, body = post(nil)
+		require.Equal(t, http.StatusUnauthorized, code, body)
+		require.Contains(t, body, "POST /snapshot needs the admin token")
+
+		// framehubctl run by another user cannot read the token.
+		if os.Geteuid() == 0 {
+			other, err := os.MkdirTemp("", "fh-ctl-") // t.TempDir's parent is closed to other users
+			require.NoError(t, err)
+			defer os.RemoveAll(other)
+			require.NoError(t, os.Chmod(other, 0o755))
+			ctlCopy := filepath.Join(other, "framehubctl")
+			b, err := os.ReadFile(filepath.Join(bin, "framehubctl"))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(ctlCopy, b, 0o755))
+			cmd := exec.Command(ctlCopy, "snapshot", "-addr", d.addr, "-token-file", tokenFile)
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			require.ErrorAs(t, err, &ee, "%s", out)
+			require.Equal(t, 1, ee.ExitCode(), "%s", out)
+			require.Contains(t, string(out), "answered HTTP 401")
+			require.Contains(t, string(out), "framehubctl sent no token: admin token: open "+tokenFile+": permission denied")
+		}
+		after, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		require.Equal(t, len(before), len(after), "no snapshot taken, none deleted by retention")
+	})
+
 	t.Run("no fd leak across 100 snapshots", func(t *testing.T) {
 		c := snapshot.NewClient(d.addr)
 		defer c.Close()
+		c.SetToken(token)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		take := func(i int) string {

@@ -92,7 +92,7 @@ func startService(t *testing.T, p *testProducer, cfg snapshot.Config) *testServi
 	ctx, cancel := context.WithCancel(context.Background())
 	runErr, serveErr := make(chan error, 1), make(chan error, 1)
 	go func() { runErr <- svc.Run(ctx) }()
-	go func() { serveErr <- svc.Serve(ctx, ln) }()
+	go func() { serveErr <- svc.Serve(ctx, ln, svc.Handler()) }() // no admin.Guard: the test owns the socket
 	s := &testService{Svc: svc, Client: snapshot.NewClient(addr), Addr: addr, Dir: cfg.Dir}
 	var once sync.Once
 	s.stop = func() {

@@ -20,7 +20,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 		return err
 	}
 	if o.Admin != "" {
-		adm, err := admin.New(o.Admin, rec.Handler())
+		adm, err := admin.New(o.Admin, rec.Handler(), o.Access)
 		if err != nil {
 			return err
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/framehub/framehub/consumers/recorder"
+	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/config"
 	"github.com/framehub/framehub/sdk"
 )
@@ -15,20 +16,22 @@ import (
 // Options are the recorder's settings: its flags (RegisterFlags), which
 // are also the keys of its YAML config file (Load).
 type Options struct {
-	Socket     string          `yaml:"socket"`
-	Stream     string          `yaml:"stream"`
-	Name       string          `yaml:"name"`
-	Admin      string          `yaml:"admin"`
-	Dir        string          `yaml:"dir"`
-	Mode       string          `yaml:"mode"`
-	Segment    time.Duration   `yaml:"segment"`
-	Fragment   time.Duration   `yaml:"fragment"`
-	Pre        time.Duration   `yaml:"pre"`
-	Post       time.Duration   `yaml:"post"`
-	KeepBytes  config.ByteSize `yaml:"keep-bytes"`
-	KeepAge    time.Duration   `yaml:"keep-age"`
-	QueueBytes config.ByteSize `yaml:"queue-bytes"`
-	MaxHold    time.Duration   `yaml:"max-hold"`
+	Socket string `yaml:"socket"`
+	Stream string `yaml:"stream"`
+	Name   string `yaml:"name"`
+	Admin  string `yaml:"admin"`
+	// Access protects the admin API (-admin-token, -admin-public).
+	admin.Access `yaml:",inline"`
+	Dir          string          `yaml:"dir"`
+	Mode         string          `yaml:"mode"`
+	Segment      time.Duration   `yaml:"segment"`
+	Fragment     time.Duration   `yaml:"fragment"`
+	Pre          time.Duration   `yaml:"pre"`
+	Post         time.Duration   `yaml:"post"`
+	KeepBytes    config.ByteSize `yaml:"keep-bytes"`
+	KeepAge      time.Duration   `yaml:"keep-age"`
+	QueueBytes   config.ByteSize `yaml:"queue-bytes"`
+	MaxHold      time.Duration   `yaml:"max-hold"`
 }
 
 // RegisterFlags defines the recorder's flags on fs, with their defaults.
@@ -37,6 +40,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Stream, "stream", "h264", "the producer's H.264 stream")
 	fs.StringVar(&o.Name, "name", "framehub-recorder", "this consumer's name in the producer's logs and metrics")
 	fs.StringVar(&o.Admin, "admin", recorder.DefaultAdminAddr, "admin API address (POST /record/event, /healthz, /metrics): host:port or unix:/path; empty disables")
+	o.Access.RegisterFlags(fs)
 	fs.StringVar(&o.Dir, "dir", "recordings", "root directory of the recordings; segments go to DIR/YYYY-MM-DD/<UTC start time>.mp4")
 	fs.StringVar(&o.Mode, "mode", recorder.ModeContinuous, "continuous (every frame) or event (only around POST /record/event)")
 	fs.DurationVar(&o.Segment, "segment", time.Minute, "duration of a segment file; each starts on a keyframe")
@@ -55,7 +59,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 func (o *Options) validate() error {
 	switch {
 	case o.Socket == "":
-		return config.Invalid("socket", "must not be empty")
+		return config.Invalid("socket", "%w", sdk.AddrError(o.Socket))
 	case o.Stream == "":
 		return config.Invalid("stream", "must not be empty")
 	case o.Dir == "":

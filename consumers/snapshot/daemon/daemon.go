@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/framehub/framehub/consumers/snapshot"
+	"github.com/framehub/framehub/internal/admin"
 )
 
 // Run serves snapshots until ctx is done: it subscribes to the producer
@@ -17,6 +18,10 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	cfg := o.Config()
 	cfg.Logger = log
 	svc, err := snapshot.New(cfg)
+	if err != nil {
+		return err
+	}
+	guard, err := admin.NewGuard(o.Admin, o.Access)
 	if err != nil {
 		return err
 	}
@@ -32,7 +37,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	var wg sync.WaitGroup
 	var serveErr error
 	wg.Go(func() {
-		serveErr = svc.Serve(ctx, ln)
+		serveErr = svc.Serve(ctx, ln, guard.Wrap(svc.Handler()))
 		cancel() // the API failing stops the daemon
 	})
 	runErr := svc.Run(ctx)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/framehub/framehub/consumers/snapshot"
+	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/config"
 	"github.com/framehub/framehub/sdk"
 )
@@ -16,9 +17,11 @@ import (
 // Options are the snapshot daemon's settings, set by flags (RegisterFlags)
 // or by the YAML config file, whose keys are the flag names (Load).
 type Options struct {
-	Socket       string          `yaml:"socket"`
-	Stream       string          `yaml:"stream"`
-	Admin        string          `yaml:"admin"`
+	Socket string `yaml:"socket"`
+	Stream string `yaml:"stream"`
+	Admin  string `yaml:"admin"`
+	// Access protects the admin API (-admin-token, -admin-public).
+	admin.Access `yaml:",inline"`
 	Dir          string          `yaml:"dir"`
 	Encoder      string          `yaml:"encoder"`
 	GstLaunch    string          `yaml:"gst-launch"`
@@ -38,6 +41,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Socket, "socket", sdk.DefaultAddr(), "producer socket: a path, or @name for the abstract namespace")
 	fs.StringVar(&o.Stream, "stream", "raw", "the producer's raw NV12 stream to snapshot")
 	fs.StringVar(&o.Admin, "admin", snapshot.DefaultAdminAddr, "admin API address (POST /snapshot, GET /snapshot/{id}, /healthz, /metrics): host:port, or unix:/path")
+	o.Access.RegisterFlags(fs)
 	fs.StringVar(&o.Dir, "dir", "snapshots", "directory of the snapshot files (created); files are named by capture time (UTC) and id")
 	fs.StringVar(&o.Encoder, "encoder", "", "JPEG encoder: gst (jpegenc in a gst-launch-1.0 child process) or go (image/jpeg); default gst when gst-launch-1.0 is installed, else go")
 	fs.StringVar(&o.GstLaunch, "gst-launch", "gst-launch-1.0", "gst-launch-1.0 binary for -encoder gst")
@@ -58,7 +62,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 func (o *Options) validate() error {
 	switch {
 	case o.Socket == "":
-		return config.Invalid("socket", "must not be empty")
+		return config.Invalid("socket", "%w", sdk.AddrError(o.Socket))
 	case o.Admin == "":
 		return config.Invalid("admin", "must not be empty")
 	case o.Dir == "":

@@ -84,6 +84,9 @@ func (c *Config) setDefaults() error {
 	if c.Socket == "" {
 		c.Socket = sdk.DefaultAddr()
 	}
+	if err := sdk.AddrError(c.Socket); err != nil {
+		return fmt.Errorf("host: config: Socket: %w", err)
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d == 0 {
 			*d = v

@@ -24,6 +24,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/admin"
 )
 
 // WaitFor bounds how long the group may take to come up.
@@ -70,6 +72,7 @@ type Options struct {
 // Group is a running supervised group. Start stops it when the test ends.
 type Group struct {
 	Bin, Dir, Sock, RecordDir                          string
+	TokenFile                                          string // the group's admin token
 	SupAdmin, ProdAdmin, RecAdmin, StrAdmin, SnapAdmin string
 	RTSP                                               string // host:port of the streamer
 	Sup                                                *exec.Cmd
@@ -149,6 +152,10 @@ processes:
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
 	g.Sup = exec.Command(filepath.Join(bin, "framehub-supervisor"), "-config", cfgPath)
 	g.Sup.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// Every daemon of the group (children inherit it) keeps its admin token
+	// there; getJSON sends it.
+	g.TokenFile = filepath.Join(dir, "admin.token")
+	g.Sup.Env = append(os.Environ(), admin.TokenFileEnv+"="+g.TokenFile)
 	logf, err := os.Create(g.LogPath())
 	require.NoError(t, err)
 	g.Sup.Stdout, g.Sup.Stderr = logf, logf
@@ -182,7 +189,14 @@ func yamlList(args []string) string {
 func (g *Group) LogPath() string { return filepath.Join(g.Dir, "supervisor.log") }
 
 func (g *Group) getJSON(url string, v any) bool {
-	resp, err := g.http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return false
+	}
+	if tok, err := admin.ReadToken(g.TokenFile); err == nil {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := g.http.Do(req)
 	if err != nil {
 		return false
 	}
