@@ -142,6 +142,8 @@ func newMessage(t Type) Message {
 		return &Pong{}
 	case TypeBye:
 		return &Bye{}
+	case TypeRing:
+		return &Ring{}
 	}
 	return nil
 }

@@ -108,6 +108,8 @@ var casesMessages = []struct {
 	{"Pong", &ipc.Pong{Token: 7, MonoNS: 123_456_789_000}},
 	{"Bye/max-hold", &ipc.Bye{Code: ipc.CodeMaxHold, Reason: "a lease was held longer than max_hold (2s)"}},
 	{"Bye/ok", &ipc.Bye{Code: ipc.CodeOK}},
+	{"Ring", &ipc.Ring{Size: 4096}},
+	{"Hello/release-ring", &ipc.Hello{Major: 1, Name: "det", Stream: "raw", MaxInFlight: 4, Flags: ipc.HelloReleaseRing}},
 }
 
 func encode(t testing.TB, c *ipc.Codec, m ipc.Message) []byte {
@@ -132,7 +134,7 @@ func TestCasesCoverEveryType(t *testing.T) {
 	for _, tc := range casesMessages {
 		seen[tc.msg.Type()] = true
 	}
-	for tag := ipc.TypeHello; tag <= ipc.TypeBye; tag++ {
+	for tag := ipc.TypeHello; tag <= ipc.TypeRing; tag++ {
 		require.True(t, seen[tag], "casesMessages has no %v", tag)
 	}
 }
@@ -422,7 +424,7 @@ func TestDecodeUnknownType(t *testing.T) {
 		"trailing": append(bytes.Clone(hello[1:]), 1, 2, 3),
 		"max-size": make([]byte, ipc.MaxMessageSize-1),
 	}
-	for _, tag := range []ipc.Type{0, 14, 200, 255} {
+	for _, tag := range []ipc.Type{0, 15, 200, 255} {
 		for name, b := range bodies {
 			t.Run(fmt.Sprintf("%d/%s", tag, name), func(t *testing.T) {
 				m, err := c.Decode(append([]byte{byte(tag)}, b...))
@@ -459,7 +461,7 @@ func TestDecodeForwardCompatible(t *testing.T) {
 		require.Equal(t, &ipc.Hello{Major: 1, Stream: "raw"}, m)
 	})
 	t.Run("empty-map", func(t *testing.T) {
-		for tag := ipc.TypeHello; tag <= ipc.TypeBye; tag++ {
+		for tag := ipc.TypeHello; tag <= ipc.TypeRing; tag++ {
 			if tag == ipc.TypeAnnounce {
 				continue // needs at least one surface
 			}
@@ -631,7 +633,8 @@ func TestStrings(t *testing.T) {
 	require.Equal(t, "RequestKeyframe", ipc.TypeRequestKeyframe.String())
 	require.Equal(t, "Bye", ipc.TypeBye.String())
 	require.Equal(t, "Type(0)", ipc.Type(0).String())
-	require.Equal(t, "Type(14)", ipc.Type(14).String())
+	require.Equal(t, "Ring", ipc.TypeRing.String())
+	require.Equal(t, "Type(15)", ipc.Type(15).String())
 	require.Equal(t, "Type(255)", ipc.Type(255).String())
 	require.Equal(t, "max_hold", ipc.CodeMaxHold.String())
 	require.Equal(t, "lossless", ipc.CodeLossless.String())

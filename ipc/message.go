@@ -35,12 +35,13 @@ const (
 	TypePing            Type = 11
 	TypePong            Type = 12
 	TypeBye             Type = 13
+	TypeRing            Type = 14
 )
 
 var typeNames = [...]string{
 	TypeHello: "Hello", TypeWelcome: "Welcome", TypeReject: "Reject", TypeAnnounce: "Announce",
 	TypeFrame: "Frame", TypeForget: "Forget", TypeCaps: "Caps", TypeEOS: "EOS", TypeRelease: "Release",
-	TypeRequestKeyframe: "RequestKeyframe", TypePing: "Ping", TypePong: "Pong", TypeBye: "Bye",
+	TypeRequestKeyframe: "RequestKeyframe", TypePing: "Ping", TypePong: "Pong", TypeBye: "Bye", TypeRing: "Ring",
 }
 
 func (t Type) String() string {
@@ -91,6 +92,12 @@ const (
 	// HelloLossless asks the producer not to skip frames for this consumer.
 	// The producer grants it only when its policy allows; see Welcome.Flags.
 	HelloLossless uint32 = 1 << 0
+	// HelloReleaseRing asks for a release ring (PROTOCOL.md §4.15): the
+	// consumer then releases leases by writing their ids into a memory
+	// shared with the producer instead of sending Release messages. The
+	// producer grants it (Welcome.Flags) to queue-policy consumers that do
+	// not replay, and sends the Ring message right after the Welcome.
+	HelloReleaseRing uint32 = 1 << 1
 )
 
 // Hello is the first message a consumer sends after connecting.
@@ -348,6 +355,17 @@ type Bye struct {
 
 // Type implements Message.
 func (*Bye) Type() Type { return TypeBye }
+
+// Ring gives a consumer its release ring: the message carries one fd, a
+// memfd of Size bytes to map read-write and shared (layout: PROTOCOL.md
+// §4.15, internal/ring). The producer sends it right after a Welcome that
+// granted HelloReleaseRing, before any Announce.
+type Ring struct {
+	Size uint32 `msgpack:"size"`
+}
+
+// Type implements Message.
+func (*Ring) Type() Type { return TypeRing }
 
 // Unknown is what Decode returns for a message type this version does not
 // know. Receivers ignore it.

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/framehub/framehub/fdpass"
+	"github.com/framehub/framehub/internal/ring"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer/fanout"
 )
@@ -215,6 +216,7 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	for _, st := range streams {
 		st.dropReplay()
+		st.close()
 	}
 	return err
 }
@@ -341,6 +343,13 @@ func (s *Server) serveConn(conn *fdpass.Conn, cred fdpass.Cred) {
 			return
 		}
 	}
+	if ss.wantRing {
+		r, err := ring.Create("framehub-release-ring")
+		if err != nil {
+			s.log.Warn("no release ring for the consumer: it releases with messages", "consumer", ss.name, "err", err)
+		}
+		ss.ring = r
+	}
 	w := &ipc.Welcome{
 		Major: ipc.VersionMajor, Minor: ipc.VersionMinor, Session: uint64(ss.id), Stream: ss.st.cfg.Name,
 		MaxHoldMS: uint32(ss.params.MaxHold / time.Millisecond), Policy: ss.params.Policy,
@@ -348,7 +357,13 @@ func (s *Server) serveConn(conn *fdpass.Conn, cred fdpass.Cred) {
 	if ss.params.Lossless {
 		w.Flags |= ipc.HelloLossless
 	}
+	if ss.ring != nil {
+		w.Flags |= ipc.HelloReleaseRing
+	}
 	if err := ss.st.subscribe(ss, w); err != nil {
+		if ss.ring != nil {
+			ss.ring.Close()
+		}
 		s.endSession(ss)
 		if errors.Is(err, fanout.ErrNoCapacity) {
 			s.reject(conn, cred, ipc.CodeNoCapacity, err.Error())
@@ -359,7 +374,7 @@ func (s *Server) serveConn(conn *fdpass.Conn, cred fdpass.Cred) {
 		return
 	}
 	ss.log.Info("consumer subscribed", "budget", ss.budget, "asked", ss.params.Budget, "max_hold", ss.params.MaxHold,
-		"policy", string(ss.params.Policy))
+		"policy", string(ss.params.Policy), "release_ring", ss.ring != nil)
 	if ss.ownReader {
 		ss.readLoop()
 	}
@@ -494,6 +509,7 @@ func (s *Server) admit(conn *fdpass.Conn, cred fdpass.Cred, h *ipc.Hello) (*sess
 		params: fanout.Params{Name: name, UID: cred.UID, PID: cred.PID, Budget: budget, MaxHold: hold, Policy: policy,
 			Lossless: lossless, ReplayFromNS: h.ReplayFromNS},
 		ownReader: policy == ipc.PolicyLatest || h.ReplayFromNS > 0,
+		wantRing:  h.Flags&ipc.HelloReleaseRing != 0 && policy == ipc.PolicyQueue && h.ReplayFromNS == 0,
 		wbuf:      make([]byte, 0, 512),
 	}
 	ss.log = st.log.With("consumer", name, "session", uint64(ss.id), "pid", cred.PID)

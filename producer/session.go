@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/framehub/framehub/fdpass"
+	"github.com/framehub/framehub/internal/ring"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer/fanout"
 )
@@ -47,8 +48,10 @@ type session struct {
 	params    fanout.Params
 	log       *slog.Logger
 	connected time.Time
-	ownReader bool // reads its own socket (readLoop) instead of being drained by the stream
-	budget    int  // granted; set by subscribe under the stream's mutex, read by its caller
+	ownReader bool       // reads its own socket (readLoop) instead of being drained by the stream
+	wantRing  bool       // asked for a release ring and may have one (queue policy, no replay)
+	ring      *ring.Ring // its release ring (set before subscribe, closed by finish), or nil
+	budget    int        // granted; set by subscribe under the stream's mutex, read by its caller
 
 	outMu  sync.Mutex
 	out    []fanout.Action // to send, in order; Deliver, Announce, Forget, Send, Close
@@ -208,6 +211,9 @@ func (ss *session) send(a *fanout.Action) error {
 		m = &ipc.Forget{IDs: a.IDs}
 	case fanout.Send:
 		m = a.Msg
+		if _, ok := m.(*ipc.Ring); ok {
+			fds = []int{ss.ring.FD()}
+		}
 	default:
 		return fmt.Errorf("producer: session cannot send a %v action", a.Kind)
 	}
@@ -258,7 +264,11 @@ func (ss *session) finish(code ipc.Code, reason string, err error, released int)
 		if code != ipc.CodeOK || reason != "" {
 			_ = ss.sendMsg(&ipc.Bye{Code: code, Reason: reason}, nil)
 		}
+		ss.st.poller.Remove(ss.conn)
 		_ = ss.conn.Close()
+		if ss.ring != nil {
+			ss.ring.Close() // the stream reads it under sendMu too (popRing)
+		}
 		attrs := []any{"code", code.String(), "reason", reason, "leases_released", released}
 		if err != nil {
 			attrs = append(attrs, "err", err)
@@ -271,6 +281,34 @@ func (ss *session) finish(code ipc.Code, reason string, err error, released int)
 		}
 		ss.srv.endSession(ss)
 	})
+}
+
+// setKick asks the consumer to release with Release messages (on) rather
+// than in its ring, while the producer waits for a free surface.
+func (ss *session) setKick(on bool) {
+	ss.sendMu.Lock()
+	defer ss.sendMu.Unlock()
+	ss.outMu.Lock()
+	closed := ss.closed
+	ss.outMu.Unlock()
+	if !closed && ss.ring != nil {
+		ss.ring.SetKick(on)
+	}
+}
+
+// popRing reads up to maxDrainPerService lease ids the consumer wrote into
+// its release ring, appended to dst. A ring the consumer broke is an error.
+// Called by the stream's service (one at a time).
+func (ss *session) popRing(dst []uint64) ([]uint64, error) {
+	ss.sendMu.Lock() // finish closes the ring under it
+	defer ss.sendMu.Unlock()
+	ss.outMu.Lock()
+	closed := ss.closed
+	ss.outMu.Unlock()
+	if closed || ss.ring == nil {
+		return dst, nil
+	}
+	return ss.ring.Pop(dst, maxDrainPerService)
 }
 
 // drain handles the packets queued on the session's socket, without

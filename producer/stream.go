@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/framehub/framehub/fdpass"
 	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/internal/ring"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer/fanout"
 	"github.com/framehub/framehub/producer/surface"
@@ -98,8 +100,15 @@ type Stream struct {
 	srv *Server
 	log *slog.Logger
 
-	svcMu   sync.Mutex // serialises service; guards rbuf
-	rbuf    []byte     // receive buffer for draining sessions
+	poller  *fdpass.Poller // the sockets the stream drains (not own readers): which have something to read
+	waiting atomic.Bool    // AcquireWait sleeps on the poller: frees must wake it
+	svcMu   sync.Mutex     // serialises service; guards the fields below
+	rbuf    []byte         // receive buffer for draining sessions
+	keys    []uint64       // poller results
+	ready   []*session     // sessions to drain, to read the rings of, to flush
+	rings   []*session
+	backlog []*session
+	ids     []uint64 // lease ids read from a ring
 	lastSvc atomic.Int64
 
 	mu          sync.Mutex
@@ -131,12 +140,18 @@ func newStream(srv *Server, cfg StreamConfig) (*Stream, error) {
 		caps:     cfg.Caps,
 		sessions: make(map[fanout.SubID]*session),
 	}
+	poller, err := fdpass.NewPoller()
+	if err != nil {
+		return nil, fmt.Errorf("producer: stream %q: %w", cfg.Name, err)
+	}
+	st.poller = poller
 	core, err := fanout.New(fanout.Config{
 		Capacity: cfg.Capacity, Reserve: cfg.Reserve, Replay: cfg.Replay, KeyframeInterval: cfg.KeyframeInterval,
 		PenaltyWindow: srv.cfg.PenaltyWindow, ControlRate: srv.cfg.ControlRate, ControlBurst: srv.cfg.ControlBurst,
 		ObserveHold: st.observeHold,
 	})
 	if err != nil {
+		poller.Close()
 		return nil, fmt.Errorf("producer: stream %q: %w", cfg.Name, err)
 	}
 	st.core = core
@@ -214,6 +229,9 @@ func (st *Stream) dispatchLocked() *dispatch {
 func (d *dispatch) finish(st *Stream) {
 	for _, f := range d.frees {
 		f()
+	}
+	if len(d.frees) > 0 && st.waiting.Load() {
+		st.poller.Wake()
 	}
 	for _, n := range d.notices {
 		st.logNotice(n)
@@ -349,34 +367,50 @@ func (st *Stream) dropAtSource() {
 
 // AcquireWait is Acquire for sources that would rather wait than drop (the
 // IPC-bound benchmark): when the pool is exhausted it waits, without counting
-// a drop, until a surface is freed or ctx is done.
+// a drop, until a surface is freed or ctx is done. Meanwhile consumers with
+// a release ring are asked to release with messages, which wake it.
 func (st *Stream) AcquireWait(ctx context.Context) (*surface.Surface, error) {
+	s, err := st.cfg.Pool.Get()
+	if !errors.Is(err, surface.ErrExhausted) {
+		return s, err
+	}
+	st.waiting.Store(true)
+	st.setKicks(true)
+	defer func() {
+		st.setKicks(false)
+		st.waiting.Store(false)
+	}()
+	var keys []uint64
 	for {
-		s, err := st.cfg.Pool.Get()
-		if !errors.Is(err, surface.ErrExhausted) {
-			return s, err
-		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		// After the kicks are set: what a consumer wrote into its ring
+		// before it saw the kick is read here.
 		st.service()
-		if s, err := st.cfg.Pool.Get(); err == nil {
-			return s, nil
+		if s, err := st.cfg.Pool.Get(); !errors.Is(err, surface.ErrExhausted) {
+			return s, err
 		}
-		if _, err := fdpass.WaitReadable(st.conns(), 10*time.Millisecond); err != nil {
+		if keys, err = st.poller.Wait(keys, 10*time.Millisecond); err != nil {
 			return nil, err
 		}
 	}
 }
 
-func (st *Stream) conns() []*fdpass.Conn {
+// setKicks asks the consumers with a release ring to release with Release
+// messages (on), or in their rings again (off).
+func (st *Stream) setKicks(on bool) {
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	conns := make([]*fdpass.Conn, 0, len(st.sessions))
+	var rings []*session
 	for _, ss := range st.sessions {
-		conns = append(conns, ss.conn)
+		if ss.ring != nil {
+			rings = append(rings, ss)
+		}
 	}
-	return conns
+	st.mu.Unlock()
+	for _, ss := range rings {
+		ss.setKick(on)
+	}
 }
 
 // nextSeq is the sequence number the next Publish assigns, for sources that
@@ -483,6 +517,11 @@ func (st *Stream) requestKeyframe(ss *session) bool {
 // the announce of every pool surface go out before any frame. It fills w's
 // budget and caps.
 func (st *Stream) subscribe(ss *session, w *ipc.Welcome) error {
+	if !ss.ownReader {
+		if err := st.poller.Add(ss.conn, uint64(ss.id)); err != nil {
+			return err
+		}
+	}
 	surfaces := st.cfg.Pool.Surfaces()
 	refs := make([]fanout.Surface, len(surfaces))
 	for i, s := range surfaces {
@@ -501,6 +540,7 @@ func (st *Stream) subscribe(ss *session, w *ipc.Welcome) error {
 	}
 	if err != nil {
 		st.mu.Unlock()
+		st.poller.Remove(ss.conn)
 		return err
 	}
 	w.Caps = st.caps
@@ -517,6 +557,9 @@ func (st *Stream) subscribe(ss *session, w *ipc.Welcome) error {
 		st.mu.Unlock()
 		d.finish(st)
 		return errors.New("session closed during the handshake")
+	}
+	if ss.ring != nil {
+		ss.enqueue(fanout.Action{Kind: fanout.Send, Sub: ss.id, Msg: &ipc.Ring{Size: ring.Size}})
 	}
 	st.sessions[ss.id] = ss
 	d := st.dispatchLocked()
@@ -540,67 +583,70 @@ func (st *Stream) detach(ss *session) int {
 	return n
 }
 
-// service reads every message queued by the stream's consumers (releases,
-// keyframe requests, goodbyes, disconnects) without waiting, evicts
-// consumers past their deadline, and retries sends to consumers whose
-// sockets were full. It runs on the frame clock (each Publish) and, when no
-// frames flow, from runService, so consumer sockets never need to wake the
-// producer.
+// service reads what the stream's consumers sent — the lease ids in their
+// release rings, and on the sockets that have something (releases,
+// keyframe requests, goodbyes, disconnects; one epoll_wait tells which) —
+// without waiting, evicts consumers past their deadline, and retries sends
+// to consumers whose sockets were full. It runs on the frame clock (before
+// each Publish) and, when no frames flow, from runService, so consumer
+// sockets never need to wake the producer.
 func (st *Stream) service() {
 	st.svcMu.Lock()
 	defer st.svcMu.Unlock()
+	keys, err := st.poller.Wait(st.keys, 0)
+	st.keys = keys
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		st.log.Error("poll consumer sockets", "err", err)
+	}
 	st.mu.Lock()
-	subs := make([]*session, 0, len(st.sessions))
+	st.ready, st.rings, st.backlog = st.ready[:0], st.rings[:0], st.backlog[:0]
+	for _, k := range keys {
+		if ss := st.sessions[fanout.SubID(k)]; ss != nil {
+			st.ready = append(st.ready, ss)
+		}
+	}
 	for _, ss := range st.sessions {
-		subs = append(subs, ss)
+		if ss.ring != nil {
+			st.rings = append(st.rings, ss)
+		}
+		if ss.backlogged() {
+			st.backlog = append(st.backlog, ss)
+		}
 	}
 	st.mu.Unlock()
-	for _, ss := range subs {
-		if !ss.ownReader {
-			ss.drain(st.rbuf)
+	for _, ss := range st.rings {
+		ids, err := ss.popRing(st.ids[:0])
+		st.ids = ids
+		switch {
+		case err != nil:
+			ss.closeWith(ipc.CodeProtocol, "release ring: "+err.Error(), nil)
+		case len(ids) > 0:
+			st.released(ss, ids)
 		}
+	}
+	for _, ss := range st.ready {
+		ss.drain(st.rbuf)
 	}
 	now := time.Now()
 	st.mu.Lock()
 	st.core.Tick(now)
 	d := st.dispatchLocked()
 	st.mu.Unlock()
-	for _, ss := range subs {
-		if ss.backlogged() && !slices.Contains(d.touched, ss) {
+	for _, ss := range st.backlog {
+		if !slices.Contains(d.touched, ss) {
 			d.touched = append(d.touched, ss)
 		}
 	}
 	d.finish(st)
+	clear(st.ready)
+	clear(st.rings)
+	clear(st.backlog)
 	st.lastSvc.Store(now.UnixNano())
 }
 
-// fullServiceEvery is how often publishing reads every consumer; between
-// full services it reads only the consumers at their budget, the only ones
-// whose releases the next frame needs (a free surface is the pool's concern:
-// Acquire services when it finds none). At 30 fps every publish is a full
-// service; at thousands of frames per second this saves most of the reads
-// that would find nothing.
-const fullServiceEvery = 10 * time.Millisecond
-
-func (st *Stream) serviceBeforePublish() {
-	if time.Now().UnixNano()-st.lastSvc.Load() >= int64(fullServiceEvery) {
-		st.service()
-		return
-	}
-	st.svcMu.Lock()
-	defer st.svcMu.Unlock()
-	st.mu.Lock()
-	var due []*session
-	for id, ss := range st.sessions {
-		if !ss.ownReader && st.core.AtBudget(id) {
-			due = append(due, ss)
-		}
-	}
-	st.mu.Unlock()
-	for _, ss := range due {
-		ss.drain(st.rbuf)
-	}
-}
+// serviceBeforePublish reads what consumers released since the last frame:
+// it frees budget and surfaces for this one.
+func (st *Stream) serviceBeforePublish() { st.service() }
 
 // runService services the stream every interval when no frame did, so that
 // disconnects, releases and evictions are handled while the source is idle
@@ -620,6 +666,10 @@ func (st *Stream) runService(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+// close releases the stream's poller; the server calls it once every
+// session ended.
+func (st *Stream) close() { st.poller.Close() }
 
 // dropReplay lets go of the whole replay buffer (the server is closing).
 func (st *Stream) dropReplay() {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/framehub/framehub/fdpass"
+	"github.com/framehub/framehub/internal/ring"
 	"github.com/framehub/framehub/internal/clock"
 	"github.com/framehub/framehub/ipc"
 )
@@ -39,6 +40,12 @@ type Options struct {
 	// Lossless asks the producer not to skip frames for this consumer. The
 	// producer must allow it, or Dial fails with a *RejectError.
 	Lossless bool
+	// NoReleaseRing keeps releases in Release messages. By default a
+	// queue-policy consumer that does not replay asks the producer for a
+	// release ring (docs/PROTOCOL.md §4.15) and, if granted, releases by
+	// writing into memory shared with the producer: no system call per
+	// release, and one wake-up per frame instead of two.
+	NoReleaseRing bool
 	// ReplayFrom asks for frames of the producer's replay buffer captured
 	// after this CLOCK_MONOTONIC time (ns), before live frames. 0: live only.
 	ReplayFrom int64
@@ -112,6 +119,7 @@ type conn struct {
 	caps     ipc.Caps
 	surfaces map[uint32]*surf
 	frames   map[*Frame]struct{} // held by the application
+	ring     *ring.Ring // the release ring, once the producer sent it; nil without
 	dead     bool
 }
 
@@ -192,6 +200,9 @@ func (c *Client) handshake(ctx context.Context, fc *fdpass.Conn) (*conn, error) 
 	var flags uint32
 	if c.opts.Lossless {
 		flags |= ipc.HelloLossless
+	}
+	if !c.opts.NoReleaseRing && c.opts.Policy == ipc.PolicyQueue && c.opts.ReplayFrom == 0 {
+		flags |= ipc.HelloReleaseRing
 	}
 	hello := &ipc.Hello{
 		Major: ipc.VersionMajor, Minor: ipc.VersionMinor, Name: c.opts.Name, Stream: c.opts.Stream,
@@ -391,8 +402,11 @@ func (c *Client) handle(cn *conn, p []byte, fds []int) (*Frame, error) {
 		fdpass.CloseFDs(fds)
 		return nil, err
 	}
-	if a, ok := m.(*ipc.Announce); ok {
-		return nil, c.announce(cn, a, fds)
+	switch m := m.(type) {
+	case *ipc.Announce:
+		return nil, c.announce(cn, m, fds)
+	case *ipc.Ring:
+		return nil, c.mapRing(cn, m, fds)
 	}
 	if len(fds) > 0 {
 		fdpass.CloseFDs(fds)
@@ -431,6 +445,32 @@ func (c *Client) handle(cn *conn, p []byte, fds []int) (*Frame, error) {
 		return nil, fmt.Errorf("sdk: unexpected %v message from the producer", m.Type())
 	}
 	return nil, nil
+}
+
+// mapRing maps the release ring the producer sent (PROTOCOL.md §4.15).
+func (c *Client) mapRing(cn *conn, m *ipc.Ring, fds []int) error {
+	defer fdpass.CloseFDs(fds) // the mapping does not need the fd
+	if len(fds) != 1 {
+		return fmt.Errorf("sdk: Ring message carried %d fds, want 1", len(fds))
+	}
+	if cn.welcome.Flags&ipc.HelloReleaseRing == 0 {
+		return errors.New("sdk: the producer sent a release ring it had not granted")
+	}
+	r, err := ring.Map(fds[0], m.Size)
+	if err != nil {
+		return fmt.Errorf("sdk: release ring: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cn.ring != nil || cn.dead {
+		r.Close()
+		if cn.dead {
+			return nil
+		}
+		return errors.New("sdk: the producer sent a second release ring")
+	}
+	cn.ring = r
+	return nil
 }
 
 func (c *Client) announce(cn *conn, a *ipc.Announce, fds []int) error {
@@ -482,6 +522,9 @@ func (c *Client) releaseLocked(f *Frame) {
 	c.released.Add(1)
 	f.s.unref()
 	if cn.dead {
+		return
+	}
+	if cn.ring != nil && cn.ring.Push(f.msg.Lease) {
 		return
 	}
 	c.pending = append(c.pending, f.msg.Lease)
@@ -579,6 +622,10 @@ func (c *Client) closeConn(cn *conn) {
 	}
 	cn.dead = true
 	_ = cn.fc.Close()
+	if cn.ring != nil {
+		cn.ring.Close()
+		cn.ring = nil
+	}
 	for id, s := range cn.surfaces {
 		delete(cn.surfaces, id)
 		s.retire()
