@@ -151,7 +151,7 @@ func (ss *session) announceLocked(refs []SurfaceRef) error {
 				return err
 			}
 		}
-		msg.Surfaces = append(msg.Surfaces, ipc.Surface{ID: r.ID, Gen: r.Gen, Size: r.Size, Kind: r.Kind, NFDs: uint8(len(r.FDs))})
+		msg.Surfaces = append(msg.Surfaces, ipc.Surface{ID: r.ID, Gen: r.Gen, Size: r.Size, Kind: r.Kind, NFDs: uint8(len(r.FDs)), Device: r.Device})
 		batch = append(batch, r)
 		fds = append(fds, r.FDs...)
 	}

@@ -55,10 +55,11 @@ type SurfaceRef struct {
 	Kind    ipc.Kind
 	Size    uint64
 	FDs     []int
+	Device  *ipc.Device // GPU memory: announced to consumers; nil for host memory
 }
 
 func poolRef(s *surface.Surface) SurfaceRef {
-	return SurfaceRef{ID: s.ID, Gen: s.Gen, Kind: s.Mem.Kind(), Size: uint64(s.Mem.Size()), FDs: []int{s.Mem.ShareFD()}}
+	return SurfaceRef{ID: s.ID, Gen: s.Gen, Kind: s.Mem.Kind(), Size: uint64(s.Mem.Size()), FDs: []int{s.Mem.ShareFD()}, Device: s.Mem.Device()}
 }
 
 // brokenSession is a session whose socket failed under the stream lock.
