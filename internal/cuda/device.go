@@ -161,3 +161,6 @@ func (d *Driver) DeviceByUUID(u UUID) (Device, error) {
 	return Device{}, fmt.Errorf("cuda: no device with UUID %v in this process (it sees %d: %s; check CUDA_VISIBLE_DEVICES)",
 		u, len(devs), strings.Join(seen, ", "))
 }
+
+// MarshalText formats u as String does (for JSON reports).
+func (u UUID) MarshalText() ([]byte, error) { return []byte(u.String()), nil }

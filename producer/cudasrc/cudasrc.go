@@ -18,6 +18,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
+	"time"
 
 	"github.com/framehub/framehub/internal/cuda"
 	"github.com/framehub/framehub/internal/gpuframe"
@@ -62,6 +64,21 @@ type Source struct {
 	pool     *surface.Pool
 	kernels  *gpuframe.Kernels
 	renderer *gpuframe.Renderer
+
+	frames, renderNanos, maxRenderNanos atomic.Int64
+}
+
+// Stats are a source's counters.
+type Stats struct {
+	Frames int64 // frames rendered
+	// Render is the total wall time of rendering them, launch to the end of
+	// the stream synchronisation; MaxRender the longest.
+	Render, MaxRender time.Duration
+}
+
+// Stats returns the source's counters.
+func (s *Source) Stats() Stats {
+	return Stats{Frames: s.frames.Load(), Render: time.Duration(s.renderNanos.Load()), MaxRender: time.Duration(s.maxRenderNanos.Load())}
 }
 
 // New allocates the pool (PoolMin surfaces on the GPU) and loads the
@@ -137,7 +154,17 @@ func (s *Source) Run(ctx context.Context, st *producer.Stream) error {
 
 // draw renders frame seq into surf and waits for the GPU to finish it.
 func (s *Source) draw(surf *surface.Surface, seq uint64, monoNS int64) error {
-	return s.renderer.Render(cuda.DevPtr(surf.Mem.DevicePtr()), surf.Mem.Size(), s.glayout, seq, monoNS)
+	t0 := time.Now()
+	if err := s.renderer.Render(cuda.DevPtr(surf.Mem.DevicePtr()), surf.Mem.Size(), s.glayout, seq, monoNS); err != nil {
+		return err
+	}
+	d := int64(time.Since(t0))
+	s.frames.Add(1)
+	s.renderNanos.Add(d)
+	if d > s.maxRenderNanos.Load() {
+		s.maxRenderNanos.Store(d) // one drawing goroutine: no lost update
+	}
+	return nil
 }
 
 // Close frees the renderer, the kernels and the pool's free surfaces (the
