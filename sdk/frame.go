@@ -177,6 +177,18 @@ type SurfaceHandle struct {
 	s *surf
 }
 
+// Closed reports whether the SDK has closed the surface (its fds are
+// gone): the frames in it were all released after the producer forgot or
+// replaced it, or after its connection ended.
+func (h SurfaceHandle) Closed() bool {
+	if h.s == nil {
+		return true
+	}
+	h.c.mu.Lock()
+	defer h.c.mu.Unlock()
+	return h.s.closed
+}
+
 // OnClose arranges for fn to run once, when the SDK closes the surface: the
 // producer forgot or replaced it, or its connection ended, and the
 // application released every frame in it. If the surface is closed

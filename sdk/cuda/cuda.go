@@ -185,7 +185,7 @@ func (im *Importer) contextLocked(u icuda.UUID) (*icuda.Context, error) {
 }
 
 // Map returns where frame f lies on the GPU, importing its surface if this
-// is the surface's first frame. It fails with an error wrapping ErrNotCUDA
+// is the surface's first frame. f must not have been released. It fails with an error wrapping ErrNotCUDA
 // for other kinds of surface, and with the driver's error when the import
 // fails (the UUID names no GPU of this process, the driver refuses the fd).
 func (im *Importer) Map(f *sdk.Frame) (Frame, error) {
@@ -202,6 +202,10 @@ func (im *Importer) Map(f *sdk.Frame) (Frame, error) {
 	}
 	s := im.surfs[h]
 	if s == nil {
+		// A released frame's fds may be closed, their numbers reused.
+		if h.Closed() {
+			return Frame{}, fmt.Errorf("sdk/cuda: frame %d: %w", f.Seq(), sdk.ErrStale)
+		}
 		var err error
 		if s, err = im.importLocked(f, info); err != nil {
 			return Frame{}, err

@@ -182,6 +182,8 @@ func TestHeldAcrossDisconnect(t *testing.T) {
 	require.Equal(t, "FHST", string(buf), "the held frame's stamp is still readable")
 	f.Release()
 	require.Zero(t, im.Stats().Mapped)
+	_, err = im.Map(f)
+	require.ErrorIs(t, err, sdk.ErrStale, "a released frame's surface is gone")
 }
 
 // TestWrongDevice: a surface on a GPU this process does not see fails to
