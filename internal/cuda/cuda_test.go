@@ -36,15 +36,8 @@ func TestMain(m *testing.M) {
 
 func open(t *testing.T) (*cuda.Driver, *cuda.Context) {
 	t.Helper()
-	standin.Use(t)
-	d, err := cuda.Load(cuda.Options{})
-	require.NoError(t, err)
-	dev, err := d.Device(0)
-	require.NoError(t, err)
-	ctx, err := d.Retain(dev)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, ctx.Close()) })
-	return d, ctx
+	ctx := standin.Context(t)
+	return ctx.Driver(), ctx
 }
 
 // TestLoadMissing: a machine without the driver gets an error naming the

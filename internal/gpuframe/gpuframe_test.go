@@ -24,14 +24,7 @@ type fixture struct {
 // setup loads the stand-in and maps one read-write surface for l.
 func setup(t *testing.T, size int) *fixture {
 	t.Helper()
-	standin.Use(t)
-	d, err := cuda.Load(cuda.Options{})
-	require.NoError(t, err)
-	dev, err := d.Device(0)
-	require.NoError(t, err)
-	ctx, err := d.Retain(dev)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, ctx.Close()) })
+	ctx := standin.Context(t)
 	g, err := ctx.Granularity()
 	require.NoError(t, err)
 	size = (size + g - 1) / g * g

@@ -34,13 +34,7 @@ type gpuProducer struct {
 
 func startProducer(t *testing.T, export ipc.Kind) *gpuProducer {
 	t.Helper()
-	standin.Use(t)
-	d, err := cuda.Load(cuda.Options{})
-	require.NoError(t, err)
-	dev, err := d.Device(0)
-	require.NoError(t, err)
-	ctx, err := d.Retain(dev)
-	require.NoError(t, err)
+	ctx := standin.Context(t)
 	// A pool of fixed size: its fds stay constant while a test counts its own.
 	src, err := cudasrc.New(cudasrc.Config{Context: ctx, Width: 320, Height: 240, FPS: 120, Export: export, PoolMin: 6, PoolMax: 6})
 	require.NoError(t, err)
@@ -60,7 +54,6 @@ func startProducer(t *testing.T, export ipc.Kind) *gpuProducer {
 		require.NoError(t, <-done)
 		require.NoError(t, srv.Close())
 		require.NoError(t, src.Close())
-		require.NoError(t, ctx.Close())
 	})
 	return p
 }

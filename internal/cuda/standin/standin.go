@@ -86,3 +86,29 @@ func Use(t testing.TB) string {
 	t.Setenv(cuda.LibraryEnv, lib)
 	return lib
 }
+
+// Context is Use, then loads the stand-in and retains its device's primary
+// context, which the test's cleanup closes (after cleanups registered
+// later, which release what was made in it).
+func Context(t testing.TB) *cuda.Context {
+	t.Helper()
+	Use(t)
+	d, err := cuda.Load(cuda.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := d.Device(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, err := d.Retain(dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := ctx.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return ctx
+}
