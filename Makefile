@@ -18,7 +18,7 @@ ADMIN_FUZZ := FuzzGuard:./internal/admin FuzzAdminAPI:./consumers/snapshot FuzzA
 ADMIN_FUZZTIME ?= 5s
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test bench bench-peers demo chaos soak fuzz lint clean
+.PHONY: help deps build test bench bench-peers bench-gpu demo chaos soak fuzz lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -35,7 +35,11 @@ test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	CGO_ENABLED=0 $(GO) build ./fdpass/... ./ipc/... ./lease/... ./sdk/... ./examples/consumer-go ./examples/plugin-motion ./consumers/streamer/... ./cmd/framehub-streamer
+	CGO_ENABLED=0 $(GO) build ./examples/consumer-cuda ./bench/gpu
 	$(GO) build ./examples/...
+	# Jetson NVMM adoption (build tag jetson): compiled and unit-tested here with a synthetic NVMM memory.
+	$(GO) vet -tags jetson ./internal/gst/ ./producer/media/
+	$(GO) test -tags jetson -count=1 -run 'NVMM|TestDescription' ./internal/gst/ ./producer/media/
 	$(GO) test -race -count=1 -timeout 20m ./...
 	@for t in $(ADMIN_FUZZ); do \
 		echo "$(GO) test -run='^$$' -fuzz='^$${t%%:*}$$' -fuzztime=$(ADMIN_FUZZTIME) $${t#*:}"; \
@@ -59,6 +63,11 @@ soak: deps ## the long chaos run: DURATION (default 30m) of random faults; repor
 
 chaos: deps ## the chaos suite alone: random faults on the supervised group (FRAMEHUB_CHAOS_DURATION, default 60s; FRAMEHUB_CHAOS_SEED)
 	FRAMEHUB_CHAOS=1 $(GO) test -count=1 -timeout 2h -v -run TestChaos ./test/chaos
+
+bench-gpu: ## cross-build bench/gpu's bundle into ./bin/gpu-bench: copy it to a machine with an NVIDIA GPU and run its run.sh there (docs/bench/gpu.md)
+	@mkdir -p $(BIN)/gpu-bench
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -ldflags='-s -w' -o $(BIN)/gpu-bench/gpu ./bench/gpu
+	cp internal/gpuframe/kernels.h internal/gpuframe/kernels.cu internal/gpuframe/kernels.ptx bench/gpu/probe/probe.c bench/gpu/run.sh $(BIN)/gpu-bench/
 
 bench-peers: build ## framehub vs GStreamer shmsink/shmsrc (and unixfd when present), N = 1, 3, 6, hung consumer (~40 minutes)
 	$(GO) build -o $(BIN)/ ./bench/consumer

@@ -223,8 +223,14 @@ func validate(m Message) error {
 			if s.NFDs == 0 || s.NFDs > MaxPlanes {
 				return fmt.Errorf("%w: surface %d (id %d) has nfds %d, want 1..%d", ErrInvalid, i, s.ID, s.NFDs, MaxPlanes)
 			}
-			if s.Kind != KindMemfd && s.Kind != KindDMABuf {
+			if s.Kind != KindMemfd && s.Kind != KindDMABuf && s.Kind != KindCUDA {
 				return fmt.Errorf("%w: surface %d (id %d) has unknown kind %d", ErrInvalid, i, s.ID, s.Kind)
+			}
+			if s.Device != nil && len(s.Device.UUID) != DeviceUUIDSize {
+				return fmt.Errorf("%w: surface %d (id %d) has a device UUID of %d bytes, want %d", ErrInvalid, i, s.ID, len(s.Device.UUID), DeviceUUIDSize)
+			}
+			if s.Kind == KindCUDA && (s.Device == nil || s.NFDs != 1) {
+				return fmt.Errorf("%w: cuda surface %d (id %d) needs a device and exactly 1 fd (has %d)", ErrInvalid, i, s.ID, s.NFDs)
 			}
 			n += int(s.NFDs)
 		}

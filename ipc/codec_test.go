@@ -70,6 +70,11 @@ var casesMessages = []struct {
 		{ID: 7, Gen: 1, Size: 8 << 20, Kind: ipc.KindDMABuf, NFDs: 2},
 		{ID: 1 << 31, Gen: 1<<32 - 1, Size: 1 << 33, Kind: ipc.KindDMABuf, NFDs: 4},
 	}}},
+	{"Announce/gpu", &ipc.Announce{Surfaces: []ipc.Surface{
+		{ID: 1, Gen: 1, Size: 12 << 20, Kind: ipc.KindCUDA, NFDs: 1, Device: &ipc.Device{UUID: []byte("0123456789abcdef"), NoCPUMap: true}},
+		{ID: 2, Gen: 1, Size: 12 << 20, Kind: ipc.KindDMABuf, NFDs: 1, Device: &ipc.Device{UUID: []byte("0123456789abcdef"), NoCPUMap: true}},
+		{ID: 3, Gen: 1, Size: 4 << 20, Kind: ipc.KindDMABuf, NFDs: 1, Device: &ipc.Device{UUID: []byte("fedcba9876543210")}},
+	}}},
 	{"Frame/raw", &ipc.Frame{
 		Lease: 17, Surface: 3, Gen: 1, Seq: 1042, Offset: 0, Size: nv12SurfaceSize,
 		PTS: 34_700_000_000, DTS: -1, Dur: 33_333_333,
@@ -268,6 +273,18 @@ func TestDecodeErrors(t *testing.T) {
 			map[string]any{"id": 1, "gen": 1, "size": 4096, "nfds": 1},
 		}}), ipc.TypeAnnounce, ipc.ErrInvalid},
 		{"announce-256-fds", body(t, ipc.TypeAnnounce, map[string]any{"surfaces": tooManyFDs}), ipc.TypeAnnounce, ipc.ErrInvalid},
+		{"announce-cuda-no-device", body(t, ipc.TypeAnnounce, map[string]any{"surfaces": []any{
+			map[string]any{"id": 1, "gen": 1, "size": 2 << 20, "kind": 3, "nfds": 1},
+		}}), ipc.TypeAnnounce, ipc.ErrInvalid},
+		{"announce-cuda-2-fds", body(t, ipc.TypeAnnounce, map[string]any{"surfaces": []any{
+			map[string]any{"id": 1, "gen": 1, "size": 2 << 20, "kind": 3, "nfds": 2, "device": map[string]any{"uuid": []byte("0123456789abcdef")}},
+		}}), ipc.TypeAnnounce, ipc.ErrInvalid},
+		{"announce-device-uuid-15", body(t, ipc.TypeAnnounce, map[string]any{"surfaces": []any{
+			map[string]any{"id": 1, "gen": 1, "size": 2 << 20, "kind": 2, "nfds": 1, "device": map[string]any{"uuid": []byte("0123456789abcde")}},
+		}}), ipc.TypeAnnounce, ipc.ErrInvalid},
+		{"announce-device-not-map", body(t, ipc.TypeAnnounce, map[string]any{"surfaces": []any{
+			map[string]any{"id": 1, "gen": 1, "size": 2 << 20, "kind": 3, "nfds": 1, "device": "GPU-0"},
+		}}), ipc.TypeAnnounce, nil},
 		{"hello-unknown-policy", body(t, ipc.TypeHello, map[string]any{"major": 1, "stream": "raw", "policy": "newest"}), ipc.TypeHello, ipc.ErrInvalid},
 		{"hello-policy-case", body(t, ipc.TypeHello, map[string]any{"major": 1, "policy": "Queue"}), ipc.TypeHello, ipc.ErrInvalid},
 		{"caps-5-planes", body(t, ipc.TypeCaps, map[string]any{"format": "NV12", "planes": fivePlanes}), ipc.TypeCaps, ipc.ErrInvalid},
@@ -643,6 +660,7 @@ func TestStrings(t *testing.T) {
 	require.Equal(t, "code(14)", ipc.Code(14).String())
 	require.Equal(t, "memfd", ipc.KindMemfd.String())
 	require.Equal(t, "dmabuf", ipc.KindDMABuf.String())
+	require.Equal(t, "cuda", ipc.KindCUDA.String())
 	require.Equal(t, "kind(0)", ipc.Kind(0).String())
 }
 
@@ -654,6 +672,46 @@ func TestFrameHelpers(t *testing.T) {
 
 	a := casesMessages[8].msg.(*ipc.Announce)
 	require.Equal(t, 1+1+2+4, a.NFDs())
+}
+
+// TestCPUMappable: what a consumer may mmap, by kind and device flag.
+func TestCPUMappable(t *testing.T) {
+	uuid := []byte("0123456789abcdef")
+	for _, c := range []struct {
+		s    ipc.Surface
+		want bool
+	}{
+		{ipc.Surface{Kind: ipc.KindMemfd}, true},
+		{ipc.Surface{Kind: ipc.KindDMABuf}, true},
+		{ipc.Surface{Kind: ipc.KindDMABuf, Device: &ipc.Device{UUID: uuid}}, true},
+		{ipc.Surface{Kind: ipc.KindDMABuf, Device: &ipc.Device{UUID: uuid, NoCPUMap: true}}, false},
+		{ipc.Surface{Kind: ipc.KindCUDA, Device: &ipc.Device{UUID: uuid}}, false},
+	} {
+		require.Equal(t, c.want, c.s.CPUMappable(), "%+v", c.s)
+	}
+}
+
+// TestDeviceOlderDecoder: a decoder of minor version 0 ignores the device
+// key of a DMA-BUF surface exported from GPU memory (its struct had no such
+// field; unknown keys are skipped).
+func TestDeviceOlderDecoder(t *testing.T) {
+	type surface10 struct {
+		ID   uint32 `msgpack:"id"`
+		Gen  uint32 `msgpack:"gen"`
+		Size uint64 `msgpack:"size"`
+		Kind uint8  `msgpack:"kind"`
+		NFDs uint8  `msgpack:"nfds"`
+	}
+	type announce10 struct {
+		Surfaces []surface10 `msgpack:"surfaces"`
+	}
+	p, err := ipc.NewCodec().Encode(&ipc.Announce{Surfaces: []ipc.Surface{
+		{ID: 4, Gen: 2, Size: 12 << 20, Kind: ipc.KindDMABuf, NFDs: 1, Device: &ipc.Device{UUID: []byte("0123456789abcdef"), NoCPUMap: true}},
+	}})
+	require.NoError(t, err)
+	var old announce10
+	require.NoError(t, msgpack.Unmarshal(p[1:], &old))
+	require.Equal(t, announce10{Surfaces: []surface10{{ID: 4, Gen: 2, Size: 12 << 20, Kind: 2, NFDs: 1}}}, old)
 }
 
 // normalize maps empty slices and maps of omitempty fields to nil: on the

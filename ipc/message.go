@@ -6,7 +6,8 @@ import "time"
 // its own major version.
 const (
 	VersionMajor = 1
-	VersionMinor = 0
+	// VersionMinor 1 added KindCUDA and Surface.Device.
+	VersionMinor = 1
 )
 
 // MaxMessageSize caps one packet (type tag plus body). Receivers read into a
@@ -217,6 +218,14 @@ type Kind uint8
 const (
 	KindMemfd  Kind = 1
 	KindDMABuf Kind = 2
+	// KindCUDA is GPU memory allocated with the CUDA driver's cuMemCreate
+	// and exported as a POSIX fd (cuMemExportToShareableHandle). The fd is
+	// not mmap-able: an importer passes it to cuMemImportFromShareableHandle
+	// on the device Surface.Device names, maps Surface.Size bytes (the whole
+	// allocation, a multiple of the driver's granularity, which the importer
+	// cannot query) and reads the planes at their offsets from the mapping.
+	// Since minor version 1.
+	KindCUDA Kind = 3
 )
 
 func (k Kind) String() string {
@@ -225,6 +234,8 @@ func (k Kind) String() string {
 		return "memfd"
 	case KindDMABuf:
 		return "dmabuf"
+	case KindCUDA:
+		return "cuda"
 	}
 	return "kind(" + itoa(int(k)) + ")"
 }
@@ -233,9 +244,34 @@ func (k Kind) String() string {
 type Surface struct {
 	ID   uint32 `msgpack:"id"`
 	Gen  uint32 `msgpack:"gen"`  // bumped whenever slot ID gets new memory
-	Size uint64 `msgpack:"size"` // bytes mappable from each fd (the largest fd's size for multi-fd surfaces)
+	Size uint64 `msgpack:"size"` // bytes mappable from each fd (the largest fd's size for multi-fd surfaces); for KindCUDA the allocation's size
 	Kind Kind   `msgpack:"kind"`
 	NFDs uint8  `msgpack:"nfds"` // how many of the message's fds belong to this surface (≥ 1)
+	// Device is set for memory that lives on a GPU (KindCUDA always, and
+	// DMA-BUFs exported from GPU memory); nil for host memory. Since minor
+	// version 1; older decoders ignore it.
+	Device *Device `msgpack:"device,omitempty"`
+}
+
+// Device describes the GPU that holds a surface's memory.
+type Device struct {
+	// UUID is the GPU's 16-byte UUID (cuDeviceGetUuid_v2), not its ordinal:
+	// ordinals differ between processes with different
+	// CUDA_VISIBLE_DEVICES.
+	UUID []byte `msgpack:"uuid"`
+	// NoCPUMap says that the surface's fds cannot be mmap'd by the CPU (a
+	// DMA-BUF of discrete-GPU memory fails mmap with ENOTSUPP; a KindCUDA
+	// fd is not mappable at all): a consumer must use the memory through
+	// the device, and the SDK refuses to map it.
+	NoCPUMap bool `msgpack:"no_cpu_map,omitempty"`
+}
+
+// DeviceUUIDSize is the length of Device.UUID.
+const DeviceUUIDSize = 16
+
+// CPUMappable reports whether a consumer may mmap the surface's fds.
+func (s *Surface) CPUMappable() bool {
+	return s.Kind != KindCUDA && (s.Device == nil || !s.Device.NoCPUMap)
 }
 
 // Announce introduces surfaces and carries their fds, in order: the first

@@ -481,6 +481,10 @@ func (s *Server) admit(conn *fdpass.Conn, cred fdpass.Cred, h *ipc.Hello) (*sess
 	if st == nil {
 		return nil, ipc.CodeUnknownStream, fmt.Sprintf("no stream %q (streams: %v)", h.Stream, s.streamNames())
 	}
+	if h.Minor < 1 && st.cfg.Pool.Config().Allocator.Kind() == ipc.KindCUDA {
+		// A 1.0 decoder rejects a surface kind it does not know (§10).
+		return nil, ipc.CodeVersion, fmt.Sprintf("stream %q carries cuda surfaces: protocol 1.1 or later", h.Stream)
+	}
 	lossless := h.Flags&ipc.HelloLossless != 0
 	if lossless && !s.cfg.AllowLossless {
 		return nil, ipc.CodeLossless, "lossless delivery is not allowed by this producer's policy"

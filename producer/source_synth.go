@@ -35,8 +35,14 @@ func SynthLayout(l surface.Layout) synth.Layout {
 type Synthetic struct {
 	// Stream receives the frames. Required.
 	Stream *Stream
-	// Renderer draws each frame and its stamp. Required.
+	// Renderer draws each frame and its stamp. Required unless Draw is set.
 	Renderer *synth.Renderer
+	// Draw, when set, draws each frame instead of Renderer: frame seq,
+	// stamped with capture time monoNS, into surf. A GPU source renders with
+	// a kernel into memory the CPU cannot map (producer/cudasrc). Draw must
+	// return only once the frame is complete in memory: it is published
+	// right after, and consumers may read it at once.
+	Draw func(surf *surface.Surface, seq uint64, monoNS int64) error
 	// FPS paces the frames. 0 means as fast as surfaces are free: the source
 	// then waits for a free surface instead of dropping (IPC-bound mode).
 	FPS float64
@@ -46,8 +52,8 @@ type Synthetic struct {
 
 // Run produces frames until ctx is done or Frames were produced.
 func (s *Synthetic) Run(ctx context.Context) error {
-	if s.Stream == nil || s.Renderer == nil {
-		return errors.New("producer: synthetic source needs a Stream and a Renderer")
+	if s.Stream == nil || (s.Renderer == nil && s.Draw == nil) {
+		return errors.New("producer: synthetic source needs a Stream and a Renderer or Draw")
 	}
 	if s.FPS < 0 {
 		return fmt.Errorf("producer: synthetic source: negative FPS %v", s.FPS)
@@ -107,6 +113,9 @@ func (s *Synthetic) Run(ctx context.Context) error {
 // number, which Publish assigns; sources other than this one must not
 // publish to the same stream.
 func (s *Synthetic) render(surf *surface.Surface, _ uint64) error {
+	if s.Draw != nil {
+		return s.Draw(surf, s.Stream.nextSeq(), clock.Mono())
+	}
 	if err := surf.Mem.BeginWrite(); err != nil {
 		return err
 	}

@@ -69,10 +69,11 @@ type SurfaceRef struct {
 	Kind    ipc.Kind
 	Size    uint64
 	FDs     []int
+	Device  *ipc.Device // GPU memory: announced to consumers; nil for host memory
 }
 
 func (r SurfaceRef) fanout() fanout.Surface {
-	return fanout.Surface{Info: ipc.Surface{ID: r.ID, Gen: r.Gen, Size: r.Size, Kind: r.Kind}, FDs: r.FDs}
+	return fanout.Surface{Info: ipc.Surface{ID: r.ID, Gen: r.Gen, Size: r.Size, Kind: r.Kind, Device: r.Device}, FDs: r.FDs}
 }
 
 func poolSurface(s *surface.Surface) fanout.Surface {

@@ -482,7 +482,7 @@ func (c *Client) announce(cn *conn, a *ipc.Announce, fds []int) error {
 	defer c.mu.Unlock()
 	for _, d := range a.Surfaces {
 		n := int(d.NFDs)
-		s := &surf{id: d.ID, gen: d.Gen, kind: d.Kind, size: int(d.Size), fds: fds[:n:n], mem: make([][]byte, n)}
+		s := &surf{id: d.ID, gen: d.Gen, kind: d.Kind, size: int(d.Size), info: d, fds: fds[:n:n], mem: make([][]byte, n)}
 		fds = fds[n:]
 		if old := cn.surfaces[d.ID]; old != nil {
 			old.retire()

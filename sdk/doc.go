@@ -20,6 +20,10 @@
 // dropped), and a lease held past MaxHold gets the consumer evicted. The
 // mapping is read-only: the kernel refuses writes.
 //
+// Frames in GPU memory (cuda surfaces, DMA-BUFs of GPU memory) have no CPU
+// mapping: Plane and Data fail with ErrNoCPUMapping, and package sdk/cuda
+// gives device pointers to cuda surfaces instead.
+//
 // The package does not use cgo and has no GStreamer dependency, so a consumer
 // builds as a small static binary. Its exported API follows semantic
 // versioning from v1: additions only within a major version.

@@ -21,6 +21,11 @@ var (
 	// connection ended or the frame was released: its lease is gone and the
 	// producer may reuse the surface.
 	ErrStale = errors.New("sdk: frame no longer leased")
+	// ErrNoCPUMapping is returned by a Frame's data accessors when its
+	// surface is memory the CPU cannot map (cuda surfaces, DMA-BUFs of GPU
+	// memory: ipc.Surface.CPUMappable). Use the device's API instead:
+	// package sdk/cuda for cuda surfaces.
+	ErrNoCPUMapping = errors.New("sdk: surface has no CPU mapping")
 )
 
 // RejectError is returned by Dial when the producer refuses the Hello.

@@ -18,11 +18,13 @@ type surf struct {
 	id, gen uint32
 	kind    ipc.Kind
 	size    int
+	info    ipc.Surface // the Announce entry
 	fds     []int
 	mem     [][]byte // per fd; nil until mapped
 	refs    int      // frames held by the application
 	retired bool     // forgotten, replaced or its connection ended
 	closed  bool
+	onClose []func() // SurfaceHandle.OnClose
 }
 
 // retire marks s as no longer announced; it is closed now or when its last
@@ -55,12 +57,20 @@ func (s *surf) close() {
 	for _, fd := range s.fds {
 		_ = unix.Close(fd)
 	}
+	for _, fn := range s.onClose {
+		fn()
+	}
+	s.onClose = nil
 }
 
 // mapFD returns the read-only mapping of fd i, making it on first use.
 func (s *surf) mapFD(i int) ([]byte, error) {
 	if s.closed {
 		return nil, ErrStale
+	}
+	if !s.info.CPUMappable() {
+		return nil, fmt.Errorf("sdk: surface %d is %v memory on GPU %x, which the CPU cannot map (use sdk/cuda for cuda surfaces): %w",
+			s.id, s.kind, s.info.Device.UUID, ErrNoCPUMapping)
 	}
 	if i < 0 || i >= len(s.fds) {
 		return nil, fmt.Errorf("sdk: surface %d has %d fds, no fd %d", s.id, len(s.fds), i)
@@ -149,8 +159,59 @@ func (f *Frame) Kind() ipc.Kind { return f.s.kind }
 // them, and do not use them after Release.
 func (f *Frame) FDs() []int { return f.s.fds }
 
+// Surface returns the Announce entry of the frame's surface: its size,
+// kind and, for GPU memory, the device that holds it. Device.UUID must not
+// be modified.
+func (f *Frame) Surface() ipc.Surface { return f.s.info }
+
+// SurfaceHandle identifies the frame's surface: every frame in the same
+// announced surface memory of the same connection has an equal handle, and
+// no other surface ever has. Code that keeps per-surface state (sdk/cuda's
+// imports) uses it as a map key.
+func (f *Frame) SurfaceHandle() SurfaceHandle { return SurfaceHandle{c: f.c, s: f.s} }
+
+// SurfaceHandle identifies an announced surface; see Frame.SurfaceHandle.
+// The zero value identifies none.
+type SurfaceHandle struct {
+	c *Client
+	s *surf
+}
+
+// Closed reports whether the SDK has closed the surface (its fds are
+// gone): the frames in it were all released after the producer forgot or
+// replaced it, or after its connection ended.
+func (h SurfaceHandle) Closed() bool {
+	if h.s == nil {
+		return true
+	}
+	h.c.mu.Lock()
+	defer h.c.mu.Unlock()
+	return h.s.closed
+}
+
+// OnClose arranges for fn to run once, when the SDK closes the surface: the
+// producer forgot or replaced it, or its connection ended, and the
+// application released every frame in it. If the surface is closed
+// already, fn runs now. fn runs with the Client's lock held: it must not
+// call the Client or its Frames, nor block; it should only record the
+// event (sdk/cuda queues an unmap for its next call).
+func (h SurfaceHandle) OnClose(fn func()) {
+	if h.s == nil {
+		return
+	}
+	h.c.mu.Lock()
+	defer h.c.mu.Unlock()
+	if h.s.closed {
+		fn()
+		return
+	}
+	h.s.onClose = append(h.s.onClose, fn)
+}
+
 // Data returns the frame's payload region (for raw video the whole frame,
-// for encoded streams the access unit), read-only.
+// for encoded streams the access unit), read-only. For surfaces the CPU
+// cannot map (Surface().CPUMappable() is false: GPU memory) it returns an
+// error wrapping ErrNoCPUMapping.
 func (f *Frame) Data() ([]byte, error) {
 	m, err := f.mapped(0)
 	if err != nil {
@@ -163,7 +224,8 @@ func (f *Frame) Data() ([]byte, error) {
 	return m[f.msg.Offset:end:end], nil
 }
 
-// Plane returns plane i of a raw frame, read-only.
+// Plane returns plane i of a raw frame, read-only. Like Data, it fails with
+// ErrNoCPUMapping for GPU memory.
 func (f *Frame) Plane(i int) ([]byte, error) {
 	if i < 0 || i >= len(f.msg.Planes) {
 		return nil, fmt.Errorf("sdk: frame %d has %d planes, no plane %d", f.msg.Seq, len(f.msg.Planes), i)

@@ -335,7 +335,18 @@ fh_describe (GstSample * s, const GstVideoInfo * vi, uintptr_t observer,
     d->mems[i].size = mem->size;
   }
   d->n_mems = (int) n;
-  if (!fh_planes (buf, vi, d))
+  if (n == 1 && tags[0]->nvmm) {
+    /* NVMM: the GstMemory is the NvBufSurface; the frame is its DMA-BUF. */
+    d->mems[0].offset = 0;
+    d->mems[0].size = tags[0]->nvmm_size;
+    d->n_planes = tags[0]->n_planes;
+    for (i = 0; i < (guint) tags[0]->n_planes; i++) {
+      d->planes[i].mem = 0;
+      d->planes[i].offset = tags[0]->plane_offset[i];
+      d->planes[i].stride = tags[0]->plane_stride[i];
+      d->planes[i].size = tags[0]->plane_size[i];
+    }
+  } else if (!fh_planes (buf, vi, d))
     return 1;
   for (i = 0; i < n; i++) {
     if (observer && tags[i]->observer == 0) {

@@ -105,8 +105,10 @@ fh_tag_foreign (GstMemory * mem)
     t->kind = FH_KIND_MEMFD;
     t->share_fd = fh_reopen_ro (gst_fd_memory_get_fd (mem));
     t->owns_fd = 1;
+  } else if (fh_nvmm_tag (mem, t)) {
+    t->kind = FH_KIND_DMABUF;   /* Jetson NVMM: its DMA-BUF, as it is */
   }
-  if (t->share_fd < 0 || !fh_tag_stat (t, maxsize)) {
+  if (t->share_fd < 0 || !fh_tag_stat (t, t->nvmm ? t->nvmm_size : maxsize)) {
     if (t->owns_fd && t->share_fd >= 0)
       close (t->share_fd);
     g_free (t);

@@ -16,7 +16,20 @@ typedef struct {
   int kind;
   uint64_t dev, ino, fd_size;
   uintptr_t observer; /* cgo.Handle told when the memory is freed; 0: none */
+  /* NVMM memory (build tag jetson, fhgst_nvmm.c): the memory's bytes are an
+   * NvBufSurface; share_fd is its DMA-BUF, which holds the planes below. */
+  int nvmm;
+  uint64_t nvmm_size;
+  int n_planes;
+  uint64_t plane_offset[4];
+  int32_t plane_stride[4];
+  uint64_t plane_size[4];
 } FhTag;
+
+/* fh_nvmm_tag fills t's fd, kind-independent fields and planes when mem is
+ * Jetson NVMM memory it can adopt, and returns 1; otherwise 0 (always
+ * without the jetson build tag). */
+int fh_nvmm_tag (GstMemory * mem, FhTag * t);
 
 FhTag *fh_tag_get (GstMemory * mem);
 FhTag *fh_tag_foreign (GstMemory * mem);

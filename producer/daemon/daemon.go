@@ -112,7 +112,8 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&o.AllowUIDs, "allow-uid", "admit only these peer uids (comma-separated; with -allow-gid: either matches)")
 	fs.Var(&o.AllowGIDs, "allow-gid", "admit only these peer gids (comma-separated)")
 	fs.StringVar(&o.Source, "source", "test", "frame source: test (GStreamer videotestsrc), v4l2:/dev/videoN, jetson-csi:N, "+
-		"launch:<gst-launch source description>, or synthetic (pure Go, stamped frames, no GStreamer; only a raw stream)")
+		"launch:<gst-launch source description>, synthetic (pure Go, stamped frames, no GStreamer; only a raw stream), "+
+		"or gpu (CUDA kernels render stamped frames into GPU memory, shared as cuda surfaces; needs an NVIDIA GPU; only a raw stream)")
 	fs.StringVar(&o.Encoder, "encoder", "", "H.264 encoder element; empty picks the first installed of nvv4l2h264enc, v4l2h264enc, x264enc, openh264enc; none disables the h264 stream")
 	fs.IntVar(&o.BitrateKbps, "bitrate", 4000, "H.264 bitrate, kbit/s")
 	fs.IntVar(&o.GOP, "gop", 0, "H.264 keyframe interval in frames (0: two seconds' worth)")
@@ -124,7 +125,8 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&o.FPS, "fps", 30, "frame rate; 0 renders as fast as surfaces free up (benchmarks)")
 	fs.StringVar(&o.Pattern, "pattern", "moving", "pattern of -source synthetic: moving, static, stamp-only")
 	fs.Uint64Var(&o.Frames, "frames", 0, "stop after this many frames (0: run until stopped)")
-	fs.StringVar(&o.Allocator, "allocator", "memfd", "surface memory of -source synthetic: memfd, dma-heap, dma-heap:/dev/dma_heap/NAME, udmabuf")
+	fs.StringVar(&o.Allocator, "allocator", "memfd", "surface memory of -source synthetic: memfd, dma-heap, dma-heap:/dev/dma_heap/NAME, udmabuf; "+
+		"of -source gpu: cuda (the default there) or cuda-dmabuf (DMA-BUF exports of the GPU memory)")
 	fs.IntVar(&o.PoolMin, "pool-min", 4, "surfaces allocated at start")
 	fs.IntVar(&o.PoolMax, "pool-max", 32, "most surfaces the raw pool may grow to; consumers are promised at most pool-max minus pool-reserve of them in all")
 	fs.IntVar(&o.PoolRes, "pool-reserve", 0, "raw surfaces the source keeps for itself, never promised to consumers (0: 3 for GStreamer sources — the buffer being filled, the encoder's queued and encoding ones — 1 for -source synthetic)")
@@ -144,7 +146,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 }
 
 // Run serves the configured source until ctx is done (or, for the
-// synthetic source, until Frames were sent).
+// synthetic and gpu sources, until Frames were sent).
 func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	gid, err := groupID(o.SocketGroup)
 	if err != nil {
@@ -191,8 +193,11 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 		}()
 		log.Info("admin endpoints", "addr", adm.Addr())
 	}
-	if o.Source == "synthetic" {
+	switch o.Source {
+	case "synthetic":
 		return runSynthetic(ctx, o, srv, log)
+	case "gpu":
+		return runGPU(ctx, o, srv, log)
 	}
 	return runMedia(ctx, o, srv, metrics, log)
 }

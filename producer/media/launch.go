@@ -119,10 +119,6 @@ func (c *Config) rawCaps() string {
 // package documentation for why there is no tee).
 func description(c *Config, src source, encoder string, overlay bool, ioMode string) string {
 	caps := c.rawCaps()
-	// The last capsfilter before the appsink is what makes every upstream
-	// element produce plain system-memory NV12 (no overlay meta, no special
-	// memory) that the allocation probe can serve.
-	sink := fmt.Sprintf("capsfilter name=fh_caps caps=\"%s\" ! appsink name=%s sync=false async=false enable-last-sample=false max-buffers=1 drop=false", caps, elemRawSink)
 	var raw string
 	switch src.kind {
 	case SourceTest:
@@ -137,12 +133,23 @@ func description(c *Config, src source, encoder string, overlay bool, ioMode str
 	case SourceJetsonCSI:
 		// nvvidconv (the VIC engine, not the CPU) writes system-memory NV12
 		// into framehub's memfd pool. Adopting the NVMM buffers themselves
-		// needs NvBufSurface (nvbufsurface.h) to reach their dma-buf fds.
+		// needs NvBufSurface (nvbufsurface.h) to reach their dma-buf fds:
+		// the jetson build tag does that (internal/gst/fhgst_nvmm.c), not
+		// yet run on hardware.
 		raw = fmt.Sprintf("nvarguscamerasrc name=fh_src sensor-id=%d ! video/x-raw(memory:NVMM),format=NV12,width=%d,height=%d,framerate=%d/%d ! nvvidconv ! ",
 			src.sensor, c.Width, c.Height, c.FPSNum, c.FPSDen)
+		if adoptNVMM {
+			// Built with the jetson tag: nvvidconv's output stays in NVMM
+			// (pitch-linear NV12) and its DMA-BUFs are adopted.
+			caps = strings.Replace(caps, "video/x-raw,", "video/x-raw(memory:NVMM),", 1)
+		}
 	case SourceLaunch:
 		raw = src.desc + " ! videoconvert ! videoscale ! "
 	}
+	// The last capsfilter before the appsink is what makes every upstream
+	// element produce plain system-memory NV12 (no overlay meta, no special
+	// memory) that the allocation probe can serve; NVMM only when adopted.
+	sink := fmt.Sprintf("capsfilter name=fh_caps caps=\"%s\" ! appsink name=%s sync=false async=false enable-last-sample=false max-buffers=1 drop=false", caps, elemRawSink)
 	desc := raw + sink
 	if encoder == "" {
 		return desc

@@ -263,6 +263,11 @@ func TestDescription(t *testing.T) {
 	d = desc("jetson-csi:2", "nvv4l2h264enc", "")
 	require.Contains(t, d, "nvarguscamerasrc name=fh_src sensor-id=2 ! video/x-raw(memory:NVMM),format=NV12,width=1280,height=720,framerate=30/1 ! nvvidconv ! capsfilter")
 	require.Contains(t, d, "nvvidconv ! video/x-raw(memory:NVMM),format=NV12 ! nvv4l2h264enc name=fh_enc bitrate=4000000 iframeinterval=60 idrinterval=60")
+	sinkCaps := `capsfilter name=fh_caps caps="video/x-raw,format=NV12`
+	if adoptNVMM { // built with the jetson tag: NVMM reaches the appsink
+		sinkCaps = `capsfilter name=fh_caps caps="video/x-raw(memory:NVMM),format=NV12`
+	}
+	require.Contains(t, d, "nvvidconv ! "+sinkCaps)
 
 	d = desc("test", "x264enc", "")
 	require.Contains(t, d, "x264enc name=fh_enc tune=zerolatency speed-preset=ultrafast bframes=0 key-int-max=60 bitrate=4000")

@@ -15,6 +15,11 @@
 // and sends Memory.ShareFD to consumers. Pool recycles surfaces between
 // frames.
 //
+// Memory on a GPU (package producer/surface/cudamem) has no CPU mapping:
+// NewDeviceMemory wraps it, Bytes is nil, the producer writes it with the
+// device (DevicePtr) and consumers learn from Device that they cannot mmap
+// it either.
+//
 // The package is pure Go (no cgo) and Linux only. All fds it creates are
 // close-on-exec.
 package surface
@@ -42,21 +47,70 @@ type Memory struct {
 	fd          int // read-write fd (memfd or dma-buf)
 	shareFD     int // fd for consumers; == fd for DMA-BUF
 	futureWrite bool
+	devPtr      uint64       // device memory: the producer's device address
+	device      *ipc.Device  // device memory: what consumers are told
+	release     func() error // device memory: frees it, once, in Close
 
 	mu     sync.Mutex
 	data   []byte // nil once closed
 	closed bool
 }
 
-// Kind reports what kind of memory this is (ipc.KindMemfd or ipc.KindDMABuf).
+// DeviceMemory describes memory on a device (a GPU) that the producer cannot
+// map into its address space, for NewDeviceMemory.
+type DeviceMemory struct {
+	Kind ipc.Kind // ipc.KindCUDA, or ipc.KindDMABuf for a DMA-BUF export
+	Size int      // bytes consumers map: the whole allocation
+	// FD is what consumers receive. NewDeviceMemory takes it over: the
+	// Memory closes it (also when NewDeviceMemory fails).
+	FD int
+	// Ptr is the producer's device address of the memory.
+	Ptr uint64
+	// Device names the device; NoCPUMap should be set unless the fd is
+	// mmap-able.
+	Device ipc.Device
+	// Release frees the device memory. Close calls it once, after closing
+	// FD; consumers' imports keep the memory alive beyond it.
+	Release func() error
+}
+
+// NewDeviceMemory wraps device memory in a Memory: Bytes is nil, DevicePtr
+// and Device describe it. The caller must Close the Memory (Pool does).
+func NewDeviceMemory(d DeviceMemory) (*Memory, error) {
+	switch {
+	case d.Kind != ipc.KindCUDA && d.Kind != ipc.KindDMABuf:
+		closeFD(d.FD)
+		return nil, fmt.Errorf("surface: device memory of kind %v: want cuda or dmabuf", d.Kind)
+	case d.Size <= 0 || d.FD < 0 || d.Release == nil:
+		closeFD(d.FD)
+		return nil, fmt.Errorf("surface: device memory: size %d, fd %d and a Release func are required", d.Size, d.FD)
+	case len(d.Device.UUID) != ipc.DeviceUUIDSize:
+		closeFD(d.FD)
+		return nil, fmt.Errorf("surface: device memory: device UUID of %d bytes, want %d", len(d.Device.UUID), ipc.DeviceUUIDSize)
+	}
+	dev := d.Device
+	dev.UUID = append([]byte(nil), d.Device.UUID...)
+	return &Memory{kind: d.Kind, size: d.Size, fd: d.FD, shareFD: d.FD, devPtr: d.Ptr, device: &dev, release: d.Release}, nil
+}
+
+// DevicePtr returns the producer's device address of device memory, 0 for
+// host memory.
+func (m *Memory) DevicePtr() uint64 { return m.devPtr }
+
+// Device describes the device that holds the memory (nil for host memory),
+// as the Announce tells consumers. The caller must not modify it.
+func (m *Memory) Device() *ipc.Device { return m.device }
+
+// Kind reports what kind of memory this is (ipc.KindMemfd, ipc.KindDMABuf
+// or ipc.KindCUDA).
 func (m *Memory) Kind() ipc.Kind { return m.kind }
 
 // Size is the size in bytes of the allocation (a multiple of the page size).
 func (m *Memory) Size() int { return m.size }
 
 // Bytes returns the producer's read-write MAP_SHARED mapping; len == Size().
-// It returns nil after Close. For DMA-BUF memory, bracket CPU writes with
-// BeginWrite and EndWrite.
+// It returns nil after Close, and always for device memory. For DMA-BUF
+// memory, bracket CPU writes with BeginWrite and EndWrite.
 func (m *Memory) Bytes() []byte {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -86,9 +140,10 @@ func (m *Memory) FD() int { return m.fd }
 func (m *Memory) FutureWriteSealed() bool { return m.futureWrite }
 
 // BeginWrite starts a CPU write to Bytes: DMA_BUF_IOCTL_SYNC(START|WRITE)
-// for DMA-BUF memory, nothing for memfd memory. Pair it with EndWrite.
+// for DMA-BUF memory, nothing for memfd and device memory. Pair it with
+// EndWrite.
 func (m *Memory) BeginWrite() error {
-	if m.kind != ipc.KindDMABuf {
+	if m.kind != ipc.KindDMABuf || m.device != nil {
 		return nil
 	}
 	if err := dmabuf.BeginCPUAccess(m.fd, dmabuf.SyncWrite); err != nil {
@@ -100,7 +155,7 @@ func (m *Memory) BeginWrite() error {
 // EndWrite ends a CPU write started by BeginWrite: DMA_BUF_IOCTL_SYNC
 // (END|WRITE) for DMA-BUF memory, nothing for memfd memory.
 func (m *Memory) EndWrite() error {
-	if m.kind != ipc.KindDMABuf {
+	if m.kind != ipc.KindDMABuf || m.device != nil {
 		return nil
 	}
 	if err := dmabuf.EndCPUAccess(m.fd, dmabuf.SyncWrite); err != nil {
@@ -136,6 +191,11 @@ func (m *Memory) Close() error {
 		}
 		if err := unix.Close(fd); err != nil {
 			errs = append(errs, fmt.Errorf("surface: close fd %d: %w", fd, os.NewSyscallError("close", err)))
+		}
+	}
+	if m.release != nil {
+		if err := m.release(); err != nil {
+			errs = append(errs, fmt.Errorf("surface: release %v memory of %d bytes: %w", m.kind, m.size, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -34,7 +34,7 @@ type Surface struct {
 
 // Info returns the surface's entry for an ipc.Announce (one fd, ShareFD).
 func (s *Surface) Info() ipc.Surface {
-	return ipc.Surface{ID: s.ID, Gen: s.Gen, Size: uint64(s.Mem.Size()), Kind: s.Mem.Kind(), NFDs: 1}
+	return ipc.Surface{ID: s.ID, Gen: s.Gen, Size: uint64(s.Mem.Size()), Kind: s.Mem.Kind(), NFDs: 1, Device: s.Mem.Device()}
 }
 
 type slotState uint8

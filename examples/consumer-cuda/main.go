@@ -1,0 +1,210 @@
+// Command consumer-cuda is a framehub consumer whose frames never leave the
+// GPU.
+//
+// This example shows how to:
+//  1. subscribe to a raw stream of cuda surfaces (a producer with a GPU
+//     source, such as `bench/gpu producer`);
+//  2. import each surface once with sdk/cuda and get device pointers for
+//     every frame;
+//  3. verify every frame on the GPU (its stamp and every pixel) and copy
+//     only the 32-byte result to the host;
+//  4. release each frame once the GPU work on it is done, and report what
+//     it saw.
+//
+// It needs an NVIDIA GPU and driver (or $FRAMEHUB_LIBCUDA naming the
+// tests' stand-in library); it builds with CGO_ENABLED=0.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/framehub/framehub/internal/cuda"
+	"github.com/framehub/framehub/internal/gpuframe"
+	"github.com/framehub/framehub/sdk"
+	sdkcuda "github.com/framehub/framehub/sdk/cuda"
+)
+
+// Summary is what the consumer saw, printed at the end.
+type Summary struct {
+	Frames     uint64  `json:"frames"`
+	Verified   uint64  `json:"verified"`
+	Failed     uint64  `json:"failed"`
+	FirstError string  `json:"first_error,omitempty"`
+	Dropped    uint64  `json:"dropped"`
+	Surfaces   int     `json:"surfaces_imported"`
+	ImportUS   []int64 `json:"import_us"`
+	Seconds    float64 `json:"seconds"`
+	FPS        float64 `json:"fps"`
+	Device     string  `json:"device"`
+	HostBytes  uint64  `json:"host_bytes"`
+}
+
+func main() {
+	addr := flag.String("socket", sdk.DefaultAddr(), "producer socket")
+	inFlight := flag.Int("max-in-flight", 4, "frames held at once")
+	frames := flag.Uint64("frames", 0, "stop after this many frames (0: no limit)")
+	duration := flag.Duration("duration", 0, "stop after this long (0: until Ctrl-C)")
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	s, err := run(ctx, *addr, *inFlight, *frames, log)
+	if s != nil {
+		b, _ := json.MarshalIndent(s, "", "  ")
+		fmt.Println(string(b))
+	}
+	if err != nil {
+		log.Error("consumer-cuda", "err", err)
+		os.Exit(1)
+	}
+}
+
+// gpu is the consumer's own CUDA state: the verify kernels on the device
+// that holds the stream's surfaces.
+type gpu struct {
+	ctx *cuda.Context
+	k   *gpuframe.Kernels
+	v   *gpuframe.Verifier
+}
+
+func openGPU(uuid []byte) (*gpu, error) {
+	d, err := cuda.Load(cuda.Options{})
+	if err != nil {
+		return nil, err
+	}
+	u, err := cuda.ParseUUID(uuid)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := d.DeviceByUUID(u)
+	if err != nil {
+		return nil, err
+	}
+	// Sleep instead of spinning while the GPU verifies: a video consumer
+	// has CPU to spare for other work, not a core to burn per stream.
+	if err := d.SetSched(dev, cuda.SchedBlocking); err != nil {
+		return nil, err
+	}
+	g := &gpu{}
+	if g.ctx, err = d.Retain(dev); err != nil {
+		return nil, err
+	}
+	if g.k, err = gpuframe.Load(g.ctx, nil); err == nil {
+		g.v, err = g.k.NewVerifier()
+	}
+	if err != nil {
+		return nil, errors.Join(err, g.close())
+	}
+	return g, nil
+}
+
+func (g *gpu) close() error {
+	var errs []error
+	if g.v != nil {
+		errs = append(errs, g.v.Close())
+	}
+	if g.k != nil {
+		errs = append(errs, g.k.Close())
+	}
+	return errors.Join(append(errs, g.ctx.Close())...)
+}
+
+func run(ctx context.Context, addr string, inFlight int, frames uint64, log *slog.Logger) (*Summary, error) {
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Stream: "raw", MaxInFlight: inFlight, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	im, err := sdkcuda.NewImporter(sdkcuda.Options{})
+	if err != nil {
+		return nil, err
+	}
+	// Closed after the client (deferred before it): no frame is held then.
+	defer im.Close()
+	var g *gpu
+	defer func() {
+		if g != nil {
+			_ = g.close()
+		}
+	}()
+	s := &Summary{}
+	start := time.Now()
+	defer func() {
+		st := im.Stats()
+		s.Surfaces = st.Imported
+		for _, d := range st.ImportTimes {
+			s.ImportUS = append(s.ImportUS, d.Microseconds())
+		}
+		s.Dropped = c.Stats().Dropped
+		s.Seconds = time.Since(start).Seconds()
+		s.FPS = float64(s.Frames) / s.Seconds
+	}()
+	for frames == 0 || s.Frames < frames {
+		f, err := c.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return s, nil
+			}
+			return s, err
+		}
+		s.Frames++
+		if g == nil && f.Surface().Device != nil {
+			if g, err = openGPU(f.Surface().Device.UUID); err != nil {
+				f.Release()
+				return s, err
+			}
+			s.Device = g.ctx.Device().Name + " " + g.ctx.Device().UUID.String()
+		}
+		err = verify(c, im, g, f)
+		// The verification has finished on the GPU (Verify synchronises):
+		// the frame can go back.
+		f.Release()
+		if err != nil {
+			s.Failed++
+			if s.FirstError == "" {
+				s.FirstError = err.Error()
+				log.Warn("frame failed verification", "seq", f.Seq(), "err", err)
+			}
+			continue
+		}
+		s.Verified++
+		s.HostBytes += 32
+	}
+	return s, nil
+}
+
+// verify checks frame f on the GPU without copying its pixels anywhere.
+func verify(c *sdk.Client, im *sdkcuda.Importer, g *gpu, f *sdk.Frame) error {
+	d, err := im.Map(f) // the surface's first frame imports it
+	if err != nil {
+		return err
+	}
+	if len(d.Planes) != 2 {
+		return fmt.Errorf("frame %d has %d planes, want NV12's 2", f.Seq(), len(d.Planes))
+	}
+	caps := c.Caps()
+	l := gpuframe.Layout{
+		Width: int(caps.Width), Height: int(caps.Height),
+		YOffset: int(d.Planes[0].Ptr - d.Ptr), YStride: d.Planes[0].Pitch,
+		UVOffset: int(d.Planes[1].Ptr - d.Ptr), UVStride: d.Planes[1].Pitch,
+	}
+	r, err := g.v.Verify(cuda.DevPtr(d.Ptr), d.Size, l, f.Seq())
+	if err != nil {
+		return err
+	}
+	return r.Err(f.Seq())
+}
