@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // fill sends packets with TrySend until the send buffer is full and returns
@@ -39,12 +41,12 @@ func TestTrySendWouldBlock(t *testing.T) {
 			require.Positive(t, sent)
 
 			mfd := newMemfd(t, "x")
-			before := countFDs(t)
+			before := testutil.CountOwnFDs(t)
 			start := time.Now()
 			err := a.TrySend([]byte("more"), []int{mfd})
 			require.ErrorIs(t, err, ErrWouldBlock)
 			require.Less(t, time.Since(start), time.Second)
-			require.Equal(t, before, countFDs(t))
+			require.Equal(t, before, testutil.CountOwnFDs(t))
 
 			if !blocking {
 				// Send waits, bounded by the write deadline.

@@ -13,17 +13,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 const testTimeout = 10 * time.Second
-
-// countFDs returns the number of open descriptors in this process.
-func countFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	require.NoError(t, err)
-	return len(ents)
-}
 
 // newMemfd returns a memfd holding content, closed at test cleanup.
 func newMemfd(t *testing.T, content string) int {
@@ -166,7 +160,7 @@ func TestSendRecvFDCounts(t *testing.T) {
 				fds[i] = mfd
 			}
 			payload := []byte("payload-" + tt.name)
-			before := countFDs(t)
+			before := testutil.CountOwnFDs(t)
 			err := a.Send(payload, fds)
 			if tt.fdErr != nil {
 				require.ErrorIs(t, err, tt.fdErr)
@@ -175,7 +169,7 @@ func TestSendRecvFDCounts(t *testing.T) {
 				_, got, err := b.Recv(make([]byte, 64))
 				require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 				require.Nil(t, got)
-				require.Equal(t, before, countFDs(t))
+				require.Equal(t, before, testutil.CountOwnFDs(t))
 				return
 			}
 			require.NoError(t, err)
@@ -197,9 +191,9 @@ func TestSendRecvFDCounts(t *testing.T) {
 				require.NoError(t, err)
 				require.NotZero(t, flags&unix.FD_CLOEXEC, "fd %d lacks FD_CLOEXEC", fd)
 			}
-			require.Equal(t, before+tt.nfds, countFDs(t))
+			require.Equal(t, before+tt.nfds, testutil.CountOwnFDs(t))
 			CloseFDs(got)
-			require.Equal(t, before, countFDs(t))
+			require.Equal(t, before, testutil.CountOwnFDs(t))
 		})
 	}
 }
@@ -275,13 +269,13 @@ func TestNewRejectsOtherSocketTypes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := countFDs(t)
+			before := testutil.CountOwnFDs(t)
 			fds, err := unix.Socketpair(unix.AF_UNIX, tt.typ|unix.SOCK_CLOEXEC, 0)
 			require.NoError(t, err)
 			defer unix.Close(fds[1])
 			_, err = FromFile(os.NewFile(uintptr(fds[0]), "not-seqpacket"))
 			require.ErrorContains(t, err, "SOCK_SEQPACKET")
-			require.Equal(t, before+1, countFDs(t)) // only fds[1] remains
+			require.Equal(t, before+1, testutil.CountOwnFDs(t)) // only fds[1] remains
 		})
 	}
 }

@@ -1,84 +1,36 @@
 package sdk_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/stamp"
+	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/producer"
-	"github.com/framehub/framehub/producer/surface"
-	"github.com/framehub/framehub/producer/synth"
 	"github.com/framehub/framehub/sdk"
 )
 
-// testProducer is an in-process producer with a synthetic source.
-type testProducer struct {
-	srv    *producer.Server
-	st     *producer.Stream
-	pool   *surface.Pool
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func startProducer(t *testing.T, addr string, fps float64, cfg producer.Config) *testProducer {
+// startProducer runs an in-process producer of a 320x240 synthetic raw
+// stream at fps on addr, stopped at cleanup.
+func startProducer(t *testing.T, addr string, fps float64, cfg producer.Config) *producertest.Producer {
 	t.Helper()
-	layout, err := surface.NV12(320, 240, 64)
-	require.NoError(t, err)
-	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("sdk-test"), Size: layout.Size, Min: 2, Max: 16})
-	require.NoError(t, err)
-	cfg.Addr = addr
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	return producertest.StartProducer(t, producertest.Options{Addr: addr, FPS: fps, PoolMin: 2, PoolMax: 16, PoolName: "sdk-test", Config: cfg})
+}
+
+// quietLogger logs errors to t.Log, or, when logs is not nil, warnings and
+// above into logs for the test to read.
+func quietLogger(t *testing.T, logs *testutil.LockedBuffer) *slog.Logger {
+	if logs == nil {
+		return testutil.Logger(t, slog.LevelError)
 	}
-	srv, err := producer.New(cfg)
-	require.NoError(t, err)
-	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(layout, uint32(fps), 1), Pool: pool})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start())
-	r, err := synth.NewRenderer(producer.SynthLayout(layout), synth.PatternMoving)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &testProducer{srv: srv, st: st, pool: pool, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		_ = (&producer.Synthetic{Stream: st, Renderer: r, FPS: fps}).Run(ctx)
-	}()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *testProducer) stop() {
-	p.cancel()
-	<-p.done
-	_ = p.srv.Close()
-	_ = p.pool.Close()
-}
-
-func quietLogger(buf *bytes.Buffer) *slog.Logger {
-	if buf == nil {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	}
-	return slog.New(slog.NewTextHandler(&lockedWriter{w: buf}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -91,7 +43,7 @@ func TestNextVerifiesStampAndRelease(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	startProducer(t, addr, 200, producer.Config{})
 	ctx := ctxT(t, 10*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 2, Logger: quietLogger(nil)})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 2, Logger: quietLogger(t, nil)})
 	require.NoError(t, err)
 	defer c.Close()
 	caps := c.Caps()
@@ -127,7 +79,7 @@ func TestReleaseFromOtherGoroutineWhileNextBlocks(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	startProducer(t, addr, 100, producer.Config{})
 	ctx := ctxT(t, 10*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 1, Logger: quietLogger(nil)})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 1, Logger: quietLogger(t, nil)})
 	require.NoError(t, err)
 	defer c.Close()
 	for i := 0; i < 10; i++ {
@@ -143,9 +95,9 @@ func TestReleaseFromOtherGoroutineWhileNextBlocks(t *testing.T) {
 func TestCloseReportsUnreleasedFrames(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	startProducer(t, addr, 100, producer.Config{})
-	var logs bytes.Buffer
+	var logs testutil.LockedBuffer
 	ctx := ctxT(t, 10*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 4, Logger: quietLogger(&logs)})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 4, Logger: quietLogger(t, &logs)})
 	require.NoError(t, err)
 	f1, err := c.Next(ctx)
 	require.NoError(t, err)
@@ -164,13 +116,13 @@ func TestReconnectAfterProducerRestart(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	p := startProducer(t, addr, 100, producer.Config{})
 	ctx := ctxT(t, 20*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{Reconnect: true, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond, Logger: quietLogger(nil)})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Reconnect: true, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond, Logger: quietLogger(t, nil)})
 	require.NoError(t, err)
 	defer c.Close()
 	held, err := c.Next(ctx)
 	require.NoError(t, err)
 
-	p.stop()
+	p.Stop(t)
 	startProducer(t, addr, 100, producer.Config{})
 	var f *sdk.Frame
 	for {
@@ -194,10 +146,10 @@ func TestDisconnectWithoutReconnect(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	p := startProducer(t, addr, 100, producer.Config{})
 	ctx := ctxT(t, 10*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{Logger: quietLogger(nil)})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Logger: quietLogger(t, nil)})
 	require.NoError(t, err)
 	defer c.Close()
-	p.stop()
+	p.Stop(t)
 	for {
 		f, err := c.Next(ctx)
 		if err != nil {
@@ -214,7 +166,7 @@ func TestBlockingModeAndCancel(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	startProducer(t, addr, 100, producer.Config{})
 	ctx := ctxT(t, 10*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{Blocking: true, Logger: quietLogger(nil)})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Blocking: true, Logger: quietLogger(t, nil)})
 	require.NoError(t, err)
 	defer c.Close()
 	for i := 0; i < 20; i++ {
@@ -238,7 +190,7 @@ func TestFramesChannel(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	startProducer(t, addr, 100, producer.Config{})
 	ctx := ctxT(t, 10*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{Logger: quietLogger(nil)})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Logger: quietLogger(t, nil)})
 	require.NoError(t, err)
 	defer c.Close()
 	fctx, cancel := context.WithCancel(ctx)
@@ -259,13 +211,13 @@ func TestDialRejected(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	startProducer(t, addr, 30, producer.Config{})
 	ctx := ctxT(t, 5*time.Second)
-	_, err := sdk.Dial(ctx, addr, sdk.Options{Stream: "nope", Logger: quietLogger(nil)})
+	_, err := sdk.Dial(ctx, addr, sdk.Options{Stream: "nope", Logger: quietLogger(t, nil)})
 	var rej *sdk.RejectError
 	require.True(t, errors.As(err, &rej), "err = %v", err)
 	require.Contains(t, rej.Reason, "nope")
-	_, err = sdk.Dial(ctx, addr, sdk.Options{Lossless: true, Logger: quietLogger(nil)})
+	_, err = sdk.Dial(ctx, addr, sdk.Options{Lossless: true, Logger: quietLogger(t, nil)})
 	require.True(t, errors.As(err, &rej), "lossless not allowed: err = %v", err)
-	_, err = sdk.Dial(ctx, filepath.Join(t.TempDir(), "missing.sock"), sdk.Options{Logger: quietLogger(nil)})
+	_, err = sdk.Dial(ctx, filepath.Join(t.TempDir(), "missing.sock"), sdk.Options{Logger: quietLogger(t, nil)})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "missing.sock")
 }

@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	fhgst "github.com/framehub/framehub/internal/gst"
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer/surface"
 	"github.com/framehub/framehub/sdk"
@@ -72,11 +73,11 @@ func TestAdoptDMABuf(t *testing.T) {
 
 	f1.Release()
 	require.NoError(t, c.Flush())
-	eventually(t, func() bool { return b1.RefCount() == 1 }, "lease 1 released its buffer")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return b1.RefCount() == 1 }, "lease 1 released its buffer")
 	require.Equal(t, 2, b2.RefCount(), "lease 2 still holds its buffer")
 	f2.Release()
 	require.NoError(t, c.Flush())
-	eventually(t, func() bool { return b2.RefCount() == 1 && h.p.Stats().HeldBuffers == 0 }, "lease 2 released")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return b2.RefCount() == 1 && h.p.Stats().HeldBuffers == 0 }, "lease 2 released")
 
 	// The memories die with the last buffer: the surface is forgotten.
 	b1.Unref()
@@ -160,7 +161,7 @@ func TestCapsChange(t *testing.T) {
 	first := f.SurfaceID()
 	f.Release()
 	require.NoError(t, c.Flush())
-	eventually(t, func() bool { return h.srv.Stream(StreamRaw).Stats().Leases == 0 }, "release processed")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return h.srv.Stream(StreamRaw).Stats().Leases == 0 }, "release processed")
 
 	src := publish(320, 200)
 	f = next(t, c)

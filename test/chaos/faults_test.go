@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"syscall"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/fdpass"
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
 	"github.com/framehub/framehub/test/internal/grouptest"
@@ -234,7 +236,7 @@ func (c *chaos) noRelease() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	cl, err := sdk.Dial(ctx, c.g.Sock, sdk.Options{Stream: "raw", Name: "chaos-no-release", MaxInFlight: 2, MaxHold: noReleaseHold,
-		Logger: quietLogger()})
+		Logger: testutil.Logger(c.t, slog.LevelError)})
 	require.NoError(c.t, err)
 	defer cl.Close()
 	t0 := time.Now()

@@ -15,9 +15,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/media"
-	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // waitTimeout bounds every wait: generous, for a noisy two-core machine.
@@ -38,10 +38,6 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-}
-
 // testProducer is an in-process producer running a media pipeline.
 type testProducer struct {
 	srv  *producer.Server
@@ -52,7 +48,7 @@ type testProducer struct {
 func startProducer(t *testing.T, cfg media.Config) *testProducer {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = quietLogger()
+		cfg.Logger = testutil.Logger(t, slog.LevelError)
 	}
 	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
 	addr := fmt.Sprintf("@framehub-e2e-%d-%s-%d", os.Getpid(), name, time.Now().UnixNano())
@@ -68,7 +64,7 @@ func startProducer(t *testing.T, cfg media.Config) *testProducer {
 		require.NoError(t, srv.Close())
 		require.NoError(t, p.Close())
 	})
-	harness.RunBackground(t, "pipeline Run", waitTimeout, p.Run)
+	testutil.RunBackground(t, "pipeline Run", waitTimeout, p.Run)
 	return &testProducer{srv: srv, p: p, addr: addr}
 }
 
@@ -78,7 +74,7 @@ type child struct {
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	reports chan report
-	stderr  *harness.LockedBuffer
+	stderr  *testutil.LockedBuffer
 	exited  chan struct{}
 }
 
@@ -87,12 +83,12 @@ type child struct {
 func spawn(t *testing.T, p *testProducer, mode, stream string, env ...string) *child {
 	t.Helper()
 	env = append([]string{helperEnv + "=1", "FHM_SOCKET=" + p.addr, "FHM_MODE=" + mode, "FHM_STREAM=" + stream}, env...)
-	cmd := harness.HelperCommand("TestHelperConsumer", env...)
+	cmd := testutil.HelperCommand("TestHelperConsumer", env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
-	c := &child{t: t, cmd: cmd, stdin: stdin, reports: make(chan report, 1024), stderr: &harness.LockedBuffer{}, exited: make(chan struct{})}
+	c := &child{t: t, cmd: cmd, stdin: stdin, reports: make(chan report, 1024), stderr: &testutil.LockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	require.NoError(t, cmd.Start())
 	go func() {
@@ -126,14 +122,14 @@ func (c *child) wait(ok func(report) bool, what string) report {
 		select {
 		case r, open := <-c.reports:
 			if !open {
-				c.t.Fatalf("helper exited before %s; last report %+v; stderr:\n%s", what, last, harness.Tail(c.stderr.String(), 4000))
+				c.t.Fatalf("helper exited before %s; last report %+v; stderr:\n%s", what, last, testutil.Tail(c.stderr.String(), 4000))
 			}
 			last = r
 			if ok(r) {
 				return r
 			}
 		case <-deadline.C:
-			c.t.Fatalf("no %s from the helper within %v; last report %+v; stderr:\n%s", what, waitTimeout, last, harness.Tail(c.stderr.String(), 4000))
+			c.t.Fatalf("no %s from the helper within %v; last report %+v; stderr:\n%s", what, waitTimeout, last, testutil.Tail(c.stderr.String(), 4000))
 		}
 	}
 }
@@ -142,7 +138,7 @@ func (c *child) wait(ok func(report) bool, what string) report {
 func (c *child) done() report {
 	c.t.Helper()
 	r := c.wait(func(r report) bool { return r.Event == "done" }, "final report")
-	require.Empty(c.t, r.Err, "helper error; stderr:\n%s", harness.Tail(c.stderr.String(), 4000))
+	require.Empty(c.t, r.Err, "helper error; stderr:\n%s", testutil.Tail(c.stderr.String(), 4000))
 	return r
 }
 
@@ -154,7 +150,7 @@ func (c *child) stop() {
 	case <-time.After(waitTimeout):
 		_ = c.cmd.Process.Kill()
 		<-c.exited
-		c.t.Errorf("helper did not exit; stderr:\n%s", harness.Tail(c.stderr.String(), 4000))
+		c.t.Errorf("helper did not exit; stderr:\n%s", testutil.Tail(c.stderr.String(), 4000))
 	}
 }
 
@@ -168,6 +164,6 @@ func gstLaunch(t *testing.T, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, path, append([]string{"-v"}, args...)...).CombinedOutput()
-	require.NoError(t, err, "gst-launch-1.0 %s:\n%s", strings.Join(args, " "), harness.Tail(string(out), 4000))
+	require.NoError(t, err, "gst-launch-1.0 %s:\n%s", strings.Join(args, " "), testutil.Tail(string(out), 4000))
 	return string(out)
 }

@@ -14,10 +14,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/sdk"
 	"github.com/framehub/framehub/sdk/plugin/host"
-	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // waitTimeout bounds every wait for something that should happen soon. It
@@ -40,7 +41,7 @@ func TestMain(m *testing.M) {
 	// purpose; the host's own logs say what happened.
 	log.SetOutput(io.Discard)
 	code := 1
-	dir, err := harness.BuildToTemp(context.Background(),
+	dir, err := testutil.BuildToTemp(context.Background(),
 		"github.com/framehub/framehub/examples/plugin-motion", "github.com/framehub/framehub/test/plugin/testplugin")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "plugin tests:", err)
@@ -56,9 +57,9 @@ func TestMain(m *testing.M) {
 // Producer (in the test process)
 
 // producerOpts are the producer's settings (default 320x240 at 60 fps).
-type producerOpts = harness.ProducerOptions
+type producerOpts = producertest.Options
 
-type testProducer struct{ *harness.Producer }
+type testProducer struct{ *producertest.Producer }
 
 // startProducer runs a producer with one raw stream fed by the synthetic
 // source, its surfaces named poolName; everything stops at cleanup.
@@ -69,7 +70,7 @@ func startProducer(t *testing.T, o producerOpts) *testProducer {
 	}
 	o.PoolMin, o.PoolMax, o.PoolName = 4, 24, poolName
 	o.WaitTimeout = waitTimeout
-	return &testProducer{harness.StartProducer(t, o)}
+	return &testProducer{producertest.StartProducer(t, o)}
 }
 
 // sessionOf returns the producer's session of process pid, if connected.
@@ -83,12 +84,12 @@ func (p *testProducer) sessionOf(pid int) (producer.SessionInfo, bool) {
 // logBuffer collects log output for assertions, and forwards it to t.Log
 // until the test ends.
 type logBuffer struct {
-	harness.LockedBuffer
-	fwd io.Writer // harness.LogWriter
+	testutil.LockedBuffer
+	fwd io.Writer // testutil.LogWriter
 }
 
 func newLogBuffer(t *testing.T) *logBuffer {
-	return &logBuffer{fwd: harness.LogWriter(t)}
+	return &logBuffer{fwd: testutil.LogWriter(t)}
 }
 
 func (l *logBuffer) Write(p []byte) (int, error) {
@@ -139,7 +140,7 @@ func startHost(t *testing.T, p *testProducer, cfg host.Config) *testHost {
 	def(&cfg.StartTimeout, waitTimeout)
 	h, err := host.New(cfg)
 	require.NoError(t, err)
-	run := harness.RunBackground(t, "plugin host", waitTimeout, h.Run)
+	run := testutil.RunBackground(t, "plugin host", waitTimeout, h.Run)
 	return &testHost{h: h, logs: logs, stop: run.Stop}
 }
 
@@ -159,41 +160,22 @@ func (th *testHost) status(t *testing.T, name string) host.Status {
 func (th *testHost) waitStatus(t *testing.T, name, what string, cond func(host.Status) bool) host.Status {
 	t.Helper()
 	var last host.Status
-	waitFor(t, what, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		last = th.status(t, name)
 		return cond(last)
-	})
+	}, "%s", what)
 	return last
-}
-
-// waitFor polls cond every 10 ms until it holds, failing the test after
-// waitTimeout.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
-		}
-		<-tick.C
-	}
 }
 
 // ---------------------------------------------------------------------------
 // A well-behaved in-process consumer, to show others are unaffected
 
-type goodConsumer struct{ *harness.GoodConsumer }
+type goodConsumer struct{ *producertest.GoodConsumer }
 
 func startGoodConsumer(t *testing.T, p *testProducer) *goodConsumer {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "good", MaxInFlight: 4, Logger: harness.Logger(t, slog.LevelWarn)})
-	cancel()
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() }) // runs after the consumer stopped
-	return &goodConsumer{harness.RunGoodConsumer(t, c, p.Layout.Width)}
+	c := producertest.Dial(t, p.Addr, sdk.Options{Name: "good", MaxInFlight: 4, Logger: testutil.Logger(t, slog.LevelWarn)}, waitTimeout)
+	return &goodConsumer{producertest.RunGoodConsumer(t, c, p.Layout.Width)}
 }
 
 // window measures the good consumer's frames against the frames the

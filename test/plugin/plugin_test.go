@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/producer/synth"
 	"github.com/framehub/framehub/sdk/plugin"
 	"github.com/framehub/framehub/sdk/plugin/host"
@@ -101,7 +102,7 @@ func TestFramesArriveOnTheProducerSocketNotTheRPC(t *testing.T) {
 	require.Equal(t, host.StateStopped, st.State)
 	require.Equal(t, "exit status 0", st.LastExit, "a stopped plugin exits cleanly")
 	require.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "the plugin process is gone")
-	waitFor(t, "the plugin's session to end", func() bool { _, ok := p.sessionOf(pid); return !ok })
+	testutil.WaitUntil(t, waitTimeout, func() bool { _, ok := p.sessionOf(pid); return !ok }, "the plugin's session to end")
 	require.NotEmpty(t, th.logs.lines("plugin=counter", `msg="stopping plugin"`))
 }
 
@@ -146,17 +147,17 @@ func TestPanickingPluginIsRestarted(t *testing.T) {
 	})
 	t.Logf("launches %d, distinct pids seen %d, last exit %q, last error %q", st.Starts, len(pids), st.LastExit, st.LastError)
 	require.GreaterOrEqual(t, len(pids), 2, "each restart is a new process")
-	waitFor(t, "the crash to be logged", func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		return len(th.logs.lines("plugin=panicker", "level=ERROR", "panicking on purpose")) > 0 &&
 			len(th.logs.lines("plugin=panicker", "exit status 2")) > 0
-	})
+	}, "the crash to be logged")
 	// Exponential backoff, read from the host's own restart log lines.
-	waitFor(t, "three restarts logged", func() bool { return len(th.logs.lines("plugin=panicker", "restarting")) >= 3 })
+	testutil.WaitUntil(t, waitTimeout, func() bool { return len(th.logs.lines("plugin=panicker", "restarting")) >= 3 }, "three restarts logged")
 	restarts := th.logs.lines("plugin=panicker", "restarting")
 	for i, want := range []string{"restart_in=100ms", "restart_in=200ms", "restart_in=400ms"} {
 		require.Contains(t, restarts[i], want, "restart %d", i+1)
 	}
-	waitFor(t, "the good consumer to receive 30 more frames", func() bool { return good.Frames.Load() >= 30 })
+	testutil.WaitUntil(t, waitTimeout, func() bool { return good.Frames.Load() >= 30 }, "the good consumer to receive 30 more frames")
 	good.Check(t)
 }
 
@@ -173,9 +174,9 @@ func TestLeakingPluginIsEvictedOthersKeepTheirRate(t *testing.T) {
 	th.waitStatus(t, "leaker", "the leaker to run", func(s host.Status) bool { return s.State == host.StateRunning })
 	ev0 := p.Stream.Stats().Evictions
 	w := good.measure(p)
-	waitFor(t, "3 evictions and 2 s", func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		return p.Stream.Stats().Evictions >= ev0+3 && time.Since(w.t0) >= 2*time.Second
-	})
+	}, "3 evictions and 2 s")
 	got, published, ratio, dropped := w.end()
 	evictions := p.Stream.Stats().Evictions - ev0
 	st := th.waitStatus(t, "leaker", "the plugin to report its evictions", func(s host.Status) bool { return s.Health.Stats.Evictions >= 1 })
@@ -245,7 +246,7 @@ func TestFloodingPluginCostsOnlyItself(t *testing.T) {
 	th.waitStatus(t, "flooder", "flooding", func(s host.Status) bool { return metric(s, "flood_sent") >= 1000 })
 	w := good.measure(p)
 	start := th.status(t, "flooder")
-	waitFor(t, "2 s of flooding", func() bool { return time.Since(w.t0) >= 2*time.Second })
+	testutil.WaitUntil(t, waitTimeout, func() bool { return time.Since(w.t0) >= 2*time.Second }, "2 s of flooding")
 	got, published, ratio, dropped := w.end()
 	st := th.status(t, "flooder")
 	t.Logf("flooder sent %.0f packets in the window (%.0f/s); its frames %v, evictions %d, starts %d; good consumer %.1f fps of %.1f published (%.1f%%), %d skipped",

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // pythonWithMsgpack returns a python3 that can import msgpack, or skips the
@@ -82,10 +84,10 @@ func TestPythonConsumer(t *testing.T) {
 	// session whose send fails with EPIPE, because the consumer closed
 	// between two reads of its socket, leaves the fan-out but is never
 	// removed from Server.Sessions, nor are its last packets read.)
-	waitFor(t, "the producer to read 296 releases and hold no lease", func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		st := p.Stream.Stats()
 		return st.Released-rel0 >= 296 && st.Leases == 0
-	})
+	}, "the producer to read 296 releases and hold no lease")
 	st := p.Stream.Stats()
 	t.Logf("python: %d frames at %.1f fps, %d skipped by the producer; producer: %d leases released by the consumer, %d on close",
 		sum.Frames, sum.FPS, sum.Dropped, st.Released-rel0, st.ReleasedOnClose)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -21,8 +20,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/consumers/recorder"
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/sdk"
-	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // waitTimeout bounds every wait for something that should happen soon. It
@@ -43,7 +42,7 @@ func TestMain(m *testing.M) {
 
 func runTests(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // the first cgo build of go-gst is slow
-	dir, err := harness.BuildToTemp(ctx,
+	dir, err := testutil.BuildToTemp(ctx,
 		"github.com/framehub/framehub/cmd/framehub-producer", "github.com/framehub/framehub/cmd/framehub-recorder")
 	cancel()
 	defer os.RemoveAll(dir)
@@ -69,7 +68,7 @@ func needGst(t *testing.T) {
 
 // proc is a running daemon with its admin API on a Unix socket.
 type proc struct {
-	*harness.Daemon
+	*testutil.Daemon
 	t     *testing.T
 	admin string
 }
@@ -77,10 +76,10 @@ type proc struct {
 // start runs binary bin of binDir with args; its logs are shown when the
 // test fails, and it is killed at cleanup. It cannot outlive the test
 // binary, even when a timeout kills it (PR_SET_PDEATHSIG, see
-// harness.StartDaemon).
+// testutil.StartDaemon).
 func start(t *testing.T, bin, admin string, args ...string) *proc {
 	t.Helper()
-	d := harness.StartDaemon(t, bin, exec.Command(filepath.Join(binDir, bin), args...), waitTimeout, nil)
+	d := testutil.StartDaemon(t, bin, exec.Command(filepath.Join(binDir, bin), args...), waitTimeout, nil)
 	return &proc{Daemon: d, t: t, admin: admin}
 }
 
@@ -94,7 +93,7 @@ func (p *proc) get(path string) (int, []byte, error) {
 func httpDo(admin, method, path string, body []byte) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return harness.HTTPDo(ctx, admin, method, path, body)
+	return testutil.HTTPDo(ctx, admin, method, path, body)
 }
 
 // metrics scrapes /metrics into "name{labels}" → value.
@@ -109,7 +108,7 @@ func (p *proc) metrics() map[string]float64 {
 // parseMetrics parses /metrics, leaving out a sample whose value does not
 // parse (it is polled while the daemon starts).
 func parseMetrics(body []byte) map[string]float64 {
-	out, _ := harness.ParseMetrics(body)
+	out, _ := testutil.ParseMetrics(body)
 	return out
 }
 
@@ -131,13 +130,6 @@ func sum(m map[string]float64, name string, want ...string) float64 {
 	return total
 }
 
-// eventually polls cond (every 20 ms) until it holds, failing after
-// waitTimeout.
-func eventually(t *testing.T, cond func() bool, format string, args ...any) {
-	t.Helper()
-	require.Eventually(t, cond, waitTimeout, 20*time.Millisecond, fmt.Sprintf(format, args...))
-}
-
 // ---------------------------------------------------------------------------
 // Producer and recorder
 
@@ -156,10 +148,10 @@ func startProducer(t *testing.T, dir string, extra ...string) *producerProc {
 	args := append([]string{"-source", "test", "-width", "320", "-height", "240", "-fps", "30", "-gop", "30", "-bitrate", "1000",
 		"-socket", sock, "-admin", admin, "-max-hold", "10s"}, extra...)
 	p := &producerProc{proc: start(t, "framehub-producer", admin, args...), sock: sock}
-	eventually(t, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		select {
 		case <-p.Exited():
-			t.Fatalf("producer exited: %v\n%s", p.Err(), harness.Tail(p.Log.String(), 6000))
+			t.Fatalf("producer exited: %v\n%s", p.Err(), testutil.Tail(p.Log.String(), 6000))
 		default:
 		}
 		code, body, err := p.get("/metrics")
@@ -175,10 +167,10 @@ func startRecorder(t *testing.T, p *producerProc, dir string, extra ...string) *
 	admin := "unix:" + filepath.Join(dir, fmt.Sprintf("r-%d.sock", time.Now().UnixNano())) // one per start
 	args := append([]string{"-socket", p.sock, "-dir", filepath.Join(dir, "rec"), "-admin", admin, "-log-level", "debug"}, extra...)
 	r := start(t, "framehub-recorder", admin, args...)
-	eventually(t, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		select {
 		case <-r.Exited():
-			t.Fatalf("recorder exited: %v\n%s", r.Err(), harness.Tail(r.Log.String(), 6000))
+			t.Fatalf("recorder exited: %v\n%s", r.Err(), testutil.Tail(r.Log.String(), 6000))
 		default:
 		}
 		_, body, err := r.get("/healthz")
@@ -213,7 +205,7 @@ type reference struct {
 func watch(t *testing.T, p *producerProc) *reference {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := testutil.Logger(t, slog.LevelError)
 	c, err := sdk.Dial(ctx, p.sock, sdk.Options{Stream: "h264", Name: "reference", MaxInFlight: 32, Logger: log})
 	require.NoError(t, err)
 	ref := &reference{frames: map[uint64]refFrame{}, cancel: cancel, done: make(chan struct{})}

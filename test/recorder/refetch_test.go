@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/framehub/framehub/test/internal/harness"
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // TestStoppedRecorderRefetches: a recorder stopped (SIGSTOP) long enough
@@ -18,14 +18,14 @@ import (
 // it is stopped again a few seconds later.
 func TestStoppedRecorderRefetches(t *testing.T) {
 	needGst(t)
-	dir := harness.ShortDir(t)
+	dir := testutil.ShortDir(t)
 	p := startProducer(t, dir)
 	ref := watch(t, p)
 	// Max hold 4 s: the 1.6 s stop (48 frames) runs past the budget of 32
 	// frames without an eviction.
 	r := startRecorder(t, p, dir, "-segment", "10s", "-max-hold", "4s")
 	recDir := filepath.Join(dir, "rec")
-	eventually(t, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		segs := listSegments(t, recDir, true)
 		return len(segs) == 1 && len(segs[0].seg.Fragments) >= 1
 	}, "a fragment written")
@@ -40,7 +40,7 @@ func TestStoppedRecorderRefetches(t *testing.T) {
 		time.Sleep(1600 * time.Millisecond)
 		require.NoError(t, syscall.Kill(r.Cmd.Process.Pid, syscall.SIGCONT))
 		resumedAt = ref.lastSeq()
-		eventually(t, func() bool { return recordedPast(t, recDir, resumedAt+30) }, "recording live again")
+		testutil.WaitUntil(t, waitTimeout, func() bool { return recordedPast(t, recDir, resumedAt+30) }, "recording live again")
 	}
 	rm := r.metrics()
 	r.Stop(t)

@@ -18,7 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/consumers/snapshot"
-	"github.com/framehub/framehub/test/internal/harness"
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // buildBinaries builds framehub-snapshot and framehubctl with cgo off
@@ -28,7 +28,7 @@ func buildBinaries(t *testing.T) string {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	err := harness.GoBuild(ctx, dir, []string{"CGO_ENABLED=0"},
+	err := testutil.GoBuild(ctx, dir, []string{"CGO_ENABLED=0"},
 		"github.com/framehub/framehub/cmd/framehub-snapshot", "github.com/framehub/framehub/cmd/framehubctl")
 	require.NoError(t, err)
 	return dir
@@ -36,7 +36,7 @@ func buildBinaries(t *testing.T) string {
 
 // daemonProc is a running framehub-snapshot process.
 type daemonProc struct {
-	*harness.Daemon
+	*testutil.Daemon
 	addr string // of its admin API
 }
 
@@ -47,7 +47,7 @@ var listeningRE = regexp.MustCompile(`msg="admin API listening" addr=(\S+)`)
 func startDaemon(t *testing.T, bin string, args ...string) *daemonProc {
 	t.Helper()
 	d := &daemonProc{}
-	d.Daemon = harness.StartDaemon(t, "framehub-snapshot", exec.Command(filepath.Join(bin, "framehub-snapshot"), args...), waitTimeout,
+	d.Daemon = testutil.StartDaemon(t, "framehub-snapshot", exec.Command(filepath.Join(bin, "framehub-snapshot"), args...), waitTimeout,
 		func(line string) bool {
 			if m := listeningRE.FindStringSubmatch(line); m != nil {
 				d.addr = m[1]
@@ -180,7 +180,7 @@ func TestDaemon(t *testing.T) {
 		for i := range 5 {
 			settle(take(i)) // warm: encoders started, connection open
 		}
-		before := harness.CountFDs(t, pid)
+		before := testutil.CountFDs(t, pid)
 		var ids []string
 		for i := range 100 {
 			ids = append(ids, take(i))
@@ -188,9 +188,9 @@ func TestDaemon(t *testing.T) {
 		for _, id := range ids {
 			settle(id)
 		}
-		require.Eventually(t, func() bool { return harness.CountFDs(t, pid) <= before }, waitTimeout, 5*time.Millisecond,
-			"framehub-snapshot had %d fds before 100 snapshots, %d after", before, harness.CountFDs(t, pid))
-		t.Logf("framehub-snapshot fds: %d before, %d after 100 snapshots; child processes: %d", before, harness.CountFDs(t, pid), children(t, pid))
+		require.Eventually(t, func() bool { return testutil.CountFDs(t, pid) <= before }, waitTimeout, 5*time.Millisecond,
+			"framehub-snapshot had %d fds before 100 snapshots, %d after", before, testutil.CountFDs(t, pid))
+		t.Logf("framehub-snapshot fds: %d before, %d after 100 snapshots; child processes: %d", before, testutil.CountFDs(t, pid), children(t, pid))
 		require.LessOrEqual(t, children(t, pid), 4, "gst-launch children are bounded")
 		ents, err := os.ReadDir(dir)
 		require.NoError(t, err)

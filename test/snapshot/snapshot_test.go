@@ -371,7 +371,7 @@ func TestProducerRestart(t *testing.T) {
 	p := startProducer(t, producerOpts{Width: 320, Height: 240})
 	s := startService(t, p, snapshot.Config{ReconnectMax: 200 * time.Millisecond})
 	s.take(t, snapshot.Request{})
-	p.Stop()
+	p.Stop(t)
 	require.Eventually(t, func() bool { return !s.Svc.Health().Connected }, waitTimeout, time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()

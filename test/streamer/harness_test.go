@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/consumers/streamer"
-	"github.com/framehub/framehub/test/internal/harness"
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // waitTimeout bounds every wait for something that should happen soon:
@@ -46,7 +46,7 @@ func runMain(m *testing.M) int {
 	// The first build of the producer compiles the GStreamer bindings (cgo,
 	// minutes); later ones come from the build cache. A failed build fails
 	// the tests that need the binaries (see requireTools).
-	dir, err := harness.BuildToTemp(context.Background(),
+	dir, err := testutil.BuildToTemp(context.Background(),
 		"github.com/framehub/framehub/cmd/framehub-producer", "github.com/framehub/framehub/cmd/framehub-streamer")
 	defer os.RemoveAll(dir)
 	built = bins{producer: filepath.Join(dir, "framehub-producer"), streamer: filepath.Join(dir, "framehub-streamer"), err: err}
@@ -69,12 +69,12 @@ func requireTools(t *testing.T) {
 // startProducer runs the producer on socket with the test source at w×h,
 // 30 fps, a keyframe every 60 frames (2 s), and waits until it serves (its
 // "media pipeline" log line). It cannot outlive the test binary
-// (PR_SET_PDEATHSIG, see harness.StartDaemon).
-func startProducer(t *testing.T, socket string, w, h int) *harness.Daemon {
+// (PR_SET_PDEATHSIG, see testutil.StartDaemon).
+func startProducer(t *testing.T, socket string, w, h int) *testutil.Daemon {
 	t.Helper()
 	cmd := exec.Command(built.producer, "-socket", socket, "-source", "test", "-width", strconv.Itoa(w), "-height", strconv.Itoa(h),
 		"-fps", "30", "-gop", "60", "-bitrate", "2000")
-	return harness.StartDaemon(t, "producer", cmd, waitTimeout, func(line string) bool {
+	return testutil.StartDaemon(t, "producer", cmd, waitTimeout, func(line string) bool {
 		return strings.Contains(line, `msg="media pipeline"`)
 	})
 }
@@ -92,9 +92,9 @@ func runStreamer(t *testing.T, socket string, mutate func(*streamer.Options)) *s
 	if mutate != nil {
 		mutate(&o)
 	}
-	st, err := streamer.New(o, harness.Logger(t, slog.LevelInfo))
+	st, err := streamer.New(o, testutil.Logger(t, slog.LevelInfo))
 	require.NoError(t, err)
-	run := harness.RunBackground(t, "streamer Run", waitTimeout, st.Run)
+	run := testutil.RunBackground(t, "streamer Run", waitTimeout, st.Run)
 	select {
 	case <-st.Ready():
 	case <-run.Done():
@@ -122,7 +122,7 @@ func waitHealthy(t *testing.T, admin string) {
 func httpGet(admin, path string) (int, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	code, body, err := harness.HTTPDo(ctx, admin, http.MethodGet, path, nil)
+	code, body, err := testutil.HTTPDo(ctx, admin, http.MethodGet, path, nil)
 	return code, string(body), err
 }
 
@@ -157,8 +157,8 @@ type gstClient struct {
 	name    string
 	cmd     *exec.Cmd
 	started time.Time
-	out     harness.LockedBuffer // everything it printed but the chain lines
-	more    chan struct{}        // capacity 1: a frame was decoded
+	out     testutil.LockedBuffer // everything it printed but the chain lines
+	more    chan struct{}         // capacity 1: a frame was decoded
 	exited  chan struct{}
 
 	mu      sync.Mutex
@@ -187,7 +187,7 @@ func startClient(t *testing.T, name, url, protocols string, buffers int, extra .
 	stdout, err := c.cmd.StdoutPipe()
 	require.NoError(t, err)
 	c.started = time.Now()
-	require.NoError(t, harness.StartOrphanless(c.cmd))
+	require.NoError(t, testutil.StartOrphanless(c.cmd))
 	go c.read(stdout)
 	t.Cleanup(func() {
 		select {
@@ -201,7 +201,7 @@ func startClient(t *testing.T, name, url, protocols string, buffers int, extra .
 			}
 		}
 		if t.Failed() {
-			t.Logf("client %s output:\n%s", name, harness.Tail(c.out.String(), 3000))
+			t.Logf("client %s output:\n%s", name, testutil.Tail(c.out.String(), 3000))
 		}
 	})
 	return c
@@ -263,10 +263,10 @@ func (c *gstClient) waitFrames(n int) {
 		case <-c.more:
 		case <-c.exited:
 			if c.count() < n {
-				c.t.Fatalf("client %s exited after %d frames, want %d: %v\n%s", c.name, c.count(), n, c.exitErr(), harness.Tail(c.out.String(), 3000))
+				c.t.Fatalf("client %s exited after %d frames, want %d: %v\n%s", c.name, c.count(), n, c.exitErr(), testutil.Tail(c.out.String(), 3000))
 			}
 		case <-deadline.C:
-			c.t.Fatalf("client %s decoded %d frames within %v, want %d\n%s", c.name, c.count(), waitTimeout, n, harness.Tail(c.out.String(), 3000))
+			c.t.Fatalf("client %s decoded %d frames within %v, want %d\n%s", c.name, c.count(), waitTimeout, n, testutil.Tail(c.out.String(), 3000))
 		}
 	}
 }
@@ -315,7 +315,7 @@ func (c *gstClient) waitExit() error {
 	select {
 	case <-c.exited:
 	case <-time.After(waitTimeout):
-		c.t.Fatalf("client %s still running after %v (%d frames)\n%s", c.name, waitTimeout, c.count(), harness.Tail(c.out.String(), 3000))
+		c.t.Fatalf("client %s still running after %v (%d frames)\n%s", c.name, waitTimeout, c.count(), testutil.Tail(c.out.String(), 3000))
 	}
 	return c.exitErr()
 }

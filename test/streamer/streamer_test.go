@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/framehub/framehub/test/internal/harness"
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -79,7 +79,7 @@ func TestStalledViewerDoesNotSlowOthers(t *testing.T) {
 	const window = 4 * time.Second
 	time.Sleep(500 * time.Millisecond) // past frames already in flight
 	const received = "framehub_streamer_producer_frames_received_total"
-	cpu := harness.StartCPUWindow(t)
+	cpu := testutil.StartCPUWindow(t)
 	from, src0 := time.Now(), metric(t, st.AdminAddr(), received)
 	time.Sleep(window) // a measurement window, not a synchronisation
 	to, src1 := time.Now(), metric(t, st.AdminAddr(), received)
@@ -179,7 +179,7 @@ func TestStreamerCommand(t *testing.T) {
 	startProducer(t, sock, 640, 360)
 	cmd := exec.Command(built.streamer, "-socket", sock, "-rtsp-addr", "127.0.0.1:0", "-udp-rtp-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0")
 	var url string
-	d := harness.StartDaemon(t, "framehub-streamer", cmd, waitTimeout, func(line string) bool {
+	d := testutil.StartDaemon(t, "framehub-streamer", cmd, waitTimeout, func(line string) bool {
 		if i := strings.Index(line, "url=rtsp://"); i >= 0 && strings.Contains(line, `msg="streamer serving"`) {
 			url = strings.Fields(line[i+len("url="):])[0]
 			return true

@@ -20,9 +20,9 @@ import (
 
 	"github.com/framehub/framehub/fdpass"
 	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
-	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // TestConsumerHelper is the consumer process of the multi-process tests
@@ -132,7 +132,7 @@ func runHelper() {
 		if !env.verify {
 			return true, false
 		}
-		err := harness.VerifyFrame(f, int(caps.Width))
+		err := producertest.VerifyFrame(f, int(caps.Width))
 		switch {
 		case err == nil:
 			checks.Add(1)
@@ -239,7 +239,7 @@ func runProbe(ctx context.Context, c *sdk.Client, width int, out *emitter) {
 		return 0
 	}
 	res := &probeResult{}
-	if err := harness.VerifyFrame(f, width); err != nil {
+	if err := producertest.VerifyFrame(f, width); err != nil {
 		out.emit(helperMsg{Event: "done", Frames: 1, Mismatches: 1, Err: "stamp before probing: " + err.Error()})
 		f.Release()
 		return
@@ -284,7 +284,7 @@ func runProbe(ctx context.Context, c *sdk.Client, width int, out *emitter) {
 		res.ReopenPwrite = errno(err)
 		_ = unix.Close(rw)
 	}
-	if err := harness.VerifyFrame(f, width); err != nil {
+	if err := producertest.VerifyFrame(f, width); err != nil {
 		res.StampAfter = err.Error()
 	}
 	f.Release()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/sdk"
@@ -109,7 +110,7 @@ func TestConsumerCloseWithQueuedFramesIsClean(t *testing.T) {
 	p := startProducer(t, producerOpts{FPS: 60, PoolMin: 4, PoolMax: 8, Config: producer.Config{Logger: slog.New(rec)}})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "leaver", MaxInFlight: 4, Logger: quietLogger()})
+	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "leaver", MaxInFlight: 4, Logger: testutil.Logger(t, slog.LevelError)})
 	require.NoError(t, err)
 	id := c.Welcome().Session
 	// Never calling Next: the Announce and 4 Frames stay queued in the socket.
@@ -220,7 +221,7 @@ func TestConnectionLimitCountsSubscribedConsumers(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "c", Logger: quietLogger()})
+	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "c", Logger: testutil.Logger(t, slog.LevelError)})
 	if err == nil {
 		_ = c.Close()
 	}

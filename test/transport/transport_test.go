@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"syscall"
 	"testing"
@@ -11,10 +12,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/sdk"
-	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // TestFDPassingBetweenProcesses: a consumer in another process receives
@@ -52,12 +54,12 @@ func TestNoFDLeakAfter1000Connects(t *testing.T) {
 	cycle := func(i int) {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 		defer cancel()
-		c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "churn", MaxInFlight: 1, Logger: quietLogger()})
+		c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "churn", MaxInFlight: 1, Logger: testutil.Logger(t, slog.LevelError)})
 		require.NoError(t, err, "cycle %d: dial", i)
 		if i%10 == 0 {
 			f, err := c.Next(ctx)
 			require.NoError(t, err, "cycle %d: next", i)
-			require.NoError(t, harness.VerifyFrame(f, p.Layout.Width), "cycle %d", i)
+			require.NoError(t, producertest.VerifyFrame(f, p.Layout.Width), "cycle %d", i)
 			f.Release()
 		}
 		require.NoError(t, c.Close(), "cycle %d: close", i)
@@ -72,14 +74,14 @@ func TestNoFDLeakAfter1000Connects(t *testing.T) {
 		cycle(i)
 	}
 	require.Eventually(t, settled, waitTimeout, time.Millisecond)
-	base := countFDs(t)
+	base := testutil.CountOwnFDs(t)
 	start := time.Now()
 	for i := warmup; i < total; i++ {
 		cycle(i)
 	}
 	elapsed := time.Since(start)
-	require.Eventually(t, func() bool { return fdCount() == base }, 2*time.Second, 5*time.Millisecond,
-		"fd count after %d cycles: %d, after warm-up: %d", total, fdCount(), base)
+	require.Eventually(t, func() bool { return testutil.FDCount(os.Getpid()) == base }, 2*time.Second, 5*time.Millisecond,
+		"fd count after %d cycles: %d, after warm-up: %d", total, testutil.FDCount(os.Getpid()), base)
 	require.Eventually(t, settled, 2*time.Second, time.Millisecond,
 		"server stats %+v, stream leases %d", p.Srv.Stats(), p.Stream.Stats().Leases)
 	ss := p.Srv.Stats()
@@ -227,7 +229,7 @@ func measureHealthy(t *testing.T, p *testProducer, cps []*consumerProc, window t
 		}
 		return out
 	}
-	cpu := harness.StartCPUWindow(t)
+	cpu := testutil.StartCPUWindow(t)
 	pub0, t0 := p.Stream.Stats().Published, time.Now()
 	a := take()
 	time.Sleep(window) // a rate measurement: let time pass
@@ -387,9 +389,9 @@ func TestPolicyLatest(t *testing.T) {
 
 	f := next(t, c)
 	for round := range 3 {
-		require.NoError(t, harness.VerifyFrame(f, p.Layout.Width))
+		require.NoError(t, producertest.VerifyFrame(f, p.Layout.Width))
 		time.Sleep(200 * time.Millisecond) // the consumer is busy with f
-		require.NoError(t, harness.VerifyFrame(f, p.Layout.Width), "the held frame changed")
+		require.NoError(t, producertest.VerifyFrame(f, p.Layout.Width), "the held frame changed")
 		published := p.Stream.Stats().Published
 		releasedAt := clock.Mono()
 		f.Release()
@@ -398,7 +400,7 @@ func TestPolicyLatest(t *testing.T) {
 		gap := g.Seq() - f.Seq()
 		t.Logf("round %d: held seq %d, got seq %d (gap %d, dropped %d) %v after release; %d published at release",
 			round, f.Seq(), g.Seq(), gap, g.Dropped(), latency, published)
-		require.NoError(t, harness.VerifyFrame(g, p.Layout.Width))
+		require.NoError(t, producertest.VerifyFrame(g, p.Layout.Width))
 		require.GreaterOrEqual(t, g.Seq(), published, "the frame must be the newest one published before the release")
 		if g.Capture() >= releasedAt {
 			// Only possible if a frame was published while the release was
@@ -421,10 +423,10 @@ func TestPolicyLatest(t *testing.T) {
 func TestEvictionClosesMappingsSafely(t *testing.T) {
 	p := startProducer(t, producerOpts{FPS: 30, PoolMin: 4, PoolMax: 4,
 		Config: producer.Config{EvictInterval: 10 * time.Millisecond}})
-	base := countFDs(t)
+	base := testutil.CountOwnFDs(t)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "evictee", MaxInFlight: 2, MaxHold: 200 * time.Millisecond, Logger: quietLogger()})
+	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "evictee", MaxInFlight: 2, MaxHold: 200 * time.Millisecond, Logger: testutil.Logger(t, slog.LevelError)})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() }) // if the test fails early; Close is idempotent
 	f, err := c.Next(ctx)
@@ -432,7 +434,7 @@ func TestEvictionClosesMappingsSafely(t *testing.T) {
 	data, err := f.Data()
 	require.NoError(t, err)
 	require.NotEmpty(t, data)
-	require.NoError(t, harness.VerifyFrame(f, p.Layout.Width))
+	require.NoError(t, producertest.VerifyFrame(f, p.Layout.Width))
 
 	require.Eventually(t, func() bool { return p.Stream.Stats().Evictions == 1 }, waitTimeout, time.Millisecond)
 	require.Eventually(t, func() bool { return p.Stream.Stats().Consumers == 0 && p.Stream.Stats().Leases == 0 },
@@ -487,8 +489,8 @@ func TestEvictionClosesMappingsSafely(t *testing.T) {
 
 	require.Equal(t, acceptedBefore, p.Srv.Stats().Accepted)
 	require.Equal(t, protoBefore, p.Srv.Stats().ProtocolErrors)
-	require.Eventually(t, func() bool { return fdCount() == base }, 2*time.Second, 5*time.Millisecond,
-		"fds: %d now, %d before Dial", fdCount(), base)
-	require.Zero(t, fdsLinkingTo("memfd:framehub-test")-2*p.Pool.Stats().Allocated,
+	require.Eventually(t, func() bool { return testutil.FDCount(os.Getpid()) == base }, 2*time.Second, 5*time.Millisecond,
+		"fds: %d now, %d before Dial", testutil.FDCount(os.Getpid()), base)
+	require.Zero(t, testutil.FDsLinkingTo(os.Getpid(), "memfd:framehub-test")-2*p.Pool.Stats().Allocated,
 		"the consumer's surface fds are all closed (only the producer's two per surface remain)")
 }
