@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -51,17 +50,17 @@ func pair(t *testing.T) (a, b *Conn) {
 	return a, b
 }
 
-// TestHelperProcess is the child side of TestPassFDCrossProcess. It does
-// nothing unless FDPASS_WANT_HELPER=1; it stays silent on success.
-func TestHelperProcess(t *testing.T) {
-	if os.Getenv("FDPASS_WANT_HELPER") != "1" {
-		return
-	}
-	if err := helperChild(); err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+// TestMain runs the child side of TestPassFDCrossProcess when the test
+// binary is re-executed as its helper; the child stays silent on success.
+func TestMain(m *testing.M) {
+	testutil.RunHelper(map[string]func() int{"fdpass-child": func() int {
+		if err := helperChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			return 1
+		}
+		return 0
+	}})
+	os.Exit(m.Run())
 }
 
 func helperChild() error {
@@ -103,9 +102,7 @@ func TestPassFDCrossProcess(t *testing.T) {
 	require.NoError(t, b.Close())
 
 	var stderr, stdout bytes.Buffer
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
-	// atexit_sleep_ms=0 avoids the race detector's 1 s exit delay in the child.
-	cmd.Env = append(os.Environ(), "FDPASS_WANT_HELPER=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+	cmd := testutil.HelperCommand("fdpass-child")
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stderr = &stderr
 	cmd.Stdout = &stdout

@@ -261,7 +261,7 @@ func TestNoOrphansWhenSupervisorIsKilled(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
 	sup := exec.Command(self)
 	sup.Env = append(os.Environ(), "FH_SUP_CHILD=supervisor", "FH_CONFIG="+cfgPath)
-	require.NoError(t, sup.Start())
+	require.NoError(t, testutil.StartOrphanless(sup))
 	_, a := readMark(t, filepath.Join(dir, "a"))
 	_, b := readMark(t, filepath.Join(dir, "b"))
 	require.NoError(t, sup.Process.Kill())

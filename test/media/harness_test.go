@@ -23,18 +23,10 @@ import (
 // waitTimeout bounds every wait: generous, for a noisy two-core machine.
 const waitTimeout = 30 * time.Second
 
-// TestHelperConsumer is the consumer process (see helperMain). It does
-// nothing unless FRAMEHUB_MEDIA_HELPER=1.
-func TestHelperConsumer(t *testing.T) {
-	if os.Getenv(helperEnv) != "1" {
-		return
-	}
-	// Exit here: the testing package's own output must not mix with the
-	// JSON lines on stdout.
-	os.Exit(helperMain())
-}
-
+// TestMain runs the helper consumer (helperMain) when the test binary is
+// re-executed as one (see spawn), the tests otherwise.
 func TestMain(m *testing.M) {
+	testutil.RunHelper(map[string]func() int{"consumer": helperMain})
 	os.Exit(m.Run())
 }
 
@@ -82,8 +74,8 @@ type child struct {
 // for it to be subscribed.
 func spawn(t *testing.T, p *testProducer, mode, stream string, env ...string) *child {
 	t.Helper()
-	env = append([]string{helperEnv + "=1", "FHM_SOCKET=" + p.addr, "FHM_MODE=" + mode, "FHM_STREAM=" + stream}, env...)
-	cmd := testutil.HelperCommand("TestHelperConsumer", env...)
+	env = append([]string{"FHM_SOCKET=" + p.addr, "FHM_MODE=" + mode, "FHM_STREAM=" + stream}, env...)
+	cmd := testutil.HelperCommand("consumer", env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	stdin, err := cmd.StdinPipe()

@@ -58,7 +58,8 @@ func TestPythonConsumer(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	t0 := time.Now()
-	runErr := cmd.Run()
+	require.NoError(t, testutil.StartOrphanless(cmd))
+	runErr := cmd.Wait()
 	elapsed := time.Since(t0)
 	t.Logf("%s (%v):\nstdout: %sstderr: %s", py, elapsed.Round(time.Millisecond), stdout.String(), stderr.String())
 	require.NoError(t, runErr)

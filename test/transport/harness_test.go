@@ -31,6 +31,13 @@ import (
 // no test sleeps it away: it is only the deadline of a wait.
 const waitTimeout = 10 * time.Second
 
+// TestMain runs the helper consumer when the test binary is re-executed as
+// one (see spawnConsumer), the tests otherwise.
+func TestMain(m *testing.M) {
+	testutil.RunHelper(map[string]func() int{"consumer": func() int { runHelper(); return 0 }})
+	os.Exit(m.Run())
+}
+
 // ---------------------------------------------------------------------------
 // Logging
 
@@ -59,8 +66,8 @@ func (p *testProducer) session(id uint64) (producer.SessionInfo, bool) {
 // ---------------------------------------------------------------------------
 // Consumer subprocesses
 //
-// The test binary re-executes itself running only TestConsumerHelper, which
-// does nothing unless FRAMEHUB_TEST_HELPER=1. Parameters travel in FH_*
+// The test binary re-executes itself as the helper "consumer" (runHelper),
+// which TestMain runs instead of the tests. Parameters travel in FH_*
 // environment variables; the child reports JSON lines on stdout.
 
 // consumerCfg parameterises a helper consumer.
@@ -87,7 +94,6 @@ func (c consumerCfg) env(addr string) []string {
 		return "0"
 	}
 	return []string{
-		"FRAMEHUB_TEST_HELPER=1",
 		"FH_SOCKET=" + addr,
 		"FH_STREAM=" + c.Stream,
 		"FH_NAME=" + c.Name,
@@ -198,7 +204,7 @@ func spawnConsumer(t *testing.T, addr string, cfg consumerCfg) *consumerProc {
 	if cfg.Name == "" {
 		cfg.Name = "helper"
 	}
-	cmd := testutil.HelperCommand("TestConsumerHelper", cfg.env(addr)...)
+	cmd := testutil.HelperCommand("consumer", cfg.env(addr)...)
 	cp := &consumerProc{
 		t: t, cfg: cfg, cmd: cmd,
 		ready: make(chan helperMsg, 1), doneCh: make(chan struct{}), exited: make(chan struct{}),

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -25,8 +24,8 @@ import (
 	"github.com/framehub/framehub/sdk"
 )
 
-// TestConsumerHelper is the consumer process of the multi-process tests
-// (see spawnConsumer). It returns at once unless FRAMEHUB_TEST_HELPER=1.
+// runHelper is the consumer process of the multi-process tests (see
+// spawnConsumer and TestMain).
 //
 // It subscribes with the sdk, prints {"event":"ready"} once welcomed, then
 // receives frames: each frame's stamp is verified on receipt, the frame is
@@ -36,13 +35,6 @@ import (
 // "mismatch" line; "progress" lines every 50 ms carry the counters. When its
 // stdin reaches EOF, FH_FRAMES frames were received or Next fails, it waits
 // for the frames it holds, prints a "done" line and exits.
-func TestConsumerHelper(t *testing.T) {
-	if os.Getenv("FRAMEHUB_TEST_HELPER") != "1" {
-		return
-	}
-	runHelper()
-}
-
 type helperEnv struct {
 	socket, stream, name, policy, mode string
 	flood                              string
