@@ -188,6 +188,100 @@ func ReadCPUTicks() (CPUTicks, error) {
 // rate skip or relax such windows; benchmarks count them in their reports.
 const HeavySteal = 0.20
 
+// StarvedBusy is the share of the machine's CPU time, busy or stolen, at
+// which a measurement window is starved when processes outside the test
+// took at least StarvedOthers of it: the machine had no CPU left to give
+// (other test packages' processes run alongside, x264 and GStreamer
+// clients among them), so an absolute rate measured in it says nothing
+// about the code measured.
+const StarvedBusy = 0.90
+
+// StarvedOthers is the share of the machine's CPU time (half a CPU of two)
+// that processes outside the test must have taken for a busy window to be
+// starved. A machine made busy by the test's own processes (a flooding
+// consumer, the producer under test) is no excuse: keeping its rate under
+// that load is what such a test checks.
+const StarvedOthers = 0.25
+
+// Starved is the machine-busy rule every rate check of the tests applies:
+// for a window whose busy and stolen shares are busy and steal (see Share),
+// of which others was taken by processes outside the test, it says why an
+// absolute rate measured in it cannot be judged (at least HeavySteal
+// stolen by the host; or at least StarvedBusy busy, at least StarvedOthers
+// by other processes), with the measured shares, or "" when the machine
+// had CPU to spare. Relative checks (a consumer against the rate the
+// producer really published) stay valid in a starved window; only
+// absolute ones are not.
+//
+// The chaos suite applies HeavySteal alone: there the load on the machine
+// is the supervised group under test, whose rate is what it judges.
+func Starved(busy, others, steal float64) string {
+	switch {
+	case steal >= HeavySteal:
+		return fmt.Sprintf("the host stole %.0f%% of the machine's CPU time (≥ %.0f%%; %.0f%% busy)", 100*steal, 100*HeavySteal, 100*busy)
+	case busy >= StarvedBusy && others >= StarvedOthers:
+		return fmt.Sprintf("the machine was %.0f%% busy (≥ %.0f%%), %.0f%% of it by processes outside the test (≥ %.0f%%): they took the CPU",
+			100*busy, 100*StarvedBusy, 100*others, 100*StarvedOthers)
+	}
+	return ""
+}
+
+// TreeCPU is the CPU time, in ns, of process root and of every process
+// descending from it (see ProcCPU), read from /proc now. Processes that
+// exit while it reads are left out.
+func TreeCPU(root int) (int64, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("CPU time of the processes under pid %d: %w", root, err)
+	}
+	children := map[int][]int{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid := parentPID(pid); ppid > 0 {
+			children[ppid] = append(children[ppid], pid)
+		}
+	}
+	total, err := ProcCPU(root)
+	if err != nil {
+		return 0, err
+	}
+	for todo := children[root]; len(todo) > 0; {
+		pid := todo[len(todo)-1]
+		todo = append(todo[:len(todo)-1], children[pid]...)
+		if ns, err := ProcCPU(pid); err == nil {
+			total += ns
+		}
+	}
+	return total, nil
+}
+
+// parentPID is the ppid field of /proc/PID/stat, or 0 when pid is gone.
+// The field follows the command name, which may hold spaces and
+// parentheses: it is read after the last ')'.
+func parentPID(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:])) // state ppid ...
+	if len(f) < 2 {
+		return 0
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	return ppid
+}
+
+// ClockTicks is the unit of /proc/stat (USER_HZ), which Linux fixes at 100
+// per second for user space whatever the kernel's own tick rate.
+const ClockTicks = 100
+
 // Share returns, for the window from prev to c, the share of the machine's
 // CPU time that was busy (neither idle nor iowait: processes here and
 // steal) and the share stolen by the host. Both are 0 for an empty window.

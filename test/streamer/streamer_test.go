@@ -2,6 +2,7 @@ package streamer_test
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,26 +87,24 @@ func TestStalledViewerDoesNotSlowOthers(t *testing.T) {
 	starved := cpu.Starved()
 	src := (src1 - src0) / to.Sub(from).Seconds()
 	t.Logf("streamer: %.1f fps from the producer over the window", src)
+	slowest := math.Inf(1)
 	for _, c := range []*gstClient{a, b} {
 		n := c.framesBetween(from, to)
 		fps := float64(n) / to.Sub(from).Seconds()
+		slowest = min(slowest, fps)
 		t.Logf("viewer %s: %d frames in %v with one viewer stopped: %.1f fps", c.name, n, to.Sub(from).Round(time.Millisecond), fps)
 		// Two frames of slack: a viewer's frames are timed where its
 		// decoder prints them, after its jitter buffer.
 		require.GreaterOrEqual(t, fps, 0.95*src-2/window.Seconds(),
 			"viewer %s fell behind the %.1f fps the streamer received: slowed down by the stopped viewer", c.name, src)
-		if starved == "" {
-			require.GreaterOrEqual(t, fps, 27.0, "viewer %s slowed down by the stopped viewer", c.name)
-		}
 		require.True(t, c.running())
 		c.requireHealthy()
-	}
-	if starved != "" {
-		t.Logf("the absolute rate (≥ 27 fps) is not judged: %s", starved)
 	}
 	require.Zero(t, stalled.framesBetween(from, to), "the stopped viewer decoded nothing")
 	t.Logf("streamer: %v frames dropped for viewers so far (the stopped one's TCP buffers absorb the first seconds)",
 		metric(t, st.AdminAddr(), "framehub_streamer_viewer_frames_dropped_total"))
+	testutil.SkipUnjudged(t, starved, "the viewers' absolute rate, slowest %.1f fps against 27", slowest)
+	require.GreaterOrEqual(t, slowest, 27.0, "a viewer slowed down by the stopped viewer")
 }
 
 // Killing and restarting the producer: viewers connected before play again

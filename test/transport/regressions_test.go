@@ -292,7 +292,7 @@ func TestFloodingConsumerCostsOnlyItself(t *testing.T) {
 	require.Eventually(t, func() bool { return flood.Progress().Frames > 10 }, waitTimeout, time.Millisecond,
 		"the flooder is not sending")
 	f0 := flood.Progress()
-	measureHealthy(t, p, healthy, 2*time.Second, 28)
+	unjudged := measureHealthy(t, p, healthy, 2*time.Second, 28)
 	f1 := flood.Progress()
 	t.Logf("flooder: %.0f packets/s", rate(f0.Frames, f1.Frames, time.Duration(f1.MonoNS-f0.MonoNS)))
 	_, ok := p.session(flood.Session())
@@ -304,4 +304,5 @@ func TestFloodingConsumerCostsOnlyItself(t *testing.T) {
 		require.Empty(t, d.Err)
 		require.Zero(t, d.Mismatches)
 	}
+	testutil.SkipUnjudged(t, unjudged, "the source's rate")
 }
