@@ -179,27 +179,50 @@ func startGoodConsumer(t *testing.T, p *testProducer) *goodConsumer {
 }
 
 // window measures the good consumer's frames against the frames the
-// producer published over the same time.
+// producer published over the same time, and the machine's CPU over it.
 type window struct {
 	g              *goodConsumer
 	p              *testProducer
+	cpu            *testutil.CPUWindow
 	t0             time.Time
 	frames0, publ0 uint64
 	dropped0       uint64
 }
 
-func (g *goodConsumer) measure(p *testProducer) *window {
-	return &window{g: g, p: p, t0: time.Now(), frames0: g.Frames.Load(), publ0: p.Stream.Stats().Published, dropped0: g.Dropped.Load()}
+func (g *goodConsumer) measure(t *testing.T, p *testProducer) *window {
+	return &window{g: g, p: p, cpu: testutil.StartCPUWindow(t), t0: time.Now(),
+		frames0: g.Frames.Load(), publ0: p.Stream.Stats().Published, dropped0: g.Dropped.Load()}
 }
 
-// end returns the good consumer's rate, the published rate, their ratio
-// and the frames the producer skipped for the good consumer.
-func (w *window) end() (got, published, ratio float64, dropped uint64) {
+// measured is what a window saw.
+type measured struct {
+	got, published float64 // the good consumer's and the producer's rates, fps
+	ratio          float64 // the good consumer's frames over the frames published
+	dropped        uint64  // frames the producer skipped for the good consumer
+	starved        string  // why the published rate cannot be judged (sysinfo.Starved), or ""
+}
+
+// end closes the window.
+func (w *window) end() measured {
 	d := time.Since(w.t0).Seconds()
 	f := w.g.Frames.Load() - w.frames0
 	pub := w.p.Stream.Stats().Published - w.publ0
+	m := measured{got: float64(f) / d, published: float64(pub) / d, dropped: w.g.Dropped.Load() - w.dropped0, starved: w.cpu.Starved()}
 	if pub > 0 {
-		ratio = float64(f) / float64(pub)
+		m.ratio = float64(f) / float64(pub)
 	}
-	return float64(f) / d, float64(pub) / d, ratio, w.g.Dropped.Load() - w.dropped0
+	return m
+}
+
+// requireOthersKeepTheirRate requires what "others keep their rate" means:
+// the good consumer got at least 95% of the frames the producer published
+// over the window, and the producer published at least 95% of its source's
+// rate (a frozen producer would score a perfect ratio). The second is an
+// absolute rate: on a starved machine it is not judged, and the test ends
+// skipped saying so; call this after the test's other checks.
+func requireOthersKeepTheirRate(t *testing.T, p *testProducer, m measured) {
+	t.Helper()
+	require.GreaterOrEqual(t, m.ratio, 0.95, "the well-behaved consumer keeps the producer's rate (%.1f of %.1f fps)", m.got, m.published)
+	testutil.SkipUnjudged(t, m.starved, "the published rate, %.1f fps against the source's %.0f", m.published, p.FPS)
+	require.GreaterOrEqual(t, m.published, 0.95*p.FPS, "the producer keeps 95%% of its source's %.0f fps", p.FPS)
 }

@@ -157,7 +157,8 @@ func TestPanickingPluginIsRestarted(t *testing.T) {
 	for i, want := range []string{"restart_in=100ms", "restart_in=200ms", "restart_in=400ms"} {
 		require.Contains(t, restarts[i], want, "restart %d", i+1)
 	}
-	testutil.WaitUntil(t, waitTimeout, func() bool { return good.Frames.Load() >= 30 }, "the good consumer to receive 30 more frames")
+	frames := good.Frames.Load()
+	testutil.WaitUntil(t, waitTimeout, func() bool { return good.Frames.Load() >= frames+30 }, "the good consumer to receive 30 more frames")
 	good.Check(t)
 }
 
@@ -173,17 +174,17 @@ func TestLeakingPluginIsEvictedOthersKeepTheirRate(t *testing.T) {
 	}}})
 	th.waitStatus(t, "leaker", "the leaker to run", func(s host.Status) bool { return s.State == host.StateRunning })
 	ev0 := p.Stream.Stats().Evictions
-	w := good.measure(p)
+	w := good.measure(t, p)
 	testutil.WaitUntil(t, waitTimeout, func() bool {
 		return p.Stream.Stats().Evictions >= ev0+3 && time.Since(w.t0) >= 2*time.Second
 	}, "3 evictions and 2 s")
-	got, published, ratio, dropped := w.end()
+	m := w.end()
 	evictions := p.Stream.Stats().Evictions - ev0
 	st := th.waitStatus(t, "leaker", "the plugin to report its evictions", func(s host.Status) bool { return s.Health.Stats.Evictions >= 1 })
 	t.Logf("leaker evicted %d times (plugin SDK counts %d, holds %d frames); good consumer %.1f fps of %.1f published (%.1f%%), %d skipped",
-		evictions, st.Health.Stats.Evictions, st.Health.Stats.Unreleased, got, published, 100*ratio, dropped)
-	require.GreaterOrEqual(t, ratio, 0.95, "the well-behaved consumer keeps the producer's rate")
+		evictions, st.Health.Stats.Evictions, st.Health.Stats.Unreleased, m.got, m.published, 100*m.ratio, m.dropped)
 	good.Check(t)
+	requireOthersKeepTheirRate(t, p, m)
 }
 
 // A plugin that hangs (here: SIGSTOP, so not even its RPC answers) fails
@@ -236,7 +237,12 @@ func TestPluginCannotWriteSurfaces(t *testing.T) {
 	good.Check(t)
 }
 
-// A plugin that floods its socket with packets throttles only itself.
+// A plugin that floods its socket with packets throttles only itself: the
+// producer reads at most 64 packets of a consumer per frame it publishes
+// (or per 50 ms without frames), so the flooder's sends block on its own
+// full socket; the others keep the producer's rate. Whether the flooder is
+// also evicted depends on how long its releases wait behind its own
+// packets: that is logged, not required.
 func TestFloodingPluginCostsOnlyItself(t *testing.T) {
 	p := startProducer(t, producerOpts{FPS: 100})
 	good := startGoodConsumer(t, p)
@@ -244,17 +250,35 @@ func TestFloodingPluginCostsOnlyItself(t *testing.T) {
 		Name: "flooder", Path: built.test, MaxHold: 300 * time.Millisecond, Params: map[string]string{"mode": "flood"},
 	}}})
 	th.waitStatus(t, "flooder", "flooding", func(s host.Status) bool { return metric(s, "flood_sent") >= 1000 })
-	w := good.measure(p)
+	w := good.measure(t, p)
 	start := th.status(t, "flooder")
 	testutil.WaitUntil(t, waitTimeout, func() bool { return time.Since(w.t0) >= 2*time.Second }, "2 s of flooding")
-	got, published, ratio, dropped := w.end()
-	st := th.status(t, "flooder")
+	end := th.status(t, "flooder")
+	m := w.end()
+	// The flooder's count comes with its health reports, each at most one
+	// health interval (100 ms) plus an RPC older than the status read: the
+	// packets counted were sent within the window plus 0.5 s.
+	span := time.Since(w.t0) + 500*time.Millisecond
+	sent := metric(end, "flood_sent") - metric(start, "flood_sent")
 	t.Logf("flooder sent %.0f packets in the window (%.0f/s); its frames %v, evictions %d, starts %d; good consumer %.1f fps of %.1f published (%.1f%%), %d skipped",
-		metric(st, "flood_sent")-metric(start, "flood_sent"), (metric(st, "flood_sent")-metric(start, "flood_sent"))/time.Since(w.t0).Seconds(),
-		metric(st, "frames"), st.Health.Stats.Evictions, st.Starts, got, published, 100*ratio, dropped)
-	require.GreaterOrEqual(t, ratio, 0.95, "the well-behaved consumer keeps the producer's rate")
+		sent, sent/time.Since(w.t0).Seconds(), metric(end, "frames"), end.Health.Stats.Evictions, end.Starts,
+		m.got, m.published, 100*m.ratio, m.dropped)
+	// What the producer can have read of the flood over the span at the
+	// source's rate, plus what the flooder's socket buffer holds. A flood
+	// the producer read in full would be tens of thousands of packets a
+	// second.
+	reads := 64 * (p.FPS + 1/0.050) * span.Seconds()
+	require.LessOrEqual(t, sent, reads+floodSocketSlack,
+		"the flooder is throttled to what the producer reads of it (64 packets per frame, %.0f over %v)", reads, span.Round(time.Millisecond))
+	require.Equal(t, 1, end.Starts, "the flooder is throttled, not restarted")
 	good.Check(t)
+	requireOthersKeepTheirRate(t, p, m)
 }
+
+// floodSocketSlack is more small packets than a Unix socket's default send
+// buffer (net.core.wmem_default, 208 KiB) holds: what a flooder can have
+// sent beyond what its peer read.
+const floodSocketSlack = 1000
 
 // A binary that is not a plugin fails its launch; the host logs why and
 // keeps retrying with backoff instead of failing.
