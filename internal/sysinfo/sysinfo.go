@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -227,8 +228,10 @@ func Starved(busy, others, steal float64) string {
 }
 
 // TreeCPU is the CPU time, in ns, of process root and of every process
-// descending from it (see ProcCPU), read from /proc now. Processes that
-// exit while it reads are left out.
+// descending from it, read from /proc now: each live one's (see ProcCPU),
+// plus what the exited ones used once their parent in the tree waited for
+// them (cutime and cstime, to the tick). A process that exits while it
+// reads, or that exited and was not waited for yet, is left out.
 func TreeCPU(root int) (int64, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -240,42 +243,61 @@ func TreeCPU(root int) (int64, error) {
 		if err != nil {
 			continue
 		}
-		if ppid := parentPID(pid); ppid > 0 {
-			children[ppid] = append(children[ppid], pid)
+		if st, ok := readStat(pid); ok && st.ppid > 0 {
+			children[st.ppid] = append(children[st.ppid], pid)
 		}
 	}
 	total, err := ProcCPU(root)
 	if err != nil {
 		return 0, err
 	}
-	for todo := children[root]; len(todo) > 0; {
+	for todo := []int{root}; len(todo) > 0; {
 		pid := todo[len(todo)-1]
 		todo = append(todo[:len(todo)-1], children[pid]...)
-		if ns, err := ProcCPU(pid); err == nil {
+		if pid != root {
+			ns, err := ProcCPU(pid)
+			if err != nil {
+				continue
+			}
 			total += ns
+		}
+		if st, ok := readStat(pid); ok {
+			total += st.waitedTicks * int64(time.Second/ClockTicks)
 		}
 	}
 	return total, nil
 }
 
-// parentPID is the ppid field of /proc/PID/stat, or 0 when pid is gone.
-// The field follows the command name, which may hold spaces and
-// parentheses: it is read after the last ')'.
-func parentPID(pid int) int {
+// procStat holds the fields of /proc/PID/stat that TreeCPU reads.
+type procStat struct {
+	ppid        int
+	waitedTicks int64 // cutime + cstime: the waited-for children's CPU time
+}
+
+// readStat reads /proc/PID/stat; false when pid is gone. The fields follow
+// the command name, which may hold spaces and parentheses: they are read
+// after the last ')'.
+func readStat(pid int) (procStat, bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return procStat{}, false
 	}
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0
+		return procStat{}, false
 	}
-	f := strings.Fields(string(b[i+1:])) // state ppid ...
-	if len(f) < 2 {
-		return 0
+	// state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+	// cmajflt utime stime cutime cstime ...
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return procStat{}, false
 	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
+	var st procStat
+	st.ppid, _ = strconv.Atoi(f[1])
+	cu, _ := strconv.ParseInt(f[13], 10, 64)
+	cs, _ := strconv.ParseInt(f[14], 10, 64)
+	st.waitedTicks = cu + cs
+	return st, true
 }
 
 // ClockTicks is the unit of /proc/stat (USER_HZ), which Linux fixes at 100

@@ -81,8 +81,10 @@ func TestTreeCPU(t *testing.T) {
 	self := os.Getpid()
 	cmd := exec.Command("sh", "-c", "while :; do :; done")
 	require.NoError(t, cmd.Start())
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	require.Equal(t, self, parentPID(cmd.Process.Pid))
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }() // when a check fails first
+	st, ok := readStat(cmd.Process.Pid)
+	require.True(t, ok)
+	require.Equal(t, self, st.ppid)
 	tree0, err := TreeCPU(self)
 	require.NoError(t, err)
 	own0, err := ProcCPU(self)
@@ -103,7 +105,16 @@ func TestTreeCPU(t *testing.T) {
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, tree1-tree0, own1-own0, "the tree includes the process itself")
 	require.GreaterOrEqual(t, (tree1-own1)-(tree0-own0), int64(200*time.Millisecond), "the child's CPU time is in its parent's tree")
-	require.Zero(t, parentPID(1<<30))
+
+	// Once exited and waited for, the child's time stays in the tree.
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	tree2, err := TreeCPU(self)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, tree2, tree1-int64(20*time.Millisecond), "a waited-for child's CPU time stays in the tree (to the tick)")
+
+	_, ok = readStat(1 << 30)
+	require.False(t, ok)
 	_, err = TreeCPU(1 << 30)
 	require.ErrorContains(t, err, "CPU time of pid")
 }
