@@ -3,13 +3,17 @@ package sdk_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/clock"
 	"github.com/framehub/framehub/internal/stamp"
 	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/internal/testutil/producertest"
@@ -73,23 +77,125 @@ func TestNextVerifiesStampAndRelease(t *testing.T) {
 	require.Zero(t, st.Unreleased)
 }
 
-// A release from another goroutine while Next is blocked must reach the
-// producer at once: with a budget of 1 the next frame depends on it.
+// A release from another goroutine while Next is blocked reaches the
+// producer at once, within Release: the producer publishes one frame only
+// after Release returned, and with a budget of 1 that frame can reach the
+// consumer only if the release was already in the socket (the producer
+// reads releases before it hands out a frame). A release left for later
+// would leave the frame skipped and Next blocked until its deadline.
 func TestReleaseFromOtherGoroutineWhileNextBlocks(t *testing.T) {
-	addr := filepath.Join(t.TempDir(), "p.sock")
-	startProducer(t, addr, 100, producer.Config{})
+	p := producertest.StartProducer(t, producertest.Options{Manual: true, PoolMax: 8, PoolName: "sdk-test"})
 	ctx := ctxT(t, 10*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 1, Logger: quietLogger(t, nil)})
+	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{MaxInFlight: 1, Logger: quietLogger(t, nil)})
 	require.NoError(t, err)
 	defer c.Close()
+	publish := func() {
+		s, err := p.Stream.Acquire()
+		require.NoError(t, err)
+		p.Stream.Publish(s, producer.FrameInfo{})
+	}
+	publish()
+	held, err := c.Next(ctx)
+	require.NoError(t, err)
 	for i := 0; i < 10; i++ {
+		type result struct {
+			f   *sdk.Frame
+			err error
+		}
+		next := make(chan result, 1)
+		go func() {
+			f, err := c.Next(ctx)
+			next <- result{f, err}
+		}()
+		waitBlockedIn(t, "sdk.(*Client).recv")
+		skipped0 := p.Stream.Stats().SkippedBudget
+		held.Release()
+		publish()
+		r := <-next
+		require.NoError(t, r.err, "round %d: the frame published after Release never came", i)
+		require.Equal(t, held.Seq()+1, r.f.Seq(), "round %d", i)
+		require.Equal(t, skipped0, p.Stream.Stats().SkippedBudget, "round %d: the frame was skipped: the release had not reached the producer", i)
+		held = r.f
+	}
+	held.Release()
+}
+
+// waitBlockedIn waits until a goroutine of this process is blocked in
+// function fn (as runtime.Stack names it), failing the test after 10 s.
+func waitBlockedIn(t *testing.T, fn string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	testutil.WaitUntil(t, 10*time.Second, func() bool {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			// Only a goroutine that is waiting, not one running through fn.
+			if strings.Contains(g, fn+"(") && !strings.Contains(strings.SplitN(g, "\n", 2)[0], "[running]") {
+				return true
+			}
+		}
+		return false
+	}, "a goroutine blocked in %s", fn)
+}
+
+// The SDK warns, once per frame, when a frame has been held for ¾ of the
+// deadline the producer granted (docs/SDK.md), before the producer would
+// evict the consumer: the warning comes from the next Next call after
+// that point.
+func TestWarnsAtThreeQuartersOfMaxHold(t *testing.T) {
+	p := startProducer(t, filepath.Join(t.TempDir(), "p.sock"), 100, producer.Config{})
+	var logs testutil.LockedBuffer
+	ctx := ctxT(t, 10*time.Second)
+	// 2 s: the ½ s from the warning to the eviction leaves room for a
+	// loaded machine to release the frame in time.
+	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{MaxInFlight: 2, MaxHold: 2 * time.Second, Logger: quietLogger(t, &logs)})
+	require.NoError(t, err)
+	defer c.Close()
+	hold := time.Duration(c.Welcome().MaxHoldMS) * time.Millisecond
+	require.Equal(t, 2*time.Second, hold, "the producer grants the deadline asked for")
+
+	held, err := c.Next(ctx)
+	require.NoError(t, err)
+	const warning = "frame held close to max_hold"
+	late := 0 // Next calls that returned past ¾ of max_hold without a warning
+	testutil.WaitUntil(t, 5*time.Second, func() bool {
+		f, err := c.Next(ctx) // each Next checks the frames held
+		require.NoError(t, err)
+		f.Release()
+		if strings.Contains(logs.String(), warning) {
+			return true
+		}
+		if time.Duration(clock.Mono()-held.Received()) >= hold*3/4 {
+			late++
+		}
+		return false
+	}, "the ¾ max_hold warning")
+	var heldFor time.Duration
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, warning) {
+			require.Contains(t, l, fmt.Sprintf("seq=%d ", held.Seq()), "the warning names the frame")
+			require.Contains(t, l, "max_hold=2s")
+			i := strings.Index(l, " held=")
+			require.GreaterOrEqual(t, i, 0, l)
+			heldFor, err = time.ParseDuration(strings.Fields(l[i+len(" held="):])[0])
+			require.NoError(t, err, l)
+		}
+	}
+	t.Logf("warned after %v of %v (%d Next calls returned past ¾ before it)", heldFor, hold, late)
+	require.GreaterOrEqual(t, heldFor, hold*3/4, "no warning before ¾ of max_hold")
+	require.Less(t, heldFor, hold, "the warning comes before the producer would evict")
+	// The Next that returned just past ¾ may have started before it.
+	require.LessOrEqual(t, late, 1, "the first Next that starts past ¾ of max_hold warns")
+	require.True(t, held.Valid(), "not evicted")
+	held.Release()
+	require.NoError(t, c.Flush())
+
+	// Once per frame: more Next calls do not repeat it.
+	for i := 0; i < 5; i++ {
 		f, err := c.Next(ctx)
 		require.NoError(t, err)
-		go func() {
-			time.Sleep(20 * time.Millisecond)
-			f.Release()
-		}()
+		f.Release()
 	}
+	require.Equal(t, 1, strings.Count(logs.String(), warning))
 }
 
 func TestCloseReportsUnreleasedFrames(t *testing.T) {

@@ -68,6 +68,7 @@ type child struct {
 	reports chan report
 	stderr  *testutil.LockedBuffer
 	exited  chan struct{}
+	last    report // the last report read from reports
 }
 
 // spawn starts a helper in mode with the FHM_* settings in env and waits
@@ -116,12 +117,28 @@ func (c *child) wait(ok func(report) bool, what string) report {
 			if !open {
 				c.t.Fatalf("helper exited before %s; last report %+v; stderr:\n%s", what, last, testutil.Tail(c.stderr.String(), 4000))
 			}
-			last = r
+			last, c.last = r, r
 			if ok(r) {
 				return r
 			}
 		case <-deadline.C:
 			c.t.Fatalf("no %s from the helper within %v; last report %+v; stderr:\n%s", what, waitTimeout, last, testutil.Tail(c.stderr.String(), 4000))
+		}
+	}
+}
+
+// latest returns the newest report the helper has sent so far, without
+// waiting: the reports queued are read and dropped.
+func (c *child) latest() report {
+	for {
+		select {
+		case r, open := <-c.reports:
+			if !open {
+				return c.last
+			}
+			c.last = r
+		default:
+			return c.last
 		}
 	}
 }
