@@ -2,6 +2,7 @@ package streamer_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -86,13 +87,23 @@ func startProducer(t *testing.T, socket string, w, h int) *testutil.Daemon {
 // cleanup, and waits until the producer's stream flows through it.
 func runStreamer(t *testing.T, socket string, mutate func(*streamer.Options)) *streamer.Streamer {
 	t.Helper()
+	st, _ := runStreamerWatched(t, socket, mutate)
+	return st
+}
+
+// runStreamerWatched is runStreamer that also returns when each viewer
+// started playing, read from the streamer's log as it is written.
+func runStreamerWatched(t *testing.T, socket string, mutate func(*streamer.Options)) (*streamer.Streamer, *playLog) {
+	t.Helper()
 	o := streamer.Defaults()
 	o.Socket = socket
 	o.RTSPAddr, o.UDPRTPAddr, o.Admin = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	if mutate != nil {
 		mutate(&o)
 	}
-	st, err := streamer.New(o, testutil.Logger(t, slog.LevelInfo))
+	plays := &playLog{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(testutil.LogWriter(t), plays), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	st, err := streamer.New(o, log)
 	require.NoError(t, err)
 	run := testutil.RunBackground(t, "streamer Run", waitTimeout, st.Run)
 	select {
@@ -103,7 +114,41 @@ func runStreamer(t *testing.T, socket string, mutate func(*streamer.Options)) *s
 		t.Fatalf("streamer not ready within %v", waitTimeout)
 	}
 	waitHealthy(t, st.AdminAddr())
-	return st
+	return st, plays
+}
+
+// playLog records when the streamer logged each "rtsp: viewer playing":
+// the moment a viewer's PLAY was accepted, which excludes the client's own
+// start-up (gst-launch takes 0.4–0.8 s to reach PLAY on a loaded machine).
+type playLog struct {
+	mu    sync.Mutex
+	plays []time.Time
+}
+
+func (l *playLog) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`msg="rtsp: viewer playing"`)) {
+		l.mu.Lock()
+		l.plays = append(l.plays, time.Now())
+		l.mu.Unlock()
+	}
+	return len(p), nil
+}
+
+// count returns how many viewers started playing so far.
+func (l *playLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.plays)
+}
+
+// waitPlay waits until viewer i (0-based, in order of PLAY) plays, and
+// returns when it started.
+func (l *playLog) waitPlay(t *testing.T, i int) time.Time {
+	t.Helper()
+	testutil.WaitUntil(t, waitTimeout, func() bool { return l.count() > i }, "viewer %d to play", i)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.plays[i]
 }
 
 // waitHealthy waits until /healthz at admin says the stream flows.
@@ -275,10 +320,17 @@ func (c *gstClient) waitFrames(n int) {
 // frame.
 func (c *gstClient) firstFrame() time.Duration {
 	c.t.Helper()
+	return c.firstFrameAt().Sub(c.started)
+}
+
+// firstFrameAt waits for the client's first decoded frame and returns when
+// it was seen.
+func (c *gstClient) firstFrameAt() time.Time {
+	c.t.Helper()
 	c.waitFrames(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.frames[0].Sub(c.started)
+	return c.frames[0]
 }
 
 // framesBetween counts the frames decoded in [from, to).
