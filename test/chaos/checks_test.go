@@ -207,8 +207,12 @@ func (c *chaos) checkIdlePool() {
 // and no capture time recorded twice.
 func (c *chaos) checkRecording() {
 	g := c.g
-	// The recorder is back (checkIdlePool): let it write a fragment.
-	time.Sleep(3 * time.Second)
+	// The recorder is back (checkIdlePool): let it write a fragment (its
+	// write histogram counts one per fragment).
+	const written = "framehub_recorder_write_seconds"
+	w0 := c.recorderCounter(written, nil)
+	require.True(c.t, testutil.Poll(30*time.Second, 200*time.Millisecond, func() bool { return c.recorderCounter(written, nil) > w0 }),
+		"the recorder wrote no fragment within 30 s after the faults")
 	c.stopTracker()
 	c.tracker.scan()
 	spans, checked := c.tracker.result()
