@@ -140,6 +140,9 @@ func startHost(t *testing.T, p *testProducer, cfg host.Config) *testHost {
 	def(&cfg.StartTimeout, waitTimeout)
 	h, err := host.New(cfg)
 	require.NoError(t, err)
+	// After the host stopped (cleanups run last registered first): the
+	// plugins' stderr, which the host re-logs, holds any race report.
+	t.Cleanup(func() { testutil.CheckNoRace(t, "a plugin", logs.String()) })
 	run := testutil.RunBackground(t, "plugin host", waitTimeout, h.Run)
 	return &testHost{h: h, logs: logs, stop: run.Stop}
 }

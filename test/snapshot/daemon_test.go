@@ -21,16 +21,21 @@ import (
 	"github.com/framehub/framehub/internal/testutil"
 )
 
-// buildBinaries builds framehub-snapshot and framehubctl with cgo off
-// (which also proves they need none) and returns their directory.
+// buildBinaries builds framehub-snapshot and framehubctl with cgo off,
+// which proves they need none, and returns the directory of the binaries
+// the tests run: those, or, when the tests run with the race detector
+// (which needs cgo), the same built with it.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
+	pkgs := []string{"github.com/framehub/framehub/cmd/framehub-snapshot", "github.com/framehub/framehub/cmd/framehubctl"}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	err := testutil.GoBuild(ctx, dir, []string{"CGO_ENABLED=0"},
-		"github.com/framehub/framehub/cmd/framehub-snapshot", "github.com/framehub/framehub/cmd/framehubctl")
-	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, testutil.GoBuild(ctx, dir, []string{"CGO_ENABLED=0"}, pkgs...))
+	if testutil.RaceEnabled {
+		dir = t.TempDir()
+		require.NoError(t, testutil.GoBuild(ctx, dir, nil, pkgs...))
+	}
 	return dir
 }
 
