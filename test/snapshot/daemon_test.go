@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"image/jpeg"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -203,10 +202,7 @@ func TestDaemon(t *testing.T) {
 	})
 
 	t.Run("unreachable daemon", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := ln.Addr().String()
-		require.NoError(t, ln.Close())
+		addr := testutil.RefusingAddr(t)
 		code, _, stderr := ctl(t, bin, "snapshot", "-addr", addr, "-o", filepath.Join(t.TempDir(), "x.jpg"))
 		require.Equal(t, 1, code)
 		require.Equal(t, "framehubctl snapshot: cannot reach framehub-snapshot at "+addr+": connection refused\n", stderr)
