@@ -15,33 +15,6 @@ import (
 	"github.com/framehub/framehub/internal/testutil"
 )
 
-// pythonWithMsgpack returns a python3 that can import msgpack, or skips the
-// test saying precisely what is missing. The python3 first on PATH may be
-// another installation (pyenv, a venv) than Debian's, which is the one
-// python3-msgpack installs into: both are tried.
-func pythonWithMsgpack(t *testing.T) string {
-	t.Helper()
-	var found []string
-	for _, name := range []string{"python3", "/usr/bin/python3"} {
-		py, err := exec.LookPath(name)
-		if err != nil {
-			continue
-		}
-		found = append(found, py)
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		err = exec.CommandContext(ctx, py, "-c", "import msgpack").Run()
-		cancel()
-		if err == nil {
-			return py
-		}
-	}
-	if len(found) == 0 {
-		t.Skip("python3 not installed (make deps installs it)")
-	}
-	t.Skipf("python3-msgpack not installed (make deps installs it); tried %s", strings.Join(found, ", "))
-	return ""
-}
-
 // The Python consumer, which speaks the wire protocol from PROTOCOL.md with
 // only the standard library and msgpack, receives and releases 300 frames
 // of a 640x480 stream at 100 fps without a single stamp mismatch, and keeps
@@ -49,7 +22,7 @@ func pythonWithMsgpack(t *testing.T) string {
 // at most 5% of the frames. Those two are absolute, judged by the
 // machine-busy rule.
 func TestPythonConsumer(t *testing.T) {
-	py := pythonWithMsgpack(t)
+	py := testutil.PythonWithMsgpack(t)
 	p := startProducer(t, producerOpts{Width: 640, Height: 480, FPS: 100})
 	script, err := filepath.Abs(filepath.Join("..", "..", "examples", "consumer-python", "consumer.py"))
 	require.NoError(t, err)
