@@ -42,6 +42,10 @@ type Memory struct {
 	fd          int // read-write fd (memfd or dma-buf)
 	shareFD     int // fd for consumers; == fd for DMA-BUF
 	futureWrite bool
+	// cpu maps DMA-BUF memory and syncs the producer's writes to it: the
+	// kernel's, or in tests on a machine without a DMA-BUF exporter a
+	// stand-in (dmabuftest.Fake) over a memfd. nil for memfd memory.
+	cpu dmabuf.CPU
 
 	mu     sync.Mutex
 	data   []byte // nil once closed
@@ -91,7 +95,7 @@ func (m *Memory) BeginWrite() error {
 	if m.kind != ipc.KindDMABuf {
 		return nil
 	}
-	if err := dmabuf.BeginCPUAccess(m.fd, dmabuf.SyncWrite); err != nil {
+	if err := m.cpu.BeginCPUAccess(m.fd, dmabuf.SyncWrite); err != nil {
 		return fmt.Errorf("surface: begin write: %w", err)
 	}
 	return nil
@@ -103,7 +107,7 @@ func (m *Memory) EndWrite() error {
 	if m.kind != ipc.KindDMABuf {
 		return nil
 	}
-	if err := dmabuf.EndCPUAccess(m.fd, dmabuf.SyncWrite); err != nil {
+	if err := m.cpu.EndCPUAccess(m.fd, dmabuf.SyncWrite); err != nil {
 		return fmt.Errorf("surface: end write: %w", err)
 	}
 	return nil
@@ -121,7 +125,11 @@ func (m *Memory) Close() error {
 	m.closed = true
 	var errs []error
 	if m.data != nil {
-		if err := unix.Munmap(m.data); err != nil {
+		if m.cpu != nil {
+			if err := m.cpu.Unmap(m.data); err != nil {
+				errs = append(errs, fmt.Errorf("surface: %w", err))
+			}
+		} else if err := unix.Munmap(m.data); err != nil {
 			errs = append(errs, fmt.Errorf("surface: munmap %d bytes: %w", m.size, os.NewSyscallError("munmap", err)))
 		}
 		m.data = nil
