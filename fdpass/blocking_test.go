@@ -7,11 +7,15 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // fill sends packets with TrySend until the send buffer is full and returns
@@ -39,12 +43,12 @@ func TestTrySendWouldBlock(t *testing.T) {
 			require.Positive(t, sent)
 
 			mfd := newMemfd(t, "x")
-			before := countFDs(t)
+			before := testutil.CountOwnFDs(t)
 			start := time.Now()
 			err := a.TrySend([]byte("more"), []int{mfd})
 			require.ErrorIs(t, err, ErrWouldBlock)
 			require.Less(t, time.Since(start), time.Second)
-			require.Equal(t, before, countFDs(t))
+			require.Equal(t, before, testutil.CountOwnFDs(t))
 
 			if !blocking {
 				// Send waits, bounded by the write deadline.
@@ -115,9 +119,11 @@ func TestBlockingMode(t *testing.T) {
 		err error
 	}
 	results := make(chan result, 2)
+	tid := make(chan int, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		tid <- unix.Gettid()
 		buf := make([]byte, 64)
 		for i := 0; i < 2; i++ {
 			n, fds, err := b.Recv(buf)
@@ -138,7 +144,7 @@ func TestBlockingMode(t *testing.T) {
 	CloseFDs(r.fds)
 
 	// The second Recv blocks in recvmsg; Close must unblock it promptly.
-	time.Sleep(50 * time.Millisecond)
+	waitInSyscall(t, <-tid, unix.SYS_RECVMSG)
 	start := time.Now()
 	require.NoError(t, b.Close())
 	select {
@@ -180,13 +186,39 @@ func TestBlockingCloseUnblocksSend(t *testing.T) {
 	fill(t, a)
 	require.NoError(t, a.SetBlocking(true))
 	done := make(chan error, 1)
-	go func() { done <- a.Send([]byte("stuck"), nil) }()
-	time.Sleep(50 * time.Millisecond)
+	tid := make(chan int, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- unix.Gettid()
+		done <- a.Send([]byte("stuck"), nil)
+	}()
+	waitInSyscall(t, <-tid, unix.SYS_SENDMSG)
 	require.NoError(t, a.Close())
 	select {
 	case err := <-done:
 		require.Error(t, err)
 	case <-time.After(time.Second):
 		t.Fatal("blocked Send not released by Close within 1s")
+	}
+}
+
+// waitInSyscall waits until thread tid of this process sleeps in system
+// call nr, as /proc/self/task/TID/syscall shows it ("47 0x…" while blocked
+// in recvmsg on amd64, "running" while running), failing the test after
+// testTimeout: a test of what unblocks a blocked call must know the call
+// is blocked, not merely started.
+func waitInSyscall(t *testing.T, tid, nr int) {
+	t.Helper()
+	path := fmt.Sprintf("/proc/self/task/%d/syscall", tid)
+	var last string
+	if !testutil.Poll(testTimeout, time.Millisecond, func() bool {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		last = strings.TrimSpace(string(b))
+		f := strings.Fields(last)
+		return len(f) > 0 && f[0] == strconv.Itoa(nr)
+	}) {
+		t.Fatalf("thread %d not blocked in system call %d within %v: %s says %q", tid, nr, testTimeout, path, last)
 	}
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 func TestRecvTruncated(t *testing.T) {
@@ -29,7 +31,7 @@ func TestRecvTruncated(t *testing.T) {
 			for i := range fds {
 				fds[i] = mfd
 			}
-			before := countFDs(t)
+			before := testutil.CountOwnFDs(t)
 			require.NoError(t, a.Send(make([]byte, tt.payload), fds))
 			require.NoError(t, a.Send([]byte("next"), []int{mfd}))
 
@@ -41,7 +43,7 @@ func TestRecvTruncated(t *testing.T) {
 			require.ErrorIs(t, err, ErrTruncated)
 			require.Zero(t, n)
 			require.Nil(t, got)
-			require.Equal(t, before, countFDs(t), "received fds leaked")
+			require.Equal(t, before, testutil.CountOwnFDs(t), "received fds leaked")
 
 			// The connection is still usable; the next packet is intact.
 			buf := make([]byte, 64)
@@ -50,7 +52,7 @@ func TestRecvTruncated(t *testing.T) {
 			require.Equal(t, "next", string(buf[:n]))
 			require.Len(t, got, 1)
 			CloseFDs(got)
-			require.Equal(t, before, countFDs(t))
+			require.Equal(t, before, testutil.CountOwnFDs(t))
 		})
 	}
 }

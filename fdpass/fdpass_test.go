@@ -7,23 +7,16 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 const testTimeout = 10 * time.Second
-
-// countFDs returns the number of open descriptors in this process.
-func countFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	require.NoError(t, err)
-	return len(ents)
-}
 
 // newMemfd returns a memfd holding content, closed at test cleanup.
 func newMemfd(t *testing.T, content string) int {
@@ -57,17 +50,17 @@ func pair(t *testing.T) (a, b *Conn) {
 	return a, b
 }
 
-// TestHelperProcess is the child side of TestPassFDCrossProcess. It does
-// nothing unless FDPASS_WANT_HELPER=1; it stays silent on success.
-func TestHelperProcess(t *testing.T) {
-	if os.Getenv("FDPASS_WANT_HELPER") != "1" {
-		return
-	}
-	if err := helperChild(); err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+// TestMain runs the child side of TestPassFDCrossProcess when the test
+// binary is re-executed as its helper; the child stays silent on success.
+func TestMain(m *testing.M) {
+	testutil.RunHelper(map[string]func() int{"fdpass-child": func() int {
+		if err := helperChild(); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			return 1
+		}
+		return 0
+	}})
+	os.Exit(m.Run())
 }
 
 func helperChild() error {
@@ -109,9 +102,7 @@ func TestPassFDCrossProcess(t *testing.T) {
 	require.NoError(t, b.Close())
 
 	var stderr, stdout bytes.Buffer
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$")
-	// atexit_sleep_ms=0 avoids the race detector's 1 s exit delay in the child.
-	cmd.Env = append(os.Environ(), "FDPASS_WANT_HELPER=1", "GORACE="+os.Getenv("GORACE")+" atexit_sleep_ms=0")
+	cmd := testutil.HelperCommand("fdpass-child")
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Stderr = &stderr
 	cmd.Stdout = &stdout
@@ -166,7 +157,7 @@ func TestSendRecvFDCounts(t *testing.T) {
 				fds[i] = mfd
 			}
 			payload := []byte("payload-" + tt.name)
-			before := countFDs(t)
+			before := testutil.CountOwnFDs(t)
 			err := a.Send(payload, fds)
 			if tt.fdErr != nil {
 				require.ErrorIs(t, err, tt.fdErr)
@@ -175,7 +166,7 @@ func TestSendRecvFDCounts(t *testing.T) {
 				_, got, err := b.Recv(make([]byte, 64))
 				require.ErrorIs(t, err, os.ErrDeadlineExceeded)
 				require.Nil(t, got)
-				require.Equal(t, before, countFDs(t))
+				require.Equal(t, before, testutil.CountOwnFDs(t))
 				return
 			}
 			require.NoError(t, err)
@@ -197,9 +188,9 @@ func TestSendRecvFDCounts(t *testing.T) {
 				require.NoError(t, err)
 				require.NotZero(t, flags&unix.FD_CLOEXEC, "fd %d lacks FD_CLOEXEC", fd)
 			}
-			require.Equal(t, before+tt.nfds, countFDs(t))
+			require.Equal(t, before+tt.nfds, testutil.CountOwnFDs(t))
 			CloseFDs(got)
-			require.Equal(t, before, countFDs(t))
+			require.Equal(t, before, testutil.CountOwnFDs(t))
 		})
 	}
 }
@@ -275,13 +266,13 @@ func TestNewRejectsOtherSocketTypes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := countFDs(t)
+			before := testutil.CountOwnFDs(t)
 			fds, err := unix.Socketpair(unix.AF_UNIX, tt.typ|unix.SOCK_CLOEXEC, 0)
 			require.NoError(t, err)
 			defer unix.Close(fds[1])
 			_, err = FromFile(os.NewFile(uintptr(fds[0]), "not-seqpacket"))
 			require.ErrorContains(t, err, "SOCK_SEQPACKET")
-			require.Equal(t, before+1, countFDs(t)) // only fds[1] remains
+			require.Equal(t, before+1, testutil.CountOwnFDs(t)) // only fds[1] remains
 		})
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 func dialCtx(t *testing.T) context.Context {
@@ -216,9 +218,9 @@ func TestDialAcceptNoFDLeak(t *testing.T) {
 		require.NoError(t, server.Close())
 	}
 	cycle() // warm up lazily created runtime descriptors (netpoller)
-	before := countFDs(t)
+	before := testutil.CountOwnFDs(t)
 	for i := 0; i < 1000; i++ {
 		cycle()
 	}
-	require.Equal(t, before, countFDs(t))
+	require.Equal(t, before, testutil.CountOwnFDs(t))
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,27 +13,19 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/producer"
-	"github.com/framehub/framehub/producer/surface"
 	"github.com/framehub/framehub/sdk"
 )
 
 // /metrics parses as Prometheus text and has the lease and drop series.
 func TestMetricsEndpoint(t *testing.T) {
-	addr := filepath.Join(t.TempDir(), "p.sock")
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l, err := surface.NV12(64, 64, 64)
-	require.NoError(t, err)
-	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("t"), Size: l.Size, Max: 8})
-	require.NoError(t, err)
-	defer pool.Close()
-	srv, err := producer.New(producer.Config{Addr: addr, Logger: log})
-	require.NoError(t, err)
-	m := producer.NewMetrics(srv)
-	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(l, 30, 1), Pool: pool})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start())
-	defer srv.Close()
+	log := testutil.Logger(t, slog.LevelError)
+	p := producertest.StartProducer(t, producertest.Options{Manual: true, Width: 64, Height: 64, FPS: 30,
+		PoolMax: 8, PoolName: "t", Config: producer.Config{Logger: log}})
+	addr, st := p.Addr, p.Stream
+	m := producer.NewMetrics(p.Srv)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c, err := sdk.Dial(ctx, addr, sdk.Options{Name: "probe", MaxInFlight: 1, Logger: log})
@@ -59,8 +50,8 @@ func TestMetricsEndpoint(t *testing.T) {
 	resp, err := h.Client().Get(h.URL + "/metrics")
 	require.NoError(t, err)
 	defer resp.Body.Close()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
 	require.NoError(t, err, "/metrics must parse as Prometheus text")
 	value := func(name string, labels map[string]string) float64 {
 		f := fams[name]

@@ -3,34 +3,28 @@ package producer_test
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
-	"github.com/framehub/framehub/producer/surface"
 	"github.com/framehub/framehub/sdk"
 )
 
+// replayStream runs a producer whose only stream, "h264", keeps replay of
+// frames the test publishes itself, from a pool of at most poolMax
+// surfaces; it returns the stream and the producer's address.
 func replayStream(t *testing.T, poolMax int, replay time.Duration) (*producer.Stream, string) {
 	t.Helper()
-	addr := filepath.Join(t.TempDir(), "p.sock")
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("t"), Size: 4096, Max: poolMax})
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = pool.Close() })
-	srv, err := producer.New(producer.Config{Addr: addr, Logger: log, MaxInFlight: 64})
-	require.NoError(t, err)
-	st, err := srv.AddStream(producer.StreamConfig{Name: "h264", Caps: ipc.Caps{Format: "H264"}, Pool: pool, Replay: replay})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start())
-	t.Cleanup(func() { _ = srv.Close() })
-	return st, addr
+	p := producertest.StartProducer(t, producertest.Options{Manual: true, PoolMax: poolMax, PoolName: "t",
+		Config: producer.Config{Logger: testutil.Logger(t, slog.LevelError), MaxInFlight: 64},
+		Stream: producer.StreamConfig{Name: "h264", Caps: ipc.Caps{Format: "H264"}, Replay: replay}})
+	return p.Stream, p.Addr
 }
 
 // A consumer that comes back asks for every frame captured after the last
@@ -50,7 +44,7 @@ func TestReplayFromCaptureTime(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	log := testutil.Logger(t, slog.LevelError)
 	// The frame captured at base+20ms was durable: resume after it.
 	c, err := sdk.Dial(ctx, addr, sdk.Options{Stream: "h264", MaxInFlight: 4, ReplayFrom: base + 20*int64(time.Millisecond), Logger: log})
 	require.NoError(t, err)

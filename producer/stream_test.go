@@ -3,13 +3,13 @@ package producer_test
 import (
 	"context"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/surface"
 	"github.com/framehub/framehub/sdk"
@@ -18,19 +18,10 @@ import (
 // TestCapsForgetAndEOS drives a caps change (pool resize) and an end of
 // stream through a real socket to an SDK consumer.
 func TestCapsForgetAndEOS(t *testing.T) {
-	addr := filepath.Join(t.TempDir(), "p.sock")
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	l1, err := surface.NV12(320, 240, 64)
-	require.NoError(t, err)
-	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("t"), Size: l1.Size, Min: 2, Max: 8})
-	require.NoError(t, err)
-	defer pool.Close()
-	srv, err := producer.New(producer.Config{Addr: addr, Logger: log})
-	require.NoError(t, err)
-	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(l1, 30, 1), Pool: pool})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start())
-	defer srv.Close()
+	log := testutil.Logger(t, slog.LevelError)
+	p := producertest.StartProducer(t, producertest.Options{Manual: true, Width: 320, Height: 240, FPS: 30,
+		PoolMin: 2, PoolMax: 8, PoolName: "t", Config: producer.Config{Logger: log}})
+	addr, st, pool := p.Addr, p.Stream, p.Pool
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -78,19 +69,10 @@ func TestCapsForgetAndEOS(t *testing.T) {
 // when the failed send, not a read, is what notices it: it leaves
 // Sessions() and gives its connection slot back.
 func TestVanishedConsumerIsFinished(t *testing.T) {
-	addr := filepath.Join(t.TempDir(), "p.sock")
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	l, err := surface.NV12(64, 64, 64)
-	require.NoError(t, err)
-	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("t"), Size: l.Size, Max: 16})
-	require.NoError(t, err)
-	defer pool.Close()
-	srv, err := producer.New(producer.Config{Addr: addr, Logger: log})
-	require.NoError(t, err)
-	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(l, 30, 1), Pool: pool})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start())
-	defer srv.Close()
+	log := testutil.Logger(t, slog.LevelError)
+	p := producertest.StartProducer(t, producertest.Options{Manual: true, Width: 64, Height: 64, FPS: 30,
+		PoolMax: 16, PoolName: "t", Config: producer.Config{Logger: log}})
+	addr, srv, st := p.Addr, p.Srv, p.Stream
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := 0; i < 5; i++ {

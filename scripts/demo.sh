@@ -19,29 +19,45 @@ cfg="$DEMO/framehub.yaml"
 width=${DEMO_WIDTH:-1920}
 height=${DEMO_HEIGHT:-1080}
 
+# The demo's fixed addresses, which the README and framehubctl's defaults
+# name. DEMO_PRIVATE=1 (the demo check of make test) puts the admin APIs on
+# Unix sockets in $DEMO/run and lets the streamer pick its ports, so that a
+# demo already running, or any process on those ports, cannot collide with
+# it.
+if [ -n "${DEMO_PRIVATE:-}" ]; then
+  sup_admin=unix:$DEMO/run/supervisor.admin prod_admin=unix:$DEMO/run/producer.admin
+  rec_admin=unix:$DEMO/run/recorder.admin snap_admin=unix:$DEMO/run/snapshot.admin
+  str_args='-rtsp-addr, "127.0.0.1:0", -udp-rtp-addr, "127.0.0.1:0", -admin, "127.0.0.1:0"' # its admin API takes host:port only
+  str_admin=""
+else
+  sup_admin=127.0.0.1:7700 prod_admin=127.0.0.1:7701 rec_admin=127.0.0.1:7702 snap_admin=127.0.0.1:7704
+  str_args='-rtsp-addr, "127.0.0.1:8554", -admin, 127.0.0.1:7703'
+  str_admin="admin: 127.0.0.1:7703"
+fi
+
 cat >"$cfg" <<YAML
 # Written by make demo. framehub-supervisor -config $cfg runs it again.
-admin: 127.0.0.1:7700
+admin: $sup_admin
 grace: 5s
 processes:
   - name: producer
     binary: $BIN/framehub-producer
     args: [-source, test, -encoder, x264enc, -width, "$width", -height, "$height", -fps, "30",
-           -socket, $sock, -admin, 127.0.0.1:7701]
+           -socket, $sock, -admin, $prod_admin]
     ready-socket: $sock
-    admin: 127.0.0.1:7701
+    admin: $prod_admin
   - name: recorder
     binary: $BIN/framehub-recorder
-    args: [-socket, $sock, -dir, $DEMO/recordings, -segment, 10s, -admin, 127.0.0.1:7702]
-    admin: 127.0.0.1:7702
+    args: [-socket, $sock, -dir, $DEMO/recordings, -segment, 10s, -admin, $rec_admin]
+    admin: $rec_admin
   - name: streamer
     binary: $BIN/framehub-streamer
-    args: [-socket, $sock, -rtsp-addr, "127.0.0.1:8554", -path, cam, -admin, 127.0.0.1:7703]
-    admin: 127.0.0.1:7703
+    args: [-socket, $sock, $str_args, -path, cam]
+    $str_admin
   - name: snapshot
     binary: $BIN/framehub-snapshot
-    args: [-socket, $sock, -dir, $DEMO/snapshots, -admin, 127.0.0.1:7704]
-    admin: 127.0.0.1:7704
+    args: [-socket, $sock, -dir, $DEMO/snapshots, -admin, $snap_admin]
+    admin: $snap_admin
 YAML
 
 "$BIN/framehub-supervisor" -config "$cfg" 2>"$DEMO/supervisor.log" &
@@ -60,31 +76,33 @@ trap 'stop; exit' EXIT
 
 echo "framehub demo: config $cfg, logs $DEMO/supervisor.log"
 for _ in $(seq 200); do
-  if "$BIN/framehubctl" status --json 2>/dev/null | grep -q '"state": "ready"'; then
-    ready=$("$BIN/framehubctl" status --json 2>/dev/null | grep -c '"state": "ready"' || true)
+  if "$BIN/framehubctl" status -addr "$sup_admin" --json 2>/dev/null | grep -q '"state": "ready"'; then
+    ready=$("$BIN/framehubctl" status -addr "$sup_admin" --json 2>/dev/null | grep -c '"state": "ready"' || true)
     [ "$ready" -ge 4 ] && break
   fi
   kill -0 "$sup" 2>/dev/null || { echo "the supervisor exited:"; tail -20 "$DEMO/supervisor.log"; exit 1; }
   sleep 0.25
 done
-"$BIN/framehubctl" status
+"$BIN/framehubctl" status -addr "$sup_admin"
 echo
 sleep 2 # the recorder's first segment and the snapshot need frames
-if "$BIN/framehubctl" snapshot -o "$DEMO/snapshots/demo.jpg" >/dev/null; then
+if "$BIN/framehubctl" snapshot -addr "$snap_admin" -o "$DEMO/snapshots/demo.jpg" >/dev/null; then
   echo "snapshot: $DEMO/snapshots/demo.jpg"
 else
   echo "snapshot failed (see framehubctl logs snapshot)"
 fi
+url=$(sed -n 's/.*msg="streamer serving" url=\(rtsp:[^ ]*\).*/\1/p' "$DEMO/supervisor.log" | tail -1)
+url=${url:-rtsp://127.0.0.1:8554/cam}
 cat <<TXT
-watch the stream:   gst-launch-1.0 rtspsrc location=rtsp://127.0.0.1:8554/cam ! decodebin ! autovideosink
-                    (or: vlc rtsp://127.0.0.1:8554/cam, ffplay rtsp://127.0.0.1:8554/cam)
+watch the stream:   gst-launch-1.0 rtspsrc location=$url ! decodebin ! autovideosink
+                    (or: vlc $url, ffplay $url)
 recordings:         $DEMO/recordings
 more:               $BIN/framehubctl status | consumers | logs <name> | snapshot -o f.jpg | record event
 TXT
 echo
 end=$(( $(date +%s) + ${DEMO_SECONDS:-0} ))
 while kill -0 "$sup" 2>/dev/null; do
-  line=$("$BIN/framehubctl" status --line --interval 1s 2>/dev/null || echo "status unavailable")
+  line=$("$BIN/framehubctl" status -addr "$sup_admin" --line --interval 1s 2>/dev/null || echo "status unavailable")
   printf '\r\033[K%s' "$line"
   if [ -n "${DEMO_SECONDS:-}" ] && [ "$(date +%s)" -ge "$end" ]; then
     break

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Checks the demo as a user runs it: DEMO_SECONDS=20 make demo must exit 0
 # and leave at least one playable recording and one snapshot. make test runs
-# it after the Go tests (it uses the demo's fixed ports 7700-7704 and 8554).
+# it after the Go tests, with DEMO_PRIVATE=1: admin APIs on Unix sockets and
+# the streamer on ports it picks, not the demo's fixed ports (7700-7704,
+# 8554, 8000/8001), which a running demo or another process may hold.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/framehub-demo-check.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-if ! BIN="$root/bin" DEMO_SECONDS=${DEMO_SECONDS:-20} DEMO_WIDTH=1280 DEMO_HEIGHT=720 "$root/scripts/demo.sh" >demo.out 2>&1; then
+if ! BIN="$root/bin" DEMO_PRIVATE=1 DEMO_SECONDS=${DEMO_SECONDS:-20} DEMO_WIDTH=1280 DEMO_HEIGHT=720 "$root/scripts/demo.sh" >demo.out 2>&1; then
   echo "demo check: the demo failed:"; tail -30 demo.out; tail -30 demo/supervisor.log 2>/dev/null || true; exit 1
 fi
 mapfile -t recs < <(find demo/recordings -name '*.mp4' | sort)

@@ -15,8 +15,9 @@ import (
 	"time"
 
 	"github.com/framehub/framehub/fdpass"
-	"github.com/framehub/framehub/internal/ring"
 	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/internal/dmabuf"
+	"github.com/framehub/framehub/internal/ring"
 	"github.com/framehub/framehub/ipc"
 )
 
@@ -110,6 +111,11 @@ type Client struct {
 	closed    bool
 	discont   bool // next frame follows a gap (reconnect, EOS)
 	warnedOld map[*Frame]bool
+	// cpu maps DMA-BUF surfaces and brackets reads of them with
+	// DMA_BUF_IOCTL_SYNC (frame.go): the kernel's, unless Dial's context
+	// carries a substitute (internal/dmabuf.NewContext), which only
+	// framehub's own tests can put there.
+	cpu dmabuf.CPU
 }
 
 // conn is one connection's state: its surfaces and frames.
@@ -119,7 +125,7 @@ type conn struct {
 	caps     ipc.Caps
 	surfaces map[uint32]*surf
 	frames   map[*Frame]struct{} // held by the application
-	ring     *ring.Ring // the release ring, once the producer sent it; nil without
+	ring     *ring.Ring          // the release ring, once the producer sent it; nil without
 	dead     bool
 }
 
@@ -158,6 +164,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	c := &Client{
 		addr: addr, opts: opts, producerUIDs: uids, codec: ipc.NewCodec(), rbuf: make([]byte, ipc.MaxMessageSize),
 		log: opts.Logger.With("stream", opts.Stream), conns: make(map[*conn]struct{}), warnedOld: make(map[*Frame]bool),
+		cpu: dmabuf.FromContext(ctx),
 	}
 	fc := opts.Conn
 	c.opts.Conn = nil

@@ -1,84 +1,40 @@
 package sdk_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"sync"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/clock"
 	"github.com/framehub/framehub/internal/stamp"
+	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/producer"
-	"github.com/framehub/framehub/producer/surface"
-	"github.com/framehub/framehub/producer/synth"
 	"github.com/framehub/framehub/sdk"
 )
 
-// testProducer is an in-process producer with a synthetic source.
-type testProducer struct {
-	srv    *producer.Server
-	st     *producer.Stream
-	pool   *surface.Pool
-	cancel context.CancelFunc
-	done   chan struct{}
-}
-
-func startProducer(t *testing.T, addr string, fps float64, cfg producer.Config) *testProducer {
+// startProducer runs an in-process producer of a 320x240 synthetic raw
+// stream at fps on addr, stopped at cleanup.
+func startProducer(t *testing.T, addr string, fps float64, cfg producer.Config) *producertest.Producer {
 	t.Helper()
-	layout, err := surface.NV12(320, 240, 64)
-	require.NoError(t, err)
-	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("sdk-test"), Size: layout.Size, Min: 2, Max: 16})
-	require.NoError(t, err)
-	cfg.Addr = addr
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	return producertest.StartProducer(t, producertest.Options{Addr: addr, FPS: fps, PoolMin: 2, PoolMax: 16, PoolName: "sdk-test", Config: cfg})
+}
+
+// quietLogger logs errors to t.Log, or, when logs is not nil, warnings and
+// above into logs for the test to read.
+func quietLogger(t *testing.T, logs *testutil.LockedBuffer) *slog.Logger {
+	if logs == nil {
+		return testutil.Logger(t, slog.LevelError)
 	}
-	srv, err := producer.New(cfg)
-	require.NoError(t, err)
-	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(layout, uint32(fps), 1), Pool: pool})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start())
-	r, err := synth.NewRenderer(producer.SynthLayout(layout), synth.PatternMoving)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	p := &testProducer{srv: srv, st: st, pool: pool, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		_ = (&producer.Synthetic{Stream: st, Renderer: r, FPS: fps}).Run(ctx)
-	}()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *testProducer) stop() {
-	p.cancel()
-	<-p.done
-	_ = p.srv.Close()
-	_ = p.pool.Close()
-}
-
-func quietLogger(buf *bytes.Buffer) *slog.Logger {
-	if buf == nil {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	}
-	return slog.New(slog.NewTextHandler(&lockedWriter{w: buf}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+	return slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 func ctxT(t *testing.T, d time.Duration) context.Context {
@@ -91,7 +47,7 @@ func TestNextVerifiesStampAndRelease(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	startProducer(t, addr, 200, producer.Config{})
 	ctx := ctxT(t, 10*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 2, Logger: quietLogger(nil)})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 2, Logger: quietLogger(t, nil)})
 	require.NoError(t, err)
 	defer c.Close()
 	caps := c.Caps()
@@ -121,31 +77,133 @@ func TestNextVerifiesStampAndRelease(t *testing.T) {
 	require.Zero(t, st.Unreleased)
 }
 
-// A release from another goroutine while Next is blocked must reach the
-// producer at once: with a budget of 1 the next frame depends on it.
+// A release from another goroutine while Next is blocked reaches the
+// producer at once, within Release: the producer publishes one frame only
+// after Release returned, and with a budget of 1 that frame can reach the
+// consumer only if the release was already in the socket (the producer
+// reads releases before it hands out a frame). A release left for later
+// would leave the frame skipped and Next blocked until its deadline.
 func TestReleaseFromOtherGoroutineWhileNextBlocks(t *testing.T) {
-	addr := filepath.Join(t.TempDir(), "p.sock")
-	startProducer(t, addr, 100, producer.Config{})
+	p := producertest.StartProducer(t, producertest.Options{Manual: true, PoolMax: 8, PoolName: "sdk-test"})
 	ctx := ctxT(t, 10*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 1, Logger: quietLogger(nil)})
+	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{MaxInFlight: 1, Logger: quietLogger(t, nil)})
 	require.NoError(t, err)
 	defer c.Close()
+	publish := func() {
+		s, err := p.Stream.Acquire()
+		require.NoError(t, err)
+		p.Stream.Publish(s, producer.FrameInfo{})
+	}
+	publish()
+	held, err := c.Next(ctx)
+	require.NoError(t, err)
 	for i := 0; i < 10; i++ {
+		type result struct {
+			f   *sdk.Frame
+			err error
+		}
+		next := make(chan result, 1)
+		go func() {
+			f, err := c.Next(ctx)
+			next <- result{f, err}
+		}()
+		waitBlockedIn(t, "sdk.(*Client).recv")
+		skipped0 := p.Stream.Stats().SkippedBudget
+		held.Release()
+		publish()
+		r := <-next
+		require.NoError(t, r.err, "round %d: the frame published after Release never came", i)
+		require.Equal(t, held.Seq()+1, r.f.Seq(), "round %d", i)
+		require.Equal(t, skipped0, p.Stream.Stats().SkippedBudget, "round %d: the frame was skipped: the release had not reached the producer", i)
+		held = r.f
+	}
+	held.Release()
+}
+
+// waitBlockedIn waits until a goroutine of this process is blocked in
+// function fn (as runtime.Stack names it), failing the test after 10 s.
+func waitBlockedIn(t *testing.T, fn string) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	testutil.WaitUntil(t, 10*time.Second, func() bool {
+		n := runtime.Stack(buf, true)
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			// Only a goroutine that is waiting, not one running through fn.
+			if strings.Contains(g, fn+"(") && !strings.Contains(strings.SplitN(g, "\n", 2)[0], "[running]") {
+				return true
+			}
+		}
+		return false
+	}, "a goroutine blocked in %s", fn)
+}
+
+// The SDK warns, once per frame, when a frame has been held for ¾ of the
+// deadline the producer granted (docs/SDK.md), before the producer would
+// evict the consumer: the warning comes from the next Next call after
+// that point.
+func TestWarnsAtThreeQuartersOfMaxHold(t *testing.T) {
+	p := startProducer(t, filepath.Join(t.TempDir(), "p.sock"), 100, producer.Config{})
+	var logs testutil.LockedBuffer
+	ctx := ctxT(t, 10*time.Second)
+	// 2 s: the ½ s from the warning to the eviction leaves room for a
+	// loaded machine to release the frame in time.
+	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{MaxInFlight: 2, MaxHold: 2 * time.Second, Logger: quietLogger(t, &logs)})
+	require.NoError(t, err)
+	defer c.Close()
+	hold := time.Duration(c.Welcome().MaxHoldMS) * time.Millisecond
+	require.Equal(t, 2*time.Second, hold, "the producer grants the deadline asked for")
+
+	held, err := c.Next(ctx)
+	require.NoError(t, err)
+	const warning = "frame held close to max_hold"
+	late := 0 // Next calls that returned past ¾ of max_hold without a warning
+	testutil.WaitUntil(t, 5*time.Second, func() bool {
+		f, err := c.Next(ctx) // each Next checks the frames held
+		require.NoError(t, err)
+		f.Release()
+		if strings.Contains(logs.String(), warning) {
+			return true
+		}
+		if time.Duration(clock.Mono()-held.Received()) >= hold*3/4 {
+			late++
+		}
+		return false
+	}, "the ¾ max_hold warning")
+	var heldFor time.Duration
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, warning) {
+			require.Contains(t, l, fmt.Sprintf("seq=%d ", held.Seq()), "the warning names the frame")
+			require.Contains(t, l, "max_hold=2s")
+			i := strings.Index(l, " held=")
+			require.GreaterOrEqual(t, i, 0, l)
+			heldFor, err = time.ParseDuration(strings.Fields(l[i+len(" held="):])[0])
+			require.NoError(t, err, l)
+		}
+	}
+	t.Logf("warned after %v of %v (%d Next calls returned past ¾ before it)", heldFor, hold, late)
+	require.GreaterOrEqual(t, heldFor, hold*3/4, "no warning before ¾ of max_hold")
+	require.Less(t, heldFor, hold, "the warning comes before the producer would evict")
+	// The Next that returned just past ¾ may have started before it.
+	require.LessOrEqual(t, late, 1, "the first Next that starts past ¾ of max_hold warns")
+	require.True(t, held.Valid(), "not evicted")
+	held.Release()
+	require.NoError(t, c.Flush())
+
+	// Once per frame: more Next calls do not repeat it.
+	for i := 0; i < 5; i++ {
 		f, err := c.Next(ctx)
 		require.NoError(t, err)
-		go func() {
-			time.Sleep(20 * time.Millisecond)
-			f.Release()
-		}()
+		f.Release()
 	}
+	require.Equal(t, 1, strings.Count(logs.String(), warning))
 }
 
 func TestCloseReportsUnreleasedFrames(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	startProducer(t, addr, 100, producer.Config{})
-	var logs bytes.Buffer
+	var logs testutil.LockedBuffer
 	ctx := ctxT(t, 10*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 4, Logger: quietLogger(&logs)})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{MaxInFlight: 4, Logger: quietLogger(t, &logs)})
 	require.NoError(t, err)
 	f1, err := c.Next(ctx)
 	require.NoError(t, err)
@@ -164,13 +222,13 @@ func TestReconnectAfterProducerRestart(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	p := startProducer(t, addr, 100, producer.Config{})
 	ctx := ctxT(t, 20*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{Reconnect: true, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond, Logger: quietLogger(nil)})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Reconnect: true, ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond, Logger: quietLogger(t, nil)})
 	require.NoError(t, err)
 	defer c.Close()
 	held, err := c.Next(ctx)
 	require.NoError(t, err)
 
-	p.stop()
+	p.Stop(t)
 	startProducer(t, addr, 100, producer.Config{})
 	var f *sdk.Frame
 	for {
@@ -194,10 +252,10 @@ func TestDisconnectWithoutReconnect(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	p := startProducer(t, addr, 100, producer.Config{})
 	ctx := ctxT(t, 10*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{Logger: quietLogger(nil)})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Logger: quietLogger(t, nil)})
 	require.NoError(t, err)
 	defer c.Close()
-	p.stop()
+	p.Stop(t)
 	for {
 		f, err := c.Next(ctx)
 		if err != nil {
@@ -214,7 +272,7 @@ func TestBlockingModeAndCancel(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	startProducer(t, addr, 100, producer.Config{})
 	ctx := ctxT(t, 10*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{Blocking: true, Logger: quietLogger(nil)})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Blocking: true, Logger: quietLogger(t, nil)})
 	require.NoError(t, err)
 	defer c.Close()
 	for i := 0; i < 20; i++ {
@@ -238,7 +296,7 @@ func TestFramesChannel(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	startProducer(t, addr, 100, producer.Config{})
 	ctx := ctxT(t, 10*time.Second)
-	c, err := sdk.Dial(ctx, addr, sdk.Options{Logger: quietLogger(nil)})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Logger: quietLogger(t, nil)})
 	require.NoError(t, err)
 	defer c.Close()
 	fctx, cancel := context.WithCancel(ctx)
@@ -259,13 +317,13 @@ func TestDialRejected(t *testing.T) {
 	addr := filepath.Join(t.TempDir(), "p.sock")
 	startProducer(t, addr, 30, producer.Config{})
 	ctx := ctxT(t, 5*time.Second)
-	_, err := sdk.Dial(ctx, addr, sdk.Options{Stream: "nope", Logger: quietLogger(nil)})
+	_, err := sdk.Dial(ctx, addr, sdk.Options{Stream: "nope", Logger: quietLogger(t, nil)})
 	var rej *sdk.RejectError
 	require.True(t, errors.As(err, &rej), "err = %v", err)
 	require.Contains(t, rej.Reason, "nope")
-	_, err = sdk.Dial(ctx, addr, sdk.Options{Lossless: true, Logger: quietLogger(nil)})
+	_, err = sdk.Dial(ctx, addr, sdk.Options{Lossless: true, Logger: quietLogger(t, nil)})
 	require.True(t, errors.As(err, &rej), "lossless not allowed: err = %v", err)
-	_, err = sdk.Dial(ctx, filepath.Join(t.TempDir(), "missing.sock"), sdk.Options{Logger: quietLogger(nil)})
+	_, err = sdk.Dial(ctx, filepath.Join(t.TempDir(), "missing.sock"), sdk.Options{Logger: quietLogger(t, nil)})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "missing.sock")
 }

@@ -3,15 +3,11 @@ package sdk_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/producer"
-	"github.com/framehub/framehub/producer/surface"
-	"github.com/framehub/framehub/producer/synth"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -69,49 +65,10 @@ func ExampleDial() {
 // exampleProducer runs a producer with a 320x240 synthetic raw stream at
 // 30 fps on a socket in a temporary directory, until stop is called.
 func exampleProducer() (addr string, stop func(), err error) {
-	dir, err := os.MkdirTemp("", "framehub-example-")
+	p, err := producertest.Start(producertest.Options{FPS: 30, PoolMin: 2, PoolMax: 8, PoolName: "example",
+		Config: producer.Config{Logger: slog.New(slog.DiscardHandler)}})
 	if err != nil {
 		return "", nil, err
 	}
-	addr = filepath.Join(dir, "framehub.sock")
-	layout, err := surface.NV12(320, 240, 64)
-	if err != nil {
-		return "", nil, err
-	}
-	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("example"), Size: layout.Size, Min: 2, Max: 8})
-	if err != nil {
-		return "", nil, err
-	}
-	srv, err := producer.New(producer.Config{Addr: addr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		_ = pool.Close()
-		return "", nil, err
-	}
-	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(layout, 30, 1), Pool: pool})
-	if err == nil {
-		err = srv.Start()
-	}
-	r, rerr := synth.NewRenderer(producer.SynthLayout(layout), synth.PatternMoving)
-	if err == nil {
-		err = rerr
-	}
-	if err != nil {
-		_ = srv.Close()
-		_ = pool.Close()
-		_ = os.RemoveAll(dir)
-		return "", nil, err
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = (&producer.Synthetic{Stream: st, Renderer: r, FPS: 30}).Run(ctx)
-	}()
-	return addr, func() {
-		cancel()
-		<-done
-		_ = srv.Close()
-		_ = pool.Close()
-		_ = os.RemoveAll(dir)
-	}, nil
+	return p.Addr, func() { _ = p.Close() }, nil
 }

@@ -20,9 +20,10 @@ type surf struct {
 	size    int
 	info    ipc.Surface // the Announce entry
 	fds     []int
-	mem     [][]byte // per fd; nil until mapped
-	refs    int      // frames held by the application
-	retired bool     // forgotten, replaced or its connection ended
+	mem     [][]byte   // per fd; nil until mapped
+	cpu     dmabuf.CPU // what mapped a DMA-BUF surface, and unmaps it
+	refs    int        // frames held by the application
+	retired bool       // forgotten, replaced or its connection ended
 	closed  bool
 	onClose []func() // SurfaceHandle.OnClose
 }
@@ -49,10 +50,15 @@ func (s *surf) close() {
 	}
 	s.closed = true
 	for i, m := range s.mem {
-		if m != nil {
-			_ = unix.Munmap(m)
-			s.mem[i] = nil
+		if m == nil {
+			continue
 		}
+		if s.cpu != nil {
+			_ = s.cpu.Unmap(m)
+		} else {
+			_ = unix.Munmap(m)
+		}
+		s.mem[i] = nil
 	}
 	for _, fd := range s.fds {
 		_ = unix.Close(fd)
@@ -63,8 +69,9 @@ func (s *surf) close() {
 	s.onClose = nil
 }
 
-// mapFD returns the read-only mapping of fd i, making it on first use.
-func (s *surf) mapFD(i int) ([]byte, error) {
+// mapFD returns the read-only mapping of fd i, making it on first use; cpu
+// maps DMA-BUF surfaces.
+func (s *surf) mapFD(i int, cpu dmabuf.CPU) ([]byte, error) {
 	if s.closed {
 		return nil, ErrStale
 	}
@@ -76,7 +83,14 @@ func (s *surf) mapFD(i int) ([]byte, error) {
 		return nil, fmt.Errorf("sdk: surface %d has %d fds, no fd %d", s.id, len(s.fds), i)
 	}
 	if s.mem[i] == nil {
-		m, err := unix.Mmap(s.fds[i], 0, s.size, unix.PROT_READ, unix.MAP_SHARED)
+		var m []byte
+		var err error
+		if s.kind == ipc.KindDMABuf {
+			s.cpu = cpu
+			m, err = cpu.Map(s.fds[i], s.size, unix.PROT_READ)
+		} else {
+			m, err = unix.Mmap(s.fds[i], 0, s.size, unix.PROT_READ, unix.MAP_SHARED)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("sdk: mmap surface %d fd %d (%d bytes): %w", s.id, i, s.size, err)
 		}
@@ -249,7 +263,7 @@ func (f *Frame) mapped(i int) ([]byte, error) {
 	if f.released || f.cn.dead {
 		return nil, ErrStale
 	}
-	m, err := f.s.mapFD(i)
+	m, err := f.s.mapFD(i, c.cpu)
 	if err != nil {
 		return nil, err
 	}
@@ -258,7 +272,7 @@ func (f *Frame) mapped(i int) ([]byte, error) {
 			f.synced = make([]bool, len(f.s.fds))
 		}
 		if !f.synced[i] {
-			if err := dmabuf.BeginCPUAccess(f.s.fds[i], dmabuf.SyncRead); err != nil {
+			if err := c.cpu.BeginCPUAccess(f.s.fds[i], dmabuf.SyncRead); err != nil {
 				return nil, fmt.Errorf("sdk: frame %d: %w", f.msg.Seq, err)
 			}
 			f.synced[i] = true
@@ -287,7 +301,7 @@ func (f *Frame) Release() {
 	f.released = true
 	for i, on := range f.synced {
 		if on && !f.s.closed {
-			_ = dmabuf.EndCPUAccess(f.s.fds[i], dmabuf.SyncRead)
+			_ = c.cpu.EndCPUAccess(f.s.fds[i], dmabuf.SyncRead)
 		}
 	}
 	if _, ok := f.cn.frames[f]; !ok {

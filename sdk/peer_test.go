@@ -150,7 +150,7 @@ func TestUntrustedProducer(t *testing.T) {
 	defer cancel()
 
 	sock, pid, lines := startImpostor(t)
-	_, err := sdk.Dial(ctx, sock, sdk.Options{Stream: "raw", Logger: quietLogger(nil)})
+	_, err := sdk.Dial(ctx, sock, sdk.Options{Stream: "raw", Logger: quietLogger(t, nil)})
 	require.ErrorIs(t, err, sdk.ErrUntrustedProducer)
 	require.ErrorContains(t, err, fmt.Sprintf("%s is served by pid %d running as uid %d", sock, pid, otherUID))
 	require.ErrorContains(t, err, "the expected uids are 0;")
@@ -167,7 +167,7 @@ func TestUntrustedProducer(t *testing.T) {
 				t.Setenv(sdk.ProducerUIDEnv, "1, "+strconv.Itoa(otherUID))
 			}
 			sock, _, lines := startImpostor(t)
-			opts.Logger = quietLogger(nil)
+			opts.Logger = quietLogger(t, nil)
 			_, err := sdk.Dial(ctx, sock, opts)
 			var rej *sdk.RejectError
 			require.ErrorAs(t, err, &rej, "the impostor answers the Hello with a Reject")
@@ -187,7 +187,7 @@ func TestProducerUIDEnv(t *testing.T) {
 	t.Setenv(sdk.ProducerUIDEnv, "root")
 	sock := filepath.Join(t.TempDir(), "p.sock")
 	startProducer(t, sock, 30, producer.Config{})
-	c, err := sdk.Dial(context.Background(), sock, sdk.Options{Logger: quietLogger(nil)})
+	c, err := sdk.Dial(context.Background(), sock, sdk.Options{Logger: quietLogger(t, nil)})
 	if os.Geteuid() == 0 {
 		require.NoError(t, err)
 		c.Close()

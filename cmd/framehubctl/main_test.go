@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/admin"
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 func TestDispatch(t *testing.T) {
@@ -41,10 +42,7 @@ func TestDispatch(t *testing.T) {
 }
 
 func TestSnapshotUnreachable(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
+	addr := testutil.RefusingAddr(t)
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"snapshot", "-addr", addr}, &stdout, &stderr)
 	require.Equal(t, 1, code)

@@ -3,6 +3,7 @@ package recorder
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // eventRecorder is a recorder in event mode fed by hand: access units whose
@@ -25,7 +27,7 @@ type eventRecorder struct {
 }
 
 func newEventRecorder(t *testing.T, pre, post time.Duration) *eventRecorder {
-	r, err := New(Config{Mode: ModeEvent, Dir: t.TempDir(), Pre: pre, Post: post, Logger: quietLogger()})
+	r, err := New(Config{Mode: ModeEvent, Dir: t.TempDir(), Pre: pre, Post: post, Logger: testutil.Logger(t, slog.LevelError)})
 	require.NoError(t, err)
 	return &eventRecorder{Recorder: r, t: t, rng: rand.New(rand.NewPCG(21, 22))}
 }
@@ -131,7 +133,7 @@ func TestEventWithoutVideo(t *testing.T) {
 	}
 	_, err = newEventRecorder(t, 0, 0).Recorder.Event(context.Background(), EventRequest{PreSeconds: ptr(-1.0)})
 	require.Error(t, err)
-	r, err := New(Config{Dir: t.TempDir(), Logger: quietLogger()})
+	r, err := New(Config{Dir: t.TempDir(), Logger: testutil.Logger(t, slog.LevelError)})
 	require.NoError(t, err)
 	_, err = r.Event(context.Background(), EventRequest{})
 	require.ErrorIs(t, err, ErrNotEventMode)
@@ -158,7 +160,7 @@ func TestEventHTTP(t *testing.T) {
 		r.Handler().ServeHTTP(w, httptest.NewRequest("POST", "/record/event", strings.NewReader(body)))
 		return w.Code, w.Body.String()
 	}
-	cont, err := New(Config{Dir: t.TempDir(), Logger: quietLogger()})
+	cont, err := New(Config{Dir: t.TempDir(), Logger: testutil.Logger(t, slog.LevelError)})
 	require.NoError(t, err)
 	code, body := post(cont, "")
 	require.Equal(t, http.StatusConflict, code, body)

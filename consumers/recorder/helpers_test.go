@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // value reads a counter or gauge.
@@ -43,10 +43,6 @@ const (
 	testFrame = int64(time.Second) / 30
 	testBase  = int64(1000 * time.Hour) // x264enc's timestamps start at 1000 h
 )
-
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
-}
 
 // annexB builds the byte-stream access unit number seq: AUD, SPS and PPS
 // before a keyframe, then one slice of random bytes (no zero bytes, so no
@@ -95,7 +91,7 @@ func testAU(t testing.TB, rng *rand.Rand, seq uint64, gop int) *au {
 // waits for the writer to finish.
 func testWriter(t *testing.T, cfg Config, resume *recoveredPart, closed []closedFile) (*queue, *metrics, func()) {
 	t.Helper()
-	cfg.Logger = quietLogger()
+	cfg.Logger = testutil.Logger(t, slog.LevelError)
 	cfg.fill()
 	require.NoError(t, cfg.validate())
 	q := newQueue(cfg.QueueBytes)

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -29,7 +30,7 @@ func FuzzAdminAPI(f *testing.F) {
 	} {
 		f.Add(s.method, s.path, s.body, s.auth)
 	}
-	r, err := New(Config{Dir: f.TempDir(), Logger: quietLogger()})
+	r, err := New(Config{Dir: f.TempDir(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(f, err)
 	g, tok := admintest.Guard(f, "unix:/run/recorder.sock", false)
 	h := g.Wrap(r.Handler())

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // TestQueueDropsWholeGOPs: when the queue is full, the access unit that
@@ -79,7 +82,7 @@ func TestRetention(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, p), make([]byte, 150), 0o644))
 	}
 	m := newMetrics(newQueue(1 << 20))
-	r := &retention{fs: OSFS{}, root: dir, keepBytes: 450, log: quietLogger(), m: m, idx: idx}
+	r := &retention{fs: OSFS{}, root: dir, keepBytes: 450, log: testutil.Logger(t, slog.LevelError), m: m, idx: idx}
 	r.run(time.Date(2026, 11, 3, 2, 0, 0, 0, time.UTC), 300)
 	require.Equal(t, []string{
 		"2026-11-01/2026-11-01T00-00-00.000Z.mp4.part",

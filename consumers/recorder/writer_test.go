@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"bytes"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // TestSegments: access units become segments of the configured duration,
@@ -118,7 +120,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	}
 	t.Run("finalised", func(t *testing.T) {
 		dir, p := crash(t)
-		rec, err := recoverDir(OSFS{}, dir, [16]byte{1}, true, quietLogger(), newMetrics(newQueue(1<<20))) // another boot
+		rec, err := recoverDir(OSFS{}, dir, [16]byte{1}, true, testutil.Logger(t, slog.LevelError), newMetrics(newQueue(1<<20))) // another boot
 		require.NoError(t, err)
 		require.Nil(t, rec.part)
 		require.False(t, rec.resume.sameBoot)
@@ -129,7 +131,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	})
 	t.Run("continued", func(t *testing.T) {
 		dir, p := crash(t)
-		rec, err := recoverDir(OSFS{}, dir, bootID(), true, quietLogger(), newMetrics(newQueue(1<<20)))
+		rec, err := recoverDir(OSFS{}, dir, bootID(), true, testutil.Logger(t, slog.LevelError), newMetrics(newQueue(1<<20)))
 		require.NoError(t, err)
 		require.NotNil(t, rec.part)
 		require.Equal(t, resumePoint{found: true, sameBoot: true, mono: int64(time.Hour) + 45*testFrame, seq: 45}, rec.resume)
@@ -145,7 +147,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 	})
 	t.Run("not contiguous", func(t *testing.T) {
 		dir, p := crash(t)
-		rec, err := recoverDir(OSFS{}, dir, bootID(), true, quietLogger(), newMetrics(newQueue(1<<20)))
+		rec, err := recoverDir(OSFS{}, dir, bootID(), true, testutil.Logger(t, slog.LevelError), newMetrics(newQueue(1<<20)))
 		require.NoError(t, err)
 		q, _, stop := testWriter(t, Config{Dir: dir, Segment: time.Minute, Fragment: 500 * time.Millisecond}, rec.part, rec.closed)
 		rng := rand.New(rand.NewPCG(7, 8))

@@ -13,11 +13,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-)
 
-func quietLog() *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
-}
+	"github.com/framehub/framehub/internal/testutil"
+)
 
 // meanAbsY is the mean absolute difference of the Y planes of a and b.
 func meanAbsY(t *testing.T, a, b *image.YCbCr) float64 {
@@ -90,7 +88,7 @@ func TestGstEncoder(t *testing.T) {
 	if _, err := exec.LookPath("gst-launch-1.0"); err != nil {
 		t.Skip("gst-launch-1.0 is not installed (Debian: gstreamer1.0-tools)")
 	}
-	e, err := NewGstEncoder("", quietLog())
+	e, err := NewGstEncoder("", testutil.Logger(t, slog.LevelError))
 	require.NoError(t, err)
 	defer e.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -2,6 +2,7 @@ package snapshot
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // waitTimeout bounds every wait in these tests.
@@ -58,7 +61,7 @@ func newTestStore(t *testing.T, w Writer, dir string, mod func(*storeConfig)) (*
 	m := newMetrics(4, func() bool { return true })
 	var mu sync.Mutex
 	var notes []Status
-	cfg := storeConfig{dir: dir, w: w, capacity: 4, retries: 2, backoff: time.Millisecond, log: quietLog(), m: m,
+	cfg := storeConfig{dir: dir, w: w, capacity: 4, retries: 2, backoff: time.Millisecond, log: testutil.Logger(t, slog.LevelError), m: m,
 		notify: func(st Status) { mu.Lock(); notes = append(notes, st); mu.Unlock() }}
 	if mod != nil {
 		mod(&cfg)
@@ -212,7 +215,7 @@ func TestStoreDrainsAtShutdown(t *testing.T) {
 	require.NoError(t, err)
 	w := &faultyWriter{FileWriter: fw, gate: make(chan struct{})}
 	m := newMetrics(4, func() bool { return true })
-	s, err := newStore(storeConfig{dir: fw.Dir(), w: w, capacity: 4, backoff: time.Millisecond, log: quietLog(), m: m, notify: func(Status) {}})
+	s, err := newStore(storeConfig{dir: fw.Dir(), w: w, capacity: 4, backoff: time.Millisecond, log: testutil.Logger(t, slog.LevelError), m: m, notify: func(Status) {}})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -3,7 +3,6 @@ package streamer
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -17,6 +16,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // waitTimeout bounds every wait of these tests: generous, for a noisy
@@ -29,10 +30,6 @@ var (
 	testPPS = []byte{0x68, 0xce, 0x3c, 0x80}
 )
 
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
-}
-
 // startTestStreamer runs a streamer with no producer (its socket does not
 // exist): the test feeds its hub. requestKey, when not nil, replaces the
 // keyframe requests to the producer.
@@ -44,7 +41,7 @@ func startTestStreamer(t *testing.T, requestKey func(), mutate func(*Options)) *
 	if mutate != nil {
 		mutate(&o)
 	}
-	st, err := New(o, quietLogger())
+	st, err := New(o, testutil.Logger(t, slog.LevelError))
 	require.NoError(t, err)
 	if requestKey != nil {
 		st.hub.requestKey = requestKey

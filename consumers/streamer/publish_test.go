@@ -1,9 +1,11 @@
 package streamer
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,6 +14,8 @@ import (
 	"github.com/bluenviron/gortsplib/v4/pkg/format"
 	"github.com/pion/rtp"
 	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // fakeMediaServer accepts one published H.264 stream, as MediaMTX would,
@@ -23,13 +27,50 @@ type fakeMediaServer struct {
 	sps    []byte
 	frames []viewed
 	more   chan struct{}
+	ln     net.Listener
 }
 
+// startFakeMediaServer serves RTSP on addr; port 0 picks a free one, which
+// addr() then returns.
 func startFakeMediaServer(t *testing.T, addr string) *fakeMediaServer {
 	t.Helper()
 	f := &fakeMediaServer{more: make(chan struct{}, 1)}
-	f.srv = &gortsplib.Server{Handler: f, RTSPAddress: addr}
+	f.srv = &gortsplib.Server{Handler: f, RTSPAddress: addr, Listen: func(network, address string) (net.Listener, error) {
+		ln, err := net.Listen(network, address)
+		if err == nil {
+			f.mu.Lock()
+			f.ln = ln
+			f.mu.Unlock()
+		}
+		return ln, err
+	}}
 	require.NoError(t, f.srv.Start())
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+// addr is the address the server listens on.
+func (f *fakeMediaServer) addr() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ln.Addr().String()
+}
+
+// restartFakeMediaServer serves RTSP again on addr, the address of a
+// server that was closed: the port is free again at once (Go listens with
+// SO_REUSEADDR), unless some other socket took it meanwhile, which a short
+// retry on EADDRINUSE outlasts (an outgoing connection's ephemeral port).
+func restartFakeMediaServer(t *testing.T, addr string) *fakeMediaServer {
+	t.Helper()
+	var f *fakeMediaServer
+	var err error
+	testutil.WaitUntil(t, waitTimeout, func() bool {
+		f = &fakeMediaServer{more: make(chan struct{}, 1)}
+		f.srv = &gortsplib.Server{Handler: f, RTSPAddress: addr}
+		err = f.srv.Start()
+		return !errors.Is(err, syscall.EADDRINUSE)
+	}, "%s to be free again", addr)
+	require.NoError(t, err)
 	t.Cleanup(f.srv.Close)
 	return f
 }
@@ -97,11 +138,8 @@ func (f *fakeMediaServer) waitFrames(t *testing.T, n int) []viewed {
 }
 
 func TestPublishReconnects(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := ln.Addr().String()
-	require.NoError(t, ln.Close())
-	ms := startFakeMediaServer(t, addr)
+	ms := startFakeMediaServer(t, "127.0.0.1:0")
+	addr := ms.addr()
 
 	var f *feeder
 	st := startTestStreamer(t, func() { f.force.Store(true) }, func(o *Options) {
@@ -120,7 +158,7 @@ func TestPublishReconnects(t *testing.T) {
 	ms.srv.Close()
 	require.Eventually(t, func() bool { return !st.pub.connected.Load() }, waitTimeout, 10*time.Millisecond)
 	down := time.Now()
-	ms2 := startFakeMediaServer(t, addr)
+	ms2 := restartFakeMediaServer(t, addr)
 	got = ms2.waitFrames(t, 10)
 	requireContinuous(t, got)
 	t.Logf("published again %v after the server came back (attempts %d)", got[0].at.Sub(down), st.pub.attempts.Load())

@@ -266,8 +266,17 @@ class Consumer:
                 "policy": self.args.policy, "flags": 0})
         except OSError:
             pass  # refused at once (too many, denied): the Reject waiting for us says why
+        reset = False
         while True:
-            tag, m, fds = self.recv()
+            try:
+                tag, m, fds = self.recv()
+            except ConnectionResetError:
+                # The producer refused us and closed with our Hello unread:
+                # the kernel reports the reset once, then the Reject it sent.
+                if reset:
+                    raise
+                reset = True
+                continue
             close_fds(fds)
             if tag == WELCOME:
                 break

@@ -1,5 +1,6 @@
 // Package dmabuf brackets CPU access to DMA-BUF memory with
-// DMA_BUF_IOCTL_SYNC and recognises dma-buf file descriptors.
+// DMA_BUF_IOCTL_SYNC, maps it (CPU, Kernel) and recognises dma-buf file
+// descriptors.
 //
 // On cache-coherent machines (x86) the sync ioctl is cheap and mostly a
 // no-op; on non-coherent SoCs (Jetson, many ARM boards) it is what makes CPU
@@ -11,6 +12,7 @@
 package dmabuf
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -44,9 +46,59 @@ const IoctlSync = 1<<30 | 8<<16 | 'b'<<8 | 0
 // error is returned, so that a misbehaving driver cannot hang the caller.
 const maxEAGAIN = 1000
 
-// syncArg mirrors struct dma_buf_sync.
-type syncArg struct {
-	flags uint64
+// CPU is how a process reaches the memory of a dma-buf from the CPU: it
+// maps the fd, and brackets every access with DMA_BUF_IOCTL_SYNC. Kernel is
+// the real one. Code that touches DMA-BUF memory takes a CPU, so that its
+// DMA-BUF path runs in tests on machines without a DMA-BUF exporter (no
+// /dev/dma_heap, no /dev/udmabuf, no camera or GPU), where dmabuftest.Fake
+// stands in for the kernel over memfds and checks what it was asked.
+type CPU interface {
+	// Map maps size bytes of fd from offset 0, MAP_SHARED, with prot
+	// (unix.PROT_*). The caller unmaps the result with Unmap.
+	Map(fd, size, prot int) ([]byte, error)
+	// Unmap unmaps a mapping Map returned.
+	Unmap(b []byte) error
+	// BeginCPUAccess and EndCPUAccess bracket a CPU access to fd's memory;
+	// see the functions of the same names.
+	BeginCPUAccess(fd int, flags uint64) error
+	EndCPUAccess(fd int, flags uint64) error
+}
+
+// Kernel is the CPU the kernel provides: mmap(2) and DMA_BUF_IOCTL_SYNC.
+// Its zero value makes the system calls.
+type Kernel struct {
+	// Ioctl, when not nil, is called instead of the ioctl(2) system call,
+	// with its request (IoctlSync) and the struct dma_buf_sync's flags; it
+	// returns the call's errno (0 for success). Tests use it to exercise
+	// the retries.
+	Ioctl func(fd int, req uintptr, flags uint64) unix.Errno
+}
+
+// Map implements CPU with mmap(2).
+func (Kernel) Map(fd, size, prot int) ([]byte, error) {
+	b, err := unix.Mmap(fd, 0, size, prot, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("dmabuf: mmap fd %d (%d bytes, prot %#x): %w", fd, size, prot, os.NewSyscallError("mmap", err))
+	}
+	return b, nil
+}
+
+// Unmap implements CPU with munmap(2).
+func (Kernel) Unmap(b []byte) error {
+	if err := unix.Munmap(b); err != nil {
+		return fmt.Errorf("dmabuf: munmap %d bytes: %w", len(b), os.NewSyscallError("munmap", err))
+	}
+	return nil
+}
+
+// BeginCPUAccess implements CPU (see the function BeginCPUAccess).
+func (k Kernel) BeginCPUAccess(fd int, flags uint64) error {
+	return k.sync(fd, flags, SyncStart, "start")
+}
+
+// EndCPUAccess implements CPU (see the function EndCPUAccess).
+func (k Kernel) EndCPUAccess(fd int, flags uint64) error {
+	return k.sync(fd, flags, SyncEnd, "end")
 }
 
 // BeginCPUAccess starts CPU access to the dma-buf fd; flags is SyncRead,
@@ -54,24 +106,27 @@ type syncArg struct {
 // EndCPUAccess with the same flags. The ioctl is retried on EINTR and EAGAIN.
 // On an fd that is not a dma-buf the error wraps unix.ENOTTY.
 func BeginCPUAccess(fd int, flags uint64) error {
-	return syncCPU(fd, flags, SyncStart, "start")
+	return Kernel{}.BeginCPUAccess(fd, flags)
 }
 
 // EndCPUAccess ends a CPU access started by BeginCPUAccess with the same
 // flags. The ioctl is retried on EINTR and EAGAIN.
 func EndCPUAccess(fd int, flags uint64) error {
-	return syncCPU(fd, flags, SyncEnd, "end")
+	return Kernel{}.EndCPUAccess(fd, flags)
 }
 
-func syncCPU(fd int, flags, phase uint64, name string) error {
+func (k Kernel) sync(fd int, flags, phase uint64, name string) error {
 	if flags == 0 || flags&^SyncRW != 0 {
 		return fmt.Errorf("dmabuf: sync %s fd %d: invalid flags %#x (want SyncRead, SyncWrite or SyncRW): %w",
 			name, fd, flags, unix.EINVAL)
 	}
-	arg := syncArg{flags: phase | flags}
+	ioctl := k.Ioctl
+	if ioctl == nil {
+		ioctl = ioctlSync
+	}
 	eagain := 0
 	for {
-		_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), IoctlSync, uintptr(unsafe.Pointer(&arg)))
+		errno := ioctl(fd, IoctlSync, phase|flags)
 		switch {
 		case errno == 0:
 			return nil
@@ -85,6 +140,31 @@ func syncCPU(fd int, flags, phase uint64, name string) error {
 		return fmt.Errorf("dmabuf: sync %s fd %d flags %#x: %w",
 			name, fd, flags, os.NewSyscallError("ioctl DMA_BUF_IOCTL_SYNC", errno))
 	}
+}
+
+// ioctlSync is the system call: ioctl(fd, req, &struct dma_buf_sync{flags}).
+func ioctlSync(fd int, req uintptr, flags uint64) unix.Errno {
+	arg := struct{ flags uint64 }{flags} // struct dma_buf_sync
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(unsafe.Pointer(&arg)))
+	return errno
+}
+
+// cpuKey is the context key of NewContext.
+type cpuKey struct{}
+
+// NewContext returns a copy of ctx that carries cpu, for code that takes
+// its CPU from a context (the SDK takes it from Dial's): tests substitute
+// a fake there. Being internal, it is out of reach of applications.
+func NewContext(ctx context.Context, cpu CPU) context.Context {
+	return context.WithValue(ctx, cpuKey{}, cpu)
+}
+
+// FromContext returns the CPU ctx carries (NewContext), or Kernel{}.
+func FromContext(ctx context.Context) CPU {
+	if cpu, ok := ctx.Value(cpuKey{}).(CPU); ok {
+		return cpu
+	}
+	return Kernel{}
 }
 
 // IsDMABuf reports whether fd refers to a dma-buf.

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 const waitFor = 10 * time.Second
@@ -70,7 +72,7 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
 		}
-		s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		s, err := New(cfg, slog.New(slog.DiscardHandler))
 		if err != nil {
 			os.Exit(2)
 		}
@@ -122,7 +124,7 @@ func startSupervisor(t *testing.T, cfg Config) (*Supervisor, context.CancelFunc,
 	if cfg.Grace == 0 {
 		cfg.Grace = 500 * time.Millisecond
 	}
-	s, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := New(cfg, testutil.Logger(t, slog.LevelError))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
@@ -259,7 +261,7 @@ func TestNoOrphansWhenSupervisorIsKilled(t *testing.T) {
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
 	sup := exec.Command(self)
 	sup.Env = append(os.Environ(), "FH_SUP_CHILD=supervisor", "FH_CONFIG="+cfgPath)
-	require.NoError(t, sup.Start())
+	require.NoError(t, testutil.StartOrphanless(sup))
 	_, a := readMark(t, filepath.Join(dir, "a"))
 	_, b := readMark(t, filepath.Join(dir, "b"))
 	require.NoError(t, sup.Process.Kill())

@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -187,6 +188,121 @@ func ReadCPUTicks() (CPUTicks, error) {
 // most of both vCPUs for seconds (observed: 60–100%). Tests that judge a
 // rate skip or relax such windows; benchmarks count them in their reports.
 const HeavySteal = 0.20
+
+// StarvedBusy is the share of the machine's CPU time, busy or stolen, at
+// which a measurement window is starved when processes outside the test
+// took at least StarvedOthers of it: the machine had no CPU left to give
+// (other test packages' processes run alongside, x264 and GStreamer
+// clients among them), so an absolute rate measured in it says nothing
+// about the code measured.
+const StarvedBusy = 0.90
+
+// StarvedOthers is the share of the machine's CPU time (half a CPU of two)
+// that processes outside the test must have taken for a busy window to be
+// starved. A machine made busy by the test's own processes (a flooding
+// consumer, the producer under test) is no excuse: keeping its rate under
+// that load is what such a test checks.
+const StarvedOthers = 0.25
+
+// Starved is the machine-busy rule every rate check of the tests applies:
+// for a window whose busy and stolen shares are busy and steal (see Share),
+// of which others was taken by processes outside the test, it says why an
+// absolute rate measured in it cannot be judged (at least HeavySteal
+// stolen by the host; or at least StarvedBusy busy, at least StarvedOthers
+// by other processes), with the measured shares, or "" when the machine
+// had CPU to spare. Relative checks (a consumer against the rate the
+// producer really published) stay valid in a starved window; only
+// absolute ones are not.
+//
+// The chaos suite applies HeavySteal alone: there the load on the machine
+// is the supervised group under test, whose rate is what it judges.
+func Starved(busy, others, steal float64) string {
+	switch {
+	case steal >= HeavySteal:
+		return fmt.Sprintf("the host stole %.0f%% of the machine's CPU time (≥ %.0f%%; %.0f%% busy)", 100*steal, 100*HeavySteal, 100*busy)
+	case busy >= StarvedBusy && others >= StarvedOthers:
+		return fmt.Sprintf("the machine was %.0f%% busy (≥ %.0f%%), %.0f%% of it by processes outside the test (≥ %.0f%%): they took the CPU",
+			100*busy, 100*StarvedBusy, 100*others, 100*StarvedOthers)
+	}
+	return ""
+}
+
+// TreeCPU is the CPU time, in ns, of process root and of every process
+// descending from it, read from /proc now: each live one's (see ProcCPU),
+// plus what the exited ones used once their parent in the tree waited for
+// them (cutime and cstime, to the tick). A process that exits while it
+// reads, or that exited and was not waited for yet, is left out.
+func TreeCPU(root int) (int64, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, fmt.Errorf("CPU time of the processes under pid %d: %w", root, err)
+	}
+	children := map[int][]int{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := readStat(pid); ok && st.ppid > 0 {
+			children[st.ppid] = append(children[st.ppid], pid)
+		}
+	}
+	total, err := ProcCPU(root)
+	if err != nil {
+		return 0, err
+	}
+	for todo := []int{root}; len(todo) > 0; {
+		pid := todo[len(todo)-1]
+		todo = append(todo[:len(todo)-1], children[pid]...)
+		if pid != root {
+			ns, err := ProcCPU(pid)
+			if err != nil {
+				continue
+			}
+			total += ns
+		}
+		if st, ok := readStat(pid); ok {
+			total += st.waitedTicks * int64(time.Second/ClockTicks)
+		}
+	}
+	return total, nil
+}
+
+// procStat holds the fields of /proc/PID/stat that TreeCPU reads.
+type procStat struct {
+	ppid        int
+	waitedTicks int64 // cutime + cstime: the waited-for children's CPU time
+}
+
+// readStat reads /proc/PID/stat; false when pid is gone. The fields follow
+// the command name, which may hold spaces and parentheses: they are read
+// after the last ')'.
+func readStat(pid int) (procStat, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procStat{}, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}, false
+	}
+	// state ppid pgrp session tty_nr tpgid flags minflt cminflt majflt
+	// cmajflt utime stime cutime cstime ...
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 15 {
+		return procStat{}, false
+	}
+	var st procStat
+	st.ppid, _ = strconv.Atoi(f[1])
+	cu, _ := strconv.ParseInt(f[13], 10, 64)
+	cs, _ := strconv.ParseInt(f[14], 10, 64)
+	st.waitedTicks = cu + cs
+	return st, true
+}
+
+// ClockTicks is the unit of /proc/stat (USER_HZ), which Linux fixes at 100
+// per second for user space whatever the kernel's own tick rate.
+const ClockTicks = 100
 
 // Share returns, for the window from prev to c, the share of the machine's
 // CPU time that was busy (neither idle nor iowait: processes here and

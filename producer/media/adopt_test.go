@@ -1,13 +1,18 @@
 package media
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/framehub/framehub/internal/dmabuf"
+	"github.com/framehub/framehub/internal/dmabuf/dmabuftest"
 	fhgst "github.com/framehub/framehub/internal/gst"
+	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer/surface"
 	"github.com/framehub/framehub/sdk"
@@ -36,16 +41,24 @@ func bareRun(t *testing.T) (*harness, *run) {
 // TestAdoptDMABuf: a DMA-BUF buffer is shared as it is, its surface id is
 // stable per dma-buf (even re-wrapped in a new GstMemory), and its
 // GstBuffer stays referenced, so its pool cannot reuse it, until the last
-// lease ends (seed 000). Then consumers are told to forget it.
+// lease ends (seed 000). Then consumers are told to forget it. The
+// consumer reads the source's pixels in place, its reads bracketed by
+// DMA_BUF_IOCTL_SYNC: a memfd stands in for the camera's dma-buf, and
+// dmabuftest.Fake for the kernel's sync (no exporter on this machine).
 func TestAdoptDMABuf(t *testing.T) {
 	h, r := bareRun(t)
-	c := h.dial(sdk.Options{Stream: StreamRaw, MaxInFlight: 4})
+	var cpu dmabuftest.Fake
+	ctx, cancel := context.WithTimeout(dmabuf.NewContext(context.Background(), &cpu), waitTimeout)
+	defer cancel()
+	c := producertest.DialContext(t, ctx, h.srv.Addr(), sdk.Options{Stream: StreamRaw, MaxInFlight: 4})
 
 	fd, err := unix.MemfdCreate("fake-dmabuf", unix.MFD_CLOEXEC)
 	require.NoError(t, err)
 	defer unix.Close(fd)
 	const size = 328 * 240 * 3 / 2
-	require.NoError(t, unix.Ftruncate(fd, size))
+	src := nv12Frame(328, 240) // what the camera wrote
+	_, err = unix.Pwrite(fd, src, 0)
+	require.NoError(t, err)
 
 	publish := func() *fhgst.Buffer {
 		b, err := fhgst.NewTestDMABufBuffer(fd, size, 0)
@@ -62,6 +75,17 @@ func TestAdoptDMABuf(t *testing.T) {
 	require.GreaterOrEqual(t, f1.SurfaceID(), uint32(firstSurfaceID))
 	require.Equal(t, []ipc.Plane{{Offset: 0, Stride: 328, Size: 328 * 240}, {Offset: 328 * 240, Stride: 328, Size: 328 * 120}}, f1.Planes())
 
+	// The consumer reads the camera's bytes in place, inside a read
+	// access on its own fd of the dma-buf.
+	y, err := f1.Plane(0)
+	require.NoError(t, err)
+	uv, err := f1.Plane(1)
+	require.NoError(t, err)
+	require.Equal(t, src[:328*240], y)
+	require.Equal(t, src[328*240:], uv)
+	cfd := f1.FDs()[0]
+	require.Equal(t, []dmabuftest.Call{{Op: "begin", FD: cfd, Flags: dmabuf.SyncRead}}, cpu.CallsOn(cfd))
+
 	b2 := publish()
 	f2 := next(t, c)
 	require.Equal(t, f1.SurfaceID(), f2.SurfaceID(), "same dma-buf, same surface")
@@ -71,17 +95,20 @@ func TestAdoptDMABuf(t *testing.T) {
 	require.Zero(t, st.CopiedFrames)
 
 	f1.Release()
+	require.Equal(t, dmabuftest.Call{Op: "end", FD: cfd, Flags: dmabuf.SyncRead}, cpu.CallsOn(cfd)[1], "Release ends the read access")
 	require.NoError(t, c.Flush())
-	eventually(t, func() bool { return b1.RefCount() == 1 }, "lease 1 released its buffer")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return b1.RefCount() == 1 }, "lease 1 released its buffer")
 	require.Equal(t, 2, b2.RefCount(), "lease 2 still holds its buffer")
 	f2.Release()
 	require.NoError(t, c.Flush())
-	eventually(t, func() bool { return b2.RefCount() == 1 && h.p.Stats().HeldBuffers == 0 }, "lease 2 released")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return b2.RefCount() == 1 && h.p.Stats().HeldBuffers == 0 }, "lease 2 released")
 
 	// The memories die with the last buffer: the surface is forgotten.
 	b1.Unref()
 	b2.Unref()
 	require.Equal(t, []uint32{f1.SurfaceID()}, h.p.reg.takeDead())
+	require.Len(t, cpu.CallsOn(cfd), 2, "f2, never read, was never synced")
+	require.Empty(t, cpu.Violations())
 }
 
 // TestCopyFallback: a buffer with no fd is copied once into the copy pool,
@@ -160,7 +187,7 @@ func TestCapsChange(t *testing.T) {
 	first := f.SurfaceID()
 	f.Release()
 	require.NoError(t, c.Flush())
-	eventually(t, func() bool { return h.srv.Stream(StreamRaw).Stats().Leases == 0 }, "release processed")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return h.srv.Stream(StreamRaw).Stats().Leases == 0 }, "release processed")
 
 	src := publish(320, 200)
 	f = next(t, c)

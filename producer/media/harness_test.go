@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/sdk"
 )
@@ -18,10 +20,6 @@ import (
 // waitTimeout bounds every wait of these tests: generous, because the
 // machine running them may be two noisy cores.
 const waitTimeout = 20 * time.Second
-
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-}
 
 // uniqueAddr is an abstract socket name no other test (or test process)
 // uses.
@@ -44,7 +42,7 @@ type harness struct {
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = quietLogger()
+		cfg.Logger = testutil.Logger(t, slog.LevelError)
 	}
 	srv, err := producer.New(producer.Config{Addr: uniqueAddr(t), Logger: cfg.Logger})
 	require.NoError(t, err)
@@ -83,15 +81,7 @@ func (h *harness) stop() {
 
 func (h *harness) dial(opts sdk.Options) *sdk.Client {
 	h.t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = quietLogger()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	c, err := sdk.Dial(ctx, h.srv.Addr(), opts)
-	require.NoError(h.t, err)
-	h.t.Cleanup(func() { c.Close() })
-	return c
+	return producertest.Dial(h.t, h.srv.Addr(), opts, waitTimeout)
 }
 
 func next(t *testing.T, c *sdk.Client) *sdk.Frame {
@@ -101,10 +91,4 @@ func next(t *testing.T, c *sdk.Client) *sdk.Frame {
 	f, err := c.Next(ctx)
 	require.NoError(t, err)
 	return f
-}
-
-// eventually polls cond until it holds or waitTimeout passes.
-func eventually(t *testing.T, cond func() bool, format string, args ...any) {
-	t.Helper()
-	require.Eventually(t, cond, waitTimeout, 5*time.Millisecond, fmt.Sprintf(format, args...))
 }

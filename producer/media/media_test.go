@@ -2,6 +2,7 @@ package media
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/surface"
@@ -64,11 +66,11 @@ func TestValidate(t *testing.T) {
 // TestNewErrors: what is missing at start-up is named, with the package
 // that provides it.
 func TestNewErrors(t *testing.T) {
-	srv, err := producer.New(producer.Config{Addr: uniqueAddr(t), Logger: quietLogger()})
+	srv, err := producer.New(producer.Config{Addr: uniqueAddr(t), Logger: testutil.Logger(t, slog.LevelError)})
 	require.NoError(t, err)
 	defer srv.Close()
 	newErr := func(cfg Config) error {
-		cfg.Logger = quietLogger()
+		cfg.Logger = testutil.Logger(t, slog.LevelError)
 		p, err := New(cfg, srv)
 		if err == nil {
 			p.Close()
@@ -148,14 +150,14 @@ func TestZeroCopyTestSource(t *testing.T) {
 func TestHeldBuffersFollowLeases(t *testing.T) {
 	h := newHarness(t, Config{Width: 320, Height: 240, Encoder: EncoderNone, RawPoolMax: 16})
 	h.run()
-	eventually(t, func() bool { return h.p.Stats().RawFrames > 5 }, "frames flow")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return h.p.Stats().RawFrames > 5 }, "frames flow")
 	require.LessOrEqual(t, h.p.Stats().HeldBuffers, uint64(1), "nobody holds a lease")
 
 	// A consumer that does not read holds its whole budget.
 	c := h.dial(sdk.Options{Stream: StreamRaw, MaxInFlight: 6})
-	eventually(t, func() bool { return h.p.Stats().HeldBuffers == 6 }, "6 leases → 6 buffers held, have %+v", h.p.Stats())
+	testutil.WaitUntil(t, waitTimeout, func() bool { return h.p.Stats().HeldBuffers == 6 }, "6 leases → 6 buffers held, have %+v", h.p.Stats())
 	n := h.p.Stats().RawFrames
-	eventually(t, func() bool { return h.p.Stats().RawFrames >= n+5 }, "more frames published")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return h.p.Stats().RawFrames >= n+5 }, "more frames published")
 	require.Equal(t, uint64(6), h.p.Stats().HeldBuffers, "still at the budget: the new frames were not leased")
 
 	// Reading and releasing frees them as fast as they come.
@@ -167,7 +169,7 @@ func TestHeldBuffersFollowLeases(t *testing.T) {
 
 	// Gone consumer, no lease, no buffer.
 	require.NoError(t, c.Close())
-	eventually(t, func() bool { return h.p.Stats().HeldBuffers <= 1 }, "buffers released with the leases, have %+v", h.p.Stats())
+	testutil.WaitUntil(t, waitTimeout, func() bool { return h.p.Stats().HeldBuffers <= 1 }, "buffers released with the leases, have %+v", h.p.Stats())
 }
 
 // TestRestartAfterError: a source that fails every 10 buffers is restarted
@@ -177,7 +179,7 @@ func TestRestartAfterError(t *testing.T) {
 		Source:   "launch:videotestsrc is-live=true ! identity name=flaky error-after=10",
 		RetryMin: 20 * time.Millisecond, RetryMax: 80 * time.Millisecond})
 	h.run()
-	eventually(t, func() bool { st := h.p.Stats(); return st.Restarts >= 2 && st.RawFrames >= 25 }, "restarts and frames, have %+v", h.p.Stats())
+	testutil.WaitUntil(t, waitTimeout, func() bool { st := h.p.Stats(); return st.Restarts >= 2 && st.RawFrames >= 25 }, "restarts and frames, have %+v", h.p.Stats())
 	require.Contains(t, h.p.Stats().LastError, "flaky")
 }
 
@@ -189,7 +191,7 @@ func TestSourceEndRestarts(t *testing.T) {
 		Source:   "launch:videotestsrc num-buffers=12",
 		RetryMin: 20 * time.Millisecond, RetryMax: 80 * time.Millisecond})
 	h.run()
-	eventually(t, func() bool { st := h.p.Stats(); return st.Restarts >= 2 && st.RawFrames >= 24 && st.H264Frames > 0 },
+	testutil.WaitUntil(t, waitTimeout, func() bool { st := h.p.Stats(); return st.Restarts >= 2 && st.RawFrames >= 24 && st.H264Frames > 0 },
 		"restarts after end of stream, have %+v", h.p.Stats())
 	require.Contains(t, h.p.Stats().LastError, "end of stream")
 }
@@ -197,9 +199,9 @@ func TestSourceEndRestarts(t *testing.T) {
 // TestNoFDLeak: a pipeline started and stopped leaves no fd behind.
 func TestNoFDLeak(t *testing.T) {
 	cycle := func() {
-		srv, err := producer.New(producer.Config{Addr: uniqueAddr(t), Logger: quietLogger()})
+		srv, err := producer.New(producer.Config{Addr: uniqueAddr(t), Logger: testutil.Logger(t, slog.LevelError)})
 		require.NoError(t, err)
-		p, err := New(Config{Width: 320, Height: 240, Logger: quietLogger()}, srv)
+		p, err := New(Config{Width: 320, Height: 240, Logger: testutil.Logger(t, slog.LevelError)}, srv)
 		require.NoError(t, err)
 		require.NoError(t, srv.Start())
 		h := &harness{t: t, srv: srv, p: p}
@@ -209,27 +211,21 @@ func TestNoFDLeak(t *testing.T) {
 			next(t, c).Release()
 		}
 		require.NoError(t, c.Close())
-		eventually(t, func() bool { return p.Stats().H264Frames > 0 }, "h264 frames")
+		testutil.WaitUntil(t, waitTimeout, func() bool { return p.Stats().H264Frames > 0 }, "h264 frames")
 		h.stop()
 	}
 	cycle() // GStreamer's own lazily created fds (registry, clock) stay
-	base := countFDs(t)
+	base := testutil.CountOwnFDs(t)
 	for i := 0; i < 3; i++ {
 		cycle()
 	}
 	// The pipeline's memfds and elements are released when it stops; the
 	// bus (whose GstPoll holds fds) is also referenced by go-gst's wrapper,
 	// released by its finalizer: let the collector run it.
-	eventually(t, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		runtime.GC()
-		return countFDs(t) <= base
+		return testutil.CountOwnFDs(t) <= base
 	}, "fds back to %d", base)
-}
-
-func countFDs(t *testing.T) int {
-	ents, err := os.ReadDir("/proc/self/fd")
-	require.NoError(t, err)
-	return len(ents)
 }
 
 func TestFindSPS(t *testing.T) {

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/surface"
@@ -22,18 +25,11 @@ const testSlabSize = 2 << 20
 // server, without GStreamer.
 func slabStream(t *testing.T, poolMax int, replay time.Duration) (*producer.Stream, *surface.Pool, string) {
 	t.Helper()
-	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("t-h264"), Size: testSlabSize, Max: poolMax})
-	require.NoError(t, err)
-	srv, err := producer.New(producer.Config{Addr: uniqueAddr(t), Logger: quietLogger(), MaxInFlight: 64})
-	require.NoError(t, err)
-	st, err := srv.AddStream(producer.StreamConfig{Name: StreamH264, Caps: ipc.Caps{Format: "H264"}, Pool: pool, Replay: replay})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start())
-	t.Cleanup(func() {
-		require.NoError(t, srv.Close())
-		require.NoError(t, pool.Close())
-	})
-	return st, pool, srv.Addr()
+	p := producertest.StartProducer(t, producertest.Options{Manual: true, Addr: uniqueAddr(t),
+		SurfaceSize: testSlabSize, PoolMax: poolMax, PoolName: "t-h264",
+		Config: producer.Config{Logger: testutil.Logger(t, slog.LevelError), MaxInFlight: 64},
+		Stream: producer.StreamConfig{Name: StreamH264, Caps: ipc.Caps{Format: "H264"}, Replay: replay}})
+	return p.Stream, p.Pool, p.Addr
 }
 
 // fakeAU is access unit i: size bytes stamped with i, so a consumer can
@@ -61,7 +57,7 @@ func TestSlabsPackAccessUnits(t *testing.T) {
 	st, pool, addr := slabStream(t, 8, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	c, err := sdk.Dial(ctx, addr, sdk.Options{Stream: StreamH264, MaxInFlight: 64, Logger: quietLogger()})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Stream: StreamH264, MaxInFlight: 64, Logger: testutil.Logger(t, slog.LevelError)})
 	require.NoError(t, err)
 	defer c.Close()
 

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/framehub/framehub/internal/dmabuf"
+	"github.com/framehub/framehub/internal/dmabuf/dmabuftest"
 	"github.com/framehub/framehub/ipc"
 )
 
@@ -115,4 +116,56 @@ func TestUdmabufMissing(t *testing.T) {
 	require.True(t, errors.Is(err, fs.ErrNotExist), "%v", err)
 	require.ErrorContains(t, err, UdmabufDevice)
 	require.ErrorContains(t, err, "CONFIG_UDMABUF")
+}
+
+// The producer's DMA-BUF write path, on this machine: DMA-BUF memory is
+// mapped read-write and shared through its CPU, every write is bracketed
+// by a write access (BeginWrite, EndWrite) on the dma-buf fd, and Close
+// unmaps and closes it. A memfd stands in for the dma-buf, and
+// dmabuftest.Fake for the kernel's DMA_BUF_IOCTL_SYNC (the hardware runs
+// of the same path are exerciseDMABuf's, skipped without a heap or
+// udmabuf).
+func TestDMABufMemoryWritePath(t *testing.T) {
+	fd, err := unix.MemfdCreate("fake-dmabuf", unix.MFD_CLOEXEC)
+	require.NoError(t, err)
+	const size = 8192
+	require.NoError(t, unix.Ftruncate(fd, size))
+	var cpu dmabuftest.Fake
+	m, err := newDMABufMemory("test", fd, size, &cpu)
+	require.NoError(t, err)
+	require.Equal(t, ipc.KindDMABuf, m.Kind())
+	require.Equal(t, fd, m.ShareFD())
+
+	require.NoError(t, m.BeginWrite())
+	copy(m.Bytes(), "written between the syncs")
+	require.NoError(t, m.EndWrite())
+	got := make([]byte, 25)
+	_, err = unix.Pread(fd, got, 0)
+	require.NoError(t, err)
+	require.Equal(t, "written between the syncs", string(got), "the mapping is the fd's memory, shared")
+
+	require.NoError(t, m.Close())
+	require.Equal(t, []dmabuftest.Call{
+		{Op: "map", FD: fd, Size: size, Prot: unix.PROT_READ | unix.PROT_WRITE},
+		{Op: "begin", FD: fd, Flags: dmabuf.SyncWrite},
+		{Op: "end", FD: fd, Flags: dmabuf.SyncWrite},
+		{Op: "unmap", FD: -1, Size: size},
+	}, cpu.Calls())
+	require.Empty(t, cpu.Violations())
+	_, err = unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	require.ErrorIs(t, err, unix.EBADF, "Close closed the dma-buf fd")
+
+	// A sync the driver refuses fails the write.
+	fd2, err := unix.MemfdCreate("fake-dmabuf", unix.MFD_CLOEXEC)
+	require.NoError(t, err)
+	require.NoError(t, unix.Ftruncate(fd2, size))
+	failing := dmabuftest.Fake{FailBegin: unix.EIO}
+	m2, err := newDMABufMemory("test", fd2, size, &failing)
+	require.NoError(t, err)
+	defer m2.Close()
+	require.ErrorIs(t, m2.BeginWrite(), unix.EIO)
+
+	// The mapping failing closes the fd.
+	_, err = newDMABufMemory("test", -1, size, &cpu)
+	require.ErrorIs(t, err, unix.EBADF)
 }

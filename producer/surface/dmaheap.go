@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/framehub/framehub/internal/dmabuf"
 	"github.com/framehub/framehub/ipc"
 )
 
@@ -110,16 +111,17 @@ func (a *heapAllocator) Alloc(size int) (*Memory, error) {
 		return nil, fmt.Errorf("surface: dma-heap %s: alloc %d bytes: %w", a.path, size, os.NewSyscallError("ioctl DMA_HEAP_IOCTL_ALLOC", err))
 	}
 	fd := int(data.fd)
-	return newDMABufMemory("dma-heap "+a.path, fd, size)
+	return newDMABufMemory("dma-heap "+a.path, fd, size, dmabuf.Kernel{})
 }
 
-// newDMABufMemory maps the dma-buf fd and wraps it into a Memory. On error
-// it closes fd.
-func newDMABufMemory(op string, fd, size int) (*Memory, error) {
-	b, err := mapShared(op, fd, size)
+// newDMABufMemory maps the dma-buf fd read-write, MAP_SHARED, through cpu
+// (dmabuf.Kernel{} but in tests) and wraps it into a Memory whose writes
+// cpu syncs. On error it closes fd.
+func newDMABufMemory(op string, fd, size int, cpu dmabuf.CPU) (*Memory, error) {
+	b, err := cpu.Map(fd, size, unix.PROT_READ|unix.PROT_WRITE)
 	if err != nil {
 		closeFD(fd)
-		return nil, err
+		return nil, fmt.Errorf("surface: %s: %w", op, err)
 	}
 	return &Memory{
 		kind:    ipc.KindDMABuf,
@@ -127,5 +129,6 @@ func newDMABufMemory(op string, fd, size int) (*Memory, error) {
 		fd:      fd,
 		shareFD: fd,
 		data:    b,
+		cpu:     cpu,
 	}, nil
 }

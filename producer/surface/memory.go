@@ -50,6 +50,10 @@ type Memory struct {
 	devPtr      uint64       // device memory: the producer's device address
 	device      *ipc.Device  // device memory: what consumers are told
 	release     func() error // device memory: frees it, once, in Close
+	// cpu maps DMA-BUF memory and syncs the producer's writes to it: the
+	// kernel's, or in tests on a machine without a DMA-BUF exporter a
+	// stand-in (dmabuftest.Fake) over a memfd. nil for memfd memory.
+	cpu dmabuf.CPU
 
 	mu     sync.Mutex
 	data   []byte // nil once closed
@@ -146,7 +150,7 @@ func (m *Memory) BeginWrite() error {
 	if m.kind != ipc.KindDMABuf || m.device != nil {
 		return nil
 	}
-	if err := dmabuf.BeginCPUAccess(m.fd, dmabuf.SyncWrite); err != nil {
+	if err := m.cpu.BeginCPUAccess(m.fd, dmabuf.SyncWrite); err != nil {
 		return fmt.Errorf("surface: begin write: %w", err)
 	}
 	return nil
@@ -158,7 +162,7 @@ func (m *Memory) EndWrite() error {
 	if m.kind != ipc.KindDMABuf || m.device != nil {
 		return nil
 	}
-	if err := dmabuf.EndCPUAccess(m.fd, dmabuf.SyncWrite); err != nil {
+	if err := m.cpu.EndCPUAccess(m.fd, dmabuf.SyncWrite); err != nil {
 		return fmt.Errorf("surface: end write: %w", err)
 	}
 	return nil
@@ -176,7 +180,11 @@ func (m *Memory) Close() error {
 	m.closed = true
 	var errs []error
 	if m.data != nil {
-		if err := unix.Munmap(m.data); err != nil {
+		if m.cpu != nil {
+			if err := m.cpu.Unmap(m.data); err != nil {
+				errs = append(errs, fmt.Errorf("surface: %w", err))
+			}
+		} else if err := unix.Munmap(m.data); err != nil {
 			errs = append(errs, fmt.Errorf("surface: munmap %d bytes: %w", m.size, os.NewSyscallError("munmap", err)))
 		}
 		m.data = nil

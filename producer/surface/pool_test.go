@@ -2,7 +2,6 @@ package surface
 
 import (
 	"errors"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/ipc"
 )
 
@@ -72,11 +72,11 @@ func TestNewPoolInvalid(t *testing.T) {
 
 func TestNewPoolPreallocFailure(t *testing.T) {
 	a := &countingAlloc{Allocator: NewMemfd("x"), limit: 2}
-	before := countFDs(t)
+	before := testutil.CountOwnFDs(t)
 	p, err := NewPool(PoolConfig{Allocator: a, Size: 4096, Min: 3, Max: 4})
 	require.ErrorContains(t, err, "out of memory")
 	require.Nil(t, p)
-	require.Equal(t, before, countFDs(t), "preallocated surfaces leaked")
+	require.Equal(t, before, testutil.CountOwnFDs(t), "preallocated surfaces leaked")
 }
 
 func TestPoolMinPrealloc(t *testing.T) {
@@ -279,15 +279,8 @@ func TestPoolClose(t *testing.T) {
 	require.NoError(t, p.Close(), "idempotent")
 }
 
-func countFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	require.NoError(t, err)
-	return len(ents)
-}
-
 func TestPoolNoFDLeak(t *testing.T) {
-	before := countFDs(t)
+	before := testutil.CountOwnFDs(t)
 	p, err := NewPool(PoolConfig{Allocator: NewMemfd("leak"), Size: 1 << 16, Min: 4, Max: 16})
 	require.NoError(t, err)
 	var got []*Surface
@@ -297,7 +290,7 @@ func TestPoolNoFDLeak(t *testing.T) {
 		copy(s.Mem.Bytes(), "frame")
 		got = append(got, s)
 	}
-	require.Equal(t, before+32, countFDs(t), "two fds per memfd surface")
+	require.Equal(t, before+32, testutil.CountOwnFDs(t), "two fds per memfd surface")
 	for _, s := range got[:8] {
 		p.Put(s)
 	}
@@ -312,7 +305,7 @@ func TestPoolNoFDLeak(t *testing.T) {
 	for _, s := range got[8:] {
 		p.Put(s)
 	}
-	require.Equal(t, before, countFDs(t))
+	require.Equal(t, before, testutil.CountOwnFDs(t))
 }
 
 func TestPoolConcurrent(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/framehub/framehub/internal/dmabuf"
 	"github.com/framehub/framehub/ipc"
 )
 
@@ -118,5 +119,5 @@ func (udmabufAllocator) Alloc(size int) (*Memory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("surface: udmabuf: create %d bytes: %w", size, os.NewSyscallError("ioctl UDMABUF_CREATE", err))
 	}
-	return newDMABufMemory("udmabuf", int(fd), size)
+	return newDMABufMemory("udmabuf", int(fd), size, dmabuf.Kernel{})
 }

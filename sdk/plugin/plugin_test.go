@@ -3,7 +3,6 @@ package plugin_test
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"path/filepath"
 	"sync/atomic"
@@ -13,43 +12,20 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"github.com/stretchr/testify/require"
 
-	"github.com/framehub/framehub/producer"
-	"github.com/framehub/framehub/producer/surface"
-	"github.com/framehub/framehub/producer/synth"
+	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/sdk"
 	"github.com/framehub/framehub/sdk/plugin"
 )
 
 const waitTimeout = 20 * time.Second
 
-// startProducer runs an in-process producer with a synthetic raw stream.
+// startProducer runs an in-process producer of a 128x96 synthetic raw
+// stream at 100 fps, stopped at cleanup, and returns its address.
 func startProducer(t *testing.T) string {
 	t.Helper()
-	addr := filepath.Join(t.TempDir(), "fh.sock")
-	layout, err := surface.NV12(128, 96, 64)
-	require.NoError(t, err)
-	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("plugin-unit"), Size: layout.Size, Min: 2, Max: 8})
-	require.NoError(t, err)
-	srv, err := producer.New(producer.Config{Addr: addr, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	require.NoError(t, err)
-	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(layout, 100, 1), Pool: pool})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start())
-	r, err := synth.NewRenderer(producer.SynthLayout(layout), synth.PatternMoving)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = (&producer.Synthetic{Stream: st, Renderer: r, FPS: 100}).Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		_ = srv.Close()
-		_ = pool.Close()
-	})
-	return addr
+	return producertest.StartProducer(t, producertest.Options{Width: 128, Height: 96, FPS: 100, PoolMin: 2, PoolMax: 8,
+		PoolName: "plugin-unit", WaitTimeout: waitTimeout}).Addr
 }
 
 // fake is a consumer whose behaviour the tests choose.
@@ -86,7 +62,7 @@ func (f *fake) Metrics() map[string]float64 {
 // remote serves impl over an in-process go-plugin RPC connection.
 func remote(t *testing.T, impl plugin.Consumer) *plugin.Remote {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := testutil.Logger(t, slog.LevelError)
 	client, _ := goplugin.TestPluginRPCConn(t, map[string]goplugin.Plugin{plugin.Name: &plugin.ConsumerPlugin{Impl: impl, Logger: log}}, nil)
 	t.Cleanup(func() { _ = client.Close() })
 	raw, err := client.Dispense(plugin.Name)

@@ -133,7 +133,7 @@ func TestChaos(t *testing.T) {
 		c.diskSkipped = why
 		t.Logf("no full-disk or storage-stall faults: %s", why)
 	}
-	c.g = grouptest.Start(t, "../..", opts)
+	c.g = grouptest.Start(t, opts)
 	g := c.g
 	require.Eventually(t, g.ConsumersConnected, grouptest.WaitFor, 100*time.Millisecond, "3 consumers connected")
 

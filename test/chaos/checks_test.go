@@ -2,8 +2,6 @@ package chaos
 
 import (
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"syscall"
@@ -12,10 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/sysinfo"
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/test/internal/grouptest"
 )
-
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // checkTimings summarises what each fault checked as it happened (a
 // failure stopped the test there): RTSP after producer restarts, and the
@@ -73,7 +70,7 @@ func (c *chaos) checkLeaks() {
 		supFD, prodFD, pool = sysinfo.FDCount(c.supPID), sysinfo.FDCount(c.prodPID), c.poolSurfaces()
 		return supFD <= c.supFD0+fdSlackSupervisor && prodFD <= c.prodFD0+fdsPerSurface*max(0, pool-c.pool0)+fdSlackProducer
 	}
-	ok := eventually(15*time.Second, fdsOK)
+	ok := testutil.Poll(15*time.Second, 200*time.Millisecond, fdsOK)
 	c.check("supervisor fds", supFD <= c.supFD0+fdSlackSupervisor,
 		fmt.Sprintf("%d (after warm-up %d)", supFD, c.supFD0), fmt.Sprintf("≤ %d + %d", c.supFD0, fdSlackSupervisor))
 	c.check("producer fds", ok, fmt.Sprintf("%d (after warm-up %d; pool %d → %d surfaces)", prodFD, c.prodFD0, c.pool0, pool),
@@ -130,18 +127,6 @@ func longestLife(ss []sample, name string) (first, last sample, ok bool) {
 
 func mib(kib int) float64 { return float64(kib) / 1024 }
 
-// eventually polls cond every 200 ms until it holds or d passes.
-func eventually(d time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(d); ; time.Sleep(200 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(end) {
-			return false
-		}
-	}
-}
-
 // checkLeasesWithinBudgets: with every consumer connected and idle, each
 // holds at most its budget and the producer's lease count agrees.
 func (c *chaos) checkLeasesWithinBudgets() {
@@ -193,7 +178,7 @@ func (c *chaos) checkIdlePool() {
 	}
 	var sessions int
 	var leases, held, inUse, slabs float64
-	ok := eventually(15*time.Second, func() bool {
+	ok := testutil.Poll(15*time.Second, 200*time.Millisecond, func() bool {
 		ss, ok := g.Sessions()
 		ms, err := g.Scrape(g.ProdAdmin)
 		if !ok || err != nil {
@@ -222,8 +207,12 @@ func (c *chaos) checkIdlePool() {
 // and no capture time recorded twice.
 func (c *chaos) checkRecording() {
 	g := c.g
-	// The recorder is back (checkIdlePool): let it write a fragment.
-	time.Sleep(3 * time.Second)
+	// The recorder is back (checkIdlePool): let it write a fragment (its
+	// write histogram counts one per fragment).
+	const written = "framehub_recorder_write_seconds"
+	w0 := c.recorderCounter(written, nil)
+	require.True(c.t, testutil.Poll(30*time.Second, 200*time.Millisecond, func() bool { return c.recorderCounter(written, nil) > w0 }),
+		"the recorder wrote no fragment within 30 s after the faults")
 	c.stopTracker()
 	c.tracker.scan()
 	spans, checked := c.tracker.result()

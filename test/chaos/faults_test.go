@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/fdpass"
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
 	"github.com/framehub/framehub/test/internal/grouptest"
@@ -244,7 +246,7 @@ func (c *chaos) noRelease() string {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	cl, err := sdk.Dial(ctx, c.g.Sock, sdk.Options{Stream: "raw", Name: "chaos-no-release", MaxInFlight: 2, MaxHold: noReleaseHold,
-		Logger: quietLogger()})
+		Logger: testutil.Logger(c.t, slog.LevelError)})
 	require.NoError(c.t, err)
 	defer cl.Close()
 	t0 := time.Now()
@@ -311,7 +313,7 @@ func (c *chaos) holdEvictReconnect() string {
 	for range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		cl, err := sdk.Dial(ctx, c.g.Sock, sdk.Options{Stream: "raw", Name: "chaos-looper", MaxInFlight: 8, MaxHold: noReleaseHold,
-			Logger: quietLogger()})
+			Logger: testutil.Logger(c.t, slog.LevelError)})
 		if err != nil {
 			cancel()
 			var rej *sdk.RejectError

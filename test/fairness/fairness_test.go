@@ -18,8 +18,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/sysinfo"
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/sdk"
-	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // window is how long each attack runs while the healthy consumer is
@@ -32,11 +32,9 @@ const fps = 30
 var binDir string
 
 func TestMain(m *testing.M) {
-	if role := os.Getenv("FAIRNESS_ROLE"); role != "" {
-		os.Exit(runRole(role))
-	}
+	testutil.RunHelper(roles())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	dir, err := harness.BuildToTemp(ctx, "github.com/framehub/framehub/cmd/framehub-producer")
+	dir, err := testutil.BuildToTemp(ctx, "github.com/framehub/framehub/cmd/framehub-producer")
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fairness: build:", err)
@@ -56,18 +54,18 @@ func quietLogger() *slog.Logger {
 // producer is a framehub-producer process serving the synthetic source
 // with the default flags plus extra.
 type producer struct {
-	d     *harness.Daemon
+	d     *testutil.Daemon
 	sock  string
 	admin string
 }
 
 func startProducer(t *testing.T, extra ...string) *producer {
 	t.Helper()
-	dir := harness.ShortDir(t)
+	dir := testutil.ShortDir(t)
 	p := &producer{sock: filepath.Join(dir, "p.sock"), admin: filepath.Join(dir, "admin.sock")}
 	args := append([]string{"-source", "synthetic", "-fps", fmt.Sprint(fps), "-width", "640", "-height", "360",
 		"-socket", p.sock, "-admin", "unix:" + p.admin}, extra...)
-	p.d = harness.StartDaemon(t, "framehub-producer", exec.Command(filepath.Join(binDir, "framehub-producer"), args...),
+	p.d = testutil.StartDaemon(t, "framehub-producer", exec.Command(filepath.Join(binDir, "framehub-producer"), args...),
 		30*time.Second, func(line string) bool { return strings.Contains(line, `msg="synthetic source"`) })
 	return p
 }
@@ -77,10 +75,10 @@ func (p *producer) published(t *testing.T) float64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	code, body, err := harness.HTTPDo(ctx, "unix:"+p.admin, "GET", "/metrics", nil)
+	code, body, err := testutil.HTTPDo(ctx, "unix:"+p.admin, "GET", "/metrics", nil)
 	require.NoError(t, err)
 	require.Equal(t, 200, code)
-	m, err := harness.ParseMetrics(body)
+	m, err := testutil.ParseMetrics(body)
 	require.NoError(t, err)
 	return m[`framehub_producer_frames_total{stream="raw"}`]
 }
@@ -98,16 +96,14 @@ type child struct {
 
 func startRole(t *testing.T, role string, p *producer, env ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.timeout=5m")
-	cmd.Env = append(os.Environ(), append([]string{"FAIRNESS_ROLE=" + role, "FH_SOCKET=" + p.sock,
-		"GORACE=" + os.Getenv("GORACE") + " atexit_sleep_ms=0"}, env...)...)
+	cmd := testutil.HelperCommand(role, append([]string{"FH_SOCKET=" + p.sock}, env...)...)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
-	var stderr harness.LockedBuffer
+	var stderr testutil.LockedBuffer
 	cmd.Stderr = &stderr
-	require.NoError(t, harness.StartOrphanless(cmd))
+	require.NoError(t, testutil.StartOrphanless(cmd))
 	c := &child{cmd: cmd, stdin: stdin, changed: make(chan struct{}, 1), done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
@@ -135,7 +131,7 @@ func startRole(t *testing.T, role string, p *producer, env ...string) *child {
 		}
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("%s stderr:\n%s", role, harness.Tail(stderr.String(), 3000))
+			t.Logf("%s stderr:\n%s", role, testutil.Tail(stderr.String(), 3000))
 		}
 	})
 	return c
@@ -197,7 +193,7 @@ func (c *child) latest(t *testing.T) report {
 // would score 1.0); no stamp mismatch and no frame lost.
 func measure(t *testing.T, p *producer, h *child, attack string) {
 	t.Helper()
-	win := harness.StartCPUWindow(t)
+	win := testutil.StartCPUWindow(t)
 	pub0, h0, t0 := p.published(t), h.latest(t), time.Now()
 	deadline := t0.Add(window)
 	for time.Now().Before(deadline) {

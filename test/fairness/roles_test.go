@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/framehub/framehub/fdpass"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
-	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // The roles the test binary plays when re-executed as a child process
-// (TestMain dispatches on FAIRNESS_ROLE): a healthy consumer and the
+// (testutil.HelperCommand; TestMain dispatches): a healthy consumer and the
 // attackers. Each reads its parameters from FH_* variables, writes JSON
 // lines (report) on stdout and runs until its stdin closes (the parent
 // ends) or it is killed.
@@ -64,7 +64,16 @@ func envInt(key string, def int) int {
 	return def
 }
 
-// runRole runs the role named by FAIRNESS_ROLE and returns the exit code.
+// roles are the helper processes of this package, for testutil.RunHelper.
+func roles() map[string]func() int {
+	m := make(map[string]func() int)
+	for _, r := range []string{"healthy", "holder", "greedy", "silent", "pinger"} {
+		m[r] = func() int { return runRole(r) }
+	}
+	return m
+}
+
+// runRole runs role and returns the exit code.
 func runRole(role string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -125,7 +134,7 @@ func healthy(ctx context.Context, out *emitter, sock string) {
 			}
 			return
 		}
-		if err := harness.VerifyFrame(f, width); err != nil {
+		if err := producertest.VerifyFrame(f, width); err != nil {
 			mismatches.Add(1)
 		}
 		dropped.Add(uint64(f.Dropped()))

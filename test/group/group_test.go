@@ -22,7 +22,7 @@ func TestGroup(t *testing.T) {
 	if _, err := exec.LookPath("gst-launch-1.0"); err != nil {
 		t.Skip("gst-launch-1.0 not installed (make deps installs gstreamer1.0-tools)")
 	}
-	g := grouptest.Start(t, "../..", grouptest.Options{})
+	g := grouptest.Start(t, grouptest.Options{})
 
 	// framehubctl status --json reports every process.
 	// With the group's admin token file (grouptest gives the group dir/admin.token).

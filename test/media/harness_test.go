@@ -15,31 +15,19 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/media"
-	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // waitTimeout bounds every wait: generous, for a noisy two-core machine.
 const waitTimeout = 30 * time.Second
 
-// TestHelperConsumer is the consumer process (see helperMain). It does
-// nothing unless FRAMEHUB_MEDIA_HELPER=1.
-func TestHelperConsumer(t *testing.T) {
-	if os.Getenv(helperEnv) != "1" {
-		return
-	}
-	// Exit here: the testing package's own output must not mix with the
-	// JSON lines on stdout.
-	os.Exit(helperMain())
-}
-
+// TestMain runs the helper consumer (helperMain) when the test binary is
+// re-executed as one (see spawn), the tests otherwise.
 func TestMain(m *testing.M) {
+	testutil.RunHelper(map[string]func() int{"consumer": helperMain})
 	os.Exit(m.Run())
-}
-
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 }
 
 // testProducer is an in-process producer running a media pipeline.
@@ -52,7 +40,7 @@ type testProducer struct {
 func startProducer(t *testing.T, cfg media.Config) *testProducer {
 	t.Helper()
 	if cfg.Logger == nil {
-		cfg.Logger = quietLogger()
+		cfg.Logger = testutil.Logger(t, slog.LevelError)
 	}
 	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
 	addr := fmt.Sprintf("@framehub-e2e-%d-%s-%d", os.Getpid(), name, time.Now().UnixNano())
@@ -68,7 +56,7 @@ func startProducer(t *testing.T, cfg media.Config) *testProducer {
 		require.NoError(t, srv.Close())
 		require.NoError(t, p.Close())
 	})
-	harness.RunBackground(t, "pipeline Run", waitTimeout, p.Run)
+	testutil.RunBackground(t, "pipeline Run", waitTimeout, p.Run)
 	return &testProducer{srv: srv, p: p, addr: addr}
 }
 
@@ -78,21 +66,22 @@ type child struct {
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	reports chan report
-	stderr  *harness.LockedBuffer
+	stderr  *testutil.LockedBuffer
 	exited  chan struct{}
+	last    report // the last report read from reports
 }
 
 // spawn starts a helper in mode with the FHM_* settings in env and waits
 // for it to be subscribed.
 func spawn(t *testing.T, p *testProducer, mode, stream string, env ...string) *child {
 	t.Helper()
-	env = append([]string{helperEnv + "=1", "FHM_SOCKET=" + p.addr, "FHM_MODE=" + mode, "FHM_STREAM=" + stream}, env...)
-	cmd := harness.HelperCommand("TestHelperConsumer", env...)
+	env = append([]string{"FHM_SOCKET=" + p.addr, "FHM_MODE=" + mode, "FHM_STREAM=" + stream}, env...)
+	cmd := testutil.HelperCommand("consumer", env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
-	c := &child{t: t, cmd: cmd, stdin: stdin, reports: make(chan report, 1024), stderr: &harness.LockedBuffer{}, exited: make(chan struct{})}
+	c := &child{t: t, cmd: cmd, stdin: stdin, reports: make(chan report, 1024), stderr: &testutil.LockedBuffer{}, exited: make(chan struct{})}
 	cmd.Stderr = c.stderr
 	require.NoError(t, cmd.Start())
 	go func() {
@@ -126,14 +115,30 @@ func (c *child) wait(ok func(report) bool, what string) report {
 		select {
 		case r, open := <-c.reports:
 			if !open {
-				c.t.Fatalf("helper exited before %s; last report %+v; stderr:\n%s", what, last, harness.Tail(c.stderr.String(), 4000))
+				c.t.Fatalf("helper exited before %s; last report %+v; stderr:\n%s", what, last, testutil.Tail(c.stderr.String(), 4000))
 			}
-			last = r
+			last, c.last = r, r
 			if ok(r) {
 				return r
 			}
 		case <-deadline.C:
-			c.t.Fatalf("no %s from the helper within %v; last report %+v; stderr:\n%s", what, waitTimeout, last, harness.Tail(c.stderr.String(), 4000))
+			c.t.Fatalf("no %s from the helper within %v; last report %+v; stderr:\n%s", what, waitTimeout, last, testutil.Tail(c.stderr.String(), 4000))
+		}
+	}
+}
+
+// latest returns the newest report the helper has sent so far, without
+// waiting: the reports queued are read and dropped.
+func (c *child) latest() report {
+	for {
+		select {
+		case r, open := <-c.reports:
+			if !open {
+				return c.last
+			}
+			c.last = r
+		default:
+			return c.last
 		}
 	}
 }
@@ -142,7 +147,7 @@ func (c *child) wait(ok func(report) bool, what string) report {
 func (c *child) done() report {
 	c.t.Helper()
 	r := c.wait(func(r report) bool { return r.Event == "done" }, "final report")
-	require.Empty(c.t, r.Err, "helper error; stderr:\n%s", harness.Tail(c.stderr.String(), 4000))
+	require.Empty(c.t, r.Err, "helper error; stderr:\n%s", testutil.Tail(c.stderr.String(), 4000))
 	return r
 }
 
@@ -154,7 +159,7 @@ func (c *child) stop() {
 	case <-time.After(waitTimeout):
 		_ = c.cmd.Process.Kill()
 		<-c.exited
-		c.t.Errorf("helper did not exit; stderr:\n%s", harness.Tail(c.stderr.String(), 4000))
+		c.t.Errorf("helper did not exit; stderr:\n%s", testutil.Tail(c.stderr.String(), 4000))
 	}
 }
 
@@ -168,6 +173,6 @@ func gstLaunch(t *testing.T, args ...string) string {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, path, append([]string{"-v"}, args...)...).CombinedOutput()
-	require.NoError(t, err, "gst-launch-1.0 %s:\n%s", strings.Join(args, " "), harness.Tail(string(out), 4000))
+	require.NoError(t, err, "gst-launch-1.0 %s:\n%s", strings.Join(args, " "), testutil.Tail(string(out), 4000))
 	return string(out)
 }

@@ -22,11 +22,9 @@ import (
 )
 
 // The consumer process of these tests. The test binary re-executes itself
-// with -test.run=^TestHelperConsumer$ and FRAMEHUB_MEDIA_HELPER=1; the
+// as the helper "consumer", which TestMain runs (helperMain); the
 // parameters travel in FHM_* variables, the results as JSON lines on stdout
 // (see report). The helper exits when its work is done or its stdin closes.
-
-const helperEnv = "FRAMEHUB_MEDIA_HELPER"
 
 // report is one JSON line from a helper.
 type report struct {

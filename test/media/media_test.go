@@ -97,7 +97,9 @@ func TestHeldFramesNeverChange(t *testing.T) {
 	p := startProducer(t, media.Config{Width: 320, Height: 240, RawPoolMin: 2, RawPoolMax: 10})
 	fast := spawn(t, p, "count", media.StreamRaw, "FHM_BUDGET=2")
 	holder := spawn(t, p, "hold", media.StreamRaw, "FHM_FRAMES=40", "FHM_BUDGET=4", "FHM_HOLD=250ms")
+	fastAtStart := fast.latest().Frames
 	r := holder.done()
+	fastAtEnd := fast.latest().Frames
 	t.Logf("holder: %+v; producer: %+v", r, p.p.Stats())
 	require.Equal(t, 40, r.Frames)
 	require.Equal(t, 40, r.Checked)
@@ -106,9 +108,11 @@ func TestHeldFramesNeverChange(t *testing.T) {
 	st := p.p.Stats()
 	require.Zero(t, st.RawDropped, "frames dropped at the source while the holder held its budget")
 	require.Zero(t, st.CopiedFrames)
-	// The fast consumer kept receiving meanwhile.
-	fr := fast.wait(func(r report) bool { return r.Frames >= 60 }, "60 frames for the fast consumer")
-	require.Positive(t, fr.Frames)
+	// The fast consumer kept receiving meanwhile: the holder held its 40
+	// frames for at least 40 × 250 ms / 4 = 2.5 s, 75 frames at 30 fps;
+	// progress comes every 10 frames.
+	t.Logf("the fast consumer received %d frames while the holder ran", fastAtEnd-fastAtStart)
+	require.GreaterOrEqual(t, fastAtEnd-fastAtStart, 30, "the fast consumer kept receiving while the pool was held")
 }
 
 // TestRecoveryAfterPipelineError: a source that fails every 15 buffers makes

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/producer/synth"
 	"github.com/framehub/framehub/sdk/plugin"
 	"github.com/framehub/framehub/sdk/plugin/host"
@@ -101,7 +102,7 @@ func TestFramesArriveOnTheProducerSocketNotTheRPC(t *testing.T) {
 	require.Equal(t, host.StateStopped, st.State)
 	require.Equal(t, "exit status 0", st.LastExit, "a stopped plugin exits cleanly")
 	require.ErrorIs(t, syscall.Kill(pid, 0), syscall.ESRCH, "the plugin process is gone")
-	waitFor(t, "the plugin's session to end", func() bool { _, ok := p.sessionOf(pid); return !ok })
+	testutil.WaitUntil(t, waitTimeout, func() bool { _, ok := p.sessionOf(pid); return !ok }, "the plugin's session to end")
 	require.NotEmpty(t, th.logs.lines("plugin=counter", `msg="stopping plugin"`))
 }
 
@@ -146,17 +147,18 @@ func TestPanickingPluginIsRestarted(t *testing.T) {
 	})
 	t.Logf("launches %d, distinct pids seen %d, last exit %q, last error %q", st.Starts, len(pids), st.LastExit, st.LastError)
 	require.GreaterOrEqual(t, len(pids), 2, "each restart is a new process")
-	waitFor(t, "the crash to be logged", func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		return len(th.logs.lines("plugin=panicker", "level=ERROR", "panicking on purpose")) > 0 &&
 			len(th.logs.lines("plugin=panicker", "exit status 2")) > 0
-	})
+	}, "the crash to be logged")
 	// Exponential backoff, read from the host's own restart log lines.
-	waitFor(t, "three restarts logged", func() bool { return len(th.logs.lines("plugin=panicker", "restarting")) >= 3 })
+	testutil.WaitUntil(t, waitTimeout, func() bool { return len(th.logs.lines("plugin=panicker", "restarting")) >= 3 }, "three restarts logged")
 	restarts := th.logs.lines("plugin=panicker", "restarting")
 	for i, want := range []string{"restart_in=100ms", "restart_in=200ms", "restart_in=400ms"} {
 		require.Contains(t, restarts[i], want, "restart %d", i+1)
 	}
-	waitFor(t, "the good consumer to receive 30 more frames", func() bool { return good.Frames.Load() >= 30 })
+	frames := good.Frames.Load()
+	testutil.WaitUntil(t, waitTimeout, func() bool { return good.Frames.Load() >= frames+30 }, "the good consumer to receive 30 more frames")
 	good.Check(t)
 }
 
@@ -172,17 +174,17 @@ func TestLeakingPluginIsEvictedOthersKeepTheirRate(t *testing.T) {
 	}}})
 	th.waitStatus(t, "leaker", "the leaker to run", func(s host.Status) bool { return s.State == host.StateRunning })
 	ev0 := p.Stream.Stats().Evictions
-	w := good.measure(p)
-	waitFor(t, "3 evictions and 2 s", func() bool {
+	w := good.measure(t, p)
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		return p.Stream.Stats().Evictions >= ev0+3 && time.Since(w.t0) >= 2*time.Second
-	})
-	got, published, ratio, dropped := w.end()
+	}, "3 evictions and 2 s")
+	m := w.end()
 	evictions := p.Stream.Stats().Evictions - ev0
 	st := th.waitStatus(t, "leaker", "the plugin to report its evictions", func(s host.Status) bool { return s.Health.Stats.Evictions >= 1 })
 	t.Logf("leaker evicted %d times (plugin SDK counts %d, holds %d frames); good consumer %.1f fps of %.1f published (%.1f%%), %d skipped",
-		evictions, st.Health.Stats.Evictions, st.Health.Stats.Unreleased, got, published, 100*ratio, dropped)
-	require.GreaterOrEqual(t, ratio, 0.95, "the well-behaved consumer keeps the producer's rate")
+		evictions, st.Health.Stats.Evictions, st.Health.Stats.Unreleased, m.got, m.published, 100*m.ratio, m.dropped)
 	good.Check(t)
+	requireOthersKeepTheirRate(t, p, m)
 }
 
 // A plugin that hangs (here: SIGSTOP, so not even its RPC answers) fails
@@ -224,9 +226,13 @@ func TestPluginCannotWriteSurfaces(t *testing.T) {
 	}
 	t.Logf("probe results: %v", res)
 	require.Equal(t, float64(syscall.O_RDONLY), res["probe_acc_mode"], "surfaces arrive as O_RDONLY fds")
-	for _, k := range []string{"probe_mmap_rw_errno", "probe_mprotect_errno", "probe_ftruncate_errno", "probe_pwrite_errno",
-		"probe_reopen_mmap_rw_errno", "probe_reopen_pwrite_errno"} {
-		require.NotZero(t, res[k], "%s: the write attempt must fail", k)
+	// Each way fails, with the errno docs/SDK.md names.
+	for k, want := range map[string]syscall.Errno{
+		"probe_mmap_rw_errno": syscall.EACCES, "probe_mprotect_errno": syscall.EACCES,
+		"probe_ftruncate_errno": syscall.EINVAL, "probe_pwrite_errno": syscall.EBADF,
+		"probe_reopen_mmap_rw_errno": syscall.EPERM, "probe_reopen_pwrite_errno": syscall.EPERM,
+	} {
+		require.Equal(t, float64(want), res[k], "%s: the write attempt must fail with %v (%d), got %v", k, want, int(want), res[k])
 	}
 	require.Equal(t, 1.0, res["probe_direct_write_faulted"], "writing through the SDK's mapping faults")
 	require.Equal(t, 1.0, res["probe_stamp_intact"])
@@ -235,7 +241,12 @@ func TestPluginCannotWriteSurfaces(t *testing.T) {
 	good.Check(t)
 }
 
-// A plugin that floods its socket with packets throttles only itself.
+// A plugin that floods its socket with packets throttles only itself: the
+// producer reads at most 64 packets of a consumer per frame it publishes
+// (or per 50 ms without frames), so the flooder's sends block on its own
+// full socket; the others keep the producer's rate. Whether the flooder is
+// also evicted depends on how long its releases wait behind its own
+// packets: that is logged, not required.
 func TestFloodingPluginCostsOnlyItself(t *testing.T) {
 	p := startProducer(t, producerOpts{FPS: 100})
 	good := startGoodConsumer(t, p)
@@ -243,17 +254,35 @@ func TestFloodingPluginCostsOnlyItself(t *testing.T) {
 		Name: "flooder", Path: built.test, MaxHold: 300 * time.Millisecond, Params: map[string]string{"mode": "flood"},
 	}}})
 	th.waitStatus(t, "flooder", "flooding", func(s host.Status) bool { return metric(s, "flood_sent") >= 1000 })
-	w := good.measure(p)
+	w := good.measure(t, p)
 	start := th.status(t, "flooder")
-	waitFor(t, "2 s of flooding", func() bool { return time.Since(w.t0) >= 2*time.Second })
-	got, published, ratio, dropped := w.end()
-	st := th.status(t, "flooder")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return time.Since(w.t0) >= 2*time.Second }, "2 s of flooding")
+	end := th.status(t, "flooder")
+	m := w.end()
+	// The flooder's count comes with its health reports, each at most one
+	// health interval (100 ms) plus an RPC older than the status read: the
+	// packets counted were sent within the window plus 0.5 s.
+	span := time.Since(w.t0) + 500*time.Millisecond
+	sent := metric(end, "flood_sent") - metric(start, "flood_sent")
 	t.Logf("flooder sent %.0f packets in the window (%.0f/s); its frames %v, evictions %d, starts %d; good consumer %.1f fps of %.1f published (%.1f%%), %d skipped",
-		metric(st, "flood_sent")-metric(start, "flood_sent"), (metric(st, "flood_sent")-metric(start, "flood_sent"))/time.Since(w.t0).Seconds(),
-		metric(st, "frames"), st.Health.Stats.Evictions, st.Starts, got, published, 100*ratio, dropped)
-	require.GreaterOrEqual(t, ratio, 0.95, "the well-behaved consumer keeps the producer's rate")
+		sent, sent/time.Since(w.t0).Seconds(), metric(end, "frames"), end.Health.Stats.Evictions, end.Starts,
+		m.got, m.published, 100*m.ratio, m.dropped)
+	// What the producer can have read of the flood over the span at the
+	// source's rate, plus what the flooder's socket buffer holds. A flood
+	// the producer read in full would be tens of thousands of packets a
+	// second.
+	reads := 64 * (p.FPS + 1/0.050) * span.Seconds()
+	require.LessOrEqual(t, sent, reads+floodSocketSlack,
+		"the flooder is throttled to what the producer reads of it (64 packets per frame, %.0f over %v)", reads, span.Round(time.Millisecond))
+	require.Equal(t, 1, end.Starts, "the flooder is throttled, not restarted")
 	good.Check(t)
+	requireOthersKeepTheirRate(t, p, m)
 }
+
+// floodSocketSlack is more small packets than a Unix socket's default send
+// buffer (net.core.wmem_default, 208 KiB) holds: what a flooder can have
+// sent beyond what its peer read.
+const floodSocketSlack = 1000
 
 // A binary that is not a plugin fails its launch; the host logs why and
 // keeps retrying with backoff instead of failing.

@@ -11,40 +11,18 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-)
 
-// pythonWithMsgpack returns a python3 that can import msgpack, or skips the
-// test saying precisely what is missing. The python3 first on PATH may be
-// another installation (pyenv, a venv) than Debian's, which is the one
-// python3-msgpack installs into: both are tried.
-func pythonWithMsgpack(t *testing.T) string {
-	t.Helper()
-	var found []string
-	for _, name := range []string{"python3", "/usr/bin/python3"} {
-		py, err := exec.LookPath(name)
-		if err != nil {
-			continue
-		}
-		found = append(found, py)
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		err = exec.CommandContext(ctx, py, "-c", "import msgpack").Run()
-		cancel()
-		if err == nil {
-			return py
-		}
-	}
-	if len(found) == 0 {
-		t.Skip("python3 not installed (make deps installs it)")
-	}
-	t.Skipf("python3-msgpack not installed (make deps installs it); tried %s", strings.Join(found, ", "))
-	return ""
-}
+	"github.com/framehub/framehub/internal/testutil"
+)
 
 // The Python consumer, which speaks the wire protocol from PROTOCOL.md with
 // only the standard library and msgpack, receives and releases 300 frames
-// of a 640x480 stream at 100 fps without a single stamp mismatch.
+// of a 640x480 stream at 100 fps without a single stamp mismatch, and keeps
+// up (docs/SDK.md): it receives at ≥ 95 fps, and the producer skips it for
+// at most 5% of the frames. Those two are absolute, judged by the
+// machine-busy rule.
 func TestPythonConsumer(t *testing.T) {
-	py := pythonWithMsgpack(t)
+	py := testutil.PythonWithMsgpack(t)
 	p := startProducer(t, producerOpts{Width: 640, Height: 480, FPS: 100})
 	script, err := filepath.Abs(filepath.Join("..", "..", "examples", "consumer-python", "consumer.py"))
 	require.NoError(t, err)
@@ -55,15 +33,20 @@ func TestPythonConsumer(t *testing.T) {
 	cmd := exec.CommandContext(ctx, py, script, "--socket", p.Addr, "--frames", "300", "--max-in-flight", "4")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cpu := testutil.StartCPUWindow(t)
 	t0 := time.Now()
-	runErr := cmd.Run()
+	require.NoError(t, testutil.StartOrphanless(cmd))
+	runErr := cmd.Wait()
 	elapsed := time.Since(t0)
+	starved := cpu.Starved()
 	t.Logf("%s (%v):\nstdout: %sstderr: %s", py, elapsed.Round(time.Millisecond), stdout.String(), stderr.String())
 	require.NoError(t, runErr)
 
 	var sum struct {
 		Frames, Mismatches, Dropped uint64
 		FPS                         float64
+		FirstSeq                    uint64 `json:"first_seq"`
+		LastSeq                     uint64 `json:"last_seq"`
 		Session                     uint64
 		Error                       string
 	}
@@ -82,11 +65,19 @@ func TestPythonConsumer(t *testing.T) {
 	// session whose send fails with EPIPE, because the consumer closed
 	// between two reads of its socket, leaves the fan-out but is never
 	// removed from Server.Sessions, nor are its last packets read.)
-	waitFor(t, "the producer to read 296 releases and hold no lease", func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		st := p.Stream.Stats()
 		return st.Released-rel0 >= 296 && st.Leases == 0
-	})
+	}, "the producer to read 296 releases and hold no lease")
 	st := p.Stream.Stats()
 	t.Logf("python: %d frames at %.1f fps, %d skipped by the producer; producer: %d leases released by the consumer, %d on close",
 		sum.Frames, sum.FPS, sum.Dropped, st.Released-rel0, st.ReleasedOnClose)
+	// Every frame the producer published while the consumer ran was either
+	// received or counted as skipped.
+	require.Equal(t, sum.LastSeq-sum.FirstSeq+1, sum.Frames+sum.Dropped, "received plus skipped covers the sequence numbers seen")
+
+	skipped := float64(sum.Dropped) / float64(sum.Frames+sum.Dropped)
+	testutil.SkipUnjudged(t, starved, "keeping up at 100 fps: %.1f fps received, %.1f%% skipped", sum.FPS, 100*skipped)
+	require.GreaterOrEqual(t, sum.FPS, 95.0, "the Python consumer keeps up with 100 fps")
+	require.LessOrEqual(t, skipped, 0.05, "the producer skipped the Python consumer for more than 5%% of the frames: it fell behind its budget")
 }

@@ -1,13 +1,10 @@
 package recorder_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,8 +21,8 @@ import (
 
 	"github.com/framehub/framehub/consumers/recorder"
 	"github.com/framehub/framehub/internal/admin"
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/sdk"
-	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // waitTimeout bounds every wait for something that should happen soon. It
@@ -46,7 +43,7 @@ func TestMain(m *testing.M) {
 
 func runTests(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // the first cgo build of go-gst is slow
-	dir, err := harness.BuildToTemp(ctx,
+	dir, err := testutil.BuildToTemp(ctx,
 		"github.com/framehub/framehub/cmd/framehub-producer", "github.com/framehub/framehub/cmd/framehub-recorder")
 	cancel()
 	defer os.RemoveAll(dir)
@@ -72,7 +69,7 @@ func needGst(t *testing.T) {
 
 // proc is a running daemon with its admin API on a Unix socket.
 type proc struct {
-	*harness.Daemon
+	*testutil.Daemon
 	t     *testing.T
 	admin string
 }
@@ -80,10 +77,10 @@ type proc struct {
 // start runs binary bin of binDir with args; its logs are shown when the
 // test fails, and it is killed at cleanup. It cannot outlive the test
 // binary, even when a timeout kills it (PR_SET_PDEATHSIG, see
-// harness.StartDaemon).
+// testutil.StartDaemon).
 func start(t *testing.T, bin, admin string, args ...string) *proc {
 	t.Helper()
-	d := harness.StartDaemon(t, bin, exec.Command(filepath.Join(binDir, bin), args...), waitTimeout, nil)
+	d := testutil.StartDaemon(t, bin, exec.Command(filepath.Join(binDir, bin), args...), waitTimeout, nil)
 	return &proc{Daemon: d, t: t, admin: admin}
 }
 
@@ -97,7 +94,7 @@ func (p *proc) get(path string) (int, []byte, error) {
 func httpDo(admin, method, path string, body []byte) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return harness.HTTPDo(ctx, admin, method, path, body)
+	return testutil.HTTPDo(ctx, admin, method, path, body)
 }
 
 // postAuth POSTs body to path of the admin API at addr ("unix:/path") with
@@ -105,29 +102,14 @@ func httpDo(admin, method, path string, body []byte) (int, []byte, error) {
 func postAuth(addr, path, tokenFile string, body []byte) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", strings.TrimPrefix(addr, "unix:"))
-	}}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://localhost"+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
+	tok := ""
 	if tokenFile != "" {
-		tok, err := admin.ReadToken(tokenFile)
-		if err != nil {
+		var err error
+		if tok, err = admin.ReadToken(tokenFile); err != nil {
 			return 0, nil, err
 		}
-		req.Header.Set("Authorization", "Bearer "+tok)
 	}
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, b, err
+	return testutil.HTTPDoToken(ctx, addr, http.MethodPost, path, body, tok)
 }
 
 // metrics scrapes /metrics into "name{labels}" → value.
@@ -142,7 +124,7 @@ func (p *proc) metrics() map[string]float64 {
 // parseMetrics parses /metrics, leaving out a sample whose value does not
 // parse (it is polled while the daemon starts).
 func parseMetrics(body []byte) map[string]float64 {
-	out, _ := harness.ParseMetrics(body)
+	out, _ := testutil.ParseMetrics(body)
 	return out
 }
 
@@ -164,13 +146,6 @@ func sum(m map[string]float64, name string, want ...string) float64 {
 	return total
 }
 
-// eventually polls cond (every 20 ms) until it holds, failing after
-// waitTimeout.
-func eventually(t *testing.T, cond func() bool, format string, args ...any) {
-	t.Helper()
-	require.Eventually(t, cond, waitTimeout, 20*time.Millisecond, fmt.Sprintf(format, args...))
-}
-
 // ---------------------------------------------------------------------------
 // Producer and recorder
 
@@ -189,10 +164,10 @@ func startProducer(t *testing.T, dir string, extra ...string) *producerProc {
 	args := append([]string{"-source", "test", "-width", "320", "-height", "240", "-fps", "30", "-gop", "30", "-bitrate", "1000",
 		"-socket", sock, "-admin", admin, "-admin-token", filepath.Join(dir, "admin.token"), "-max-hold", "10s"}, extra...)
 	p := &producerProc{proc: start(t, "framehub-producer", admin, args...), sock: sock}
-	eventually(t, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		select {
 		case <-p.Exited():
-			t.Fatalf("producer exited: %v\n%s", p.Err(), harness.Tail(p.Log.String(), 6000))
+			t.Fatalf("producer exited: %v\n%s", p.Err(), testutil.Tail(p.Log.String(), 6000))
 		default:
 		}
 		code, body, err := p.get("/metrics")
@@ -209,10 +184,10 @@ func startRecorder(t *testing.T, p *producerProc, dir string, extra ...string) *
 	args := append([]string{"-socket", p.sock, "-dir", filepath.Join(dir, "rec"), "-admin", admin,
 		"-admin-token", filepath.Join(dir, "admin.token"), "-log-level", "debug"}, extra...)
 	r := start(t, "framehub-recorder", admin, args...)
-	eventually(t, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		select {
 		case <-r.Exited():
-			t.Fatalf("recorder exited: %v\n%s", r.Err(), harness.Tail(r.Log.String(), 6000))
+			t.Fatalf("recorder exited: %v\n%s", r.Err(), testutil.Tail(r.Log.String(), 6000))
 		default:
 		}
 		_, body, err := r.get("/healthz")
@@ -247,7 +222,7 @@ type reference struct {
 func watch(t *testing.T, p *producerProc) *reference {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := testutil.Logger(t, slog.LevelError)
 	c, err := sdk.Dial(ctx, p.sock, sdk.Options{Stream: "h264", Name: "reference", MaxInFlight: 32, Logger: log})
 	require.NoError(t, err)
 	ref := &reference{frames: map[uint64]refFrame{}, cancel: cancel, done: make(chan struct{})}

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/clock"
-	"github.com/framehub/framehub/test/internal/harness"
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // checkContinuous checks that segs hold the producer's frames from the
@@ -54,12 +54,12 @@ func checkContinuous(t *testing.T, ref *reference, segs []segFile) (first, last 
 // a gap or an overlap.
 func TestSegmentsPlay(t *testing.T) {
 	needGst(t)
-	dir := harness.ShortDir(t)
+	dir := testutil.ShortDir(t)
 	p := startProducer(t, dir)
 	ref := watch(t, p)
 	r := startRecorder(t, p, dir, "-segment", "2s")
 	recDir := filepath.Join(dir, "rec")
-	eventually(t, func() bool { return len(listSegments(t, recDir, false)) >= 3 }, "3 closed segments")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return len(listSegments(t, recDir, false)) >= 3 }, "3 closed segments")
 	m := r.metrics()
 	require.GreaterOrEqual(t, sum(m, "framehub_recorder_segments_total"), 3.0)
 	require.Zero(t, sum(m, "framehub_recorder_dropped_gops_total"))
@@ -110,12 +110,12 @@ func TestSegmentsPlay(t *testing.T) {
 // cannot resume the segment (TestZeroGapRestart does).
 func TestKillRecoversSegment(t *testing.T) {
 	needGst(t)
-	dir := harness.ShortDir(t)
+	dir := testutil.ShortDir(t)
 	p := startProducer(t, dir, "-h264-replay", "0")
 	ref := watch(t, p)
 	r := startRecorder(t, p, dir, "-segment", "60s", "-fragment", "500ms")
 	recDir := filepath.Join(dir, "rec")
-	eventually(t, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		segs := listSegments(t, recDir, true)
 		return len(segs) == 1 && len(segs[0].seg.Fragments) >= 4
 	}, "4 fragments written")
@@ -132,14 +132,14 @@ func TestKillRecoversSegment(t *testing.T) {
 	require.Equal(t, len(crashed.seqs()), decodeFrames(t, crashed.path, 320, 240))
 
 	// The producer saw a consumer go, nothing else.
-	eventually(t, func() bool { return sum(p.metrics(), "framehub_producer_consumers", `stream="h264"`) == 1 }, "recorder gone")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return sum(p.metrics(), "framehub_producer_consumers", `stream="h264"`) == 1 }, "recorder gone")
 	pm := p.metrics()
 	require.Zero(t, sum(pm, "framehub_producer_evictions_total"))
 	require.Zero(t, sum(pm, "framehub_producer_dropped_total", `reason="pool_exhausted"`), "no frame dropped at the source")
 
 	r = startRecorder(t, p, dir, "-segment", "60s", "-fragment", "500ms")
 	final := strings.TrimSuffix(crashed.path, ".part")
-	eventually(t, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		segs := listSegments(t, recDir, true)
 		return len(segs) == 2 && len(segs[1].seg.Fragments) >= 2
 	}, "the crashed segment finalised and a new one written")
@@ -170,22 +170,22 @@ func TestKillRecoversSegment(t *testing.T) {
 // the interrupted segment simply goes on.
 func TestZeroGapRestart(t *testing.T) {
 	needGst(t)
-	dir := harness.ShortDir(t)
+	dir := testutil.ShortDir(t)
 	p := startProducer(t, dir)
 	ref := watch(t, p)
 	r := startRecorder(t, p, dir, "-segment", "4s")
 	recDir := filepath.Join(dir, "rec")
-	eventually(t, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		segs := listSegments(t, recDir, true)
 		return len(segs) == 2 && len(segs[1].seg.Fragments) >= 1
 	}, "a segment closed and the next one written to")
 	r.Kill()
 	killedAt := ref.lastSeq()
-	eventually(t, func() bool { return ref.lastSeq() >= killedAt+90 }, "3 s of frames without the recorder")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return ref.lastSeq() >= killedAt+90 }, "3 s of frames without the recorder")
 
 	r = startRecorder(t, p, dir, "-segment", "4s")
 	restartedAt := ref.lastSeq()
-	eventually(t, func() bool { return recordedPast(t, recDir, restartedAt+30) }, "recording live again")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return recordedPast(t, recDir, restartedAt+30) }, "recording live again")
 	r.Stop(t)
 
 	segs := listSegments(t, recDir, true)
@@ -206,12 +206,12 @@ func TestZeroGapRestart(t *testing.T) {
 // the post-event seconds; nothing else is recorded.
 func TestEventMode(t *testing.T) {
 	needGst(t)
-	dir := harness.ShortDir(t)
+	dir := testutil.ShortDir(t)
 	p := startProducer(t, dir)
 	ref := watch(t, p)
 	r := startRecorder(t, p, dir, "-mode", "event", "-pre", "2s", "-post", "2s")
 	from := ref.lastSeq()
-	eventually(t, func() bool { return ref.lastSeq() >= from+75 }, "2.5 s of frames for the pre-event buffer")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return ref.lastSeq() >= from+75 }, "2.5 s of frames for the pre-event buffer")
 
 	// The event happens between before and after, on CLOCK_MONOTONIC: the
 	// producer's capture clock too.
@@ -238,7 +238,7 @@ func TestEventMode(t *testing.T) {
 	require.Equal(t, 2.0, resp.PostSeconds)
 	require.WithinDuration(t, at.Add(-2*time.Second), resp.Start, 1500*time.Millisecond)
 
-	eventually(t, func() bool { _, err := os.Stat(resp.File); return err == nil }, "event file closed")
+	testutil.WaitUntil(t, waitTimeout, func() bool { _, err := os.Stat(resp.File); return err == nil }, "event file closed")
 	segs := listSegments(t, filepath.Join(dir, "rec"), true)
 	require.Len(t, segs, 1, "only the event is recorded")
 	s := segs[0]
@@ -265,17 +265,17 @@ func TestEventMode(t *testing.T) {
 // segment (the timeline restarted).
 func TestProducerRestart(t *testing.T) {
 	needGst(t)
-	dir := harness.ShortDir(t)
+	dir := testutil.ShortDir(t)
 	p := startProducer(t, dir)
 	r := startRecorder(t, p, dir, "-segment", "60s", "-fragment", "500ms")
 	recDir := filepath.Join(dir, "rec")
-	eventually(t, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		segs := listSegments(t, recDir, true)
 		return len(segs) == 1 && len(segs[0].seg.Fragments) >= 2
 	}, "recording")
 	p.Stop(t)
 	p = startProducer(t, dir)
-	eventually(t, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		segs := listSegments(t, recDir, true)
 		return len(segs) == 2 && len(segs[1].seg.Fragments) >= 2
 	}, "recording from the new producer")

@@ -4,11 +4,10 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/framehub/framehub/test/internal/harness"
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // TestStoppedRecorderRefetches: a recorder stopped (SIGSTOP) long enough
@@ -18,14 +17,14 @@ import (
 // it is stopped again a few seconds later.
 func TestStoppedRecorderRefetches(t *testing.T) {
 	needGst(t)
-	dir := harness.ShortDir(t)
+	dir := testutil.ShortDir(t)
 	p := startProducer(t, dir)
 	ref := watch(t, p)
-	// Max hold 4 s: the 1.6 s stop (48 frames) runs past the budget of 32
-	// frames without an eviction.
+	// Max hold 4 s: each stop (until 10 frames were skipped: about 1.4 s)
+	// runs past the budget of 32 frames without an eviction.
 	r := startRecorder(t, p, dir, "-segment", "10s", "-max-hold", "4s")
 	recDir := filepath.Join(dir, "rec")
-	eventually(t, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		segs := listSegments(t, recDir, true)
 		return len(segs) == 1 && len(segs[0].seg.Fragments) >= 1
 	}, "a fragment written")
@@ -33,14 +32,20 @@ func TestStoppedRecorderRefetches(t *testing.T) {
 	// Twice, the second soon after the first: each skip is fetched again.
 	var stoppedAt, resumedAt uint64
 	for i := range 2 {
+		skipped := func() float64 {
+			return sum(p.metrics(), "framehub_producer_consumer_skipped_total", `consumer="framehub-recorder"`)
+		}
+		skipped0 := skipped()
 		require.NoError(t, syscall.Kill(r.Cmd.Process.Pid, syscall.SIGSTOP))
 		if i == 0 {
 			stoppedAt = ref.lastSeq()
 		}
-		time.Sleep(1600 * time.Millisecond)
+		// Stopped until the producer skipped it for 10 frames: its budget
+		// ran out (after ~32 frames, about 1.1 s), well before its max hold.
+		testutil.WaitUntil(t, waitTimeout, func() bool { return skipped() >= skipped0+10 }, "the producer to skip the stopped recorder")
 		require.NoError(t, syscall.Kill(r.Cmd.Process.Pid, syscall.SIGCONT))
 		resumedAt = ref.lastSeq()
-		eventually(t, func() bool { return recordedPast(t, recDir, resumedAt+30) }, "recording live again")
+		testutil.WaitUntil(t, waitTimeout, func() bool { return recordedPast(t, recDir, resumedAt+30) }, "recording live again")
 	}
 	rm := r.metrics()
 	r.Stop(t)

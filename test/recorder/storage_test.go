@@ -2,7 +2,6 @@ package recorder_test
 
 import (
 	"context"
-	"io"
 	"io/fs"
 	"log/slog"
 	"net/http/httptest"
@@ -17,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/consumers/recorder"
-	"github.com/framehub/framehub/test/internal/harness"
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // stallFS is the real file system, except that once armed the next large
@@ -85,11 +84,11 @@ func waitClosed(t *testing.T, c <-chan struct{}, what string) {
 // queues what it copied, reports unhealthy meanwhile, then writes it all:
 // no frame is lost.
 func TestStorageStall(t *testing.T) {
-	dir := harness.ShortDir(t)
+	dir := testutil.ShortDir(t)
 	p := startProducer(t, dir)
 	ref := watch(t, p)
 	fsys := &stallFS{stall: 3 * time.Second, began: make(chan struct{}), ended: make(chan struct{})}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := testutil.Logger(t, slog.LevelError)
 	rec, err := recorder.New(recorder.Config{Producer: p.sock, Dir: filepath.Join(dir, "rec"), Segment: 10 * time.Second,
 		Fragment: 500 * time.Millisecond, FS: fsys, Logger: log})
 	require.NoError(t, err)
@@ -123,7 +122,7 @@ func TestStorageStall(t *testing.T) {
 			skippedStall = sum(parseMetrics(body), "framehub_producer_consumer_skipped_total", `consumer="framehub-recorder"`)
 		}
 	}
-	eventually(t, func() bool { return fsys.writes.Load() >= 3 }, "the init boxes and 2 fragments written")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return fsys.writes.Load() >= 3 }, "the init boxes and 2 fragments written")
 	fsys.arm()
 	waitClosed(t, fsys.began, "the stall")
 	stalledAt := ref.lastSeq()
@@ -135,9 +134,9 @@ func TestStorageStall(t *testing.T) {
 	require.Greater(t, inStall.PendingSeconds, 2.5)
 	require.Positive(t, inStall.QueueBytes)
 	require.Zero(t, skippedStall, "the producer did not skip the recorder during the stall")
-	eventually(t, func() bool { h := rec.Health(); return h.OK && h.QueueBytes == 0 }, "queue drained: %+v", rec.Health())
+	testutil.WaitUntil(t, waitTimeout, func() bool { h := rec.Health(); return h.OK && h.QueueBytes == 0 }, "queue drained: %+v", rec.Health())
 	resumedAt := ref.lastSeq()
-	eventually(t, func() bool { return ref.lastSeq() >= resumedAt+15 }, "more frames")
+	testutil.WaitUntil(t, waitTimeout, func() bool { return ref.lastSeq() >= resumedAt+15 }, "more frames")
 
 	w := httptest.NewRecorder()
 	rec.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
@@ -163,12 +162,12 @@ func TestStorageStall(t *testing.T) {
 // TestRetentionKeepsBytes: with -keep-bytes, the oldest segments are
 // deleted first and the recordings stay within the limit.
 func TestRetentionKeepsBytes(t *testing.T) {
-	dir := harness.ShortDir(t)
+	dir := testutil.ShortDir(t)
 	p := startProducer(t, dir)
 	ref := watch(t, p)
 	const limit = 400_000 // ~3 segments of 1 s at 1 Mbit/s
 	r := startRecorder(t, p, dir, "-segment", "1s", "-fragment", "250ms", "-keep-bytes", "400000")
-	eventually(t, func() bool {
+	testutil.WaitUntil(t, waitTimeout, func() bool {
 		return sum(r.metrics(), "framehub_recorder_retention_deleted_total", `reason="bytes"`) >= 3
 	}, "3 segments deleted")
 	r.Stop(t)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"image/jpeg"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,25 +20,30 @@ import (
 
 	"github.com/framehub/framehub/consumers/snapshot"
 	"github.com/framehub/framehub/internal/admin"
-	"github.com/framehub/framehub/test/internal/harness"
+	"github.com/framehub/framehub/internal/testutil"
 )
 
-// buildBinaries builds framehub-snapshot and framehubctl with cgo off
-// (which also proves they need none) and returns their directory.
+// buildBinaries builds framehub-snapshot and framehubctl with cgo off,
+// which proves they need none, and returns the directory of the binaries
+// the tests run: those, or, when the tests run with the race detector
+// (which needs cgo), the same built with it.
 func buildBinaries(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
+	pkgs := []string{"github.com/framehub/framehub/cmd/framehub-snapshot", "github.com/framehub/framehub/cmd/framehubctl"}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	err := harness.GoBuild(ctx, dir, []string{"CGO_ENABLED=0"},
-		"github.com/framehub/framehub/cmd/framehub-snapshot", "github.com/framehub/framehub/cmd/framehubctl")
-	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, testutil.GoBuild(ctx, dir, []string{"CGO_ENABLED=0"}, pkgs...))
+	if testutil.RaceEnabled {
+		dir = t.TempDir()
+		require.NoError(t, testutil.GoBuild(ctx, dir, nil, pkgs...))
+	}
 	return dir
 }
 
 // daemonProc is a running framehub-snapshot process.
 type daemonProc struct {
-	*harness.Daemon
+	*testutil.Daemon
 	addr string // of its admin API
 }
 
@@ -50,7 +54,7 @@ var listeningRE = regexp.MustCompile(`msg="admin API listening" addr=(\S+)`)
 func startDaemon(t *testing.T, bin string, args ...string) *daemonProc {
 	t.Helper()
 	d := &daemonProc{}
-	d.Daemon = harness.StartDaemon(t, "framehub-snapshot", exec.Command(filepath.Join(bin, "framehub-snapshot"), args...), waitTimeout,
+	d.Daemon = testutil.StartDaemon(t, "framehub-snapshot", exec.Command(filepath.Join(bin, "framehub-snapshot"), args...), waitTimeout,
 		func(line string) bool {
 			if m := listeningRE.FindStringSubmatch(line); m != nil {
 				d.addr = m[1]
@@ -250,7 +254,7 @@ func TestDaemon(t *testing.T) {
 		for i := range 5 {
 			settle(take(i)) // warm: encoders started, connection open
 		}
-		before := harness.CountFDs(t, pid)
+		before := testutil.CountFDs(t, pid)
 		var ids []string
 		for i := range 100 {
 			ids = append(ids, take(i))
@@ -258,9 +262,9 @@ func TestDaemon(t *testing.T) {
 		for _, id := range ids {
 			settle(id)
 		}
-		require.Eventually(t, func() bool { return harness.CountFDs(t, pid) <= before }, waitTimeout, 5*time.Millisecond,
-			"framehub-snapshot had %d fds before 100 snapshots, %d after", before, harness.CountFDs(t, pid))
-		t.Logf("framehub-snapshot fds: %d before, %d after 100 snapshots; child processes: %d", before, harness.CountFDs(t, pid), children(t, pid))
+		require.Eventually(t, func() bool { return testutil.CountFDs(t, pid) <= before }, waitTimeout, 5*time.Millisecond,
+			"framehub-snapshot had %d fds before 100 snapshots, %d after", before, testutil.CountFDs(t, pid))
+		t.Logf("framehub-snapshot fds: %d before, %d after 100 snapshots; child processes: %d", before, testutil.CountFDs(t, pid), children(t, pid))
 		require.LessOrEqual(t, children(t, pid), 4, "gst-launch children are bounded")
 		ents, err := os.ReadDir(dir)
 		require.NoError(t, err)
@@ -268,10 +272,7 @@ func TestDaemon(t *testing.T) {
 	})
 
 	t.Run("unreachable daemon", func(t *testing.T) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		require.NoError(t, err)
-		addr := ln.Addr().String()
-		require.NoError(t, ln.Close())
+		addr := testutil.RefusingAddr(t)
 		code, _, stderr := ctl(t, bin, "snapshot", "-addr", addr, "-o", filepath.Join(t.TempDir(), "x.jpg"))
 		require.Equal(t, 1, code)
 		require.Equal(t, "framehubctl snapshot: cannot reach framehub-snapshot at "+addr+": connection refused\n", stderr)

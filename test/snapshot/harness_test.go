@@ -20,9 +20,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/consumers/snapshot"
+	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/synth"
-	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // waitTimeout bounds every wait for something that should happen soon. It
@@ -35,9 +36,9 @@ const waitTimeout = 15 * time.Second
 
 // producerOpts are the producer's settings; Width and Height default to
 // 640x480 here, and the pattern is always synth.PatternStatic.
-type producerOpts = harness.ProducerOptions
+type producerOpts = producertest.Options
 
-type testProducer struct{ *harness.Producer }
+type testProducer struct{ *producertest.Producer }
 
 // startProducer runs a producer with a raw stream of synth.PatternStatic;
 // Stop (also run at cleanup) stops it.
@@ -48,7 +49,7 @@ func startProducer(t *testing.T, o producerOpts) *testProducer {
 	}
 	o.Pattern = synth.PatternStatic
 	o.WaitTimeout = waitTimeout
-	return &testProducer{harness.StartProducer(t, o)}
+	return &testProducer{producertest.StartProducer(t, o)}
 }
 
 // session returns the producer's view of the snapshot consumer.
@@ -82,11 +83,11 @@ func startService(t *testing.T, p *testProducer, cfg snapshot.Config) *testServi
 		cfg.Dir = filepath.Join(t.TempDir(), "snapshots")
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = harness.Logger(t, slog.LevelWarn)
+		cfg.Logger = testutil.Logger(t, slog.LevelWarn)
 	}
 	svc, err := snapshot.New(cfg)
 	require.NoError(t, err)
-	addr := "unix:" + filepath.Join(harness.ShortDir(t), "admin.sock")
+	addr := "unix:" + filepath.Join(testutil.ShortDir(t), "admin.sock")
 	ln, err := snapshot.Listen(addr)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -142,7 +143,7 @@ func (s *testService) metrics(t *testing.T) map[string]float64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	out, err := harness.ParseMetrics(httpGet(t, ctx, s.Addr, "/metrics"))
+	out, err := testutil.ParseMetrics(httpGet(t, ctx, s.Addr, "/metrics"))
 	require.NoError(t, err)
 	return out
 }
@@ -208,7 +209,7 @@ func abs(v float64) float64 { return max(v, -v) }
 // and returns the body.
 func httpGet(t *testing.T, ctx context.Context, addr, path string) []byte {
 	t.Helper()
-	_, body, err := harness.HTTPDo(ctx, addr, http.MethodGet, path, nil)
+	_, body, err := testutil.HTTPDo(ctx, addr, http.MethodGet, path, nil)
 	require.NoError(t, err)
 	return body
 }
@@ -238,7 +239,7 @@ func newWebhook(t *testing.T, events chan<- snapshot.Event) string {
 // it receives; it returns the socket's path.
 func listenEvents(t *testing.T) (string, <-chan snapshot.Event) {
 	t.Helper()
-	path := filepath.Join(harness.ShortDir(t), "events.sock")
+	path := filepath.Join(testutil.ShortDir(t), "events.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
 	require.NoError(t, err)
 	events := make(chan snapshot.Event, 8)

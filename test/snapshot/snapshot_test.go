@@ -371,7 +371,7 @@ func TestProducerRestart(t *testing.T) {
 	p := startProducer(t, producerOpts{Width: 320, Height: 240})
 	s := startService(t, p, snapshot.Config{ReconnectMax: 200 * time.Millisecond})
 	s.take(t, snapshot.Request{})
-	p.Stop()
+	p.Stop(t)
 	require.Eventually(t, func() bool { return !s.Svc.Health().Connected }, waitTimeout, time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
@@ -414,7 +414,7 @@ func TestConcurrentRequests(t *testing.T) {
 	errs := make([]error, n)
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	after := clock.Mono() + int64(100*time.Millisecond) // all wait for the same frame
+	after := clock.Mono() + int64(500*time.Millisecond) // all wait for the same frame
 	for i := range n {
 		wg.Go(func() {
 			req := snapshot.Request{After: after, Encoder: encs[i%len(encs)]}
@@ -433,9 +433,29 @@ func TestConcurrentRequests(t *testing.T) {
 		seqs[sts[i].Seq] = true
 	}
 	require.Len(t, ids, n, "every request has its own snapshot")
-	t.Logf("%d requests served from %d frame(s)", n, len(seqs))
+	// One encode per frame, encoder, size and quality: the requests that
+	// share all four share one encode. They all asked for the same frame;
+	// one that reached the service after that frame was taken gets a later
+	// one, with an encode of its own.
+	type encode struct {
+		seq           uint64
+		encoder       string
+		width, height int
+		quality       int
+	}
+	encodes := map[encode]bool{}
+	for _, st := range sts {
+		encodes[encode{st.Seq, st.Encoder, st.Width, st.Height, st.Quality}] = true
+	}
+	t.Logf("%d requests served from %d frame(s) with %d encodes", n, len(seqs), len(encodes))
 	m := s.metrics(t)
 	require.Equal(t, float64(len(seqs)), m["framehub_snapshot_lease_hold_seconds_count"], "one lease hold per frame used")
+	encoded := 0.0
+	for _, enc := range encs {
+		encoded += m[`framehub_snapshot_encode_seconds_count{encoder="`+enc+`"}`]
+	}
+	require.Equal(t, float64(len(encodes)), encoded, "one encode per frame, encoder, size and quality")
+	require.Less(t, len(encodes), n, "requests that share frame, encoder, size and quality share an encode")
 	for _, st := range sts {
 		s.waitDurable(t, st.ID)
 	}

@@ -2,6 +2,7 @@ package streamer_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -21,7 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/consumers/streamer"
-	"github.com/framehub/framehub/test/internal/harness"
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // waitTimeout bounds every wait for something that should happen soon:
@@ -46,7 +47,7 @@ func runMain(m *testing.M) int {
 	// The first build of the producer compiles the GStreamer bindings (cgo,
 	// minutes); later ones come from the build cache. A failed build fails
 	// the tests that need the binaries (see requireTools).
-	dir, err := harness.BuildToTemp(context.Background(),
+	dir, err := testutil.BuildToTemp(context.Background(),
 		"github.com/framehub/framehub/cmd/framehub-producer", "github.com/framehub/framehub/cmd/framehub-streamer")
 	defer os.RemoveAll(dir)
 	built = bins{producer: filepath.Join(dir, "framehub-producer"), streamer: filepath.Join(dir, "framehub-streamer"), err: err}
@@ -69,12 +70,12 @@ func requireTools(t *testing.T) {
 // startProducer runs the producer on socket with the test source at w×h,
 // 30 fps, a keyframe every 60 frames (2 s), and waits until it serves (its
 // "media pipeline" log line). It cannot outlive the test binary
-// (PR_SET_PDEATHSIG, see harness.StartDaemon).
-func startProducer(t *testing.T, socket string, w, h int) *harness.Daemon {
+// (PR_SET_PDEATHSIG, see testutil.StartDaemon).
+func startProducer(t *testing.T, socket string, w, h int) *testutil.Daemon {
 	t.Helper()
 	cmd := exec.Command(built.producer, "-socket", socket, "-source", "test", "-width", strconv.Itoa(w), "-height", strconv.Itoa(h),
 		"-fps", "30", "-gop", "60", "-bitrate", "2000")
-	return harness.StartDaemon(t, "producer", cmd, waitTimeout, func(line string) bool {
+	return testutil.StartDaemon(t, "producer", cmd, waitTimeout, func(line string) bool {
 		return strings.Contains(line, `msg="media pipeline"`)
 	})
 }
@@ -86,15 +87,25 @@ func startProducer(t *testing.T, socket string, w, h int) *harness.Daemon {
 // cleanup, and waits until the producer's stream flows through it.
 func runStreamer(t *testing.T, socket string, mutate func(*streamer.Options)) *streamer.Streamer {
 	t.Helper()
+	st, _ := runStreamerWatched(t, socket, mutate)
+	return st
+}
+
+// runStreamerWatched is runStreamer that also returns when each viewer
+// started playing, read from the streamer's log as it is written.
+func runStreamerWatched(t *testing.T, socket string, mutate func(*streamer.Options)) (*streamer.Streamer, *playLog) {
+	t.Helper()
 	o := streamer.Defaults()
 	o.Socket = socket
 	o.RTSPAddr, o.UDPRTPAddr, o.Admin = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	if mutate != nil {
 		mutate(&o)
 	}
-	st, err := streamer.New(o, harness.Logger(t, slog.LevelInfo))
+	plays := &playLog{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(testutil.LogWriter(t), plays), &slog.HandlerOptions{Level: slog.LevelInfo}))
+	st, err := streamer.New(o, log)
 	require.NoError(t, err)
-	run := harness.RunBackground(t, "streamer Run", waitTimeout, st.Run)
+	run := testutil.RunBackground(t, "streamer Run", waitTimeout, st.Run)
 	select {
 	case <-st.Ready():
 	case <-run.Done():
@@ -103,7 +114,41 @@ func runStreamer(t *testing.T, socket string, mutate func(*streamer.Options)) *s
 		t.Fatalf("streamer not ready within %v", waitTimeout)
 	}
 	waitHealthy(t, st.AdminAddr())
-	return st
+	return st, plays
+}
+
+// playLog records when the streamer logged each "rtsp: viewer playing":
+// the moment a viewer's PLAY was accepted, which excludes the client's own
+// start-up (gst-launch takes 0.4–0.8 s to reach PLAY on a loaded machine).
+type playLog struct {
+	mu    sync.Mutex
+	plays []time.Time
+}
+
+func (l *playLog) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`msg="rtsp: viewer playing"`)) {
+		l.mu.Lock()
+		l.plays = append(l.plays, time.Now())
+		l.mu.Unlock()
+	}
+	return len(p), nil
+}
+
+// count returns how many viewers started playing so far.
+func (l *playLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.plays)
+}
+
+// waitPlay waits until viewer i (0-based, in order of PLAY) plays, and
+// returns when it started.
+func (l *playLog) waitPlay(t *testing.T, i int) time.Time {
+	t.Helper()
+	testutil.WaitUntil(t, waitTimeout, func() bool { return l.count() > i }, "viewer %d to play", i)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.plays[i]
 }
 
 // waitHealthy waits until /healthz at admin says the stream flows.
@@ -122,7 +167,7 @@ func waitHealthy(t *testing.T, admin string) {
 func httpGet(admin, path string) (int, string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	code, body, err := harness.HTTPDo(ctx, admin, http.MethodGet, path, nil)
+	code, body, err := testutil.HTTPDo(ctx, admin, http.MethodGet, path, nil)
 	return code, string(body), err
 }
 
@@ -157,8 +202,8 @@ type gstClient struct {
 	name    string
 	cmd     *exec.Cmd
 	started time.Time
-	out     harness.LockedBuffer // everything it printed but the chain lines
-	more    chan struct{}        // capacity 1: a frame was decoded
+	out     testutil.LockedBuffer // everything it printed but the chain lines
+	more    chan struct{}         // capacity 1: a frame was decoded
 	exited  chan struct{}
 
 	mu      sync.Mutex
@@ -187,7 +232,7 @@ func startClient(t *testing.T, name, url, protocols string, buffers int, extra .
 	stdout, err := c.cmd.StdoutPipe()
 	require.NoError(t, err)
 	c.started = time.Now()
-	require.NoError(t, harness.StartOrphanless(c.cmd))
+	require.NoError(t, testutil.StartOrphanless(c.cmd))
 	go c.read(stdout)
 	t.Cleanup(func() {
 		select {
@@ -201,7 +246,7 @@ func startClient(t *testing.T, name, url, protocols string, buffers int, extra .
 			}
 		}
 		if t.Failed() {
-			t.Logf("client %s output:\n%s", name, harness.Tail(c.out.String(), 3000))
+			t.Logf("client %s output:\n%s", name, testutil.Tail(c.out.String(), 3000))
 		}
 	})
 	return c
@@ -263,10 +308,10 @@ func (c *gstClient) waitFrames(n int) {
 		case <-c.more:
 		case <-c.exited:
 			if c.count() < n {
-				c.t.Fatalf("client %s exited after %d frames, want %d: %v\n%s", c.name, c.count(), n, c.exitErr(), harness.Tail(c.out.String(), 3000))
+				c.t.Fatalf("client %s exited after %d frames, want %d: %v\n%s", c.name, c.count(), n, c.exitErr(), testutil.Tail(c.out.String(), 3000))
 			}
 		case <-deadline.C:
-			c.t.Fatalf("client %s decoded %d frames within %v, want %d\n%s", c.name, c.count(), waitTimeout, n, harness.Tail(c.out.String(), 3000))
+			c.t.Fatalf("client %s decoded %d frames within %v, want %d\n%s", c.name, c.count(), waitTimeout, n, testutil.Tail(c.out.String(), 3000))
 		}
 	}
 }
@@ -275,10 +320,17 @@ func (c *gstClient) waitFrames(n int) {
 // frame.
 func (c *gstClient) firstFrame() time.Duration {
 	c.t.Helper()
+	return c.firstFrameAt().Sub(c.started)
+}
+
+// firstFrameAt waits for the client's first decoded frame and returns when
+// it was seen.
+func (c *gstClient) firstFrameAt() time.Time {
+	c.t.Helper()
 	c.waitFrames(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.frames[0].Sub(c.started)
+	return c.frames[0]
 }
 
 // framesBetween counts the frames decoded in [from, to).
@@ -315,7 +367,7 @@ func (c *gstClient) waitExit() error {
 	select {
 	case <-c.exited:
 	case <-time.After(waitTimeout):
-		c.t.Fatalf("client %s still running after %v (%d frames)\n%s", c.name, waitTimeout, c.count(), harness.Tail(c.out.String(), 3000))
+		c.t.Fatalf("client %s still running after %v (%d frames)\n%s", c.name, waitTimeout, c.count(), testutil.Tail(c.out.String(), 3000))
 	}
 	return c.exitErr()
 }

@@ -2,6 +2,7 @@ package streamer_test
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/framehub/framehub/test/internal/harness"
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/stretchr/testify/require"
 )
 
@@ -32,30 +33,35 @@ func TestPlayTCPAndUDP(t *testing.T) {
 	require.Zero(t, metric(t, st.AdminAddr(), "framehub_streamer_viewer_frames_dropped_total"))
 }
 
-// A new viewer of a running stream decodes its first frame within a second,
-// with a 2 s GOP: the streamer asks the producer for a keyframe.
+// A new viewer of a running stream decodes its first frame within a second
+// of its PLAY, with a 2 s GOP: the streamer asks the producer for a
+// keyframe. The second is counted from PLAY, as the streamer logs it, so
+// that the client's own start-up (gst-launch-1.0 reaching PLAY, 0.4–0.8 s
+// on a loaded machine) is not in it.
 func TestTimeToFirstFrame(t *testing.T) {
 	requireTools(t)
 	sock := socketPath(t)
 	startProducer(t, sock, 1280, 720)
-	st := runStreamer(t, sock, nil)
+	st, plays := runStreamerWatched(t, sock, nil)
 	// A first viewer, so that the others join a stream that is mid-GOP.
 	first := startClient(t, "first", st.URL(), "tcp", 0)
 	first.waitFrames(40)
 
 	var figures []string
 	for i, proto := range []string{"tcp", "udp", "tcp"} {
+		n := plays.count()
 		c := startClient(t, fmt.Sprintf("new-%d", i), st.URL(), proto, 0)
-		ttf := c.firstFrame()
-		figures = append(figures, fmt.Sprintf("%s %v", proto, ttf.Round(time.Millisecond)))
-		require.Less(t, ttf, time.Second, "time to first decoded frame of new viewer %d (%s)", i, proto)
+		played := plays.waitPlay(t, n)
+		ttf := c.firstFrameAt().Sub(played)
+		figures = append(figures, fmt.Sprintf("%s %v (%v from the client's start)", proto, ttf.Round(time.Millisecond), c.firstFrame().Round(time.Millisecond)))
+		require.Less(t, ttf, time.Second, "time from PLAY to the first decoded frame of new viewer %d (%s)", i, proto)
 		c.waitFrames(20) // a little later in the GOP for the next one
 		c.requireHealthy()
 	}
 	// For information: rtspsrc's default jitter buffer (latency=2000) holds
 	// the first packet for its whole latency before anything is decoded.
 	def := startClient(t, "default-latency", st.URL(), "tcp", 0, "latency=2000")
-	t.Logf("time to first decoded frame, new viewers (rtspsrc latency=0): %s; with rtspsrc's default latency=2000: %v; keyframe requests sent: %v",
+	t.Logf("PLAY to first decoded frame, new viewers (rtspsrc latency=0): %s; with rtspsrc's default latency=2000: %v from the client's start; keyframe requests sent: %v",
 		strings.Join(figures, ", "), def.firstFrame().Round(time.Millisecond), metric(t, st.AdminAddr(), "framehub_streamer_keyframe_requests_total"))
 	first.requireHealthy()
 }
@@ -79,33 +85,31 @@ func TestStalledViewerDoesNotSlowOthers(t *testing.T) {
 	const window = 4 * time.Second
 	time.Sleep(500 * time.Millisecond) // past frames already in flight
 	const received = "framehub_streamer_producer_frames_received_total"
-	cpu := harness.StartCPUWindow(t)
+	cpu := testutil.StartCPUWindow(t)
 	from, src0 := time.Now(), metric(t, st.AdminAddr(), received)
 	time.Sleep(window) // a measurement window, not a synchronisation
 	to, src1 := time.Now(), metric(t, st.AdminAddr(), received)
 	starved := cpu.Starved()
 	src := (src1 - src0) / to.Sub(from).Seconds()
 	t.Logf("streamer: %.1f fps from the producer over the window", src)
+	slowest := math.Inf(1)
 	for _, c := range []*gstClient{a, b} {
 		n := c.framesBetween(from, to)
 		fps := float64(n) / to.Sub(from).Seconds()
+		slowest = min(slowest, fps)
 		t.Logf("viewer %s: %d frames in %v with one viewer stopped: %.1f fps", c.name, n, to.Sub(from).Round(time.Millisecond), fps)
 		// Two frames of slack: a viewer's frames are timed where its
 		// decoder prints them, after its jitter buffer.
 		require.GreaterOrEqual(t, fps, 0.95*src-2/window.Seconds(),
 			"viewer %s fell behind the %.1f fps the streamer received: slowed down by the stopped viewer", c.name, src)
-		if starved == "" {
-			require.GreaterOrEqual(t, fps, 27.0, "viewer %s slowed down by the stopped viewer", c.name)
-		}
 		require.True(t, c.running())
 		c.requireHealthy()
-	}
-	if starved != "" {
-		t.Logf("the absolute rate (≥ 27 fps) is not judged: %s", starved)
 	}
 	require.Zero(t, stalled.framesBetween(from, to), "the stopped viewer decoded nothing")
 	t.Logf("streamer: %v frames dropped for viewers so far (the stopped one's TCP buffers absorb the first seconds)",
 		metric(t, st.AdminAddr(), "framehub_streamer_viewer_frames_dropped_total"))
+	testutil.SkipUnjudged(t, starved, "the viewers' absolute rate, slowest %.1f fps against 27", slowest)
+	require.GreaterOrEqual(t, slowest, 27.0, "a viewer slowed down by the stopped viewer")
 }
 
 // Killing and restarting the producer: viewers connected before play again
@@ -179,7 +183,7 @@ func TestStreamerCommand(t *testing.T) {
 	startProducer(t, sock, 640, 360)
 	cmd := exec.Command(built.streamer, "-socket", sock, "-rtsp-addr", "127.0.0.1:0", "-udp-rtp-addr", "127.0.0.1:0", "-admin", "127.0.0.1:0")
 	var url string
-	d := harness.StartDaemon(t, "framehub-streamer", cmd, waitTimeout, func(line string) bool {
+	d := testutil.StartDaemon(t, "framehub-streamer", cmd, waitTimeout, func(line string) bool {
 		if i := strings.Index(line, "url=rtsp://"); i >= 0 && strings.Contains(line, `msg="streamer serving"`) {
 			url = strings.Fields(line[i+len("url="):])[0]
 			return true

@@ -2,6 +2,7 @@ package transport_test
 
 import (
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 	"golang.org/x/sys/unix"
 
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 )
@@ -23,7 +25,7 @@ func TestBadInputFromPeer(t *testing.T) {
 	p := startProducer(t, producerOpts{FPS: 60, PoolMin: 4, PoolMax: 4, Config: producer.Config{HelloTimeout: helloTimeout}})
 	good := startGoodConsumer(t, p)
 	good.requireReceiving(t)
-	base := countFDs(t)
+	base := testutil.CountOwnFDs(t)
 
 	codec := ipc.NewCodec()
 	enc := func(m ipc.Message) []byte {
@@ -216,15 +218,15 @@ func TestBadInputFromPeer(t *testing.T) {
 			}
 			require.Eventually(t, func() bool { return len(p.Srv.Sessions()) == 1 && p.Stream.Stats().Consumers == 1 },
 				waitTimeout, time.Millisecond, "only the good consumer stays subscribed")
-			require.Eventually(t, func() bool { return fdsLinkingTo("memfd:framehub-rogue") == 0 }, waitTimeout, time.Millisecond,
+			require.Eventually(t, func() bool { return testutil.FDsLinkingTo(os.Getpid(), "memfd:framehub-rogue") == 0 }, waitTimeout, time.Millisecond,
 				"the producer must close fds a consumer sent it")
-			require.Eventually(t, func() bool { return fdCount() == base }, waitTimeout, time.Millisecond,
-				"fds: %d, baseline %d", fdCount(), base)
+			require.Eventually(t, func() bool { return testutil.FDCount(os.Getpid()) == base }, waitTimeout, time.Millisecond,
+				"fds: %d, baseline %d", testutil.FDCount(os.Getpid()), base)
 			good.requireReceiving(t)
 		})
 	}
 	require.Len(t, p.Srv.Sessions(), 1)
 	require.LessOrEqual(t, p.Stream.Stats().Leases, 2, "only the good consumer's leases are live")
-	require.Equal(t, base, countFDs(t))
+	require.Equal(t, base, testutil.CountOwnFDs(t))
 	t.Logf("server stats: %+v", p.Srv.Stats())
 }

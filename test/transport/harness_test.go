@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"strconv"
@@ -19,10 +18,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/fdpass"
+	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/sdk"
-	"github.com/framehub/framehub/test/internal/harness"
 )
 
 // waitTimeout bounds every wait for something that should happen "soon"
@@ -31,29 +31,31 @@ import (
 // no test sleeps it away: it is only the deadline of a wait.
 const waitTimeout = 10 * time.Second
 
+// TestMain runs the helper consumer when the test binary is re-executed as
+// one (see spawnConsumer), the tests otherwise.
+func TestMain(m *testing.M) {
+	testutil.RunHelper(map[string]func() int{"consumer": func() int { runHelper(); return 0 }})
+	os.Exit(m.Run())
+}
+
 // ---------------------------------------------------------------------------
 // Logging
-
-// quietLogger drops everything below Error.
-func quietLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
-}
 
 // ---------------------------------------------------------------------------
 // Producer (in the test process)
 
 // producerOpts are the producer's settings (default 320x240 at 30 fps, a
 // pool of 4 to 16 surfaces).
-type producerOpts = harness.ProducerOptions
+type producerOpts = producertest.Options
 
-type testProducer struct{ *harness.Producer }
+type testProducer struct{ *producertest.Producer }
 
 // startProducer runs a producer with one raw stream fed by the synthetic
 // source, all stopped at cleanup (source, then server, then pool).
 func startProducer(t *testing.T, o producerOpts) *testProducer {
 	t.Helper()
 	o.WaitTimeout = waitTimeout
-	return &testProducer{harness.StartProducer(t, o)}
+	return &testProducer{producertest.StartProducer(t, o)}
 }
 
 // session returns the producer's view of session id, if it is connected.
@@ -64,8 +66,8 @@ func (p *testProducer) session(id uint64) (producer.SessionInfo, bool) {
 // ---------------------------------------------------------------------------
 // Consumer subprocesses
 //
-// The test binary re-executes itself running only TestConsumerHelper, which
-// does nothing unless FRAMEHUB_TEST_HELPER=1. Parameters travel in FH_*
+// The test binary re-executes itself as the helper "consumer" (runHelper),
+// which TestMain runs instead of the tests. Parameters travel in FH_*
 // environment variables; the child reports JSON lines on stdout.
 
 // consumerCfg parameterises a helper consumer.
@@ -92,7 +94,6 @@ func (c consumerCfg) env(addr string) []string {
 		return "0"
 	}
 	return []string{
-		"FRAMEHUB_TEST_HELPER=1",
 		"FH_SOCKET=" + addr,
 		"FH_STREAM=" + c.Stream,
 		"FH_NAME=" + c.Name,
@@ -162,7 +163,7 @@ type consumerProc struct {
 	cfg    consumerCfg
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stderr harness.LockedBuffer
+	stderr testutil.LockedBuffer
 
 	ready  chan helperMsg // the ready line (buffered)
 	doneCh chan struct{}  // closed at the done line or at EOF of stdout
@@ -203,7 +204,7 @@ func spawnConsumer(t *testing.T, addr string, cfg consumerCfg) *consumerProc {
 	if cfg.Name == "" {
 		cfg.Name = "helper"
 	}
-	cmd := harness.HelperCommand("TestConsumerHelper", cfg.env(addr)...)
+	cmd := testutil.HelperCommand("consumer", cfg.env(addr)...)
 	cp := &consumerProc{
 		t: t, cfg: cfg, cmd: cmd,
 		ready: make(chan helperMsg, 1), doneCh: make(chan struct{}), exited: make(chan struct{}),
@@ -285,7 +286,7 @@ func (cp *consumerProc) cleanup() {
 		cp.mu.Lock()
 		noise := strings.Join(cp.noise, "\n")
 		cp.mu.Unlock()
-		cp.t.Logf("consumer %s stdout (non-JSON):\n%s\nstderr:\n%s", cp.cfg.Name, noise, harness.Tail(cp.stderr.String(), 4000))
+		cp.t.Logf("consumer %s stdout (non-JSON):\n%s\nstderr:\n%s", cp.cfg.Name, noise, testutil.Tail(cp.stderr.String(), 4000))
 	}
 }
 
@@ -347,11 +348,11 @@ func (cp *consumerProc) WaitDone(timeout time.Duration) helperMsg {
 	select {
 	case <-cp.doneCh:
 	case <-time.After(timeout):
-		cp.t.Fatalf("consumer %s: no done line within %v\nstderr:\n%s", cp.cfg.Name, timeout, harness.Tail(cp.stderr.String(), 4000))
+		cp.t.Fatalf("consumer %s: no done line within %v\nstderr:\n%s", cp.cfg.Name, timeout, testutil.Tail(cp.stderr.String(), 4000))
 	}
 	f := cp.Final()
 	if f == nil {
-		cp.t.Fatalf("consumer %s: stdout ended without a done line\nstderr:\n%s", cp.cfg.Name, harness.Tail(cp.stderr.String(), 4000))
+		cp.t.Fatalf("consumer %s: stdout ended without a done line\nstderr:\n%s", cp.cfg.Name, testutil.Tail(cp.stderr.String(), 4000))
 	}
 	return *f
 }
@@ -465,32 +466,10 @@ func (r *rogue) expectEnd(typ ipc.Type, code ipc.Code) string {
 // ---------------------------------------------------------------------------
 // Misc helpers
 
-// countFDs returns the number of open descriptors of this process.
-func countFDs(t *testing.T) int {
-	t.Helper()
-	return harness.CountFDs(t, os.Getpid())
-}
-
-// fdCount is countFDs for conditions polled from other goroutines (no t):
-// -1 when /proc/self/fd cannot be read.
-func fdCount() int { return harness.FDCount(os.Getpid()) }
-
-// fdsLinkingTo counts this process's fds whose link target contains s
-// (-1 when /proc/self/fd cannot be read).
-func fdsLinkingTo(s string) int { return harness.FDsLinkingTo(os.Getpid(), s) }
-
 // dial subscribes an in-process sdk consumer, closed at cleanup.
 func dial(t *testing.T, p *testProducer, opts sdk.Options) *sdk.Client {
 	t.Helper()
-	if opts.Logger == nil {
-		opts.Logger = quietLogger()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	c, err := sdk.Dial(ctx, p.Addr, opts)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return producertest.Dial(t, p.Addr, opts, waitTimeout)
 }
 
 // next is Next with the standard deadline.
@@ -510,12 +489,12 @@ func rate(n0, n1 uint64, d time.Duration) float64 {
 
 // goodConsumer is an in-process sdk consumer that releases every frame at
 // once, counting and verifying them, until cleanup.
-type goodConsumer struct{ *harness.GoodConsumer }
+type goodConsumer struct{ *producertest.GoodConsumer }
 
 func startGoodConsumer(t *testing.T, p *testProducer) *goodConsumer {
 	t.Helper()
 	c := dial(t, p, sdk.Options{Name: "good", MaxInFlight: 2}) // closed at cleanup, after the consumer stops
-	return &goodConsumer{harness.RunGoodConsumer(t, c, p.Layout.Width)}
+	return &goodConsumer{producertest.RunGoodConsumer(t, c, p.Layout.Width)}
 }
 
 // requireReceiving requires the good consumer to get more frames soon and

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -20,13 +19,13 @@ import (
 
 	"github.com/framehub/framehub/fdpass"
 	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
-	"github.com/framehub/framehub/test/internal/harness"
 )
 
-// TestConsumerHelper is the consumer process of the multi-process tests
-// (see spawnConsumer). It returns at once unless FRAMEHUB_TEST_HELPER=1.
+// runHelper is the consumer process of the multi-process tests (see
+// spawnConsumer and TestMain).
 //
 // It subscribes with the sdk, prints {"event":"ready"} once welcomed, then
 // receives frames: each frame's stamp is verified on receipt, the frame is
@@ -36,13 +35,6 @@ import (
 // "mismatch" line; "progress" lines every 50 ms carry the counters. When its
 // stdin reaches EOF, FH_FRAMES frames were received or Next fails, it waits
 // for the frames it holds, prints a "done" line and exits.
-func TestConsumerHelper(t *testing.T) {
-	if os.Getenv("FRAMEHUB_TEST_HELPER") != "1" {
-		return
-	}
-	runHelper()
-}
-
 type helperEnv struct {
 	socket, stream, name, policy, mode string
 	flood                              string
@@ -132,7 +124,7 @@ func runHelper() {
 		if !env.verify {
 			return true, false
 		}
-		err := harness.VerifyFrame(f, int(caps.Width))
+		err := producertest.VerifyFrame(f, int(caps.Width))
 		switch {
 		case err == nil:
 			checks.Add(1)
@@ -239,7 +231,7 @@ func runProbe(ctx context.Context, c *sdk.Client, width int, out *emitter) {
 		return 0
 	}
 	res := &probeResult{}
-	if err := harness.VerifyFrame(f, width); err != nil {
+	if err := producertest.VerifyFrame(f, width); err != nil {
 		out.emit(helperMsg{Event: "done", Frames: 1, Mismatches: 1, Err: "stamp before probing: " + err.Error()})
 		f.Release()
 		return
@@ -284,7 +276,7 @@ func runProbe(ctx context.Context, c *sdk.Client, width int, out *emitter) {
 		res.ReopenPwrite = errno(err)
 		_ = unix.Close(rw)
 	}
-	if err := harness.VerifyFrame(f, width); err != nil {
+	if err := producertest.VerifyFrame(f, width); err != nil {
 		res.StampAfter = err.Error()
 	}
 	f.Release()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/sdk"
@@ -109,7 +110,7 @@ func TestConsumerCloseWithQueuedFramesIsClean(t *testing.T) {
 	p := startProducer(t, producerOpts{FPS: 60, PoolMin: 4, PoolMax: 8, Config: producer.Config{Logger: slog.New(rec)}})
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "leaver", MaxInFlight: 4, Logger: quietLogger()})
+	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "leaver", MaxInFlight: 4, Logger: testutil.Logger(t, slog.LevelError)})
 	require.NoError(t, err)
 	id, budget := c.Welcome().Session, int(c.Welcome().MaxInFlight)
 	// Never calling Next: the Announce and the budget's Frames stay queued
@@ -221,7 +222,7 @@ func TestConnectionLimitCountsSubscribedConsumers(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "c", Logger: quietLogger()})
+	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "c", Logger: testutil.Logger(t, slog.LevelError)})
 	if err == nil {
 		_ = c.Close()
 	}
@@ -292,7 +293,7 @@ func TestFloodingConsumerCostsOnlyItself(t *testing.T) {
 	require.Eventually(t, func() bool { return flood.Progress().Frames > 10 }, waitTimeout, time.Millisecond,
 		"the flooder is not sending")
 	f0 := flood.Progress()
-	measureHealthy(t, p, healthy, 2*time.Second, 28)
+	unjudged := measureHealthy(t, p, healthy, 2*time.Second, 28)
 	f1 := flood.Progress()
 	t.Logf("flooder: %.0f packets/s", rate(f0.Frames, f1.Frames, time.Duration(f1.MonoNS-f0.MonoNS)))
 	_, ok := p.session(flood.Session())
@@ -304,4 +305,5 @@ func TestFloodingConsumerCostsOnlyItself(t *testing.T) {
 		require.Empty(t, d.Err)
 		require.Zero(t, d.Mismatches)
 	}
+	testutil.SkipUnjudged(t, unjudged, "the source's rate")
 }

@@ -1,20 +1,22 @@
 // Package grouptest runs the whole framehub group as an operator does: the
 // built binaries under framehub-supervisor with a demo-like configuration
 // (GStreamer test camera + x264enc, recorder, RTSP streamer, snapshot
-// service) on free loopback ports, and reads what the group reports about
+// service) with its admin APIs on Unix sockets and the streamer on ports it
+// picks, and reads what the group reports about
 // itself (the supervisor's /status, the producer's /consumers, every
 // daemon's /metrics). test/group and test/chaos share it.
 package grouptest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,7 +27,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
-	"github.com/framehub/framehub/internal/admin"
+	fhadmin "github.com/framehub/framehub/internal/admin"
+	"github.com/framehub/framehub/internal/testutil"
 )
 
 // WaitFor bounds how long the group may take to come up.
@@ -34,24 +37,15 @@ const WaitFor = 60 * time.Second
 // Consumers returns the names of the group's consumer processes.
 func Consumers() []string { return []string{"recorder", "streamer", "snapshot"} }
 
-// FreePort returns a TCP port nobody listens on now.
-func FreePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // Build builds every command of the module into a temporary directory and
-// returns it. root is the module's root relative to the test's package.
-func Build(t testing.TB, root string) string {
+// returns it, with the race detector when the test binary has it (see
+// testutil.GoBuild).
+func Build(t testing.TB) string {
 	t.Helper()
 	bin := t.TempDir()
-	cmd := exec.Command("go", "build", "-o", bin+"/", "./cmd/...")
-	cmd.Dir = root
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "go build: %s", out)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // the first cgo build of go-gst is slow
+	defer cancel()
+	require.NoError(t, testutil.GoBuild(ctx, bin, nil, "github.com/framehub/framehub/cmd/..."))
 	return bin
 }
 
@@ -71,13 +65,15 @@ type Options struct {
 
 // Group is a running supervised group. Start stops it when the test ends.
 type Group struct {
-	Bin, Dir, Sock, RecordDir                          string
-	TokenFile                                          string // the group's admin token
-	SupAdmin, ProdAdmin, RecAdmin, StrAdmin, SnapAdmin string
-	RTSP                                               string // host:port of the streamer
-	Sup                                                *exec.Cmd
-	FPS                                                int
-	http                                               *http.Client
+	Bin, Dir, Sock, RecordDir string
+	TokenFile                 string // the group's admin token: every daemon keeps it there, get sends it
+	// The admin APIs, Unix sockets in Dir ("unix:/path"): no TCP port to
+	// find free and lose to another process before the daemon binds it.
+	// The streamer's admin API takes host:port only: it listens on a port
+	// it picks, which the tests do not need.
+	SupAdmin, ProdAdmin, RecAdmin, SnapAdmin string
+	Sup                                      *exec.Cmd
+	FPS                                      int
 }
 
 // Proc is one process as the supervisor's /status reports it.
@@ -88,30 +84,31 @@ type Proc struct {
 	Restarts int    `json:"restarts"`
 }
 
-// Start builds the binaries (root: the module's root relative to the test's
-// package), writes the supervisor's configuration and starts the
-// supervisor, and waits until every process is ready. The supervisor dies
-// with the test process (PDEATHSIG) and is killed by the test's cleanup;
-// its children die with it.
-func Start(t testing.TB, root string, o Options) *Group {
+// Start builds the binaries, writes the supervisor's configuration and
+// starts the supervisor, and waits until every process is ready. The
+// supervisor dies with the test process (PDEATHSIG) and is killed by the
+// test's cleanup; its children die with it. Its log, every child's stderr
+// included, is checked for race detector reports then.
+//
+// The admin APIs listen on Unix sockets and the streamer on ports it picks
+// itself (RTSPURL reads them from its log): nothing depends on a port
+// found free before the process that binds it starts.
+func Start(t testing.TB, o Options) *Group {
 	t.Helper()
-	bin := Build(t, root)
-	dir := t.TempDir()
+	bin := Build(t)
+	dir := testutil.ShortDir(t) // Unix socket paths must fit in 108 bytes
 	if o.FPS == 0 {
 		o.FPS = 30
 	}
 	if o.Segment == "" {
 		o.Segment = "2s"
 	}
-	g := &Group{Bin: bin, Dir: dir, Sock: filepath.Join(dir, "framehub.sock"), RecordDir: o.RecordDir, FPS: o.FPS,
-		http: &http.Client{Timeout: 3 * time.Second}}
+	g := &Group{Bin: bin, Dir: dir, Sock: filepath.Join(dir, "framehub.sock"), RecordDir: o.RecordDir, FPS: o.FPS}
 	if g.RecordDir == "" {
 		g.RecordDir = filepath.Join(dir, "recordings")
 	}
-	port := func() string { return fmt.Sprintf("127.0.0.1:%d", FreePort(t)) }
-	g.SupAdmin, g.ProdAdmin, g.RecAdmin, g.StrAdmin, g.SnapAdmin = port(), port(), port(), port(), port()
-	g.RTSP = port()
-	udp := FreePort(t) &^ 1
+	admin := func(name string) string { return "unix:" + filepath.Join(dir, name+".admin") }
+	g.SupAdmin, g.ProdAdmin, g.RecAdmin, g.SnapAdmin = admin("sup"), admin("prod"), admin("rec"), admin("snap")
 	restart := "{backoff-min: 200ms}"
 	if o.MaxCrashes > 0 {
 		// Repeated kills (chaos) are not a crash loop: a bounded back-off
@@ -125,7 +122,7 @@ func Start(t testing.TB, root string, o Options) *Group {
 		prodArgs = append(prodArgs, "-h264-replay", o.Replay.String())
 	}
 	recArgs := append([]string{"-socket", g.Sock, "-dir", g.RecordDir, "-segment", o.Segment, "-admin", g.RecAdmin}, o.RecorderArgs...)
-	strArgs := []string{"-socket", g.Sock, "-rtsp-addr", g.RTSP, "-udp-rtp-addr", fmt.Sprintf("127.0.0.1:%d", udp), "-path", "cam", "-admin", g.StrAdmin}
+	strArgs := []string{"-socket", g.Sock, "-rtsp-addr", "127.0.0.1:0", "-udp-rtp-addr", "127.0.0.1:0", "-path", "cam", "-admin", "127.0.0.1:0"}
 	snapArgs := []string{"-socket", g.Sock, "-dir", filepath.Join(dir, "snapshots"), "-admin", g.SnapAdmin}
 	cfg := fmt.Sprintf(`admin: %s
 grace: 3s
@@ -140,22 +137,24 @@ processes:
 	for _, c := range []struct {
 		name, admin string
 		args        []string
-	}{{"recorder", g.RecAdmin, recArgs}, {"streamer", g.StrAdmin, strArgs}, {"snapshot", g.SnapAdmin, snapArgs}} {
+	}{{"recorder", g.RecAdmin, recArgs}, {"streamer", "", strArgs}, {"snapshot", g.SnapAdmin, snapArgs}} {
 		cfg += fmt.Sprintf(`  - name: %s
     binary: %s/framehub-%s
     args: %s
-    admin: %s
     restart: %s
-`, c.name, bin, c.name, yamlList(c.args), c.admin, restart)
+`, c.name, bin, c.name, yamlList(c.args), restart)
+		if c.admin != "" {
+			cfg += fmt.Sprintf("    admin: %s\n", c.admin)
+		}
 	}
 	cfgPath := filepath.Join(dir, "framehub.yaml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o644))
 	g.Sup = exec.Command(filepath.Join(bin, "framehub-supervisor"), "-config", cfgPath)
 	g.Sup.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	// Every daemon of the group (children inherit it) keeps its admin token
-	// there; getJSON sends it.
+	// there; get sends it.
 	g.TokenFile = filepath.Join(dir, "admin.token")
-	g.Sup.Env = append(os.Environ(), admin.TokenFileEnv+"="+g.TokenFile)
+	g.Sup.Env = append(os.Environ(), fhadmin.TokenFileEnv+"="+g.TokenFile)
 	logf, err := os.Create(g.LogPath())
 	require.NoError(t, err)
 	g.Sup.Stdout, g.Sup.Stderr = logf, logf
@@ -165,8 +164,9 @@ processes:
 		_ = g.Sup.Process.Kill()
 		_ = g.Sup.Wait()
 		_ = logf.Close()
+		b, _ := os.ReadFile(g.LogPath())
+		testutil.CheckNoRace(t, "the group (supervisor log)", string(b))
 		if t.Failed() {
-			b, _ := os.ReadFile(g.LogPath())
 			lines := strings.Split(string(b), "\n")
 			t.Logf("supervisor log (last 80 lines):\n%s", strings.Join(lines[max(0, len(lines)-80):], "\n"))
 		}
@@ -188,20 +188,18 @@ func yamlList(args []string) string {
 // prefixed with the child's name ("recorder | ...").
 func (g *Group) LogPath() string { return filepath.Join(g.Dir, "supervisor.log") }
 
-func (g *Group) getJSON(url string, v any) bool {
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		return false
-	}
-	if tok, err := admin.ReadToken(g.TokenFile); err == nil {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := g.http.Do(req)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(v) == nil
+// get GETs path from the admin API at addr ("unix:/path"), with a 3 s
+// deadline and the group's admin token.
+func (g *Group) get(addr, path string) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	tok, _ := fhadmin.ReadToken(g.TokenFile) // "" before the first daemon wrote it
+	return testutil.HTTPDoToken(ctx, addr, http.MethodGet, path, nil, tok)
+}
+
+func (g *Group) getJSON(addr, path string, v any) bool {
+	code, body, err := g.get(addr, path)
+	return err == nil && code == http.StatusOK && json.Unmarshal(body, v) == nil
 }
 
 // Status is the supervisor's view of its processes (nil when unreachable).
@@ -209,7 +207,7 @@ func (g *Group) Status() []Proc {
 	var st struct {
 		Processes []Proc `json:"processes"`
 	}
-	if !g.getJSON("http://"+g.SupAdmin+"/status", &st) {
+	if !g.getJSON(g.SupAdmin, "/status", &st) {
 		return nil
 	}
 	return st.Processes
@@ -250,7 +248,7 @@ type Session struct {
 // Sessions returns the producer's sessions (false when unreachable).
 func (g *Group) Sessions() ([]Session, bool) {
 	var ss []Session
-	ok := g.getJSON("http://"+g.ProdAdmin+"/consumers", &ss)
+	ok := g.getJSON(g.ProdAdmin, "/consumers", &ss)
 	return ss, ok
 }
 
@@ -288,16 +286,18 @@ next:
 	return s, found
 }
 
-// Scrape reads the Prometheus text at http://addr/metrics (addr: one of
-// the group's admin addresses).
+// Scrape reads the Prometheus text at /metrics of addr, one of the group's
+// admin addresses.
 func (g *Group) Scrape(addr string) (Metrics, error) {
-	resp, err := g.http.Get("http://" + addr + "/metrics")
+	code, body, err := g.get(addr, "/metrics")
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("%s/metrics: status %d: %s", addr, code, body)
+	}
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
+	fams, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("parse %s/metrics: %w", addr, err)
 	}
@@ -325,10 +325,33 @@ func (g *Group) Scrape(addr string) (Metrics, error) {
 	return out, nil
 }
 
+// streamerServing matches the streamer's log line saying where it serves,
+// as the supervisor's log holds it.
+var streamerServing = regexp.MustCompile(`streamer \| .*msg="streamer serving" url=(rtsp://\S+)`)
+
+// RTSPURL returns the URL the streamer serves, from the last line of the
+// supervisor's log in which it said so: it picks its port each time it
+// starts. "" when it has not said so yet.
+func (g *Group) RTSPURL() string {
+	b, err := os.ReadFile(g.LogPath())
+	if err != nil {
+		return ""
+	}
+	m := streamerServing.FindAllSubmatch(b, -1)
+	if len(m) == 0 {
+		return ""
+	}
+	return string(m[len(m)-1][1])
+}
+
 // PlayRTSP decodes n frames of the streamer's stream with a real RTSP client
 // (gst-launch-1.0 rtspsrc over TCP) within ctx.
 func (g *Group) PlayRTSP(ctx context.Context, n int) error {
-	out, err := exec.CommandContext(ctx, "gst-launch-1.0", "-q", "rtspsrc", "location=rtsp://"+g.RTSP+"/cam", "protocols=tcp", "latency=0",
+	u := g.RTSPURL()
+	if u == "" {
+		return fmt.Errorf("RTSP client: the streamer has not logged its URL in %s", g.LogPath())
+	}
+	out, err := exec.CommandContext(ctx, "gst-launch-1.0", "-q", "rtspsrc", "location="+u, "protocols=tcp", "latency=0",
 		"!", "rtph264depay", "!", "h264parse", "!", "avdec_h264", "!", "fakesink", fmt.Sprintf("num-buffers=%d", n)).CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("RTSP client: %w: %s", err, out)

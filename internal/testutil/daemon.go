@@ -1,7 +1,8 @@
-package harness
+package testutil
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os/exec"
 	"syscall"
@@ -38,8 +39,9 @@ type Daemon struct {
 // such line comes within timeout. timeout also bounds the wait for the
 // process to exit after Kill and Stop.
 //
-// At cleanup the daemon is killed (Kill) if it still runs; nothing else to
-// clean up. name is used in messages.
+// At cleanup the daemon is killed (Kill) if it still runs, and its log
+// checked for race detector reports (CheckNoRace); nothing else to clean
+// up. name is used in messages.
 func StartDaemon(t testing.TB, name string, cmd *exec.Cmd, timeout time.Duration, ready func(line string) bool) *Daemon {
 	t.Helper()
 	d := &Daemon{Name: name, Cmd: cmd, t: t, timeout: timeout, ready: make(chan struct{}), exited: make(chan struct{})}
@@ -66,6 +68,7 @@ func StartDaemon(t testing.TB, name string, cmd *exec.Cmd, timeout time.Duration
 	}()
 	t.Cleanup(func() {
 		d.Kill()
+		CheckNoRace(t, fmt.Sprintf("%s (pid %d)", name, cmd.Process.Pid), d.Log.String())
 		if t.Failed() {
 			t.Logf("%s (pid %d) log:\n%s", name, cmd.Process.Pid, Tail(d.Log.String(), logTail))
 		}

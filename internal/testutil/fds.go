@@ -1,4 +1,4 @@
-package harness
+package testutil
 
 import (
 	"os"
@@ -50,4 +50,11 @@ func FDsLinkingTo(pid int, s string) int {
 		}
 	}
 	return n
+}
+
+// CountOwnFDs is CountFDs of the test process itself, for leak checks of
+// code running in it.
+func CountOwnFDs(t testing.TB) int {
+	t.Helper()
+	return CountFDs(t, os.Getpid())
 }

@@ -1,13 +1,16 @@
-package harness
+package producertest
 
 import (
 	"context"
+	"log/slog"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/stamp"
+	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -76,4 +79,28 @@ func (g *GoodConsumer) Check(t testing.TB) {
 	default:
 	}
 	require.Zero(t, g.Mismatches.Load(), "the well-behaved consumer saw stamp mismatches")
+}
+
+// Dial subscribes an in-process SDK consumer to the producer at addr,
+// failing the test when that takes longer than timeout. opts.Logger
+// defaults to errors on t.Log. The client is closed at cleanup.
+func Dial(t testing.TB, addr string, opts sdk.Options, timeout time.Duration) *sdk.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return DialContext(t, ctx, addr, opts)
+}
+
+// DialContext is Dial bounded by ctx instead, which may carry what the
+// SDK takes from Dial's context: a stand-in for the kernel's DMA-BUF
+// support (internal/dmabuf.NewContext).
+func DialContext(t testing.TB, ctx context.Context, addr string, opts sdk.Options) *sdk.Client {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = testutil.Logger(t, slog.LevelError)
+	}
+	c, err := sdk.Dial(ctx, addr, opts)
+	require.NoError(t, err, "dial %s", addr)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

@@ -1,4 +1,4 @@
-package harness
+package testutil
 
 import (
 	"context"
@@ -7,13 +7,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
+	"testing"
 )
 
 // GoBuild builds the packages pkgs (import paths) into the directory dir
 // with the go command that runs the tests, so that the binaries the tests
-// start are those of the tree under test. env is added to the environment
-// of the build (e.g. CGO_ENABLED=0 to prove a binary needs no cgo). The
+// start are those of the tree under test. When the test binary runs with
+// the race detector (RaceEnabled), so do the binaries: a data race in a
+// daemon or plugin under test is then reported on its stderr, which
+// StartDaemon and CheckNoRace turn into a test failure. env is added to
+// the environment of the build; CGO_ENABLED=0 in it (to prove a binary
+// needs no cgo) builds without the race detector, which needs cgo. The
 // build is killed when ctx ends: the first cgo build of the GStreamer
 // bindings takes minutes, later ones come from the build cache.
 //
@@ -25,10 +31,14 @@ func GoBuild(ctx context.Context, dir string, env []string, pkgs ...string) erro
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	cmd := exec.CommandContext(ctx, goBin, append([]string{"build", "-o", dir + string(filepath.Separator)}, pkgs...)...)
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	if RaceEnabled && !slices.Contains(env, "CGO_ENABLED=0") {
+		args = append(args, "-race")
+	}
+	cmd := exec.CommandContext(ctx, goBin, append(args, pkgs...)...)
 	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, out)
+		return fmt.Errorf("go %s: %w\n%s", strings.Join(cmd.Args[1:], " "), err, out)
 	}
 	return nil
 }
@@ -44,4 +54,17 @@ func BuildToTemp(ctx context.Context, pkgs ...string) (string, error) {
 		return "", err
 	}
 	return dir, GoBuild(ctx, dir, nil, pkgs...)
+}
+
+// raceReport is how the race detector starts a report on stderr.
+const raceReport = "WARNING: DATA RACE"
+
+// CheckNoRace fails the test (without stopping it) when log, the stderr
+// of a process GoBuild built, holds a race detector report; what names the
+// process. Binaries built without the race detector never fail it.
+func CheckNoRace(t testing.TB, what, log string) {
+	t.Helper()
+	if i := strings.Index(log, raceReport); i >= 0 {
+		t.Errorf("%s: the race detector reported a data race:\n%s", what, Tail(log[i:], logTail))
+	}
 }

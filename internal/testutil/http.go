@@ -1,4 +1,4 @@
-package harness
+package testutil
 
 import (
 	"bufio"
@@ -19,6 +19,13 @@ import (
 // connection is closed before it returns, so that descriptor counts of the
 // daemon are not disturbed by an idle keep-alive connection.
 func HTTPDo(ctx context.Context, addr, method, path string, body []byte) (int, []byte, error) {
+	return HTTPDoToken(ctx, addr, method, path, body, "")
+}
+
+// HTTPDoToken is HTTPDo with the admin token token sent as a bearer
+// token ("" sends none): the daemons' endpoints other than /metrics and
+// /healthz need it (internal/admin).
+func HTTPDoToken(ctx context.Context, addr, method, path string, body []byte, token string) (int, []byte, error) {
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	base := "http://" + addr
@@ -36,6 +43,9 @@ func HTTPDo(ctx context.Context, addr, method, path string, body []byte) (int, [
 	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return 0, nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {
