@@ -54,6 +54,9 @@ type Options struct {
 	// ReconnectMin (default 100 ms) and ReconnectMax (default 5 s), when the
 	// connection to the producer ends. Frames held from the old connection
 	// become invalid; the first frame after a reconnect has Discont set.
+	// When the producer closed this consumer for breaking its rules (Bye
+	// rate_limit, protocol or bad_release), Next waits ReconnectMax before
+	// the first attempt.
 	Reconnect                  bool
 	ReconnectMin, ReconnectMax time.Duration
 	// Blocking receives with blocking syscalls instead of Go's netpoller.
@@ -83,6 +86,7 @@ type Options struct {
 type Stats struct {
 	Received   uint64 // frames received
 	Released   uint64 // frames released by the application
+	RingWrites uint64 // releases written into the release ring (the rest went in Release messages)
 	Dropped    uint64 // frames the producer skipped for this consumer
 	Reconnects uint64
 	Evictions  uint64
@@ -101,7 +105,8 @@ type Client struct {
 	// producerUIDs is Options.ProducerUIDs, resolved once by Dial.
 	producerUIDs []int
 
-	received, released, dropped, reconnects, evictions atomic.Uint64
+	received, released, dropped, reconnects, evictions, ringWrites atomic.Uint64
+	holdOff                                                        time.Duration // under mu: wait this long before reconnecting
 
 	mu        sync.Mutex
 	cn        *conn // nil while disconnected (Reconnect)
@@ -532,6 +537,7 @@ func (c *Client) releaseLocked(f *Frame) {
 		return
 	}
 	if cn.ring != nil && cn.ring.Push(f.msg.Lease) {
+		c.ringWrites.Add(1)
 		return
 	}
 	c.pending = append(c.pending, f.msg.Lease)
@@ -599,9 +605,17 @@ func (c *Client) lost(cn *conn, cause error) error {
 	c.mu.Unlock()
 	c.closeConn(cn)
 	evicted := errors.Is(cause, ErrEvicted)
+	var bye *ByeError
+	if errors.As(cause, &bye) && (bye.Code == ipc.CodeRateLimit || bye.Code == ipc.CodeProtocol || bye.Code == ipc.CodeBadRelease) {
+		// This consumer broke the rules: coming straight back would only
+		// repeat it, at the producer's cost.
+		c.mu.Lock()
+		c.holdOff = c.opts.ReconnectMax
+		c.mu.Unlock()
+	}
 	if evicted {
 		c.evictions.Add(1)
-		c.log.Warn("evicted by the producer: a frame was held past max_hold", "err", cause)
+		c.log.Warn("evicted by the producer", "err", cause)
 	} else {
 		c.log.Warn("connection to the producer lost", "err", cause)
 	}
@@ -645,6 +659,20 @@ func (c *Client) closeConn(cn *conn) {
 func (c *Client) reconnect(ctx context.Context) error {
 	if !c.opts.Reconnect {
 		return fmt.Errorf("%w: reconnect is off", ErrDisconnected)
+	}
+	c.mu.Lock()
+	holdOff := c.holdOff
+	c.holdOff = 0
+	c.mu.Unlock()
+	if holdOff > 0 {
+		c.log.Info("reconnecting after a pause: the producer closed this consumer for breaking its rules", "pause", holdOff)
+		t := time.NewTimer(holdOff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
 	wait := c.opts.ReconnectMin
 	for attempt := 1; ; attempt++ {
@@ -713,7 +741,7 @@ func (c *Client) Stats() Stats {
 	}
 	c.mu.Unlock()
 	return Stats{
-		Received: c.received.Load(), Released: c.released.Load(), Dropped: c.dropped.Load(),
+		Received: c.received.Load(), Released: c.released.Load(), RingWrites: c.ringWrites.Load(), Dropped: c.dropped.Load(),
 		Reconnects: c.reconnects.Load(), Evictions: c.evictions.Load(), Unreleased: unreleased,
 	}
 }

@@ -56,9 +56,14 @@ const (
 	offVersion = 4
 	offEntries = 8
 	offEntOff  = 12
-	offHead    = 64
 	offKick    = 72
-	offTail    = 128
+
+	// HeadOffset and TailOffset are where head and tail live, for peers
+	// that write the layout themselves (a consumer in another language).
+	HeadOffset = 64
+	TailOffset = 128
+	offHead    = HeadOffset
+	offTail    = TailOffset
 )
 
 // Errors of a ring the peer broke.
