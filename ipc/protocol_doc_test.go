@@ -52,6 +52,7 @@ var docExamples = map[string]ipc.Message{
 	"Ping":            &ipc.Ping{Token: 1, MonoNS: 123456789000},
 	"Pong":            &ipc.Pong{Token: 1, MonoNS: 123456789000},
 	"Bye":             &ipc.Bye{Code: ipc.CodeMaxHold, Reason: "max_hold"},
+	"Ring":            &ipc.Ring{Size: 4096},
 }
 
 // docExample is one byte-exact example of the document.
