@@ -76,8 +76,9 @@ var (
 // the consumer's (Map) writes it. Close unmaps it; the producer's Ring also
 // owns the memfd, which it closes.
 type Ring struct {
-	mem []byte
-	fd  int // the producer's; -1 for a consumer's mapping
+	mem  []byte
+	fd   int    // the producer's; -1 for a consumer's mapping
+	tail uint64 // the producer's own count of ids read: the consumer can write the shared one
 }
 
 // Create makes a new ring for one consumer session: a sealed memfd of Size
@@ -163,16 +164,10 @@ func (r *Ring) Push(id uint64) bool {
 	return true
 }
 
-// Pending reports whether the consumer wrote entries the producer has not
-// read.
-func (r *Ring) Pending() bool {
-	return atomic.LoadUint64(r.u64(offHead)) != atomic.LoadUint64(r.u64(offTail))
-}
-
 // Pop reads up to max entries (the producer) into dst and returns it. A
 // head the consumer broke is ErrOverrun; the ring is then useless.
 func (r *Ring) Pop(dst []uint64, max int) ([]uint64, error) {
-	head, tail := atomic.LoadUint64(r.u64(offHead)), atomic.LoadUint64(r.u64(offTail))
+	head, tail := atomic.LoadUint64(r.u64(offHead)), r.tail
 	if head-tail > Entries { // also a head behind tail: the difference wraps
 		return dst, fmt.Errorf("%w: head %d, tail %d", ErrOverrun, head, tail)
 	}
@@ -180,14 +175,16 @@ func (r *Ring) Pop(dst []uint64, max int) ([]uint64, error) {
 	for i := range n {
 		dst = append(dst, atomic.LoadUint64(r.u64(EntriesOffset+8*int((tail+uint64(i))%Entries))))
 	}
-	atomic.StoreUint64(r.u64(offTail), tail+uint64(n))
+	r.tail = tail + uint64(n)
+	atomic.StoreUint64(r.u64(offTail), r.tail)
 	return dst, nil
 }
 
 // SetKick asks the consumer (the producer, true) to release in Release
 // messages rather than in the ring for now: the producer is waiting for a
-// free surface and sleeps on the socket. Pending says whether releases
-// arrived meanwhile; check it after setting the kick, before sleeping.
+// free surface and sleeps on the socket. Read the ring (Pop) after setting
+// the kick, before sleeping: the consumer may have written just before it
+// saw the kick.
 func (r *Ring) SetKick(on bool) {
 	v := uint32(0)
 	if on {

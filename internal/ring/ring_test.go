@@ -44,7 +44,9 @@ func TestPushPop(t *testing.T) {
 		}
 		require.Equal(t, next-Entries, got[0])
 		require.Equal(t, next-1, got[Entries-1])
-		require.False(t, c.Pending())
+		got, err = p.Pop(got[:0], 100)
+		require.NoError(t, err)
+		require.Empty(t, got, "all read")
 	}
 }
 
@@ -57,7 +59,9 @@ func TestKick(t *testing.T) {
 	require.False(t, c.Push(1), "the producer waits: release on the socket")
 	p.SetKick(false)
 	require.True(t, c.Push(1))
-	require.True(t, p.Pending())
+	got, err := p.Pop(nil, 10)
+	require.NoError(t, err)
+	require.Equal(t, []uint64{1}, got)
 }
 
 func TestBrokenHead(t *testing.T) {
@@ -69,9 +73,28 @@ func TestBrokenHead(t *testing.T) {
 	_, err = p.Pop(nil, 10)
 	require.ErrorIs(t, err, ErrOverrun)
 	binary.LittleEndian.PutUint64(c.mem[offHead:], 0)
-	binary.LittleEndian.PutUint64(p.mem[offTail:], 5)
+	p.tail = 5
 	_, err = p.Pop(nil, 10)
 	require.ErrorIs(t, err, ErrOverrun, "head behind tail")
+}
+
+// The shared tail is for the consumer's eyes: the producer keeps its own,
+// so a consumer rewriting it gains nothing.
+func TestSharedTailIgnored(t *testing.T) {
+	p, err := Create("test-ring")
+	require.NoError(t, err)
+	defer p.Close()
+	c := consumerOf(t, p)
+	for id := range uint64(3) {
+		require.True(t, c.Push(id+1))
+	}
+	got, err := p.Pop(nil, 10)
+	require.NoError(t, err)
+	require.Equal(t, []uint64{1, 2, 3}, got)
+	binary.LittleEndian.PutUint64(c.mem[offTail:], 0) // read everything again, please
+	got, err = p.Pop(nil, 10)
+	require.NoError(t, err)
+	require.Empty(t, got)
 }
 
 func TestSealedAndLayoutChecked(t *testing.T) {
