@@ -167,7 +167,7 @@ func (c *Client) connect(ctx context.Context, fc *fdpass.Conn) (*conn, error) {
 	if fc == nil {
 		var err error
 		if fc, err = fdpass.Dial(ctx, c.addr); err != nil {
-			return nil, fmt.Errorf("sdk: dial %s: %w", c.addr, err)
+			return nil, fmt.Errorf("sdk: dial %s: %w", c.addr, explainDial(c.addr, err))
 		}
 		if err := checkProducer(fc, c.addr, c.producerUIDs); err != nil {
 			_ = fc.Close()

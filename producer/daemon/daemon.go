@@ -170,6 +170,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 		return err
 	}
 	metrics := producer.NewMetrics(srv)
+	metrics.Registry().MustRegister(admin.BuildInfo("framehub-producer"))
 	var adm *admin.Server
 	if o.Admin != "" {
 		// A taken metrics port must not keep the camera from serving frames.
