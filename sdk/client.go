@@ -73,12 +73,12 @@ type Options struct {
 
 // Stats are a client's counters.
 type Stats struct {
-	Received   uint64 // frames received
-	Released   uint64 // frames released by the application
-	Dropped    uint64 // frames the producer skipped for this consumer
-	Reconnects uint64
-	Evictions  uint64
-	Unreleased int // frames held by the application now
+	Received   uint64 `json:"received"`   // frames received
+	Released   uint64 `json:"released"`   // frames released by the application
+	Dropped    uint64 `json:"dropped"`    // frames the producer skipped for this consumer
+	Reconnects uint64 `json:"reconnects"` // connections to the producer after the first
+	Evictions  uint64 `json:"evictions"`  // times the producer evicted it
+	Unreleased int    `json:"unreleased"` // frames held by the application now
 }
 
 // Client is a subscription to one stream of a producer. Next must not be

@@ -100,7 +100,7 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	} else {
 		fmt.Fprintf(stdout, "snapshot %s: %dx%d, %d bytes, captured %s (mono %d), %s encode %.1f ms\n",
-			st.ID, st.Width, st.Height, st.Bytes, st.CaptureTime.Format(time.RFC3339Nano), st.CaptureMonoNS, st.Encoder, st.EncodeMS)
+			st.ID, st.Width, st.Height, st.Bytes, st.CaptureTime.Format(time.RFC3339Nano), st.CaptureMonoNS, st.Encoder, st.EncodeSeconds*1000)
 		if *out != "" && *out != "-" {
 			fmt.Fprintf(stdout, "wrote %s\n", *out)
 		}

@@ -10,13 +10,16 @@ import (
 // StatusOK is Health.Status of a healthy daemon.
 const StatusOK = "ok"
 
-// Health is the body of every framehub daemon's GET /healthz: the same
-// four keys everywhere, so that one probe, script or dashboard reads them
-// all, and the daemon's own facts under "details". The answer is 200 when
-// OK and 503 otherwise (WriteHealth).
+// Health is what every framehub daemon's GET /healthz answers first: the
+// same four keys everywhere, so that one probe, script or dashboard reads
+// them all. A daemon's health type embeds it and adds its own keys
+// (snake_case, durations in seconds), which encoding/json puts beside
+// them:
 //
-//	{"ok": false, "status": "not_connected", "reason": "cannot reach the producer at /run/framehub/framehub.sock: permission denied ...",
-//	 "since": "2026-12-01T10:00:00Z", "details": {...}}
+//	{"ok": false, "status": "not_connected", "reason": "cannot reach the producer at /run/framehub/framehub.sock: ...",
+//	 "since": "2026-12-01T10:00:00Z", "mode": "continuous", "connected": false, ...}
+//
+// The answer is 200 when OK and 503 otherwise (WriteHealth).
 type Health struct {
 	// OK is true when the daemon does its job now.
 	OK bool `json:"ok"`
@@ -24,17 +27,21 @@ type Health struct {
 	// wrong ("not_connected", "storage_stalled", "process_failed"…),
 	// stable for scripts and alerts.
 	Status string `json:"status"`
-	// Reason says, for a person, what is wrong and what it was doing;
-	// empty when OK.
+	// Reason says, for a person, what is wrong; empty when OK.
 	Reason string `json:"reason,omitempty"`
 	// Since is when the daemon entered Status, as its /healthz saw it
 	// (HealthClock): to within the time between two requests, or its
 	// start.
 	Since time.Time `json:"since"`
-	// Details are the daemon's own facts (its queue, its producer, its
-	// processes…), snake_case keys, durations in seconds.
-	Details any `json:"details,omitempty"`
 }
+
+// Fail marks h not OK with a status word and a reason.
+func (h *Health) Fail(status, reason string) {
+	h.OK, h.Status, h.Reason = false, status, reason
+}
+
+// Healthy returns the Health of a daemon that does its job.
+func Healthy() Health { return Health{OK: true, Status: StatusOK} }
 
 // HealthClock stamps a daemon's Health with the time its Status last
 // changed. It is safe for concurrent use; the zero value is not: use
@@ -61,14 +68,15 @@ func (c *HealthClock) Stamp(h *Health) {
 	h.Since = c.since.UTC()
 }
 
-// WriteHealth answers a /healthz request with h: 200 when h.OK, else 503.
-func WriteHealth(w http.ResponseWriter, h Health) {
+// WriteHealth answers a /healthz request with body, a daemon's health
+// (embedding Health): 200 when ok, else 503.
+func WriteHealth(w http.ResponseWriter, ok bool, body any) {
 	code := http.StatusOK
-	if !h.OK {
+	if !ok {
 		code = http.StatusServiceUnavailable
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(h)
+	_ = json.NewEncoder(w).Encode(body)
 }

@@ -12,14 +12,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Every daemon's /healthz body has the same keys; 503 when not OK.
+// A daemon's health embeds Health: the four common keys, then its own;
+// 503 when not OK.
 func TestWriteHealth(t *testing.T) {
-	for _, h := range []Health{
-		{OK: true, Status: StatusOK, Since: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC), Details: map[string]int{"queue_bytes": 3}},
-		{OK: false, Status: "not_connected", Reason: "cannot reach the producer"},
+	type daemonHealth struct {
+		Health
+		QueueBytes int `json:"queue_bytes"`
+	}
+	for _, h := range []daemonHealth{
+		{Health: Health{OK: true, Status: StatusOK, Since: time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)}, QueueBytes: 3},
+		{Health: Health{OK: false, Status: "not_connected", Reason: "cannot reach the producer"}},
 	} {
 		w := httptest.NewRecorder()
-		WriteHealth(w, h)
+		WriteHealth(w, h.OK, h)
 		want := http.StatusOK
 		if !h.OK {
 			want = http.StatusServiceUnavailable
@@ -31,15 +36,18 @@ func TestWriteHealth(t *testing.T) {
 		require.Equal(t, h.OK, m["ok"])
 		require.Equal(t, h.Status, m["status"])
 		require.Contains(t, m, "since")
+		require.Equal(t, float64(h.QueueBytes), m["queue_bytes"])
 		if h.OK {
 			require.NotContains(t, m, "reason")
 			require.Equal(t, "2026-12-01T10:00:00Z", m["since"])
-			require.Equal(t, map[string]any{"queue_bytes": 3.0}, m["details"])
 		} else {
 			require.Equal(t, h.Reason, m["reason"])
-			require.NotContains(t, m, "details")
 		}
 	}
+	h := Healthy()
+	require.True(t, h.OK)
+	h.Fail("storage_stalled", "the disk stalls")
+	require.Equal(t, Health{Status: "storage_stalled", Reason: "the disk stalls"}, h)
 }
 
 // Since stays while the status stays, and moves when it changes.

@@ -193,27 +193,27 @@ type StatusResponse struct {
 	Processes []ChildStatus `json:"processes"`
 }
 
-// HealthDetails are the details of the supervisor's /healthz.
-type HealthDetails struct {
+// Health is the supervisor's /healthz: not OK ("process_failed") while it
+// has given up on a process.
+type Health struct {
+	admin.Health
 	Processes map[string]State `json:"processes"` // each process's state
 }
 
-// Health is the supervisor's health: not OK ("process_failed") while it
-// has given up on a process.
-func (s *Supervisor) Health() admin.Health {
-	procs := map[string]State{}
-	h := admin.Health{OK: true, Status: admin.StatusOK, Details: HealthDetails{Processes: procs}}
+// Health reports the group's health.
+func (s *Supervisor) Health() Health {
+	h := Health{Health: admin.Healthy(), Processes: map[string]State{}}
 	var failed []string
 	for _, c := range s.Status() {
-		procs[c.Name] = c.State
+		h.Processes[c.Name] = c.State
 		if c.State == StateFailed {
 			failed = append(failed, fmt.Sprintf("%s failed: %s", c.Name, c.Error))
 		}
 	}
 	if len(failed) > 0 {
-		h.OK, h.Status, h.Reason = false, "process_failed", strings.Join(failed, "; ")
+		h.Fail("process_failed", strings.Join(failed, "; "))
 	}
-	s.health.Stamp(&h)
+	s.health.Stamp(&h.Health)
 	return h
 }
 
@@ -243,7 +243,8 @@ func (s *Supervisor) Handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		admin.WriteHealth(w, s.Health())
+		h := s.Health()
+		admin.WriteHealth(w, h.OK, h)
 	})
 	return mux
 }
