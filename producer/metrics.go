@@ -2,8 +2,10 @@ package producer
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +22,22 @@ type Metrics struct {
 	reg    *prometheus.Registry
 	hold   *prometheus.HistogramVec
 	health *admin.HealthClock
+
+	dropsMu sync.Mutex
+	drops   map[string]func() map[string]uint64 // by stream: more reasons of dropped_total (AddDrops)
+}
+
+// AddDrops adds to framehub_producer_dropped_total{stream} the reasons
+// (and counts) that drops returns at each scrape: frames lost before the
+// stream saw them, such as those the media pipeline's encoder never
+// encoded. A reason the stream counts too is summed.
+func (m *Metrics) AddDrops(stream string, drops func() map[string]uint64) {
+	m.dropsMu.Lock()
+	defer m.dropsMu.Unlock()
+	if m.drops == nil {
+		m.drops = map[string]func() map[string]uint64{}
+	}
+	m.drops[stream] = drops
 }
 
 // NewMetrics registers the server's metrics (and the Go runtime's) in a new
@@ -143,7 +161,7 @@ type collector Metrics
 var (
 	descFrames     = prometheus.NewDesc("framehub_producer_frames_total", "Frames published.", []string{"stream"}, nil)
 	descDelivered  = prometheus.NewDesc("framehub_producer_delivered_total", "Frame messages sent to consumers.", []string{"stream"}, nil)
-	descDrops      = prometheus.NewDesc("framehub_producer_dropped_total", "Frames not delivered, by reason: pool_exhausted and lossless (dropped at the source for everyone), budget and socket_full (skipped for one consumer).", []string{"stream", "reason"}, nil)
+	descDrops      = prometheus.NewDesc("framehub_producer_dropped_total", "Frames not delivered, by reason: pool_exhausted and lossless (dropped at the source for everyone), budget and socket_full (skipped for one consumer); h264 also encoder_busy, encoder_skipped and too_large (raw frames the encoder never turned into a delivered access unit).", []string{"stream", "reason"}, nil)
 	descSuperseded = prometheus.NewDesc("framehub_producer_superseded_total", "Pending frames of latest-policy consumers replaced by a newer frame: skips by policy, not drops.", []string{"stream"}, nil)
 	descEvictions  = prometheus.NewDesc("framehub_producer_evictions_total", "Consumers closed by the producer, by reason: max_hold (held a lease too long), reclaimed (the pool ran dry and it held most beyond its fair share), rate_limit (too many control messages).", []string{"stream", "reason"}, nil)
 	descPromised   = prometheus.NewDesc("framehub_producer_promised_surfaces", "Surfaces promised to consumers (their budgets, plus one per latest-policy consumer) against the stream's capacity and the source's reserve.", []string{"stream", "of"}, nil)
@@ -180,15 +198,25 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	c.srv.mu.Lock()
 	streams := c.srv.streamListLocked()
 	c.srv.mu.Unlock()
+	c.dropsMu.Lock()
+	extra := make(map[string]func() map[string]uint64, len(c.drops))
+	maps.Copy(extra, c.drops)
+	c.dropsMu.Unlock()
 	for _, st := range streams {
 		n := st.cfg.Name
 		s := st.Stats()
 		counter(descFrames, s.Published, n)
 		counter(descDelivered, s.Delivered, n)
-		counter(descDrops, s.DroppedExhausted, n, "pool_exhausted")
-		counter(descDrops, s.DroppedLossless, n, "lossless")
-		counter(descDrops, s.SkippedBudget, n, "budget")
-		counter(descDrops, s.SkippedSocket, n, "socket_full")
+		drops := map[string]uint64{"pool_exhausted": s.DroppedExhausted, "lossless": s.DroppedLossless,
+			"budget": s.SkippedBudget, "socket_full": s.SkippedSocket}
+		if f := extra[n]; f != nil {
+			for reason, v := range f() {
+				drops[reason] += v
+			}
+		}
+		for reason, v := range drops {
+			counter(descDrops, v, n, reason)
+		}
 		counter(descSuperseded, s.Superseded, n)
 		counter(descEvictions, s.Evictions, n, "max_hold")
 		counter(descEvictions, s.Reclaims, n, "reclaimed")
