@@ -42,6 +42,16 @@ type Options struct {
 	// ReplayFrom asks for frames of the producer's replay buffer captured
 	// after this CLOCK_MONOTONIC time (ns), before live frames. 0: live only.
 	ReplayFrom int64
+	// StartAtKeyframe, for encoded streams (caps without planes: "H264"),
+	// makes Next return no frame before a keyframe: at the start (a new
+	// subscription or replay begins mid-GOP) and after every
+	// discontinuity (frames skipped, a reconnect, an EOS). Next releases
+	// the frames it passes over at once (Stats.WaitedForKeyframe counts
+	// them), asks the producer for a keyframe once per wait, and returns
+	// the keyframe with Discont set when it passed over any. Without it a
+	// decoder must do that itself (docs/PROTOCOL.md §7, "Encoded
+	// streams").
+	StartAtKeyframe bool
 	// Reconnect makes Next redial, with exponential backoff between
 	// ReconnectMin (default 100 ms) and ReconnectMax (default 5 s), when the
 	// connection to the producer ends. Frames held from the old connection
@@ -79,6 +89,9 @@ type Stats struct {
 	Reconnects uint64 `json:"reconnects"` // connections to the producer after the first
 	Evictions  uint64 `json:"evictions"`  // times the producer evicted it
 	Unreleased int    `json:"unreleased"` // frames held by the application now
+	// WaitedForKeyframe are frames Next released unseen, waiting for a
+	// keyframe (Options.StartAtKeyframe).
+	WaitedForKeyframe uint64 `json:"waited_for_keyframe"`
 }
 
 // Client is a subscription to one stream of a producer. Next must not be
@@ -89,7 +102,8 @@ type Client struct {
 	opts  Options
 	log   *slog.Logger
 	codec *ipc.Codec
-	rbuf  []byte // receive buffer, used by Next only
+	rbuf  []byte  // receive buffer, used by Next only
+	key   keyWait // Options.StartAtKeyframe's state, used by Next only
 	// producerUIDs is Options.ProducerUIDs, resolved once by Dial.
 	producerUIDs []int
 
@@ -325,7 +339,7 @@ func (c *Client) Next(ctx context.Context) (*Frame, error) {
 			}
 			continue
 		}
-		if f != nil {
+		if f != nil && c.atKeyframe(f) {
 			return f, nil
 		}
 	}
@@ -661,6 +675,7 @@ func (c *Client) Stats() Stats {
 	return Stats{
 		Received: c.received.Load(), Released: c.released.Load(), Dropped: c.dropped.Load(),
 		Reconnects: c.reconnects.Load(), Evictions: c.evictions.Load(), Unreleased: unreleased,
+		WaitedForKeyframe: c.key.skipped.Load(),
 	}
 }
 
