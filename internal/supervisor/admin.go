@@ -100,11 +100,24 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 		fmt.Fprintf(w.out, "%s | %s\n", w.name, line)
 	}
 	if len(w.buf) > 64<<10 { // a child writing without newlines
-		w.ring.add(string(w.buf))
-		fmt.Fprintf(w.out, "%s | %s\n", w.name, w.buf)
-		w.buf = w.buf[:0]
+		w.flushLocked()
 	}
 	return len(p), nil
+}
+
+// flush passes on a last line the child wrote without a newline.
+func (w *lineWriter) flush() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.buf) > 0 {
+		w.flushLocked()
+	}
+}
+
+func (w *lineWriter) flushLocked() {
+	w.ring.add(string(w.buf))
+	fmt.Fprintf(w.out, "%s | %s\n", w.name, w.buf)
+	w.buf = w.buf[:0]
 }
 
 type metrics struct {

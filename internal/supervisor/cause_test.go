@@ -70,3 +70,27 @@ func TestWaitingSaysForWhat(t *testing.T) {
 	require.Empty(t, state(s, "recorder").WaitingFor)
 	require.Empty(t, state(s, "producer").WaitingFor)
 }
+
+// A failed run's last error line is in the status, also when the process
+// wrote it without a newline; a run that ends well has none.
+func TestLastErrorOfARun(t *testing.T) {
+	sh := func(name, script string) Process {
+		return Process{Name: name, Binary: "/bin/sh", Args: []string{"-c", script}, Restart: Restart{Policy: "never"}}
+	}
+	s, _, _ := startSupervisor(t, Config{Processes: []Process{
+		sh("unterminated", "echo starting; printf 'fatal: no camera at /dev/video0' >&2; exit 3"),
+		sh("usage", "echo 'flag provided but not defined: -bogus' >&2; echo 'Usage: x [flags]' >&2; echo '  -v  verbose' >&2; exit 2"),
+		sh("fine", "echo 'all done'; exit 0"),
+	}})
+	for name, want := range map[string][2]string{
+		"unterminated": {"exit status 3", "fatal: no camera at /dev/video0"},
+		"usage":        {"exit status 2", "flag provided but not defined: -bogus"},
+		"fine":         {"exit status 0", ""},
+	} {
+		require.Eventually(t, func() bool { return state(s, name).State == StateStopped }, waitFor, 5*time.Millisecond, name)
+		st := state(s, name)
+		require.Equal(t, want[0], st.LastExit, name)
+		require.Equal(t, want[1], st.LastError, name)
+		require.False(t, st.ExitedAt.IsZero(), name)
+	}
+}

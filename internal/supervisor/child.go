@@ -177,7 +177,7 @@ func (s *Supervisor) supervise(stopCtx context.Context, c *child) {
 	r := c.p.Restart
 	backoff := r.BackoffMin
 	for {
-		cmd := s.command(c)
+		cmd, out := s.command(c)
 		readiness := ""
 		if c.p.ReadySocket != "" {
 			readiness = fmt.Sprintf("its ready socket %s to accept connections", c.p.ReadySocket)
@@ -225,6 +225,7 @@ func (s *Supervisor) supervise(stopCtx context.Context, c *child) {
 		readyStop()
 		// The child is gone; anything left in its process group is too.
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		out.flush() // a last line without its newline
 		ran := time.Since(started)
 		exit := exitString(werr)
 		cause := ""
@@ -306,8 +307,9 @@ func (s *Supervisor) awaitDependencies(ctx context.Context, c *child) bool {
 	}
 }
 
-// command builds the exec.Cmd of one run of a child.
-func (s *Supervisor) command(c *child) *exec.Cmd {
+// command builds the exec.Cmd of one run of a child, and the writer of
+// its output.
+func (s *Supervisor) command(c *child) (*exec.Cmd, *lineWriter) {
 	cmd := exec.Command(c.bin, c.p.Args...)
 	cmd.Dir = c.p.Dir
 	cmd.Env = append(os.Environ(), c.p.Env...)
@@ -317,7 +319,7 @@ func (s *Supervisor) command(c *child) *exec.Cmd {
 		Setpgid:   true,            // its own process group: signals reach its children too
 		Pdeathsig: syscall.SIGKILL, // the supervisor died: no orphans (see spawner)
 	}
-	return cmd
+	return cmd, w
 }
 
 // awaitReady marks the child ready once its ready socket accepts a
