@@ -2,16 +2,12 @@ package producer_test
 
 import (
 	"context"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/producer"
-	"github.com/framehub/framehub/producer/surface"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -19,28 +15,16 @@ import (
 // sequence number: the consumer's next frame says Dropped 1 and DISCONT,
 // and the stream counts it dropped at the source.
 func TestDroppedAtSource(t *testing.T) {
-	addr := filepath.Join(t.TempDir(), "p.sock")
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	l, err := surface.NV12(320, 240, 64)
-	require.NoError(t, err)
-	pool, err := surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfd("t"), Size: l.Size, Min: 2, Max: 8})
-	require.NoError(t, err)
-	defer pool.Close()
-	srv, err := producer.New(producer.Config{Addr: addr, Logger: log})
-	require.NoError(t, err)
-	st, err := srv.AddStream(producer.StreamConfig{Name: "raw", Caps: producer.RawCaps(l, 30, 1), Pool: pool})
-	require.NoError(t, err)
-	require.NoError(t, srv.Start())
-	defer srv.Close()
+	st, addr := replayStream(t, 8, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := sdk.Dial(ctx, addr, sdk.Options{Logger: log})
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Stream: "h264"})
 	require.NoError(t, err)
 	defer c.Close()
 	publish := func() *sdk.Frame {
 		s, err := st.Acquire()
 		require.NoError(t, err)
-		st.Publish(s, producer.FrameInfo{})
+		st.Publish(s, producer.FrameInfo{Size: 16})
 		f, err := c.Next(ctx)
 		require.NoError(t, err)
 		return f

@@ -8,29 +8,9 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
-)
 
-// session mirrors one consumer of the producer's GET /consumers
-// (producer.ConsumerJSON).
-type session struct {
-	Session        uint64    `json:"session"`
-	Name           string    `json:"name"`
-	Stream         string    `json:"stream"`
-	PID            int       `json:"pid"`
-	UID            int       `json:"uid"`
-	GID            int       `json:"gid"`
-	Policy         string    `json:"policy"`
-	Budget         int       `json:"budget"`
-	MaxHoldSeconds float64   `json:"max_hold_seconds"`
-	Connected      time.Time `json:"connected"`
-	InFlight       int       `json:"in_flight"`
-	Pinned         int       `json:"pinned"`
-	Delivered      uint64    `json:"delivered"`
-	SkippedBudget  uint64    `json:"skipped_budget"`
-	SkippedSocket  uint64    `json:"skipped_socket"`
-	Superseded     uint64    `json:"superseded"`
-	Released       uint64    `json:"released"`
-}
+	"github.com/framehub/framehub/producer"
+)
 
 func runConsumers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("consumers", flag.ContinueOnError)
@@ -49,7 +29,7 @@ func runConsumers(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	var ss []session
+	var ss []producer.ConsumerJSON
 	if err := json.Unmarshal(body, &ss); err != nil {
 		return fmt.Errorf("framehub-producer at %s: /consumers: %w", *addr, err)
 	}

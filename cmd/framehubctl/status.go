@@ -15,29 +15,13 @@ import (
 	"github.com/prometheus/common/model"
 
 	dto "github.com/prometheus/client_model/go"
-)
 
-// processStatus mirrors the supervisor's /status entries
-// (supervisor.ChildStatus).
-type processStatus struct {
-	Name       string    `json:"name"`
-	PID        int       `json:"pid,omitempty"`
-	State      string    `json:"state"`
-	Since      time.Time `json:"since"`
-	Started    time.Time `json:"started,omitzero"`
-	Restarts   int       `json:"restarts"`
-	Crashes    int       `json:"crashes"`
-	LastExit   string    `json:"last_exit,omitempty"`
-	LastError  string    `json:"last_error,omitempty"`
-	ExitedAt   time.Time `json:"exited_at,omitzero"`
-	WaitingFor string    `json:"waiting_for,omitempty"`
-	Error      string    `json:"error,omitempty"`
-	Admin      string    `json:"admin,omitempty"`
-}
+	"github.com/framehub/framehub/internal/supervisor"
+)
 
 // statusRow is one line of `framehubctl status`.
 type statusRow struct {
-	processStatus
+	supervisor.ChildStatus
 	UptimeSeconds float64 `json:"uptime_seconds,omitempty"`
 	FPS           float64 `json:"fps"`
 	Leases        int     `json:"leases"`
@@ -54,7 +38,7 @@ func (r statusRow) note() string {
 	switch {
 	case r.Error != "":
 		return r.Error
-	case r.WaitingFor != "" && r.State != "ready":
+	case r.WaitingFor != "" && r.State != supervisor.StateReady:
 		return "waiting for " + r.WaitingFor
 	case r.LastExit != "" && r.LastError != "":
 		return "last exit: " + r.LastExit + ": " + r.LastError
@@ -195,9 +179,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var st struct {
-		Processes []processStatus `json:"processes"`
-	}
+	var st supervisor.StatusResponse
 	if err := json.Unmarshal(body, &st); err != nil {
 		return fmt.Errorf("framehub-supervisor at %s: /status: %w", *addr, err)
 	}
@@ -218,7 +200,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	rows := make([]statusRow, 0, len(st.Processes))
 	for _, p := range st.Processes {
-		r := statusRow{processStatus: p}
+		r := statusRow{ChildStatus: p}
 		if !p.Started.IsZero() && p.PID != 0 {
 			r.UptimeSeconds = time.Since(p.Started).Seconds()
 		}
@@ -243,7 +225,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				pv.fps["raw"], pv.fps["h264"], pv.consumers, pv.leases, pv.drops))
 		}
 		for _, r := range rows {
-			parts = append(parts, r.Name+" "+r.State)
+			parts = append(parts, r.Name+" "+string(r.State))
 		}
 		fmt.Fprintln(stdout, strings.Join(parts, " | "))
 	default:
