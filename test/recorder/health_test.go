@@ -1,7 +1,6 @@
 package recorder_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,28 +19,11 @@ import (
 // nobody is the user the recorder runs as here: not the producer's.
 const nobody = 65534
 
-// lockedBuffer is a process's output, read while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startRecorderAs runs framehub-recorder as uid nobody with the given
 // supplementary groups, its files (recordings, admin socket and token) in
-// a directory of its own; it returns the admin address and the log.
-func startRecorderAs(t *testing.T, sock string, groups []uint32) (string, *lockedBuffer) {
+// a directory of its own; it returns the admin address and a function
+// that reads its log so far.
+func startRecorderAs(t *testing.T, sock string, groups []uint32) (string, func() string) {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), "rec")
 	require.NoError(t, os.Mkdir(home, 0o700))
@@ -50,8 +31,15 @@ func startRecorderAs(t *testing.T, sock string, groups []uint32) (string, *locke
 	admin := "unix:" + filepath.Join(home, "admin.sock")
 	cmd := exec.Command(filepath.Join(binDir, "framehub-recorder"), "-socket", sock, "-dir", filepath.Join(home, "recordings"),
 		"-admin", admin, "-admin-token", filepath.Join(home, "admin.token"), "-segment", "2s")
-	log := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = log, log
+	logPath := filepath.Join(t.TempDir(), "recorder.log")
+	logFile, err := os.Create(logPath)
+	require.NoError(t, err)
+	defer logFile.Close() // the child has its own copy
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	log := func() string {
+		b, _ := os.ReadFile(logPath)
+		return string(b)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL,
 		Credential: &syscall.Credential{Uid: nobody, Gid: nobody, Groups: groups}}
 	require.NoError(t, cmd.Start())
@@ -59,7 +47,7 @@ func startRecorderAs(t *testing.T, sock string, groups []uint32) (string, *locke
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("recorder's log:\n%s", log.String())
+			t.Logf("recorder's log:\n%s", log())
 		}
 	})
 	return admin, log
@@ -121,7 +109,7 @@ func TestUnreachableProducer(t *testing.T) {
 	require.Contains(t, h.Reason, "not subscribed to the producer at "+p.sock)
 	require.Contains(t, h.Reason, want)
 	require.Eventually(t, func() bool {
-		return strings.Contains(log.String(), "cannot subscribe to the producer, retrying") && strings.Contains(log.String(), want)
+		return strings.Contains(log(), "cannot subscribe to the producer, retrying") && strings.Contains(log(), want)
 	}, waitTimeout, 20*time.Millisecond, "the log says which group is missing")
 
 	// In the producer's group, it subscribes and records.
