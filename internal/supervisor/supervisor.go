@@ -131,14 +131,13 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	spawnerDone := make(chan struct{})
 	go s.spawner(spawnerDone)
-	for {
+	for running := true; running; {
 		select {
 		case req := <-s.reloads:
 			req.res <- s.apply(req)
-			continue
 		case <-ctx.Done():
+			running = false
 		}
-		break
 	}
 	s.mu.Lock()
 	grace := s.cfg.Grace
