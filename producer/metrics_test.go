@@ -2,6 +2,7 @@ package producer_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -89,10 +90,37 @@ func TestMetricsEndpoint(t *testing.T) {
 	resp2, err := h.Client().Get(h.URL + "/healthz")
 	require.NoError(t, err)
 	require.Equal(t, 200, resp2.StatusCode)
+	var health map[string]any
+	require.NoError(t, json.NewDecoder(resp2.Body).Decode(&health))
 	resp2.Body.Close()
+	require.Equal(t, true, health["ok"])
+	require.Equal(t, "ok", health["status"])
+	require.Contains(t, health, "since")
+	require.Equal(t, map[string]any{"raw": map[string]any{"consumers": 1.0, "frames": 4.0}}, health["streams"])
 	resp3, err := h.Client().Get(h.URL + "/consumers")
 	require.NoError(t, err)
 	b, _ := io.ReadAll(resp3.Body)
 	resp3.Body.Close()
-	require.True(t, strings.Contains(string(b), `"Name":"probe"`), string(b))
+	// framehub's JSON style: snake_case keys, durations in seconds.
+	var consumers []map[string]any
+	require.NoError(t, json.Unmarshal(b, &consumers), string(b))
+	require.Len(t, consumers, 1)
+	cj := consumers[0]
+	require.Equal(t, "probe", cj["name"])
+	require.Equal(t, "raw", cj["stream"])
+	require.Equal(t, 2.0, cj["max_hold_seconds"], string(b))
+	require.Equal(t, 2.0, cj["skipped_budget"], string(b))
+	for _, k := range []string{"session", "pid", "uid", "gid", "policy", "budget", "connected", "in_flight", "pinned", "delivered",
+		"skipped_socket", "superseded", "released"} {
+		require.Contains(t, cj, k, string(b))
+	}
+	require.False(t, strings.ContainsAny(strings.Join(mapKeys(cj), ""), "ABCDEFGHIJKLMNOPQRSTUVWXYZ"), string(b))
+}
+
+func mapKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
 }

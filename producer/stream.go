@@ -349,6 +349,17 @@ func (st *Stream) Reclaim() bool {
 	return ok
 }
 
+// DroppedAtSource records a frame that a source which shares its own
+// buffers (PublishRef) had to drop before publishing it, having logged
+// why: its sequence number is used up, so every consumer sees the gap
+// (Frame.Dropped, DISCONT), and it counts as dropped at the source
+// (dropped_total{reason="pool_exhausted"}).
+func (st *Stream) DroppedAtSource() {
+	st.mu.Lock()
+	st.core.DropAtSource()
+	st.mu.Unlock()
+}
+
 func (st *Stream) dropAtSource() {
 	now := time.Now()
 	st.mu.Lock()

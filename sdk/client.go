@@ -50,6 +50,16 @@ type Options struct {
 	// ReplayFrom asks for frames of the producer's replay buffer captured
 	// after this CLOCK_MONOTONIC time (ns), before live frames. 0: live only.
 	ReplayFrom int64
+	// StartAtKeyframe, for encoded streams (caps without planes: "H264"),
+	// makes Next return no frame before a keyframe: at the start (a new
+	// subscription or replay begins mid-GOP) and after every
+	// discontinuity (frames skipped, a reconnect, an EOS). Next releases
+	// the frames it passes over at once (Stats.WaitedForKeyframe counts
+	// them), asks the producer for a keyframe once per wait, and returns
+	// the keyframe with Discont set when it passed over any. Without it a
+	// decoder must do that itself (docs/PROTOCOL.md §7, "Encoded
+	// streams").
+	StartAtKeyframe bool
 	// Reconnect makes Next redial, with exponential backoff between
 	// ReconnectMin (default 100 ms) and ReconnectMax (default 5 s), when the
 	// connection to the producer ends. Frames held from the old connection
@@ -84,13 +94,16 @@ type Options struct {
 
 // Stats are a client's counters.
 type Stats struct {
-	Received   uint64 // frames received
-	Released   uint64 // frames released by the application
-	RingWrites uint64 // releases written into the release ring (the rest went in Release messages)
-	Dropped    uint64 // frames the producer skipped for this consumer
-	Reconnects uint64
-	Evictions  uint64
-	Unreleased int // frames held by the application now
+	Received   uint64 `json:"received"`    // frames received
+	Released   uint64 `json:"released"`    // frames released by the application
+	RingWrites uint64 `json:"ring_writes"` // releases written into the release ring (the rest went in Release messages)
+	Dropped    uint64 `json:"dropped"`     // frames the producer skipped for this consumer
+	Reconnects uint64 `json:"reconnects"`  // connections to the producer after the first
+	Evictions  uint64 `json:"evictions"`   // times the producer evicted it
+	Unreleased int    `json:"unreleased"`  // frames held by the application now
+	// WaitedForKeyframe are frames Next released unseen, waiting for a
+	// keyframe (Options.StartAtKeyframe).
+	WaitedForKeyframe uint64 `json:"waited_for_keyframe"`
 }
 
 // Client is a subscription to one stream of a producer. Next must not be
@@ -101,7 +114,8 @@ type Client struct {
 	opts  Options
 	log   *slog.Logger
 	codec *ipc.Codec
-	rbuf  []byte // receive buffer, used by Next only
+	rbuf  []byte  // receive buffer, used by Next only
+	key   keyWait // Options.StartAtKeyframe's state, used by Next only
 	// producerUIDs is Options.ProducerUIDs, resolved once by Dial.
 	producerUIDs []int
 
@@ -187,7 +201,7 @@ func (c *Client) connect(ctx context.Context, fc *fdpass.Conn) (*conn, error) {
 	if fc == nil {
 		var err error
 		if fc, err = fdpass.Dial(ctx, c.addr); err != nil {
-			return nil, fmt.Errorf("sdk: dial %s: %w", c.addr, err)
+			return nil, fmt.Errorf("sdk: dial %s: %w", c.addr, explainDial(c.addr, err))
 		}
 		if err := checkProducer(fc, c.addr, c.producerUIDs); err != nil {
 			_ = fc.Close()
@@ -348,7 +362,7 @@ func (c *Client) Next(ctx context.Context) (*Frame, error) {
 			}
 			continue
 		}
-		if f != nil {
+		if f != nil && c.atKeyframe(f) {
 			return f, nil
 		}
 	}
@@ -743,6 +757,7 @@ func (c *Client) Stats() Stats {
 	return Stats{
 		Received: c.received.Load(), Released: c.released.Load(), RingWrites: c.ringWrites.Load(), Dropped: c.dropped.Load(),
 		Reconnects: c.reconnects.Load(), Evictions: c.evictions.Load(), Unreleased: unreleased,
+		WaitedForKeyframe: c.key.skipped.Load(),
 	}
 }
 

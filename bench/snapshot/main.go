@@ -146,7 +146,7 @@ func take(ctx context.Context, c *snapshot.Client, req snapshot.Request) sample 
 	if len(data) != st.Bytes {
 		log.Fatalf("got %d bytes, status says %d", len(data), st.Bytes)
 	}
-	return sample{latency: ms(lat), wait: ms(time.Duration(st.CaptureMonoNS - m0)), encode: st.EncodeMS, hold: st.LeaseHoldMS, bytes: st.Bytes}
+	return sample{latency: ms(lat), wait: ms(time.Duration(st.CaptureMonoNS - m0)), encode: st.EncodeSeconds * 1000, hold: st.HoldSeconds * 1000, bytes: st.Bytes}
 }
 
 func startProducer(addr string, w, h int, fps float64) (*producer.Stream, func()) {

@@ -40,9 +40,9 @@ type filePlugin struct {
 
 // options are the command line, merged with the config file.
 type options struct {
-	host       host.Config
-	statusAddr string
-	access     admin.Access // of the status endpoint
+	host      host.Config
+	adminAddr string
+	access    admin.Access // of the status endpoint
 }
 
 // pluginFlags collects repeated -plugin NAME=PATH flags.
@@ -75,8 +75,9 @@ func load(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&socket, "socket", "", "producer socket passed to the plugins (default: the file's, else $FRAMEHUB_SOCKET or the standard path)")
 	fs.DurationVar(&health, "health-interval", 0, "time between health checks of a plugin (default 2s)")
 	fs.Var(&extra, "plugin", "run plugin `NAME=PATH` (repeatable; params only through -config)")
-	fs.StringVar(&o.statusAddr, "status-addr", "", "serve the plugins' status as JSON at http://ADDR/status (e.g. 127.0.0.1:9420; "+
-		"it names pids: the admin token is needed unless -admin-public)")
+	fs.StringVar(&o.adminAddr, "admin", "", "admin address (host:port or unix:/path, e.g. 127.0.0.1:9420): GET /status (the plugins' "+
+		"status as JSON; it names pids: the admin token is needed unless -admin-public), /healthz and /metrics; empty disables")
+	fs.StringVar(&o.adminAddr, "status-addr", "", "the old name of -admin")
 	o.access.RegisterFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err

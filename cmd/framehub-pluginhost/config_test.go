@@ -39,12 +39,15 @@ plugins:
     env: [A=1]
     params: {threshold: "8"}
 `)
-	o, err := loadArgs(t, "-config", path, "-plugin", "extra=/opt/p", "-health-interval", "5s", "-status-addr", "127.0.0.1:0")
+	o, err := loadArgs(t, "-config", path, "-plugin", "extra=/opt/p", "-health-interval", "5s", "-admin", "127.0.0.1:0")
 	require.NoError(t, err)
 	require.Equal(t, "/run/x.sock", o.host.Socket)
 	require.Equal(t, 5*time.Second, o.host.HealthInterval, "the flag wins over the file")
 	require.Equal(t, time.Minute, o.host.RestartMax)
-	require.Equal(t, "127.0.0.1:0", o.statusAddr)
+	require.Equal(t, "127.0.0.1:0", o.adminAddr)
+	old, err := loadArgs(t, "-plugin", "a=/opt/a", "-status-addr", "127.0.0.1:9420")
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9420", old.adminAddr, "-status-addr is the old name of -admin")
 	require.Len(t, o.host.Plugins, 2)
 	p := o.host.Plugins[0]
 	require.Equal(t, filepath.Join(filepath.Dir(path), "bin/plugin-motion"), p.Path, "relative to the config file")

@@ -7,9 +7,7 @@
 package main
 
 import (
-	"encoding/json"
 	"log/slog"
-	"net/http"
 	"os"
 
 	"github.com/framehub/framehub/internal/admin"
@@ -33,19 +31,14 @@ func main() {
 	cmd.Check(err)
 
 	var actors []daemonrun.Actor
-	// Status endpoint, if asked for.
-	if o.statusAddr != "" {
-		mux := http.NewServeMux()
-		mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(h.Status())
-		})
-		adm, err := admin.New(o.statusAddr, mux, o.access)
+	// Admin endpoints, if asked for.
+	if o.adminAddr != "" {
+		adm, err := admin.New(o.adminAddr, adminHandler(h), o.access)
 		if err != nil {
-			log.Error("status endpoint", "addr", o.statusAddr, "err", err)
+			log.Error("admin endpoints", "addr", o.adminAddr, "err", err)
 			os.Exit(1)
 		}
-		log.Info("serving status", "url", "http://"+adm.Addr()+"/status")
+		log.Info("admin endpoints", "addr", adm.Addr(), "status", "http://"+adm.Addr()+"/status")
 		actors = append(actors, daemonrun.Actor{Execute: adm.Run, Interrupt: func(error) { adm.Close() }})
 	}
 	// Plugins.

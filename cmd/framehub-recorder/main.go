@@ -38,8 +38,9 @@ never delays the release of the producer's frames. A full queue drops whole GOPs
 Retention deletes the oldest closed segments beyond -keep-bytes and -keep-age; a full disk
 (ENOSPC) deletes the oldest segments so that recording goes on.
 
-Admin API (-admin): POST /record/event, GET /healthz (503 when access units wait more than
-3 fragments to be written), GET /metrics (framehub_recorder_*).
+Admin API (-admin): POST /record/event, GET /healthz (503 while not subscribed to the producer,
+saying why, and when access units wait more than 3 fragments to be written), GET /metrics
+(framehub_recorder_*).
 
 Settings come from the flags below, or from a YAML file given with -config whose keys are the
 flag names (e.g. "segment: 5m", "keep-bytes: 20GiB", "mode: event"); a flag given on the

@@ -18,7 +18,13 @@ import (
 
 // TestMain runs main instead of the tests when FH_RUN_SUPERVISOR=1: the
 // test binary is then framehub-supervisor, with the command line it got.
+// With FH_TEST_CHILD=serve (which wins: children inherit the supervisor's
+// environment) it is a supervised child (runChild).
 func TestMain(m *testing.M) {
+	if os.Getenv("FH_TEST_CHILD") == "serve" {
+		runChild()
+		return
+	}
 	if os.Getenv("FH_RUN_SUPERVISOR") == "1" {
 		main()
 		return

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -16,9 +17,10 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	addr := fs.String("addr", "127.0.0.1:7700", "framehub-supervisor admin address (host:port or unix:/path)")
 	n := fs.Int("n", 100, "lines to show")
 	follow := fs.Bool("f", false, "keep printing new lines")
+	asJSON := fs.Bool("json", false, `print JSON Lines: {"process": name, "line": text} for each line`)
 	tokenFile := tokenFlag(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: framehubctl logs [-n lines] [-f] [-token-file FILE] <process>")
+		fmt.Fprintln(stderr, "Usage: framehubctl logs [-addr 127.0.0.1:7700] [-n lines] [-f] [-json] [-token-file FILE] <process>")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -41,12 +43,23 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 		return strings.Split(s, "\n"), nil
 	}
+	enc := json.NewEncoder(stdout)
+	emit := func(l string) {
+		if *asJSON {
+			_ = enc.Encode(struct {
+				Process string `json:"process"`
+				Line    string `json:"line"`
+			}{name, l})
+			return
+		}
+		fmt.Fprintln(stdout, l)
+	}
 	lines, err := fetch(*n)
 	if err != nil {
 		return err
 	}
 	for _, l := range lines {
-		fmt.Fprintln(stdout, l)
+		emit(l)
 	}
 	for *follow {
 		select {
@@ -70,7 +83,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			}
 		}
 		for _, l := range now[start:] {
-			fmt.Fprintln(stdout, l)
+			emit(l)
 		}
 		if len(now) > 0 {
 			lines = now

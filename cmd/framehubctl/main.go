@@ -29,8 +29,8 @@ type command struct {
 // commands lists the subcommands, in the order the usage shows them.
 func commands() []command {
 	return []command{
-		{name: "status", summary: "the group at a glance: each process, state, uptime, restarts, frame rate, leases, drops", run: runStatus},
-		{name: "consumers", summary: "the producer's consumers: budget, leases held, frames delivered and skipped", run: runConsumers},
+		{name: "status", summary: "the group at a glance: each process, state, uptime, restarts, frame rate, leases, drops, and why it waits or failed", run: runStatus},
+		{name: "consumers", summary: "the producer's consumers: budget, leases held, frames delivered, skipped and superseded", run: runConsumers},
 		{name: "logs", summary: "a supervised process's recent output (-f to follow)", run: runLogs},
 		{name: "snapshot", summary: "take a JPEG snapshot with framehub-snapshot (and save it)", run: runSnapshot},
 		{name: "record", summary: "record event: start an event recording with framehub-recorder", run: runRecord},
@@ -48,7 +48,8 @@ func usage(w io.Writer) {
 	for _, c := range commands() {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
-	fmt.Fprint(w, "\nRun 'framehubctl <command> -h' for a command's flags.\n")
+	fmt.Fprint(w, "\nRun 'framehubctl <command> -h' for a command's flags. Every command takes -addr (the daemon's admin\n"+
+		"address) and -json (JSON output: snake_case keys, durations in seconds, times in RFC 3339).\n")
 	fmt.Fprint(w, "Commands send the daemons' admin token, read from -token-file, else $FRAMEHUB_ADMIN_TOKEN_FILE, else\n"+
 		"/run/framehub/admin.token (root) or $XDG_RUNTIME_DIR/framehub/admin.token: run framehubctl as the\n"+
 		"daemons' user or as root (docs/SECURITY.md).\n")

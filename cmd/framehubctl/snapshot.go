@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -93,14 +92,12 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(st); err != nil {
+		if err := writeJSON(stdout, st); err != nil {
 			return err
 		}
 	} else {
 		fmt.Fprintf(stdout, "snapshot %s: %dx%d, %d bytes, captured %s (mono %d), %s encode %.1f ms\n",
-			st.ID, st.Width, st.Height, st.Bytes, st.CaptureTime.Format(time.RFC3339Nano), st.CaptureMonoNS, st.Encoder, st.EncodeMS)
+			st.ID, st.Width, st.Height, st.Bytes, st.CaptureTime.Format(time.RFC3339Nano), st.CaptureMonoNS, st.Encoder, st.EncodeSeconds*1000)
 		if *out != "" && *out != "-" {
 			fmt.Fprintf(stdout, "wrote %s\n", *out)
 		}

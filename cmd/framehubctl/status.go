@@ -15,27 +15,37 @@ import (
 	"github.com/prometheus/common/model"
 
 	dto "github.com/prometheus/client_model/go"
-)
 
-// processStatus mirrors the supervisor's /status entries.
-type processStatus struct {
-	Name     string    `json:"name"`
-	PID      int       `json:"pid,omitempty"`
-	State    string    `json:"state"`
-	Started  time.Time `json:"started,omitzero"`
-	Restarts int       `json:"restarts"`
-	LastExit string    `json:"last_exit,omitempty"`
-	Error    string    `json:"error,omitempty"`
-	Admin    string    `json:"admin,omitempty"`
-}
+	"github.com/framehub/framehub/internal/supervisor"
+)
 
 // statusRow is one line of `framehubctl status`.
 type statusRow struct {
-	processStatus
-	Uptime string  `json:"uptime"`
-	FPS    float64 `json:"fps"`
-	Leases int     `json:"leases"`
-	Drops  uint64  `json:"drops"`
+	supervisor.ChildStatus
+	UptimeSeconds float64 `json:"uptime_seconds,omitempty"`
+	FPS           float64 `json:"fps"`
+	Leases        int     `json:"leases"`
+	// Drops are, for the producer, frames lost for every consumer (at
+	// the source, by the encoder); for a consumer, the frames the
+	// producer skipped for it (its budget, its full socket). Skips by the
+	// latest policy (superseded pending frames) are not drops.
+	Drops uint64 `json:"drops"`
+}
+
+// note is the NOTE column of a row: why it failed, what it waits for, or
+// how its last run ended and what it said.
+func (r statusRow) note() string {
+	switch {
+	case r.Error != "":
+		return r.Error
+	case r.WaitingFor != "" && r.State != supervisor.StateReady:
+		return "waiting for " + r.WaitingFor
+	case r.LastExit != "" && r.LastError != "":
+		return "last exit: " + r.LastExit + ": " + r.LastError
+	case r.LastExit != "":
+		return "last exit: " + r.LastExit
+	}
+	return ""
 }
 
 // producerView is what the producer's metrics say, per consumer and overall.
@@ -121,7 +131,9 @@ func viewProducer(ctx context.Context, addr string, interval time.Duration) (*pr
 	}
 	if f := b["framehub_producer_dropped_total"]; f != nil {
 		for _, m := range f.Metric {
-			v.drops += uint64(value(m))
+			if r := label(m, "reason"); r != "budget" && r != "socket_full" { // one consumer's skips: its own row
+				v.drops += uint64(value(m))
+			}
 		}
 	}
 	if f := b["framehub_producer_consumers"]; f != nil {
@@ -156,7 +168,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:7700", "framehub-supervisor admin address (host:port or unix:/path)")
 	producerAddr := fs.String("producer", "", "producer admin address; default: the one the supervisor's config names")
-	asJSON := fs.Bool("json", false, "print JSON")
+	asJSON := fs.Bool("json", false, "print JSON: each process with uptime_seconds, fps, leases, drops, last_exit, last_error, waiting_for")
 	line := fs.Bool("line", false, "print one summary line (for a live status)")
 	interval := fs.Duration("interval", time.Second, "time between the two metric samples that give frame rates")
 	tokenFile := tokenFlag(fs)
@@ -167,9 +179,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var st struct {
-		Processes []processStatus `json:"processes"`
-	}
+	var st supervisor.StatusResponse
 	if err := json.Unmarshal(body, &st); err != nil {
 		return fmt.Errorf("framehub-supervisor at %s: /status: %w", *addr, err)
 	}
@@ -190,9 +200,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	rows := make([]statusRow, 0, len(st.Processes))
 	for _, p := range st.Processes {
-		r := statusRow{processStatus: p}
+		r := statusRow{ChildStatus: p}
 		if !p.Started.IsZero() && p.PID != 0 {
-			r.Uptime = time.Since(p.Started).Round(time.Second).String()
+			r.UptimeSeconds = time.Since(p.Started).Seconds()
 		}
 		if pv != nil {
 			if p.Name == producerName {
@@ -205,9 +215,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	switch {
 	case *asJSON:
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		if err := writeJSON(stdout, rows); err != nil {
+			return err
+		}
 	case *line:
 		var parts []string
 		if pv != nil {
@@ -215,18 +225,18 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 				pv.fps["raw"], pv.fps["h264"], pv.consumers, pv.leases, pv.drops))
 		}
 		for _, r := range rows {
-			parts = append(parts, r.Name+" "+r.State)
+			parts = append(parts, r.Name+" "+string(r.State))
 		}
 		fmt.Fprintln(stdout, strings.Join(parts, " | "))
 	default:
 		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tFPS\tLEASES\tDROPS\tNOTE")
 		for _, r := range rows {
-			note := r.Error
-			if note == "" && r.LastExit != "" {
-				note = "last exit: " + r.LastExit
+			uptime := ""
+			if r.UptimeSeconds > 0 {
+				uptime = (time.Duration(r.UptimeSeconds) * time.Second).String()
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%.1f\t%d\t%d\t%s\n", r.Name, r.State, r.PID, r.Uptime, r.Restarts, r.FPS, r.Leases, r.Drops, note)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%.1f\t%d\t%d\t%s\n", r.Name, r.State, r.PID, uptime, r.Restarts, r.FPS, r.Leases, r.Drops, r.note())
 		}
 		_ = tw.Flush()
 	}

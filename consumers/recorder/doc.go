@@ -139,9 +139,12 @@
 //
 // # Health and metrics
 //
-// GET /healthz is 503 when an access unit has waited more than 3
-// fragments to be durable (storage stalled or failing), or, in continuous
-// mode, when frames arrive but nothing was written for 3 fragments. The
+// GET /healthz (Health: every daemon's ok, status, reason and since, then
+// the recorder's own keys) is 503 while the recorder is not subscribed to
+// the producer ("not_connected", with why the last attempt failed), when an
+// access unit has waited more than 3 fragments to be durable
+// ("storage_stalled"), or, in continuous mode, when frames arrive but
+// nothing was written for 3 fragments ("not_writing"). The
 // metrics are framehub_recorder_*: segments_total, bytes_total,
 // frames_total, fragments_total, dropped_gops_total{reason},
 // dropped_frames_total{reason}, gaps_total, queue_bytes, queue_frames,

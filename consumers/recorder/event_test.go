@@ -179,7 +179,19 @@ func TestEventHTTP(t *testing.T) {
 	require.Contains(t, resp.File, "-event-x.mp4")
 	require.False(t, resp.Start.IsZero())
 
+	// Fed by the test, not by a producer: not subscribed, so unhealthy.
 	w := httptest.NewRecorder()
 	e.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil))
+	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+	var h Health
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &h))
+	require.Equal(t, "not_connected", h.Status)
+	require.Contains(t, h.Reason, "not subscribed to the producer at "+e.cfg.Producer)
+	e.st.connected.Store(true)
+	w = httptest.NewRecorder()
+	e.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/healthz", nil))
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &h))
+	require.Equal(t, "ok", h.Status)
+	require.True(t, h.OK)
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/clock"
 )
 
@@ -60,17 +62,20 @@ func (r *Recorder) handleEvent(w http.ResponseWriter, req *http.Request) {
 	}
 }
 
-// Health is the recorder's health, as GET /healthz reports it.
+// Health is the recorder's health, as GET /healthz reports it: the keys
+// of every framehub daemon (admin.Health: ok, status, reason, since), then
+// the recorder's. It is not OK when access units have waited more than 3
+// fragment durations to be made durable ("storage_stalled": storage
+// stalled or failing), when nothing was written for that long while
+// frames arrive in continuous mode ("not_writing"), and when it is not
+// subscribed to the producer ("not_connected": the reason says why the
+// last attempt failed, a missing socket, a permission).
 type Health struct {
-	// OK is false when access units have waited more than 3 fragment
-	// durations to be made durable (storage stalled or failing), or when
-	// nothing was written for that long while frames arrive in continuous
-	// mode.
-	OK     bool   `json:"ok"`
-	Reason string `json:"reason,omitempty"`
-	Mode   string `json:"mode"`
+	admin.Health
+	Mode string `json:"mode"`
 	// Connected: subscribed to the producer now.
-	Connected bool `json:"connected"`
+	Connected bool   `json:"connected"`
+	Producer  string `json:"producer"` // the producer's socket
 	// Segment is the file being written ("" between events).
 	Segment string `json:"segment,omitempty"`
 	// LastWrite is when a fragment was last written and fsync'ed.
@@ -87,7 +92,8 @@ func (r *Recorder) Health() Health {
 	if p := r.st.pendingSince.Load(); p != 0 && (oldest == 0 || p < oldest) {
 		oldest = p
 	}
-	h := Health{OK: true, Mode: r.cfg.Mode, Connected: r.st.connected.Load(), Segment: r.st.currentSegment(), QueueBytes: qb}
+	h := Health{Health: admin.Healthy(), Mode: r.cfg.Mode, Connected: r.st.connected.Load(), Producer: r.cfg.Producer,
+		Segment: r.st.currentSegment(), QueueBytes: qb}
 	limit := 3 * r.cfg.Fragment
 	if lw := r.st.lastWrite.Load(); lw != 0 {
 		t := time.Unix(0, lw).UTC()
@@ -96,7 +102,7 @@ func (r *Recorder) Health() Health {
 	if oldest != 0 {
 		h.PendingSeconds = time.Duration(now - oldest).Seconds()
 		if time.Duration(now-oldest) > limit {
-			h.OK, h.Reason = false, "access units wait longer than 3 fragments to be written: storage stalled or failing"
+			h.Fail("storage_stalled", "access units wait longer than 3 fragments to be written: storage stalled or failing")
 		}
 	}
 	// Continuous mode: frames arrive, yet nothing became durable (every
@@ -108,19 +114,23 @@ func (r *Recorder) Health() Health {
 			since = r.st.firstFrame.Load()
 		}
 		if time.Duration(now-since) > limit {
-			h.OK, h.Reason = false, "frames arrive but nothing was written for 3 fragments"
+			h.Fail("not_writing", "frames arrive but nothing was written for 3 fragments")
 		}
 	}
+	if h.OK && !h.Connected {
+		why := r.st.lastDialErr()
+		if why == "" {
+			why = "connecting"
+		}
+		h.Fail("not_connected", fmt.Sprintf("not subscribed to the producer at %s, so recording nothing: %s", r.cfg.Producer, why))
+	}
+	r.health.Stamp(&h.Health)
 	return h
 }
 
 func (r *Recorder) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	h := r.Health()
-	code := http.StatusOK
-	if !h.OK {
-		code = http.StatusServiceUnavailable
-	}
-	writeJSON(w, code, h)
+	admin.WriteHealth(w, h.OK, h)
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

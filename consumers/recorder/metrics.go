@@ -5,6 +5,8 @@ import (
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/framehub/framehub/internal/admin"
 )
 
 // metrics are the recorder's Prometheus metrics, on a registry of its own
@@ -63,7 +65,7 @@ func newMetrics(q *queue) *metrics {
 	m.refetches = counter("refetches_total", "Resubscriptions to fetch frames the producer skipped for the recorder from its replay buffer.")
 	m.recovered = vec("recovered_segments_total", "Segments found unfinished at start: repaired (torn fragment cut, finalised), resumed (appended to).", "action")
 	m.lastWrite = prometheus.NewGauge(prometheus.GaugeOpts{Name: "framehub_recorder_last_write_timestamp_seconds", Help: "Unix time of the last successful fragment write."})
-	m.reg.MustRegister(m.lastWrite)
+	m.reg.MustRegister(m.lastWrite, admin.BuildInfo("framehub-recorder"))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "framehub_recorder_queue_bytes", Help: "Bytes of access units waiting to be written."},
 		func() float64 { b, _, _ := q.depth(); return float64(b) }))
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "framehub_recorder_queue_frames", Help: "Access units waiting to be written."},

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/clock"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
@@ -28,12 +29,13 @@ const budget = 32
 // Recorder records a producer's H.264 stream into segment files. Create it
 // with New, then Run it; Handler serves its admin API.
 type Recorder struct {
-	cfg  Config
-	log  *slog.Logger
-	q    *queue
-	m    *metrics
-	st   *status
-	boot [16]byte
+	cfg    Config
+	log    *slog.Logger
+	q      *queue
+	m      *metrics
+	st     *status
+	health *admin.HealthClock
+	boot   [16]byte
 
 	dropLog atomic.Int64 // when a full queue was last logged (mono)
 
@@ -52,7 +54,7 @@ func New(cfg Config) (*Recorder, error) {
 	}
 	q := newQueue(cfg.QueueBytes)
 	return &Recorder{
-		cfg: cfg, log: cfg.Logger.With("component", "recorder"), q: q, m: newMetrics(q), st: &status{}, boot: bootID(),
+		cfg: cfg, log: cfg.Logger.With("component", "recorder"), q: q, m: newMetrics(q), st: &status{}, health: admin.NewHealthClock(), boot: bootID(),
 	}, nil
 }
 
@@ -169,9 +171,11 @@ func (r *Recorder) dial(ctx context.Context, replayFrom int64) (*sdk.Client, err
 			ReplayFrom: replayFrom, Logger: r.cfg.Logger,
 		})
 		if err == nil {
+			r.st.setDialErr("")
 			r.log.Info("subscribed to the producer", "producer", r.cfg.Producer, "stream", r.cfg.Stream, "replay_from_mono", replayFrom)
 			return c, nil
 		}
+		r.st.setDialErr(err.Error())
 		var rej *sdk.RejectError
 		if errors.As(err, &rej) {
 			switch rej.Code {
@@ -292,14 +296,26 @@ func (r *Recorder) onFrame(f *sdk.Frame, s *receiveState) error {
 			"skipped", dropped, "after_seq", s.lastSeq, "replay_from_mono", s.lastMono)
 		return errRefetch
 	}
-	if gap := discont || (s.lastSeq != 0 && a.seq != s.lastSeq+1) || err != nil; gap {
+	// Before the first frame of a fresh recording (no earlier frame, no
+	// resume point) nothing is missing, whatever the producer says: its
+	// replay buffer need not reach back to the start of its stream.
+	first := s.lastSeq == 0 && s.lastMono == 0
+	if gap := (!first && (discont || (s.lastSeq != 0 && a.seq != s.lastSeq+1))) || err != nil; gap {
 		r.m.gaps.Inc()
 		s.needKey, s.keyAsked = true, true
 		r.requestKeyframe()
 		if now := time.Now(); now.Sub(s.gapLog) >= time.Second {
 			s.gapLog = now
-			r.log.Warn("gap in the stream: recording resumes at the next keyframe", "seq", a.seq, "after_seq", s.lastSeq,
-				"skipped_by_producer", dropped, "err", err)
+			if s.lastSeq == 0 && err == nil {
+				// Resuming: the frames since the last recorded one are
+				// gone from the producer's replay buffer.
+				r.log.Warn("gap after the last recorded frame: the producer no longer holds every frame captured since "+
+					"(the recorder was away longer than the producer's -h264-replay, or the producer restarted); "+
+					"recording resumes at the next keyframe", "seq", a.seq, "last_recorded_mono", s.lastMono)
+			} else {
+				r.log.Warn("gap in the stream: recording resumes at the next keyframe", "seq", a.seq, "after_seq", s.lastSeq,
+					"skipped_by_producer", dropped, "err", err)
+			}
 		}
 	}
 	s.lastSeq, s.lastMono = a.seq, a.mono

@@ -26,6 +26,20 @@ type status struct {
 
 	mu      sync.Mutex
 	segment string // the file being written
+	dialErr string // why the last subscription attempt failed; "" once subscribed
+}
+
+// setDialErr records why subscribing failed ("" when it succeeded).
+func (s *status) setDialErr(msg string) {
+	s.mu.Lock()
+	s.dialErr = msg
+	s.mu.Unlock()
+}
+
+func (s *status) lastDialErr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dialErr
 }
 
 func (s *status) setSegment(path string) {

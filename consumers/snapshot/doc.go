@@ -22,7 +22,8 @@
 //     line, a webhook POST and a Unix datagram, all carrying a Status.
 //   - Storage errors (ENOSPC, EIO...) are logged, counted by reason and
 //     retried with backoff; a snapshot that still fails is reported failed;
-//     /healthz says 503 while storage is failing; the daemon goes on.
+//     /healthz says 503 ("storage_failing") while storage is failing, and
+//     ("not_connected") while not subscribed; the daemon goes on.
 //
 // Subscription: policy latest, budget 1, every frame received and released
 // at once while no request waits (see grabber for why).

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/framehub/framehub/internal/admin"
 )
 
 // DefaultAdminAddr is the admin API's default address.
@@ -75,6 +77,7 @@ func (s *Service) handleTake(w http.ResponseWriter, r *http.Request) {
 		err = fmt.Errorf("%w: format=%q (valid: jpeg, json)", ErrInvalid, format)
 	}
 	if err != nil {
+		s.m.requests.WithLabelValues(resultInvalid).Inc()
 		writeError(w, err)
 		return
 	}
@@ -143,11 +146,7 @@ func (s *Service) handleStatus(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) handleHealth(w http.ResponseWriter, _ *http.Request) {
 	h := s.Health()
-	code := http.StatusOK
-	if !h.OK {
-		code = http.StatusServiceUnavailable
-	}
-	writeJSON(w, code, h)
+	admin.WriteHealth(w, h.OK, h)
 }
 
 // apiError is the JSON body of an error answer.

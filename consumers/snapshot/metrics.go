@@ -3,6 +3,8 @@ package snapshot
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/framehub/framehub/internal/admin"
 )
 
 // metrics are one Service's Prometheus metrics, in a registry of its own
@@ -81,7 +83,16 @@ func newMetrics(queueSize int, connected func() bool) *metrics {
 		Name: "framehub_snapshot_queue_capacity", Help: "Snapshots the write queue holds before refusing requests.",
 	})
 	queueCap.Set(float64(queueSize))
+	// Every result and fixed failure reason from 0: a series that appears
+	// only at its first event reads as "no data" on a dashboard.
+	for _, r := range []string{resultOK, resultBusy, resultInvalid, resultNotConnected, resultNoFrame, resultError, resultCanceled} {
+		m.requests.WithLabelValues(r)
+	}
+	for _, r := range []string{"storage_busy", "not_connected", "no_frame", "encode", "gave_up", "retention", "webhook", "event_socket", "notify_dropped"} {
+		m.failures.WithLabelValues(r)
+	}
 	m.reg.MustRegister(m.requests, m.encode, m.hold, m.write, m.queueDepth, m.failures, m.durable, m.bytes,
-		conn, queueCap, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		conn, queueCap, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		admin.BuildInfo("framehub-snapshot"))
 	return m
 }

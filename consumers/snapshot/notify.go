@@ -50,7 +50,7 @@ func newNotifier(log *slog.Logger, m *metrics, webhook, eventSocket string) *not
 func (n *notifier) notify(st Status) {
 	ev := Event{Event: "snapshot.durable", Status: st}
 	if st.Durable {
-		n.log.Info("snapshot durable", "id", st.ID, "path", st.Path, "bytes", st.Bytes, "write_ms", st.WriteMS)
+		n.log.Info("snapshot durable", "id", st.ID, "path", st.Path, "bytes", st.Bytes, "write_seconds", st.WriteSeconds)
 	} else {
 		ev.Event = "snapshot.failed"
 		n.log.Error("snapshot failed", "id", st.ID, "path", st.Path, "attempts", st.Attempts, "err", st.Error)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/clock"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
@@ -126,6 +127,7 @@ type Service struct {
 	grab    *grabber
 	store   *store
 	notify  *notifier
+	health  *admin.HealthClock
 	started time.Time
 
 	mu  sync.Mutex
@@ -137,7 +139,7 @@ func New(cfg Config) (*Service, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger, started: time.Now()}
+	s := &Service{cfg: cfg, log: cfg.Logger, health: admin.NewHealthClock(), started: time.Now()}
 	switch cfg.Encoder {
 	case "":
 		if gst, err := NewGstEncoder(cfg.GstLaunch, s.log); err == nil {
@@ -322,7 +324,7 @@ func (s *Service) take(ctx context.Context, req Request) (Status, []byte, error)
 	}
 	st := s.store.accept(sl, Status{
 		Width: w, Height: h, Seq: res.seq, CaptureMonoNS: res.capture, CaptureTime: res.realtime.UTC(),
-		Encoder: enc.Name(), Quality: quality, EncodeMS: ms(res.encode), LeaseHoldMS: ms(res.hold),
+		Encoder: enc.Name(), Quality: quality, EncodeSeconds: res.encode.Seconds(), HoldSeconds: res.hold.Seconds(),
 	}, res.jpeg)
 	return st, res.jpeg, nil
 }
@@ -402,10 +404,13 @@ func (s *Service) Wait(ctx context.Context, id string) (Status, error) {
 	return s.Status(id)
 }
 
-// Health is the daemon's health: OK when subscribed to the producer and
-// the last storage operation succeeded.
+// Health is the daemon's health, as GET /healthz reports it: the keys of
+// every framehub daemon (admin.Health: ok, status, reason, since), then
+// the service's. It is not OK when not subscribed to the producer
+// ("not_connected") or when the last storage operation failed
+// ("storage_failing").
 type Health struct {
-	OK         bool   `json:"ok"`
+	admin.Health
 	Connected  bool   `json:"connected"`
 	Storage    string `json:"storage"` // "ok" or "failing"
 	QueueDepth int    `json:"queue_depth"`
@@ -416,12 +421,16 @@ type Health struct {
 
 // Health reports the daemon's health.
 func (s *Service) Health() Health {
-	h := Health{Connected: s.grab.isConnected(), Storage: "ok", QueueDepth: s.store.queued(), QueueSize: s.cfg.QueueSize,
-		Encoder: s.cfg.Encoder, Producer: s.cfg.Producer}
+	h := Health{Health: admin.Healthy(), Connected: s.grab.isConnected(), Storage: "ok", QueueDepth: s.store.queued(),
+		QueueSize: s.cfg.QueueSize, Encoder: s.cfg.Encoder, Producer: s.cfg.Producer}
 	if !s.store.healthy() {
 		h.Storage = "failing"
+		h.Fail("storage_failing", fmt.Sprintf("the last write to %s failed: snapshots are kept in the queue and retried", s.cfg.Dir))
 	}
-	h.OK = h.Connected && h.Storage == "ok"
+	if !h.Connected {
+		h.Fail("not_connected", fmt.Sprintf("not subscribed to the producer at %s: no snapshot can be taken", s.cfg.Producer))
+	}
+	s.health.Stamp(&h.Health)
 	return h
 }
 

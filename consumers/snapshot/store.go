@@ -37,13 +37,13 @@ type Status struct {
 	CaptureTime   time.Time `json:"capture_time"`
 	Encoder       string    `json:"encoder"`
 	Quality       int       `json:"quality"`
-	EncodeMS      float64   `json:"encode_ms"`
-	LeaseHoldMS   float64   `json:"lease_hold_ms"`
+	EncodeSeconds float64   `json:"encode_seconds"`     // turning the frame into a JPEG
+	HoldSeconds   float64   `json:"lease_hold_seconds"` // receiving the frame to releasing its lease
 	State         string    `json:"state"`
 	Durable       bool      `json:"durable"`
 	Error         string    `json:"error,omitempty"`
 	Attempts      int       `json:"attempts,omitempty"`
-	WriteMS       float64   `json:"write_ms,omitempty"` // accepted to durable (or failed)
+	WriteSeconds  float64   `json:"write_seconds,omitempty"` // accepted to durable (or failed)
 }
 
 // maxRecords bounds the statuses kept for GET /snapshot/{id}; the oldest
@@ -373,7 +373,7 @@ func (s *store) finish(r *record, err error) {
 		s.queue = slices.Delete(s.queue, i, i+1)
 	}
 	r.data = nil
-	r.st.WriteMS = ms(now.Sub(r.accepted))
+	r.st.WriteSeconds = now.Sub(r.accepted).Seconds()
 	if err == nil {
 		r.st.State, r.st.Durable = StateDurable, true
 	} else {
@@ -416,5 +416,3 @@ func newID() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
 	return hex.EncodeToString(b[:])
 }
-
-func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

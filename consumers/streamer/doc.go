@@ -85,9 +85,11 @@
 //
 // # Operations
 //
-// /metrics (Prometheus) and /healthz are served on -admin. /healthz answers
-// 503 until the first frame and whenever no frame came from the producer for
-// -health-stale; it measures the stream end to end, not just the process.
+// /metrics (Prometheus) and /healthz are served on -admin. /healthz (Health:
+// every daemon's ok, status, reason and since, then the streamer's keys)
+// answers 503 until the first frame ("no_frames") and whenever no frame
+// came from the producer for -health-stale ("stale"); it measures the
+// stream end to end, not just the process.
 // Viewers may be required to authenticate (-user, -pass: RTSP basic or
 // digest).
 package streamer

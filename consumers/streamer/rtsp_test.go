@@ -2,6 +2,7 @@ package streamer
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -109,12 +110,23 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	code, body := get("/healthz")
 	require.Equal(t, http.StatusServiceUnavailable, code, body)
-	require.Contains(t, body, "no frame from the producer yet")
+	var h Health
+	require.NoError(t, json.Unmarshal([]byte(body), &h))
+	require.Equal(t, "no_frames", h.Status)
+	require.Contains(t, h.Reason, "no frame from the producer yet")
+	require.Nil(t, h.LastFrameAgeSeconds)
 
 	f := startFeeder(t, st.hub, 30)
 	f.waitFrame(t)
 	code, body = get("/healthz")
 	require.Equal(t, http.StatusOK, code, body)
+	h = Health{}
+	require.NoError(t, json.Unmarshal([]byte(body), &h))
+	require.True(t, h.OK)
+	require.Equal(t, "ok", h.Status)
+	require.NotNil(t, h.LastFrameAgeSeconds)
+	require.Less(t, *h.LastFrameAgeSeconds, 1.0)
+	require.Equal(t, st.URL(), h.URL)
 	v, err := play(t, st.URL(), gortsplib.TransportTCP)
 	require.NoError(t, err)
 	v.waitFrames(t, 10)
@@ -127,6 +139,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		"framehub_streamer_producer_frames_received_total 0",
 		`framehub_streamer_producer_frames_dropped_total{reason="producer"} 0`,
 		"go_goroutines ",
+		`framehub_build_info{daemon="framehub-streamer"`,
 	} {
 		require.Contains(t, body, want)
 	}

@@ -28,6 +28,7 @@ type Streamer struct {
 	src *source
 	pub *publisher // nil without -publish
 
+	health              *admin.HealthClock
 	ready               chan struct{}
 	rtspAddr, adminAddr string
 	udpAddr             string
@@ -41,7 +42,7 @@ func New(o Options, log *slog.Logger) (*Streamer, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	st := &Streamer{o: o, log: log, ready: make(chan struct{})}
+	st := &Streamer{o: o, log: log, health: admin.NewHealthClock(), ready: make(chan struct{})}
 	st.src = newSource(&st.o, log)
 	st.hub = newHub(o.GOPCache, st.src.requestKeyframe)
 	st.src.hub = st.hub
@@ -160,30 +161,50 @@ func (st *Streamer) Run(ctx context.Context) error {
 // every daemon's open endpoints).
 func (st *Streamer) adminHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(st), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newCollector(st), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		admin.BuildInfo("framehub-streamer"))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/healthz", st.healthz)
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		h := st.Health()
+		admin.WriteHealth(w, h.OK, h)
+	})
 	return mux
 }
 
-// healthz reports whether the stream is live end to end: the RTSP server
-// runs (it answers) and a frame came from the producer within HealthStale.
-func (st *Streamer) healthz(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	_, viewers := st.hub.totals()
+// Health is the streamer's /healthz: the keys of every framehub daemon
+// (admin.Health: ok, status, reason, since), then the streamer's. It is
+// not OK until the first frame came from the producer ("no_frames") and
+// whenever none came for HealthStale ("stale"): it measures the stream end
+// to end, not just the process.
+type Health struct {
+	admin.Health
+	URL      string `json:"url"`
+	Producer string `json:"producer"` // the producer's socket
+	Stream   string `json:"stream"`
+	Sinks    int    `json:"sinks"` // viewers and the publisher
+	// LastFrameAgeSeconds is the time since the last frame from the
+	// producer; absent before the first.
+	LastFrameAgeSeconds *float64 `json:"last_frame_age_seconds,omitempty"`
+}
+
+// Health reports whether the stream is live end to end.
+func (st *Streamer) Health() Health {
+	_, sinks := st.hub.totals()
+	h := Health{Health: admin.Healthy(), URL: st.URL(), Producer: st.o.Socket, Stream: st.o.Stream, Sinks: sinks}
 	last := st.hub.lastFrame()
 	if last.IsZero() {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "unhealthy: no frame from the producer yet (socket %s, stream %q)\n", st.o.Socket, st.o.Stream)
-		return
+		h.Fail("no_frames", fmt.Sprintf("no frame from the producer yet (socket %s, stream %q)", st.o.Socket, st.o.Stream))
+	} else {
+		age := time.Since(last)
+		secs := age.Seconds()
+		h.LastFrameAgeSeconds = &secs
+		if age > st.o.HealthStale {
+			h.Fail("stale", fmt.Sprintf("no frame from the producer for %v (socket %s)", age.Round(time.Millisecond), st.o.Socket))
+		}
 	}
-	if age := time.Since(last); age > st.o.HealthStale {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "unhealthy: no frame from the producer for %v (socket %s)\n", age.Round(time.Millisecond), st.o.Socket)
-		return
-	}
-	fmt.Fprintf(w, "ok: serving %s, %d sinks\n", st.URL(), viewers)
+	st.health.Stamp(&h.Health)
+	return h
 }
 
 // udpPair is the RTP and RTCP sockets of the UDP transport.

@@ -8,10 +8,12 @@ This example shows how to:
   2. receive surfaces' file descriptors with recvmsg + SCM_RIGHTS (Announce)
      and map each surface once, read-only (mmap PROT_READ, MAP_SHARED);
   3. for every Frame, find the Y plane, verify the test-source stamp
-     (PROTOCOL.md section 9: CRC-32C in pure Python) against Frame.seq, and
-     Release the lease at once;
-  4. answer Ping, follow Caps/Forget/re-Announce, stop on Bye (6 = evicted);
-  5. print a JSON summary: {"frames", "mismatches", "dropped", ...}.
+     (PROTOCOL.md section 9: CRC-32C in pure Python) against Frame.seq when
+     the stream is stamped (its first frame is), and Release the lease at
+     once;
+  4. answer Ping, follow Caps/Forget/re-Announce, stop on Bye (6 = evicted),
+     also when Linux reports ECONNRESET ahead of it (PROTOCOL.md section 2);
+  5. print a JSON summary: {"frames", "mismatches", "dropped", "stamped", ...}.
 
 Needs only the standard library and msgpack (Debian: python3-msgpack).
 Exit status: 0 ok, 1 error (connection refused, protocol error, evicted),
@@ -96,9 +98,14 @@ def crc32c(data, crc=0):
 assert crc32c(b"123456789") == 0xE3069283, "CRC-32C self-check"
 
 
+class NoStamp(ValueError):
+    """The region holds no stamp (PROTOCOL.md section 9, step 1)."""
+
+
 def read_stamp(buf, offset, stride, width):
     """Verifies the stamp of the Y plane starting at buf[offset] and returns
-    its (seq, mono_ns); raises ValueError when there is none or it is torn."""
+    its (seq, mono_ns); raises NoStamp when there is none, ValueError when it
+    is torn."""
     if width < STAMP_MIN_WIDTH:
         raise ValueError("frame width %d is below the stamp's minimum %d" % (width, STAMP_MIN_WIDTH))
     rw = min(width, STAMP_MAX_WIDTH)
@@ -107,7 +114,7 @@ def read_stamp(buf, offset, stride, width):
         raise ValueError("stamp rows exceed the mapping")
     magic, ver, w, nrows, _res, seq, mono, crc = struct.unpack_from("<4sHHHHQqI", rows[0])
     if magic != b"FHST" or ver != 1 or w != rw or nrows != STAMP_ROWS:
-        raise ValueError("no stamp")
+        raise NoStamp("no stamp")
     data = rows[0][:28] + rows[0][32:] + b"".join(rows[1:])
     if crc32c(data) != crc:
         raise ValueError("stamp checksum mismatch")
@@ -204,6 +211,7 @@ class Consumer:
         self.caps = {}
         self.surfaces = {}
         self.stats = {"frames": 0, "mismatches": 0, "dropped": 0}
+        self.stamped = None  # decided by the first frame: True, False (not verified)
         self.first_seq = self.last_seq = None
         self.welcome = {}
         self.stop = False
@@ -318,7 +326,7 @@ class Consumer:
             self.first_seq = seq
         self.last_seq = seq
         try:
-            if self.args.verify and self.caps.get("format") == "NV12":
+            if self.args.verify and self.caps.get("format") == "NV12" and self.stamped is not False:
                 planes = m.get("planes") or self.caps.get("planes") or []
                 if not planes:
                     raise ProtocolError("frame %d has no plane layout" % seq)
@@ -330,9 +338,20 @@ class Consumer:
                     s.sync(SYNC_START_READ)
                 try:
                     got, _ = read_stamp(mem, y.get("offset", 0), y.get("stride", 0), self.caps.get("width", 0))
+                    self.stamped = True
                     if got != seq:
                         raise ValueError("stamp says frame %d" % got)
+                except NoStamp as e:
+                    if self.stamped is None:
+                        # The first frame has none: a camera or GStreamer's
+                        # test source, not the synthetic source. Said once.
+                        self.stamped = False
+                        log("the stream carries no stamp (not the synthetic source): frames are not verified")
+                    else:
+                        self.stats["mismatches"] += 1
+                        log("stamp mismatch on frame %d: %s" % (seq, e))
                 except ValueError as e:
+                    self.stamped = True
                     self.stats["mismatches"] += 1
                     log("stamp mismatch on frame %d: %s" % (seq, e))
                 finally:
@@ -345,6 +364,7 @@ class Consumer:
     def run(self):
         self.connect()
         deadline = time.monotonic() + self.args.duration if self.args.duration > 0 else None
+        reset = False
         while not self.stop:
             if self.args.frames and self.stats["frames"] >= self.args.frames:
                 break
@@ -355,6 +375,15 @@ class Consumer:
             except socket.timeout:
                 raise ProtocolError("no packet from the producer within %.1f s" % self.args.idle_timeout)
             except InterruptedError:
+                continue
+            except ConnectionResetError:
+                # The producer closed the session while packets we sent
+                # (our last Releases) were unread: Linux reports the reset
+                # once, ahead of the packets it queued for us before
+                # closing. Read on: its Bye (or EOF) follows.
+                if reset:
+                    raise
+                reset = True
                 continue
             if tag == ANNOUNCE:
                 self.announce(m, fds)
@@ -437,6 +466,7 @@ def main():
         "fps": round(c.stats["frames"] / seconds, 1) if seconds > 0 else 0,
         "first_seq": c.first_seq, "last_seq": c.last_seq,
         "session": c.welcome.get("session"),
+        "stamped": c.stamped,
     })
     if error:
         summary["error"] = error

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -56,7 +57,7 @@ func Invalid(field, format string, a ...any) error {
 // Load decodes the YAML file at path into v (keys absent from the file keep
 // v's values), then calls validate, if not nil. Every error is an *Error.
 func Load(path string, v any, validate func() error) error {
-	root, err := decode(path, v, "unknown key")
+	root, err := decode(path, v, "")
 	if err != nil {
 		return err
 	}
@@ -75,31 +76,47 @@ func Load(path string, v any, validate func() error) error {
 
 // decode reads the YAML file at path into v, strictly, and returns its
 // document tree, from which the lines of the keys that later fail
-// validation are found. unknownKey is what an unknown key is called. Every
-// error is an *Error.
-func decode(path string, v any, unknownKey string) (*yaml.Node, error) {
+// validation are found. An unknown key is reported as such, with the known
+// key it is closest to and keysHint. Every error is an *Error.
+func decode(path string, v any, keysHint string) (*yaml.Node, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &Error{File: path, Err: err}
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlError(path, nil, err, unknownKey)
+		ce := yamlError(path, nil, err)
+		if l := syntaxLine(data, ce.Err.Error()); l > 0 {
+			ce.Line = l
+		}
+		return nil, ce
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlError(path, &root, err, unknownKey)
+		ce := yamlError(path, &root, err)
+		if ce.Err.Error() == unknownKey {
+			msg := unknownKey
+			if s := nearest(ce.Field, knownKeys(reflect.TypeOf(v), parentPath(&root, ce.Line, ce.Field))); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			}
+			ce.Err = errors.New(msg + keysHint)
+		}
+		return nil, ce
 	}
 	return &root, nil
 }
+
+// unknownKey is the message of an unknown key's *Error, before decode adds
+// a suggestion.
+const unknownKey = "unknown key"
 
 // yamlError turns the yaml package's "yaml: line N: ..." into an *Error.
 // The yaml package names the key only of an unknown key ("field X not
 // found in type T", which speaks of Go types an operator does not know);
 // for other errors, a wrong type for instance, the key is the one on that
 // line of root (nil when the file did not parse).
-func yamlError(path string, root *yaml.Node, err error, unknownKey string) error {
+func yamlError(path string, root *yaml.Node, err error) *Error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		err = errors.New(te.Errors[0])

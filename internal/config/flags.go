@@ -50,7 +50,7 @@ func ParseFlags(fs *flag.FlagSet, args []string, v any, checkArgs func(args []st
 	var root *yaml.Node
 	if path != "" {
 		var err error
-		if root, err = decode(path, v, "unknown key (the keys are the flag names; see --help)"); err != nil {
+		if root, err = decode(path, v, " (the keys are the flag names; see --help)"); err != nil {
 			return err
 		}
 		for name, value := range given {

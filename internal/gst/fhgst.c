@@ -424,6 +424,14 @@ fh_appsrc_eos (GstElement * appsrc)
   return (int) gst_app_src_end_of_stream (GST_APP_SRC (appsrc));
 }
 
+/* fh_appsrc_queued returns how many buffers wait in an appsrc's queue
+ * (GStreamer >= 1.20). */
+guint64
+fh_appsrc_queued (GstElement * appsrc)
+{
+  return gst_app_src_get_current_level_buffers (GST_APP_SRC (appsrc));
+}
+
 /* fh_force_key_unit asks the encoder for a keyframe as soon as possible: an
  * upstream force-key-unit event received on its src pad, which a
  * GstVideoEncoder applies to the next frame it encodes. */

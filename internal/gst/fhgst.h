@@ -78,6 +78,7 @@ int fh_copy_frame (GstSample * s, const GstVideoInfo * vi, guint8 * dst,
 gsize fh_extract (GstSample * s, guint8 * dst, gsize dst_len);
 int fh_appsrc_push (GstElement * appsrc, GstSample * s);
 int fh_appsrc_eos (GstElement * appsrc);
+guint64 fh_appsrc_queued (GstElement * appsrc);
 int fh_force_key_unit (GstElement * encoder);
 
 /* Test support. */

@@ -215,6 +215,9 @@ func (e *Element) PushSample(s *Sample) int { return int(C.fh_appsrc_push(e.e, s
 // EndOfStream tells an appsrc that no more buffers follow.
 func (e *Element) EndOfStream() { C.fh_appsrc_eos(e.e) }
 
+// QueuedBuffers returns how many buffers wait in an appsrc's queue.
+func (e *Element) QueuedBuffers() int { return int(C.fh_appsrc_queued(e.e)) }
+
 // Sample is a GstSample of which the Go value owns one reference; the
 // caller must call Unref exactly once.
 type Sample struct{ s *C.GstSample }

@@ -172,6 +172,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 		return err
 	}
 	metrics := producer.NewMetrics(srv)
+	metrics.Registry().MustRegister(admin.BuildInfo("framehub-producer"))
 	var adm *admin.Server
 	if o.Admin != "" {
 		// A taken metrics port must not keep the camera from serving frames.
@@ -215,7 +216,7 @@ func runMedia(ctx context.Context, o Options, srv *producer.Server, metrics *pro
 		return err
 	}
 	defer p.Close()
-	registerMediaMetrics(metrics.Registry(), p)
+	registerMediaMetrics(metrics, p)
 	if err := srv.Start(); err != nil {
 		return err
 	}
@@ -224,6 +225,7 @@ func runMedia(ctx context.Context, o Options, srv *producer.Server, metrics *pro
 	err = p.Run(ctx)
 	s := p.Stats()
 	log.Info("pipeline stopped", "raw_frames", s.RawFrames, "h264_frames", s.H264Frames, "copied_frames", s.CopiedFrames,
+		"raw_dropped", s.RawDropped, "encoder_busy", s.EncoderBusy, "encoder_skipped", s.EncoderSkipped, "h264_too_large", s.H264Dropped,
 		"restarts", s.Restarts)
 	if errors.Is(err, context.Canceled) {
 		return nil
@@ -317,8 +319,15 @@ func groupID(group string) (int, error) {
 	return strconv.Atoi(g.Gid)
 }
 
-// registerMediaMetrics exports the pipeline's counters, read at scrape time.
-func registerMediaMetrics(reg *prometheus.Registry, p *media.Pipeline) {
+// registerMediaMetrics exports the pipeline's counters, read at scrape
+// time, and counts the raw frames its encoder never encoded among the h264
+// stream's drops.
+func registerMediaMetrics(metrics *producer.Metrics, p *media.Pipeline) {
+	reg := metrics.Registry()
+	metrics.AddDrops(media.StreamH264, func() map[string]uint64 {
+		s := p.Stats()
+		return map[string]uint64{"encoder_busy": s.EncoderBusy, "encoder_skipped": s.EncoderSkipped, "too_large": s.H264Dropped}
+	})
 	counter := func(name, help string, v func(media.Stats) uint64) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(v(p.Stats())) }))

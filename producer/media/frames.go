@@ -60,6 +60,7 @@ func (r *run) handleRaw(s *fhgst.Sample) {
 		r.followPool(&d)
 		if !r.admit(&d) && !r.reclaim(&d) {
 			p.ctr.rawDropped.Add(1)
+			p.raw.DroppedAtSource()
 			if now := time.Now(); now.Sub(r.lastDropLog) >= time.Second {
 				r.lastDropLog = now
 				p.log.Warn("raw buffers all held by consumers and the encoder: dropping frames at the source",
@@ -75,6 +76,7 @@ func (r *run) handleRaw(s *fhgst.Sample) {
 	if r.encSrc != nil {
 		// The encoder gets the same GstBuffer (appsrc takes a reference):
 		// zero-copy, and the surface stays out of the pool until encoded.
+		p.ledger.pushed(d.Running, r.encSrc.QueuedBuffers(), encSrcQueue)
 		r.encSrc.PushSample(s)
 	}
 }
@@ -310,6 +312,11 @@ func (r *run) handleH264(s *fhgst.Sample) {
 	n := s.Extract(nil)
 	if n == 0 {
 		return
+	}
+	p.ledger.encoded(t.Running)
+	if _, _, off := p.ledger.counts(); off != "" && !r.uncountedLogged {
+		r.uncountedLogged = true
+		p.log.Warn("frames the encoder drops are not counted in this run", "why", off)
 	}
 	if n > p.cfg.H264SlabSize {
 		p.ctr.h264Dropped.Add(1)

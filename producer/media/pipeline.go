@@ -30,7 +30,13 @@ type Stats struct {
 	KeyframesForced uint64 // force-key-unit events sent to the encoder
 	RawDropped      uint64 // raw frames dropped at the source: buffer pool at its limit
 	H264Dropped     uint64 // access units dropped: larger than H264SlabSize
-	LastError       string // the last pipeline error, "" if none
+	// Raw frames published and pushed to the encoder that never became
+	// access units: replaced in the encoder's input queue while it was
+	// busy, or taken and skipped by it (encoderLedger). EncoderUncounted
+	// says why they are no longer counted, "" while they are.
+	EncoderBusy, EncoderSkipped uint64
+	EncoderUncounted            string
+	LastError                   string // the last pipeline error, "" if none
 }
 
 type counters struct {
@@ -54,6 +60,7 @@ type Pipeline struct {
 	h264Pool *surface.Pool
 	reg      *registry
 	ctr      counters
+	ledger   encoderLedger // raw frames the encoder never encoded
 
 	running   atomic.Bool
 	closeOnce sync.Once
@@ -163,7 +170,9 @@ func (p *Pipeline) Stats() Stats {
 	last := p.lastErr
 	p.mu.Unlock()
 	c := &p.ctr
+	busy, skipped, uncounted := p.ledger.counts()
 	return Stats{
+		EncoderBusy: busy, EncoderSkipped: skipped, EncoderUncounted: uncounted,
 		RawFrames: c.raw.Load(), H264Frames: c.h264.Load(), ZeroCopyFrames: c.zeroCopy.Load(),
 		AdoptedFrames: c.adopted.Load(), CopiedFrames: c.copied.Load(), HeldBuffers: uint64(max(0, c.held.Load())),
 		Restarts: c.restarts.Load(), KeyframesForced: c.keyframes.Load(), RawDropped: c.rawDropped.Load(),
@@ -228,6 +237,7 @@ var errEOS = errors.New("end of stream")
 // runOnce runs one pipeline until ctx is done (nil) or it fails. It returns
 // how many raw frames it received.
 func (p *Pipeline) runOnce(ctx context.Context) (uint64, error) {
+	p.ledger.reset() // frames in flight in the last run are gone with it
 	r, err := p.start()
 	if err != nil {
 		p.fail("", err)
@@ -358,8 +368,9 @@ type run struct {
 	lastDropLog time.Time
 	capPool     uintptr // the foreign pool whose size the raw stream's capacity follows
 	// H.264 sink's pump only.
-	lastAULog time.Time
-	slabs     slabWriter // closed by stop, after the pump ended
+	lastAULog       time.Time
+	uncountedLogged bool       // the ledger's giving up was logged
+	slabs           slabWriter // closed by stop, after the pump ended
 }
 
 const monoUnknown = -2

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,8 +58,35 @@ type HealthReply struct {
 	Stats sdk.Stats `json:"stats"`
 	// Metrics are the consumer's own metrics (MetricsReporter), or nil.
 	Metrics map[string]float64 `json:"metrics,omitempty"`
-	// Uptime is how long ago the subscription started.
-	Uptime time.Duration `json:"uptime_ns"`
+	// Uptime is how long ago the subscription started (in JSON:
+	// uptime_seconds).
+	Uptime time.Duration `json:"-"`
+}
+
+// healthJSON is HealthReply in framehub's JSON style: durations in seconds.
+type healthJSON struct {
+	Running       bool               `json:"running"`
+	Err           string             `json:"err,omitempty"`
+	Stats         sdk.Stats          `json:"stats"`
+	Metrics       map[string]float64 `json:"metrics,omitempty"`
+	UptimeSeconds float64            `json:"uptime_seconds"`
+}
+
+// MarshalJSON writes the reply with its uptime in seconds. (The RPC
+// between host and plugin is gob, which does not use it.)
+func (r HealthReply) MarshalJSON() ([]byte, error) {
+	return json.Marshal(healthJSON{Running: r.Running, Err: r.Err, Stats: r.Stats, Metrics: r.Metrics, UptimeSeconds: r.Uptime.Seconds()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (r *HealthReply) UnmarshalJSON(b []byte) error {
+	var h healthJSON
+	if err := json.Unmarshal(b, &h); err != nil {
+		return err
+	}
+	*r = HealthReply{Running: h.Running, Err: h.Err, Stats: h.Stats, Metrics: h.Metrics,
+		Uptime: time.Duration(h.UptimeSeconds * float64(time.Second))}
+	return nil
 }
 
 // RunResult is how a consumer's Run ended.

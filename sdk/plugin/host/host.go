@@ -166,10 +166,11 @@ type Status struct {
 	Starts    int       `json:"starts"`            // launches so far
 	LastError string    `json:"last_error,omitempty"`
 	LastExit  string    `json:"last_exit,omitempty"` // how the last process ended ("exit status 2")
-	// Health is the last answer to a health check.
-	Health    plugin.HealthReply `json:"health"`
-	HealthAge time.Duration      `json:"health_age_ns"`
-	healthAt  time.Time
+	// Health is the last answer to a health check, HealthAgeSeconds how
+	// long ago it came.
+	Health           plugin.HealthReply `json:"health"`
+	HealthAgeSeconds float64            `json:"health_age_seconds,omitempty"`
+	healthAt         time.Time
 }
 
 // Host supervises plugins. Create it with New and Run it.

@@ -42,7 +42,7 @@ func (s *supervisor) status() Status {
 	defer s.mu.Unlock()
 	st := s.st
 	if !st.healthAt.IsZero() {
-		st.HealthAge = time.Since(st.healthAt)
+		st.HealthAgeSeconds = time.Since(st.healthAt).Seconds()
 	}
 	return st
 }

@@ -239,10 +239,10 @@ func (g *Group) AllReady() bool {
 
 // Session is one consumer session as the producer's /consumers reports it.
 type Session struct {
-	Name     string
-	PID      int
-	Budget   int
-	InFlight int
+	Name     string `json:"name"`
+	PID      int    `json:"pid"`
+	Budget   int    `json:"budget"`
+	InFlight int    `json:"in_flight"`
 }
 
 // Sessions returns the producer's sessions (false when unreachable).
