@@ -185,6 +185,9 @@ func (s *Supervisor) supervise(stopCtx context.Context, c *child) {
 		c.setState(StateStarting, readiness)
 		s.metrics.state(c.p.Name, StateStarting)
 		res := make(chan error, 1)
+		// Marked before the spawn: a child that fails at once may have
+		// written its error before the spawn request returns.
+		mark := c.logs.mark()
 		select {
 		case s.spawns <- spawnReq{cmd: cmd, res: res}:
 		case <-stopCtx.Done():
@@ -192,7 +195,6 @@ func (s *Supervisor) supervise(stopCtx context.Context, c *child) {
 			s.metrics.state(c.p.Name, StateStopped)
 			return
 		}
-		mark := c.logs.mark()
 		if err := <-res; err != nil {
 			log.Error("cannot start", "binary", c.bin, "err", err)
 			c.set(func(st *ChildStatus) {
