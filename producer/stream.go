@@ -50,6 +50,14 @@ type StreamConfig struct {
 	// ask to replay from a capture time (package fanout). 0 disables it. The
 	// pool must be sized for it; when it is not, the buffer shrinks.
 	Replay time.Duration
+	// OnConsumers, when set, is called with the number of subscribed
+	// consumers each time it changed (a subscription, a consumer that left
+	// or was evicted), without the stream's lock, on the goroutine that
+	// changed it. Calls from different goroutines may overlap and arrive
+	// out of order: a source that acts on the count (the media pipeline
+	// decodes only while raw consumers are subscribed) treats a call as a
+	// wake-up and reads Consumers. It must not block.
+	OnConsumers func(n int)
 }
 
 // FrameInfo is the per-frame metadata a source passes to Publish.
@@ -119,6 +127,7 @@ type Stream struct {
 	holdObs     prometheus.Observer // lease hold times (Metrics), or nil
 	lastExh     time.Time
 	lastShedLog time.Time
+	told        int // consumers last reported to OnConsumers
 
 	dispatches sync.Pool // of *dispatch, reused across core calls
 }
@@ -188,9 +197,11 @@ func (st *Stream) Caps() ipc.Caps {
 // dispatch is what a core call asked for, to carry out after st.mu is
 // released: frames to free, skips to log, sessions with something to send.
 type dispatch struct {
-	frees   []func()
-	notices []fanout.Action
-	touched []*session
+	frees     []func()
+	notices   []fanout.Action
+	touched   []*session
+	consumers int // for OnConsumers, when tell
+	tell      bool
 }
 
 // dispatchLocked takes the core's actions: sends go to their session's
@@ -220,6 +231,11 @@ func (st *Stream) dispatchLocked() *dispatch {
 			}
 		}
 	}
+	// Every change of st.sessions is followed by a dispatch (subscribe,
+	// detach, the core's Close actions above).
+	if n := len(st.sessions); st.cfg.OnConsumers != nil && n != st.told {
+		st.told, d.consumers, d.tell = n, n, true
+	}
 	return d
 }
 
@@ -244,11 +260,15 @@ func (d *dispatch) finish(st *Stream) {
 			unsent, results = append(unsent, ss), append(results, r)
 		}
 	}
+	tell, n := d.tell, d.consumers
 	clear(d.frees)
 	clear(d.notices)
 	clear(d.touched)
-	d.frees, d.notices, d.touched = d.frees[:0], d.notices[:0], d.touched[:0]
+	d.frees, d.notices, d.touched, d.tell = d.frees[:0], d.notices[:0], d.touched[:0], false
 	st.dispatches.Put(d)
+	if tell {
+		st.cfg.OnConsumers(n)
+	}
 	for i, ss := range unsent {
 		st.settle(ss, results[i])
 	}

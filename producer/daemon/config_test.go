@@ -56,7 +56,7 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 	_, err := configtest.Load[Options](t, "producer.yaml", "", "-width", "5")
-	require.EqualError(t, err, "-width: 5 must be an even number ≥ 2")
+	require.EqualError(t, err, "-width: 5 must be an even number ≥ 2 (or 0: the source's own)")
 }
 
 func TestConfigSecurityKeys(t *testing.T) {
