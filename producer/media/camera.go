@@ -208,11 +208,15 @@ type cameraSession struct {
 
 	firstTicks int64 // RTP PTS (90 kHz) of the first access unit published
 	base       int64 // its PTS, ns since camera.epoch
-	prevTS     uint32
-	prevPTS    int64
-	havePrev   bool
 	lastLog    time.Time
 	dtsLogged  bool
+
+	// What the depayloader holds: packets of an access unit not yet
+	// complete, of RTP timestamp bufTS and decoded PTS bufPTS (bufOK).
+	buffered bool
+	bufTS    uint32
+	bufPTS   int64
+	bufOK    bool
 
 	published atomic.Uint64
 	discont   atomic.Bool // packets were lost: the next access unit says DISCONT
@@ -223,23 +227,32 @@ type cameraSession struct {
 func (s *cameraSession) onPacket(pkt *rtp.Packet, pts int64, ok bool) {
 	// The depayloader returns an access unit when its last packet (the
 	// marker) arrives, or, for cameras that set no marker, when the first
-	// packet of the next one does: then it is the previous timestamp's.
+	// packet of the next one does: then it returns the buffered access
+	// unit, of the buffered timestamp, and keeps this packet buffered.
+	split := s.buffered && pkt.Timestamp != s.bufTS
 	auPTS, auOK := pts, ok
-	if s.havePrev && pkt.Timestamp != s.prevTS {
-		auPTS, auOK = s.prevPTS, true
-	}
-	if ok {
-		s.prevTS, s.prevPTS, s.havePrev = pkt.Timestamp, pts, true
+	if split {
+		auPTS, auOK = s.bufPTS, s.bufOK
 	}
 	nalus, err := s.dec.Decode(pkt)
 	switch {
-	case errors.Is(err, rtph264.ErrMorePacketsNeeded), errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious):
+	case errors.Is(err, rtph264.ErrMorePacketsNeeded):
+		s.buffered, s.bufTS, s.bufPTS, s.bufOK = true, pkt.Timestamp, pts, ok
+		return
+	case errors.Is(err, rtph264.ErrNonStartingPacketAndNoPrevious):
 		return
 	case err != nil:
+		s.buffered = false
 		s.discont.Store(true)
 		s.logBad("RTP packet", err)
 		return
-	case !auOK:
+	}
+	if split {
+		s.buffered, s.bufTS, s.bufPTS, s.bufOK = true, pkt.Timestamp, pts, ok
+	} else {
+		s.buffered = false
+	}
+	if !auOK {
 		return // before gortsplib knows the timing (it starts at an IDR)
 	}
 	s.onAU(nalus, auPTS)
@@ -268,7 +281,9 @@ func (s *cameraSession) onAU(nalus [][]byte, ticks int64) {
 		// PTS go on from the last session's, by the time that passed.
 		s.base = max(arrived-c.epoch, c.lastPTS+int64(time.Millisecond), 0)
 	}
-	dtsTicks, err := s.dts.Extract(nalus, ticks)
+	// The NAL units as published: the SPS the extractor needs may have
+	// come in the SDP.
+	dtsTicks, err := s.dts.Extract(s.b.built(), ticks)
 	if err != nil {
 		if !s.dtsLogged {
 			s.dtsLogged = true

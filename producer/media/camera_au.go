@@ -42,9 +42,10 @@ var errNoParams = errors.New("IDR access unit before any SPS and PPS (neither in
 // of a session). It remembers the last SPS and PPS seen, in-band or from
 // the SDP. It is used by one goroutine at a time.
 type auBuilder struct {
-	sps, pps []byte // the camera's current parameter sets (copies)
-	spsNew   bool   // sps changed since the caller last looked (takeNewSPS)
-	buf      []byte // the last access unit built; reused
+	sps, pps []byte   // the camera's current parameter sets (copies)
+	spsNew   bool     // sps changed since the caller last looked (takeNewSPS)
+	buf      []byte   // the last access unit built; reused
+	nalus    [][]byte // its NAL units, in buf; reused
 }
 
 // setParams records parameter sets the camera announced out of band (the
@@ -76,7 +77,8 @@ func (b *auBuilder) takeNewSPS() []byte {
 
 // build returns the h264 stream's bytes of the access unit made of nalus
 // and its Frame flags (KEYFRAME for an IDR, HEADER when it carries the
-// SPS). The bytes are valid until the next build. It fails for an access
+// SPS). The bytes, and the NAL units of the result (built), are valid
+// until the next build. It fails for an access
 // unit with no NAL unit, an empty NAL unit, or an IDR while no parameter
 // set is known (errNoParams).
 func (b *auBuilder) build(nalus [][]byte) ([]byte, uint32, error) {
@@ -106,8 +108,11 @@ func (b *auBuilder) build(nalus [][]byte) ([]byte, uint32, error) {
 		return nil, 0, errNoParams
 	}
 	out := b.buf[:0]
+	var starts [64]int // where each NAL unit starts in out (most access units have a handful)
+	offs := starts[:0]
 	put := func(n []byte) {
 		out = append(out, startCode...)
+		offs = append(offs, len(out))
 		out = append(out, n...)
 	}
 	if nalus[0][0]&0x1f != naluAUD {
@@ -128,6 +133,14 @@ func (b *auBuilder) build(nalus [][]byte) ([]byte, uint32, error) {
 		put(n)
 	}
 	b.buf = out
+	b.nalus = b.nalus[:0]
+	for i, o := range offs {
+		end := len(out)
+		if i+1 < len(offs) {
+			end = offs[i+1] - len(startCode)
+		}
+		b.nalus = append(b.nalus, out[o:end:end])
+	}
 	var flags uint32
 	if idr {
 		flags |= ipc.FlagKeyframe | ipc.FlagHeader
@@ -136,6 +149,9 @@ func (b *auBuilder) build(nalus [][]byte) ([]byte, uint32, error) {
 	}
 	return out, flags, nil
 }
+
+// built returns the NAL units of the access unit build returned last.
+func (b *auBuilder) built() [][]byte { return b.nalus }
 
 // spsCaps reads the size, frame rate and RFC 6381 codec of an SPS NAL unit
 // (its header byte included). The rate is 0/1 (unknown) when the SPS has

@@ -95,7 +95,8 @@ func TestCameraPassThrough(t *testing.T) {
 			for i, au := range sent {
 				want[i] = expected(s, au)
 			}
-			at := -1                            // index in sent of the last frame received
+			at := -1 // index in sent of the last frame received
+			var lastPTS int64
 			for n := 0; n < len(sent)+15; n++ { // past the end of the loop
 				f := next(t, c)
 				data, err := f.Data()
@@ -119,6 +120,10 @@ func TestCameraPassThrough(t *testing.T) {
 				}
 				require.Equal(t, wantFlags, f.Flags()&^ipc.FlagDiscont, "frame %d (access unit %d)", n, at)
 				require.Equal(t, f.PTS(), f.DTS(), "no B-frames: DTS = PTS")
+				if n > 0 {
+					require.InDelta(t, float64(time.Second/30), float64(f.PTS()-lastPTS), 1, "frame %d: PTS advance by the camera's frame interval", n)
+				}
+				lastPTS = f.PTS()
 				f.Release()
 			}
 			caps := c.Caps()

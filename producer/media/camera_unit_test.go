@@ -62,6 +62,7 @@ func TestAUBuilder(t *testing.T) {
 			}
 			require.NoError(t, err)
 			require.Equal(t, ca.want, got)
+			require.Equal(t, ca.want, annexB(b.built()...), "built() are the NAL units of the result")
 			require.Equal(t, ca.flags, flags)
 			require.Equal(t, ca.wantSPSNext, b.sps)
 		})
