@@ -73,13 +73,15 @@ func TestCameraPassThrough(t *testing.T) {
 		params    ipcam.Params
 		auth      ipcam.AuthMethod
 		transport string
+		noMarker  bool
 	}{
-		{"in-band parameter sets, TCP, digest", ipcam.ParamsInBand, ipcam.AuthDigest, TransportTCP},
-		{"parameter sets in the SDP only, UDP, basic", ipcam.ParamsInSDP, ipcam.AuthBasic, TransportUDP},
+		{"in-band parameter sets, TCP, digest", ipcam.ParamsInBand, ipcam.AuthDigest, TransportTCP, false},
+		{"parameter sets in the SDP only, UDP, basic", ipcam.ParamsInSDP, ipcam.AuthBasic, TransportUDP, false},
+		{"no RTP marker bits", ipcam.ParamsInSDP, ipcam.AuthNone, TransportTCP, true},
 	} {
 		t.Run(ca.name, func(t *testing.T) {
 			const user, pass = "viewer", "pa55-w0rd!"
-			cam := startCamera(t, ipcam.Config{Params: ca.params, Auth: ca.auth, User: user, Pass: pass, UDP: ca.transport == TransportUDP})
+			cam := startCamera(t, ipcam.Config{Params: ca.params, Auth: ca.auth, User: user, Pass: pass, UDP: ca.transport == TransportUDP, NoMarker: ca.noMarker})
 			logs := &testutil.LockedBuffer{}
 			h := newHarness(t, Config{Source: cam.URL(user, pass), RTSPTransport: ca.transport, Decoder: DecoderNone,
 				Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
@@ -196,4 +198,37 @@ func TestCameraRawOnDemand(t *testing.T) {
 	st := h.p.Stats()
 	require.Zero(t, st.DecoderSkipped)
 	t.Logf("raw frames %d: zero-copy %d, copied %d", st.RawFrames, st.ZeroCopyFrames, st.CopiedFrames)
+}
+
+// TestCameraPacketLoss: RTP packets lost on the way (UDP) are counted, and
+// the access unit after a loss says DISCONT, so that decoders wait for the
+// next keyframe; what arrives whole is still the camera's, byte for byte.
+func TestCameraPacketLoss(t *testing.T) {
+	cam := startCamera(t, ipcam.Config{Params: ipcam.ParamsInBand, UDP: true, DropEvery: 97})
+	h := newHarness(t, Config{Source: cam.URL("", ""), RTSPTransport: TransportUDP, Decoder: DecoderNone})
+	h.run()
+	c := h.dial(sdk.Options{Stream: StreamH264, MaxInFlight: 8})
+	t.Cleanup(func() { c.Close() })
+	s := cameraStream(t)
+	known := map[string]bool{}
+	for _, au := range cam.Sent() {
+		known[string(expected(s, au))] = true
+	}
+	disconts, whole := 0, 0
+	for n := 0; n < 150; n++ {
+		f := next(t, c)
+		data, err := f.Data()
+		require.NoError(t, err)
+		if known[string(data)] {
+			whole++
+		}
+		if n > 0 && f.Discont() {
+			disconts++
+		}
+		f.Release()
+	}
+	st := h.p.Stats()
+	require.NotZero(t, st.PacketsLost+st.BadAccessUnits, "losses seen")
+	require.NotZero(t, disconts, "frames after a loss say DISCONT")
+	require.Greater(t, whole, 75, "what arrived whole is the camera's")
 }

@@ -203,6 +203,13 @@ type Config struct {
 	Params     Params
 	Auth       AuthMethod
 	User, Pass string
+	// NoMarker clears the RTP marker bit of every packet, as some cameras
+	// do: a reader tells where an access unit ends only from the next
+	// one's new timestamp.
+	NoMarker bool
+	// DropEvery, when positive, leaves out every DropEvery-th RTP packet
+	// (its sequence number used up), as a lossy network would.
+	DropEvery int
 }
 
 // Camera is a running stand-in camera. Start it, Close it.
@@ -317,11 +324,16 @@ func (c *Camera) publish(enc *rtph264.Encoder) {
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	rtpTS := rand.Uint32()
+	sent := 0
 	for i := 0; ; i++ {
 		pkts, err := enc.Encode(c.aus[i%len(c.aus)])
 		if err == nil {
 			for _, pkt := range pkts {
 				pkt.Timestamp = rtpTS
+				pkt.Marker = pkt.Marker && !c.cfg.NoMarker
+				if sent++; c.cfg.DropEvery > 0 && sent%c.cfg.DropEvery == 0 {
+					continue
+				}
 				_ = c.stream.WritePacketRTP(c.medi, pkt) // no reader: nothing to do
 			}
 		}
