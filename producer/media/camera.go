@@ -1,10 +1,12 @@
 package media
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -131,7 +133,7 @@ func (c *camera) session(ctx context.Context) (uint64, error) {
 	s := &cameraSession{c: c, waitKey: true}
 	cl := &gortsplib.Client{
 		Scheme: c.url.Scheme, Host: c.url.Host, Transport: c.transport,
-		ReadTimeout: p.cfg.RTSPTimeout, WriteTimeout: p.cfg.RTSPTimeout,
+		ReadTimeout: p.cfg.RTSPTimeout, WriteTimeout: p.cfg.RTSPTimeout, DialContext: dialBuffered,
 		OnPacketsLost: func(n uint64) {
 			c.lost.Add(n)
 			s.discont.Store(true)
@@ -186,6 +188,29 @@ func (c *camera) session(ctx context.Context) (uint64, error) {
 	err = cl.Wait()
 	return s.published.Load(), err
 }
+
+// readBuffer is what one read of the camera's TCP connection may take in.
+// gortsplib reads through a 4 KiB buffer, so an access unit of a 1080p
+// camera (tens of KiB, sent as one burst of RTP packets) took a read
+// system call per 4 KiB; one read now takes the burst.
+const readBuffer = 64 << 10
+
+// dialBuffered dials the camera, reading through a readBuffer.
+func dialBuffered(ctx context.Context, network, addr string) (net.Conn, error) {
+	nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &bufferedConn{Conn: nc, r: bufio.NewReaderSize(nc, readBuffer)}, nil
+}
+
+// bufferedConn is a net.Conn whose reads go through a bufio.Reader.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 func transportName(t *gortsplib.Transport) string {
 	if t == nil {

@@ -96,7 +96,10 @@ type EncodeConfig struct {
 	Frames             int // how many; the camera loops them
 	GOP                int // frames between IDRs
 	BitrateKbps        int
-	Pattern            string // videotestsrc pattern; default "ball" (every frame differs)
+	// Pattern are videotestsrc's properties; default "pattern=ball" (every
+	// frame differs, few bits). "pattern=smpte horizontal-speed=8" makes
+	// x264 spend 4 Mbit/s at 1080p30, as a real camera does.
+	Pattern string
 }
 
 // Encode encodes cfg.Frames frames of videotestsrc with x264enc (no
@@ -105,7 +108,7 @@ type EncodeConfig struct {
 // access units. The first is an IDR. ctx bounds the encoding.
 func Encode(ctx context.Context, cfg EncodeConfig) (*Stream, error) {
 	if cfg.Pattern == "" {
-		cfg.Pattern = "ball"
+		cfg.Pattern = "pattern=ball"
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.FPS <= 0 || cfg.Frames <= 0 || cfg.GOP <= 0 || cfg.BitrateKbps <= 0 {
 		return nil, fmt.Errorf("ipcam: encode: every field of %+v must be positive", cfg)
@@ -120,11 +123,11 @@ func Encode(ctx context.Context, cfg EncodeConfig) (*Stream, error) {
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "stream.h264")
-	args := []string{"-q", "videotestsrc", "num-buffers=" + strconv.Itoa(cfg.Frames), "pattern=" + cfg.Pattern, "!",
+	args := append(append([]string{"-q", "videotestsrc", "num-buffers=" + strconv.Itoa(cfg.Frames)}, strings.Fields(cfg.Pattern)...), "!",
 		fmt.Sprintf("video/x-raw,format=I420,width=%d,height=%d,framerate=%d/1", cfg.Width, cfg.Height, cfg.FPS), "!",
 		"x264enc", "tune=zerolatency", "speed-preset=ultrafast", "bframes=0", "aud=true", "byte-stream=true",
-		"key-int-max=" + strconv.Itoa(cfg.GOP), "bitrate=" + strconv.Itoa(cfg.BitrateKbps), "!",
-		"video/x-h264,stream-format=byte-stream,alignment=au", "!", "filesink", "location=" + file}
+		"key-int-max="+strconv.Itoa(cfg.GOP), "bitrate="+strconv.Itoa(cfg.BitrateKbps), "!",
+		"video/x-h264,stream-format=byte-stream,alignment=au", "!", "filesink", "location="+file)
 	if out, err := exec.CommandContext(ctx, gst, args...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("ipcam: encode with gst-launch-1.0: %w: %s", err, out)
 	}
