@@ -9,6 +9,14 @@
 // docs/PROTOCOL.md is the contract; this package is its reference
 // implementation.
 //
+// ipc is the codec the producer and the SDK use inside; it is not API.
+// Nothing a third-party consumer needs lives here: package sdk has its own
+// types for everything a consumer sees (sdk.Caps, sdk.Plane,
+// sdk.Subscription, sdk.Policy, sdk.Code, sdk.Kind), and a consumer in
+// another language follows docs/PROTOCOL.md. The import path stays public
+// for the producer's libraries and framehub's own tests, without any
+// promise of stability.
+//
 // Every message has one hand-written encoder and decoder (message_codec.go)
 // over a small msgpack reader and writer (wire.go): the decoder checks each
 // integer against its field's range, bounds every length by the packet and

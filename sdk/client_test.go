@@ -14,11 +14,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/clock"
-	"github.com/framehub/framehub/internal/stamp"
 	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/sdk"
+	"github.com/framehub/framehub/sdk/stamp"
 )
 
 // startProducer runs an in-process producer of a 320x240 synthetic raw
@@ -52,7 +52,7 @@ func TestNextVerifiesStampAndRelease(t *testing.T) {
 	defer c.Close()
 	caps := c.Caps()
 	require.Equal(t, "NV12", caps.Format)
-	require.Equal(t, uint32(2), c.Welcome().MaxInFlight)
+	require.Equal(t, 2, c.Subscription().MaxInFlight)
 	var last uint64
 	for i := 0; i < 50; i++ {
 		f, err := c.Next(ctx)
@@ -61,7 +61,7 @@ func TestNextVerifiesStampAndRelease(t *testing.T) {
 		last = f.Seq()
 		y, err := f.Plane(0)
 		require.NoError(t, err)
-		_, err = stamp.Verify(y, int(f.Planes()[0].Stride), int(caps.Width), f.Seq())
+		_, err = stamp.Verify(y, f.Planes()[0].Stride, caps.Width, f.Seq())
 		require.NoError(t, err)
 		require.True(t, f.Valid())
 		require.GreaterOrEqual(t, f.Latency(), time.Duration(0))
@@ -150,7 +150,7 @@ func TestWarnsAtThreeQuartersOfMaxHold(t *testing.T) {
 	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{MaxInFlight: 2, MaxHold: 2 * time.Second, Logger: quietLogger(t, &logs)})
 	require.NoError(t, err)
 	defer c.Close()
-	hold := time.Duration(c.Welcome().MaxHoldMS) * time.Millisecond
+	hold := c.Subscription().MaxHold
 	require.Equal(t, 2*time.Second, hold, "the producer grants the deadline asked for")
 
 	held, err := c.Next(ctx)

@@ -10,7 +10,6 @@ import (
 
 	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/clock"
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -168,7 +167,7 @@ func New(cfg Config) (*Service, error) {
 	s.m = newMetrics(cfg.QueueSize, func() bool { return s.grab.isConnected() })
 	s.grab = newGrabber(cfg.Producer, sdk.Options{
 		Stream: cfg.Stream, Name: "framehub-snapshot", MaxInFlight: 1, MaxHold: cfg.MaxHold,
-		Policy: ipc.PolicyLatest, Reconnect: true, ReconnectMin: 100 * time.Millisecond, ReconnectMax: cfg.ReconnectMax, Logger: s.log,
+		Policy: sdk.PolicyLatest, Reconnect: true, ReconnectMin: 100 * time.Millisecond, ReconnectMax: cfg.ReconnectMax, Logger: s.log,
 	}, s.log, s.m)
 	s.notify = newNotifier(s.log, s.m, cfg.Webhook, cfg.EventSocket)
 	st, err := newStore(storeConfig{

@@ -111,7 +111,7 @@ func (m *motionConsumer) scoreFrame(c *sdk.Client, f *sdk.Frame) (float64, bool,
 	if err != nil {
 		return 0, false, fmt.Errorf("frame %d: %w", f.Seq(), err)
 	}
-	return m.scorer.Score(y, int(f.Planes()[0].Stride), int(caps.Width), int(caps.Height))
+	return m.scorer.Score(y, f.Planes()[0].Stride, caps.Width, caps.Height)
 }
 
 func (m *motionConsumer) record(score float64, ok bool, seq uint64) {

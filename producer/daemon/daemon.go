@@ -24,7 +24,6 @@ import (
 	"github.com/framehub/framehub/producer/media"
 	"github.com/framehub/framehub/producer/surface"
 	"github.com/framehub/framehub/producer/synth"
-	"github.com/framehub/framehub/sdk"
 )
 
 // Options are the producer's settings, given as flags (RegisterFlags) or in
@@ -103,7 +102,7 @@ func (l *intList) Set(v string) error {
 
 // RegisterFlags defines the producer's flags on fs, with their defaults.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.Socket, "socket", sdk.DefaultAddr(), "consumer socket: a path, or @name for the abstract namespace")
+	fs.StringVar(&o.Socket, "socket", defaultSocket(), "consumer socket: a path, or @name for the abstract namespace")
 	fs.StringVar(&o.Admin, "admin", "127.0.0.1:7701", "admin address for /metrics, /healthz and /consumers (host:port or unix:/path; empty disables)")
 	o.Access.RegisterFlags(fs)
 	fs.UintVar(&o.SocketMode, "socket-mode", 0o660, "file mode of a path socket")
@@ -364,4 +363,11 @@ func fpsFraction(fps float64) (uint32, uint32) {
 		return uint32(fps), 1
 	}
 	return uint32(fps*1000 + 0.5), 1000
+}
+
+// defaultSocket is -socket's default: rundir.DefaultSocket's, or "" (which
+// the options' check explains) when there is none.
+func defaultSocket() string {
+	a, _ := rundir.DefaultSocket()
+	return a
 }

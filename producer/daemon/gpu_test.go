@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/cuda/standin"
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
 	sdkcuda "github.com/framehub/framehub/sdk/cuda"
 )
@@ -44,7 +43,7 @@ func TestSourceGPU(t *testing.T) {
 	for range 5 {
 		f, err := c.Next(ctx)
 		require.NoError(t, err)
-		require.Equal(t, ipc.KindCUDA, f.Surface().Kind)
+		require.Equal(t, sdk.KindCUDA, f.Surface().Kind)
 		d, err := im.Map(f)
 		require.NoError(t, err)
 		require.Len(t, d.Planes, 2)

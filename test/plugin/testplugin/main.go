@@ -26,9 +26,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/framehub/framehub/internal/stamp"
 	"github.com/framehub/framehub/sdk"
 	"github.com/framehub/framehub/sdk/plugin"
+	"github.com/framehub/framehub/sdk/stamp"
 )
 
 func main() {
@@ -114,7 +114,7 @@ func verify(c *sdk.Client, f *sdk.Frame) error {
 	if err != nil {
 		return err
 	}
-	_, err = stamp.Verify(y, int(f.Planes()[0].Stride), int(c.Caps().Width), f.Seq())
+	_, err = stamp.Verify(y, f.Planes()[0].Stride, c.Caps().Width, f.Seq())
 	return err
 }
 
