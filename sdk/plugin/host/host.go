@@ -6,7 +6,9 @@
 // hangs or its consumer stops.
 //
 // The host never touches frames: each plugin subscribes to the producer on
-// its own connection (see package plugin for why). Stopping the host stops
+// its own connection (see package plugin for why). Its restart loop, the
+// plugins' status and the relay of their output are those of
+// framehub-supervisor, which shares them. Stopping the host stops
 // its plugins, and a host that dies takes its plugins with it (they get
 // SIGKILL through PR_SET_PDEATHSIG).
 package host
@@ -145,7 +147,8 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// State is where a plugin is in its life cycle.
+// State is where a plugin is in its life cycle. Its values are those of
+// the restart engine that framehub's process supervisor shares.
 type State string
 
 // The states of a plugin.
@@ -170,7 +173,6 @@ type Status struct {
 	// long ago it came.
 	Health           plugin.HealthReply `json:"health"`
 	HealthAgeSeconds float64            `json:"health_age_seconds,omitempty"`
-	healthAt         time.Time
 }
 
 // Host supervises plugins. Create it with New and Run it.
