@@ -27,7 +27,7 @@ const (
 // refusals), skips to a keyframe after every gap, and keeps timestamps on
 // one continuous timeline (see timeline).
 type source struct {
-	o   *Options
+	o   *Config
 	log *slog.Logger
 	hub *hub
 
@@ -42,7 +42,7 @@ type source struct {
 	reconnects                                                           atomic.Uint64
 }
 
-func newSource(o *Options, log *slog.Logger) *source {
+func newSource(o *Config, log *slog.Logger) *source {
 	return &source{o: o, log: log, keyReq: make(chan struct{}, 1)}
 }
 

@@ -75,6 +75,17 @@ func New(cfg Config, log *slog.Logger) (*Supervisor, error) {
 	return s, nil
 }
 
+// Check reports what New would find wrong with cfg: an invalid value, a
+// binary that is not there.
+func Check(cfg Config) error {
+	s := &Supervisor{}
+	if exe, err := os.Executable(); err == nil {
+		s.selfDir = filepath.Dir(exe)
+	}
+	_, err := s.check(&cfg)
+	return err
+}
+
 // check validates cfg (filling its defaults) and resolves every binary.
 func (s *Supervisor) check(cfg *Config) (map[string]string, error) {
 	if err := cfg.validate(); err != nil {

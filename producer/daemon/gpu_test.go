@@ -30,7 +30,7 @@ func TestSourceGPU(t *testing.T) {
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- Run(runCtx, o, log) }()
+	go func() { done <- o.Run(runCtx, log) }()
 
 	var c *sdk.Client
 	require.Eventually(t, func() bool {
@@ -55,6 +55,6 @@ func TestSourceGPU(t *testing.T) {
 	require.NoError(t, <-done)
 
 	o.Allocator = "udmabuf"
-	err = Run(ctx, o, log)
+	err = o.Run(ctx, log)
 	require.ErrorContains(t, err, "cuda or cuda-dmabuf")
 }
