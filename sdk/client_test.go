@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -326,4 +327,50 @@ func TestDialRejected(t *testing.T) {
 	_, err = sdk.Dial(ctx, filepath.Join(t.TempDir(), "missing.sock"), sdk.Options{Logger: quietLogger(t, nil)})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "missing.sock")
+}
+
+// TestConsume: Consume hands every frame to fn in order, goes on after an
+// eviction (the SDK reconnects), returns fn's error, and returns nil when
+// its context ends.
+func TestConsume(t *testing.T) {
+	p := startProducer(t, filepath.Join(t.TempDir(), "p.sock"), 100, producer.Config{})
+	var logs testutil.LockedBuffer
+	ctx := ctxT(t, 20*time.Second)
+	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{MaxInFlight: 1, MaxHold: 300 * time.Millisecond, Reconnect: true, Logger: quietLogger(t, &logs)})
+	require.NoError(t, err)
+	defer c.Close()
+
+	var seqs []uint64
+	var held *sdk.Frame
+	stop := errors.New("enough")
+	err = c.Consume(ctx, func(f *sdk.Frame) error {
+		switch {
+		case held == nil && c.Stats().Evictions == 0:
+			held = f // never released: the producer evicts this consumer
+			return nil
+		case len(seqs) == 10:
+			f.Release()
+			return stop
+		}
+		seqs = append(seqs, f.Seq())
+		f.Release()
+		return nil
+	})
+	require.ErrorIs(t, err, stop)
+	require.EqualValues(t, 1, c.Stats().Evictions, "evicted once, and the loop went on")
+	require.EqualValues(t, 1, c.Stats().Reconnects)
+	require.False(t, held.Valid(), "the frame held through the eviction is stale")
+	held.Release()
+	require.True(t, slices.IsSorted(seqs), "frames in order: %v", seqs)
+
+	cctx, cancel := context.WithCancel(ctx)
+	n := 0
+	require.NoError(t, c.Consume(cctx, func(f *sdk.Frame) error {
+		f.Release()
+		if n++; n == 3 {
+			cancel()
+		}
+		return nil
+	}), "the end of its context ends the loop without an error")
+	require.Equal(t, 3, n)
 }
