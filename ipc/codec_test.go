@@ -967,37 +967,10 @@ var benchFrame = &ipc.Frame{
 	Flags: ipc.FlagKeyframe,
 }
 
-func BenchmarkEncodeFrame(b *testing.B) {
+// benchEncode measures Append of m into a reused buffer, as the producer
+// encodes a Frame for each consumer.
+func benchEncode(b *testing.B, m ipc.Message) {
 	c := ipc.NewCodec()
-	buf := make([]byte, 0, 512)
-	b.ReportAllocs()
-	for b.Loop() {
-		var err error
-		if buf, err = c.Append(buf[:0], benchFrame); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.SetBytes(int64(len(buf)))
-}
-
-func BenchmarkDecodeFrame(b *testing.B) {
-	c := ipc.NewCodec()
-	p := encode(b, c, benchFrame)
-	b.SetBytes(int64(len(p)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.Decode(p); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkEncodeRelease(b *testing.B) {
-	c := ipc.NewCodec()
-	m := &ipc.Release{Leases: make([]uint64, 16)}
-	for i := range m.Leases {
-		m.Leases[i] = 100_000 + uint64(i)
-	}
 	buf := make([]byte, 0, 512)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -1009,12 +982,9 @@ func BenchmarkEncodeRelease(b *testing.B) {
 	b.SetBytes(int64(len(buf)))
 }
 
-func BenchmarkDecodeRelease(b *testing.B) {
+// benchDecode measures Decode of m's packet.
+func benchDecode(b *testing.B, m ipc.Message) {
 	c := ipc.NewCodec()
-	m := &ipc.Release{Leases: make([]uint64, 16)}
-	for i := range m.Leases {
-		m.Leases[i] = 100_000 + uint64(i)
-	}
 	p := encode(b, c, m)
 	b.SetBytes(int64(len(p)))
 	b.ReportAllocs()
@@ -1025,28 +995,21 @@ func BenchmarkDecodeRelease(b *testing.B) {
 	}
 }
 
+// benchRelease is a batch of 16 releases.
+func benchRelease() *ipc.Release {
+	m := &ipc.Release{Leases: make([]uint64, 16)}
+	for i := range m.Leases {
+		m.Leases[i] = 100_000 + uint64(i)
+	}
+	return m
+}
+
+func BenchmarkEncodeFrame(b *testing.B)   { benchEncode(b, benchFrame) }
+func BenchmarkDecodeFrame(b *testing.B)   { benchDecode(b, benchFrame) }
+func BenchmarkEncodeRelease(b *testing.B) { benchEncode(b, benchRelease()) }
+func BenchmarkDecodeRelease(b *testing.B) { benchDecode(b, benchRelease()) }
+
 // The handshake's messages: once per connection, not per frame.
 
-func BenchmarkDecodeHello(b *testing.B) {
-	c := ipc.NewCodec()
-	p := encode(b, c, caseMsg(b, "Hello/queue"))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := c.Decode(p); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkEncodeWelcome(b *testing.B) {
-	c := ipc.NewCodec()
-	m := caseMsg(b, "Welcome")
-	buf := make([]byte, 0, 512)
-	b.ReportAllocs()
-	for b.Loop() {
-		var err error
-		if buf, err = c.Append(buf[:0], m); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkDecodeHello(b *testing.B)   { benchDecode(b, caseMsg(b, "Hello/queue")) }
+func BenchmarkEncodeWelcome(b *testing.B) { benchEncode(b, caseMsg(b, "Welcome")) }

@@ -474,11 +474,7 @@ func (m *Release) appendBody(b []byte) []byte {
 	if m.Leases == nil {
 		return append(b, 0xc0)
 	}
-	b = appendArrayLen(b, len(m.Leases))
-	for _, l := range m.Leases {
-		b = appendUint(b, l)
-	}
-	return b
+	return appendUints(appendArrayLen(b, len(m.Leases)), m.Leases)
 }
 
 func (m *Release) decodeBody(b []byte) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -81,6 +82,37 @@ func appendUint(b []byte, v uint64) []byte {
 	default:
 		return binary.BigEndian.AppendUint64(append(b, 0xcf), v)
 	}
+}
+
+// appendUints writes the values of an array of integers (Release's
+// leases, up to 64 a packet for a consumer and more for a test): into room
+// grown once, without append's checks per value.
+func appendUints(b []byte, vs []uint64) []byte {
+	n := len(b)
+	b = slices.Grow(b, 9*len(vs))[:n+9*len(vs)]
+	for _, v := range vs {
+		switch {
+		case v <= 0x7f:
+			b[n] = byte(v)
+			n++
+		case v <= math.MaxUint8:
+			b[n], b[n+1] = 0xcc, byte(v)
+			n += 2
+		case v <= math.MaxUint16:
+			b[n] = 0xcd
+			binary.BigEndian.PutUint16(b[n+1:], uint16(v))
+			n += 3
+		case v <= math.MaxUint32:
+			b[n] = 0xce
+			binary.BigEndian.PutUint32(b[n+1:], uint32(v))
+			n += 5
+		default:
+			b[n] = 0xcf
+			binary.BigEndian.PutUint64(b[n+1:], v)
+			n += 9
+		}
+	}
+	return b[:n]
 }
 
 // appendInt writes a signed value; a non-negative one in the unsigned
