@@ -189,12 +189,14 @@ func (s *Supervisor) runOnce(ctx context.Context, c *child, log *slog.Logger) (r
 		c.proc.Set(StateStarting, fmt.Sprintf("its ready socket %s to accept connections", c.p.ReadySocket))
 	}
 	res := make(chan error, 1)
+	// Marked before the spawn: a child that fails at once may have written
+	// its error before the spawn request returns.
+	mark := c.logs.mark()
 	select {
 	case s.spawns <- spawnReq{cmd: cmd, res: res}:
 	case <-ctx.Done():
 		return restart.Exit{}, ctx.Err() // stopped before it started
 	}
-	mark := c.logs.mark()
 	if err := <-res; err != nil {
 		return restart.Exit{}, err
 	}
