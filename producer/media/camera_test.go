@@ -12,7 +12,6 @@ import (
 
 	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/internal/testutil/ipcam"
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -116,11 +115,9 @@ func TestCameraPassThrough(t *testing.T) {
 					require.Equal(t, want[at], data, "frame %d: not the camera's access unit %d byte for byte", n, at)
 					require.Zero(t, f.Dropped(), "frame %d", n)
 				}
-				wantFlags := uint32(0)
-				if sent[at].IDR() {
-					wantFlags = ipc.FlagKeyframe | ipc.FlagHeader
-				}
-				require.Equal(t, wantFlags, f.Flags()&^ipc.FlagDiscont, "frame %d (access unit %d)", n, at)
+				idr := sent[at].IDR()
+				require.Equal(t, idr, f.Keyframe(), "frame %d (access unit %d): keyframe", n, at)
+				require.Equal(t, idr, f.Header(), "frame %d (access unit %d): header", n, at)
 				require.Equal(t, f.PTS(), f.DTS(), "no B-frames: DTS = PTS")
 				if n > 0 {
 					require.InDelta(t, float64(time.Second/30), float64(f.PTS()-lastPTS), 1, "frame %d: PTS advance by the camera's frame interval", n)
@@ -130,7 +127,7 @@ func TestCameraPassThrough(t *testing.T) {
 			}
 			caps := c.Caps()
 			require.Equal(t, "H264", caps.Format)
-			require.Equal(t, [4]uint32{320, 240, 30, 1}, [4]uint32{caps.Width, caps.Height, caps.FPSNum, caps.FPSDen})
+			require.Equal(t, [4]int{320, 240, 30, 1}, [4]int{caps.Width, caps.Height, caps.FPSNum, caps.FPSDen})
 			require.Regexp(t, `^avc1\.[0-9a-f]{6}$`, caps.Codec)
 			st := h.p.Stats()
 			require.True(t, st.CameraConnected)
@@ -185,7 +182,7 @@ func TestCameraRawOnDemand(t *testing.T) {
 				require.GreaterOrEqual(t, f.Capture(), lastH264, "the first raw frame is no older than what the camera sent before the subscription")
 			}
 			caps := rc.Caps()
-			require.Equal(t, [3]any{"NV12", uint32(320), uint32(240)}, [3]any{caps.Format, caps.Width, caps.Height})
+			require.Equal(t, [3]any{"NV12", 320, 240}, [3]any{caps.Format, caps.Width, caps.Height})
 			y, err := f.Plane(0)
 			require.NoError(t, err)
 			require.GreaterOrEqual(t, len(y), 320*240)

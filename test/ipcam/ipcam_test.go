@@ -23,7 +23,6 @@ import (
 	"github.com/framehub/framehub/consumers/recorder"
 	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/internal/testutil/ipcam"
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -68,11 +67,9 @@ func TestPassThrough(t *testing.T) {
 				data, err := f.Data()
 				require.NoError(t, err)
 				require.NoError(t, fl.check(data, n == 0), "frame %d", n)
-				want := uint32(0)
-				if fl.idr[fl.at] {
-					want = ipc.FlagKeyframe | ipc.FlagHeader
-				}
-				require.Equal(t, want, f.Flags()&^ipc.FlagDiscont, "frame %d, the camera's access unit %d", n, fl.at)
+				idr := fl.idr[fl.at]
+				require.Equal(t, idr, f.Keyframe(), "frame %d, the camera's access unit %d: keyframe", n, fl.at)
+				require.Equal(t, idr, f.Header(), "frame %d, the camera's access unit %d: header", n, fl.at)
 				if n > 0 {
 					require.Zero(t, f.Dropped(), "frame %d", n)
 					require.InDelta(t, float64(time.Second/30), float64(f.PTS()-lastPTS), 1, "frame %d: PTS advance by the camera's frame interval", n)
@@ -82,7 +79,7 @@ func TestPassThrough(t *testing.T) {
 				f.Release()
 			}
 			caps := c.Caps()
-			require.Equal(t, [4]uint32{320, 240, 30, 1}, [4]uint32{caps.Width, caps.Height, caps.FPSNum, caps.FPSDen}, "from the camera's SPS")
+			require.Equal(t, [4]int{320, 240, 30, 1}, [4]int{caps.Width, caps.Height, caps.FPSNum, caps.FPSDen}, "from the camera's SPS")
 			require.Equal(t, float64(1), p.metric("framehub_producer_camera_connected"))
 			require.Equal(t, float64(0), p.metric("framehub_producer_camera_packets_lost_total"))
 			require.Equal(t, float64(0), p.metric("framehub_producer_decoder_running"), "no raw consumer: no decoding")
@@ -116,10 +113,13 @@ type watcher struct {
 	fl         *follower
 	frames     int
 	afterEOS   int // frames since the first EOS
-	firstAfter *ipc.Frame
+	firstAfter *firstFrame
 	err        error
 	done       chan struct{}
 }
+
+// firstFrame is what the watcher keeps of the first frame after an EOS.
+type firstFrame struct{ discont, keyframe bool }
 
 func watch(t *testing.T, p *producerProc, sent []ipcam.AU) *watcher {
 	w := &watcher{eos: &eosCounter{}, fl: newFollower(sent), done: make(chan struct{})}
@@ -147,8 +147,7 @@ func watch(t *testing.T, p *producerProc, sent []ipcam.AU) *watcher {
 			w.frames++
 			if w.eos.n.Load() > 0 {
 				if w.afterEOS == 0 {
-					info := f.Info()
-					w.firstAfter = &info
+					w.firstAfter = &firstFrame{discont: f.Discont(), keyframe: f.Keyframe()}
 				}
 				w.afterEOS++
 			}
@@ -209,8 +208,8 @@ func TestCameraKilledAndRestarted(t *testing.T) {
 	w.mu.Lock()
 	first := *w.firstAfter
 	w.mu.Unlock()
-	require.NotZero(t, first.Flags&ipc.FlagDiscont, "the first frame after the outage says DISCONT")
-	require.NotZero(t, first.Flags&ipc.FlagKeyframe, "and is a keyframe: a session publishes from its first IDR")
+	require.True(t, first.discont, "the first frame after the outage says DISCONT")
+	require.True(t, first.keyframe, "and is a keyframe: a session publishes from its first IDR")
 	require.GreaterOrEqual(t, p.metric("framehub_producer_pipeline_restarts_total"), float64(1), "reconnections to the camera")
 	require.Equal(t, 2, strings.Count(p.Log.String(), "msg=\"camera connected\""), "two camera sessions")
 
@@ -323,7 +322,7 @@ func TestRawOnDemand(t *testing.T) {
 		for n := 0; n < 15; n++ {
 			f := next(t, c)
 			caps := c.Caps()
-			require.Equal(t, [3]any{"NV12", uint32(320), uint32(240)}, [3]any{caps.Format, caps.Width, caps.Height}, "the camera's size")
+			require.Equal(t, [3]any{"NV12", 320, 240}, [3]any{caps.Format, caps.Width, caps.Height}, "the camera's size")
 			y, err := f.Plane(0)
 			require.NoError(t, err)
 			require.Len(t, y, int(f.Planes()[0].Size))
