@@ -293,3 +293,78 @@ func TestConfigErrors(t *testing.T) {
 	require.True(t, errors.Is(err, err))
 	_ = bufio.NewReader
 }
+
+func TestCameraConfigErrors(t *testing.T) {
+	cases := []struct{ name, file, want string }{
+		{"bad name", "run-dir: /run/fh\ncameras:\n  - name: front\n    source: test\n  - name: Back Yard\n    source: test\n",
+			`g.yaml:5: cameras.1.name: camera name "Back Yard" has 'B' at byte 0`},
+		{"long name", "run-dir: /run/fh\ncameras:\n  - name: " + strings.Repeat("a", 33) + "\n    source: test\n", "g.yaml:3: cameras.0.name: camera name"},
+		{"duplicate", "run-dir: /run/fh\ncameras:\n  - {name: a, source: test}\n  - {name: a, source: test}\n", `g.yaml:4: cameras.1.name: camera "a" is also camera 0`},
+		{"no source", "run-dir: /run/fh\ncameras:\n  - name: a\n", `cameras.0.source: camera "a" has no source`},
+		{"reserved option", "run-dir: /run/fh\ncameras:\n  - name: a\n    source: test\n    options:\n      socket: /x\n", `g.yaml:6: cameras.0.options.socket`},
+		{"relative run-dir", "run-dir: run\ncameras:\n  - {name: a, source: test}\n", `run-dir: "run" must be an absolute path`},
+		{"per-camera without cameras", "processes:\n  - name: r\n    binary: x\n    per-camera: true\n", `g.yaml:4: processes.0.per-camera`},
+		{"name clash", "run-dir: /run/fh\ncameras:\n  - {name: a, source: test}\nprocesses:\n  - {name: producer.a, binary: x}\n", `two processes are named "producer.a"`},
+	}
+	for _, ca := range cases {
+		t.Run(ca.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "g.yaml")
+			require.NoError(t, os.WriteFile(p, []byte(ca.file), 0o644))
+			_, err := Load(p)
+			require.ErrorContains(t, err, ca.want)
+		})
+	}
+}
+
+func TestCamerasExpand(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "g.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(`run-dir: /run/fh
+cameras:
+  - name: front
+    source: rtsp://op:s3cret@10.0.0.5/stream1
+    options: {rtsp-transport: udp, decoder: none}
+  - name: back
+    source: test
+processes:
+  - name: recorder
+    binary: framehub-recorder
+    per-camera: true
+    args: [-socket, "{socket}", -dir, "/var/lib/fh/{camera}", -admin, "unix:{dir}/recorder.admin"]
+    admin: "unix:{dir}/recorder.admin"
+  - name: streamer
+    binary: framehub-streamer
+    args: [-rtsp-addr, "127.0.0.1:8554"]
+    camera-args: [-camera, "{camera}={socket}"]
+`), 0o644))
+	cfg, err := Load(p)
+	require.NoError(t, err)
+	var names []string
+	for _, q := range cfg.Processes {
+		names = append(names, q.Name)
+	}
+	require.Equal(t, []string{"producer.front", "producer.back", "recorder.front", "recorder.back", "streamer"}, names)
+	front := cfg.Processes[0]
+	require.Equal(t, "front", front.Camera)
+	require.Equal(t, []string{"-config", "/run/fh/front/producer.yaml"}, front.Args, "no source (nor its password) on the command line")
+	require.Equal(t, "/run/fh/front/framehub.sock", front.ReadySocket)
+	require.Contains(t, front.ProducerConfig, "source: rtsp://op:s3cret@10.0.0.5/stream1")
+	require.Contains(t, front.ProducerConfig, "rtsp-transport: udp")
+	require.Contains(t, front.ProducerConfig, "socket: /run/fh/front/framehub.sock")
+	require.Empty(t, front.After)
+	rec := cfg.Processes[3]
+	require.Equal(t, "back", rec.Camera)
+	require.Equal(t, []string{"-socket", "/run/fh/back/framehub.sock", "-dir", "/var/lib/fh/back", "-admin", "unix:/run/fh/back/recorder.admin"}, rec.Args)
+	require.Equal(t, "unix:/run/fh/back/recorder.admin", rec.Admin)
+	require.Equal(t, []string{"producer.back"}, rec.After, "a camera's recorder waits for its own producer only")
+	st := cfg.Processes[4]
+	require.Equal(t, []string{"-rtsp-addr", "127.0.0.1:8554", "-camera", "front=/run/fh/front/framehub.sock", "-camera", "back=/run/fh/back/framehub.sock"}, st.Args)
+	require.Empty(t, st.After, "the streamer waits for no camera: it serves the others while one is down")
+
+	cs := cameraStatus(cfg)
+	require.Equal(t, "rtsp://10.0.0.5/stream1", cs[0].Source, "no credentials in /status")
+	require.Equal(t, []string{"producer.front", "recorder.front"}, cs[0].Processes)
+
+	again := cfg
+	require.NoError(t, again.validate(), "validating an expanded config again changes nothing")
+	require.Equal(t, cfg.Processes, again.Processes)
+}
