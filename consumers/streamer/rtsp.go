@@ -44,7 +44,7 @@ type rtspServer struct {
 	log    *slog.Logger
 	byPath map[string]*camera // the cameras, by their path (name)
 	srv    *gortsplib.Server
-	ctx context.Context // ends the viewers' writers and DESCRIBE waits
+	ctx    context.Context // ends the viewers' writers and DESCRIBE waits
 
 	mu      sync.Mutex
 	viewers map[*gortsplib.ServerSession]*viewer
