@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
+# make demo CAMERAS=n: the demo with n test cameras in one group.
+CAMERAS ?= 1
 # Debian packages the build, tests and demo need. Installed by `make deps` when missing.
 APT_PACKAGES := ca-certificates gcc pkg-config python3 python3-msgpack \
 	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
@@ -55,8 +57,8 @@ bench: build ## run the benchmarks; reports in docs/bench/ (see docs/BENCHMARKS.
 	$(GO) run ./bench/transport -bin $(BIN)
 	$(GO) run ./bench/snapshot
 
-demo: build ## the whole group under the supervisor: test camera, x264enc, memfd surfaces, recorder, RTSP, snapshots (DEMO_SECONDS=n to stop by itself)
-	@BIN=$(BIN) scripts/demo.sh
+demo: build ## the whole group under the supervisor: test camera, x264enc, memfd surfaces, recorder, RTSP, snapshots (CAMERAS=n cameras; DEMO_SECONDS=n to stop by itself)
+	@BIN=$(BIN) CAMERAS=$(CAMERAS) scripts/demo.sh
 
 soak: deps ## the long chaos run: DURATION (default 30m) of random faults; report and charts in docs/SOAK.md, docs/soak/
 	FRAMEHUB_CHAOS=1 FRAMEHUB_CHAOS_DURATION=$(DURATION) FRAMEHUB_SOAK_REPORT=$(CURDIR)/docs/SOAK.md \
