@@ -7,6 +7,10 @@
 // program writing it to MP4 files, checked with GStreamer
 // (gst-discoverer-1.0 and a real decode); framehubctl and the supervisor
 // for what an operator sees; and SDK consumers in the test process.
+// TestTwoCamerasInOneGroup runs two cameras from one group config under
+// framehub-supervisor (a producer and a recorder per camera, one
+// framehub-streamer for both, played by gst-launch-1.0's rtspsrc) and
+// kills one camera's producer.
 //
 // The package has no non-test code besides this file.
 package ipcam

@@ -31,9 +31,10 @@ const waitTimeout = 40 * time.Second
 
 // Set once by TestMain, read-only afterwards.
 var (
-	binDir     string        // framehub-producer, -recorder, -supervisor and framehubctl
+	binDir     string        // framehub-producer, -recorder, -streamer, -supervisor and framehubctl
 	stream     *ipcam.Stream // what the camera sends: 320×240 at 30 fps, an IDR every 30 frames
 	streamFile string        // the same, Annex B, for the camera processes
+	smallFile  string        // a 160×120 stream of the same kind, for a second camera that looks different
 	streamErr  error         // why there is no stream (gst-launch-1.0 or x264enc missing)
 )
 
@@ -46,7 +47,8 @@ func runTests(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // the first cgo build of go-gst is slow
 	defer cancel()
 	dir, err := testutil.BuildToTemp(ctx, "github.com/framehub/framehub/cmd/framehub-producer", "github.com/framehub/framehub/cmd/framehub-recorder",
-		"github.com/framehub/framehub/cmd/framehub-supervisor", "github.com/framehub/framehub/cmd/framehubctl")
+		"github.com/framehub/framehub/cmd/framehub-supervisor", "github.com/framehub/framehub/cmd/framehubctl",
+		"github.com/framehub/framehub/cmd/framehub-streamer")
 	defer os.RemoveAll(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -63,6 +65,19 @@ func runTests(m *testing.M) int {
 		if err := os.WriteFile(streamFile, all, 0o600); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
+		}
+		var small *ipcam.Stream
+		small, streamErr = ipcam.Encode(ctx, ipcam.EncodeConfig{Width: 160, Height: 120, FPS: 30, Frames: 90, GOP: 30, BitrateKbps: 300})
+		if streamErr == nil {
+			all = nil
+			for _, au := range small.AUs {
+				all = append(all, au.AnnexB()...)
+			}
+			smallFile = filepath.Join(dir, "small.h264")
+			if err := os.WriteFile(smallFile, all, 0o600); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
 		}
 	}
 	return m.Run()
@@ -94,6 +109,9 @@ func cameraMain() int {
 		return 1
 	}
 	s.Width, s.Height, s.FPS = 320, 240, 30
+	if os.Getenv("FHI_SMALL") == "1" {
+		s.Width, s.Height = 160, 120
+	}
 	params, _ := strconv.Atoi(os.Getenv("FHI_PARAMS"))
 	auth, _ := strconv.Atoi(os.Getenv("FHI_AUTH"))
 	cam, err := ipcam.Start(ipcam.Config{Stream: s, Addr: os.Getenv("FHI_ADDR"), Params: ipcam.Params(params), Auth: ipcam.AuthMethod(auth),
@@ -117,6 +135,7 @@ type camConfig struct {
 	auth       ipcam.AuthMethod
 	user, pass string
 	udp        bool
+	small      bool // serve the 160×120 stream
 }
 
 type cameraProc struct {
@@ -132,7 +151,11 @@ func startCamera(t *testing.T, cfg camConfig) *cameraProc {
 	if cfg.udp {
 		udp = "1"
 	}
-	cmd := testutil.HelperCommand("camera", "FHI_STREAM="+streamFile, "FHI_ADDR="+cfg.addr, fmt.Sprintf("FHI_PARAMS=%d", cfg.params),
+	file, small := streamFile, "0"
+	if cfg.small {
+		file, small = smallFile, "1"
+	}
+	cmd := testutil.HelperCommand("camera", "FHI_STREAM="+file, "FHI_SMALL="+small, "FHI_ADDR="+cfg.addr, fmt.Sprintf("FHI_PARAMS=%d", cfg.params),
 		fmt.Sprintf("FHI_AUTH=%d", cfg.auth), "FHI_USER="+cfg.user, "FHI_PASS="+cfg.pass, "FHI_UDP="+udp)
 	var addr atomic.Value
 	d := testutil.StartDaemon(t, "camera", cmd, waitTimeout, func(line string) bool {
