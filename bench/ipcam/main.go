@@ -1,8 +1,9 @@
-// Command ipcam benchmarks the producer's rtsp:// source and writes
-// docs/bench/ipcam.md: the CPU time and memory of a framehub-producer
-// process serving one 1920×1080 30 fps H.264 IP camera read over RTSP,
-// in three configurations, run interleaved so that they see the same
-// machine:
+// Command ipcam benchmarks IP cameras (issue 20) and writes
+// docs/bench/ipcam.md, in two parts.
+//
+// Part one: the CPU time and memory of a framehub-producer process serving
+// one 1920×1080 30 fps H.264 IP camera read over RTSP, in three
+// configurations, run interleaved so that they see the same machine:
 //
 //   - passthrough: -source rtsp://…: the camera's access units go to the
 //     h264 stream as they arrive; no raw consumer, so nothing is decoded or
@@ -15,19 +16,30 @@
 //
 // Each configuration also has one consumer of the h264 stream, as a
 // recorder would be; the consumers and the camera run in this process,
-// whose CPU is not counted. The camera (internal/testutil/ipcam) serves a
-// 10 s x264 stream (4 Mbit/s, an IDR every 2 s, encoded at start with
-// gst-launch-1.0) in a loop over RTSP/TCP on 127.0.0.1.
+// whose CPU is not counted.
 //
-//	go run ./bench/ipcam -bin bin [-runs 3] [-window 20s] [-out docs/bench/ipcam.md]
+// Part many: framehub-supervisor running a group config of N cameras
+// (N = 1, 2, 4, 8: a producer and a recorder per camera, one streamer for
+// all), the CPU and RSS of every process of the group by role.
+//
+// The cameras (internal/testutil/ipcam) serve a 10 s x264 stream (4
+// Mbit/s, an IDR every 2 s, encoded at start with gst-launch-1.0) in a
+// loop over RTSP/TCP on 127.0.0.1.
+//
+//	go run ./bench/ipcam -bin bin [-parts one,many] [-many 1,2,4,8] [-runs 3] [-window 20s]
+//
+// A part not measured (-parts) is rendered from its raw results
+// (bench/results/ipcam.json, ipcam-many.json).
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"log/slog"
 	"net"
@@ -87,54 +99,129 @@ func main() {
 	window := flag.Duration("window", 20*time.Second, "measurement window of a run")
 	warmup := flag.Duration("warmup", 5*time.Second, "time between a producer's first access unit and the window")
 	out := flag.String("out", "docs/bench/ipcam.md", "report to write")
-	jsonOut := flag.String("json", "bench/results/ipcam.json", "raw results to write")
-	from := flag.String("from", "", "re-render the report from these raw results (a -json file) instead of measuring; -cmd is then the command that measured them")
-	cmd := flag.String("cmd", "", "with -from: the command line that produced the results")
-	kbps := flag.Float64("kbps", 4053, "with -from: the camera's bitrate, kbit/s")
+	jsonOne := flag.String("json", "bench/results/ipcam.json", "raw results of part one")
+	jsonMany := flag.String("json-many", "bench/results/ipcam-many.json", "raw results of part many")
+	parts := flag.String("parts", "one,many", "parts to measure: one (one camera: passthrough, with a raw consumer, decode + x264), "+
+		"many (groups of -many cameras); a part not measured is rendered from its raw results")
+	sizes := flag.String("many", "1,2,4,8", "group sizes of part many")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 	cmdline := "go run ./bench/ipcam " + strings.Join(os.Args[1:], " ")
-	if *from != "" {
-		b, err := os.ReadFile(*from)
-		must(err)
-		var results []result
-		must(json.Unmarshal(b, &results))
-		must(os.WriteFile(*out, []byte(report(*cmd, *runs, *window, *kbps, results)), 0o644))
-		return
-	}
-
-	log.Print("encoding the camera's stream: 300 frames of 1920×1080 with x264enc")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	stream, err := ipcam.Encode(ctx, ipcam.EncodeConfig{Width: 1920, Height: 1080, FPS: 30, Frames: 300, GOP: 60, BitrateKbps: 4000,
-		Pattern: "pattern=smpte horizontal-speed=8"})
-	cancel()
-	must(err)
-	bytes := 0
-	for _, au := range stream.AUs {
-		bytes += len(au.AnnexB())
-	}
-	cam, err := ipcam.Start(ipcam.Config{Stream: stream, Params: ipcam.ParamsInBand})
-	must(err)
-	defer cam.Close()
-	url := cam.URL("", "")
-	log.Printf("camera at %s: %d access units, %.0f kbit/s", url, len(stream.AUs), float64(bytes)*8/10/1000)
-
-	var results []result
-	for r := 1; r <= *runs; r++ {
-		for _, s := range systems {
-			res, err := measure(*bin, s, url, *warmup, *window)
-			must(err)
-			res.Run = r
-			log.Printf("run %d, %s: producer %.2f%% of a core, h264 %.1f/s, raw %.1f/s, RSS %.1f MiB (machine busy %.0f%%, steal %.1f%%)",
-				r, s.Name, res.CPU, res.H264FPS, res.RawFPS, res.RSSMiB, 100*res.Busy, 100*res.Steal)
-			results = append(results, res)
+	measureOne, measureMany := false, false
+	for _, p := range strings.Split(*parts, ",") {
+		switch p {
+		case "one":
+			measureOne = true
+		case "many":
+			measureMany = true
+		case "":
+		default:
+			log.Fatalf("-parts: %q is neither one nor many", p)
 		}
 	}
-	b, err := json.MarshalIndent(results, "", "  ")
-	must(err)
-	must(os.WriteFile(*jsonOut, append(b, '\n'), 0o644))
-	must(os.WriteFile(*out, []byte(report(cmdline, *runs, *window, float64(bytes)*8/10/1000, results)), 0o644))
-	log.Printf("wrote %s and %s", *out, *jsonOut)
+	var groups []int
+	for _, f := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			log.Fatalf("-many: %q is not a number of cameras", f)
+		}
+		groups = append(groups, n)
+	}
+
+	var one partFile[result]
+	var many partFile[manyResult]
+	if !measureOne {
+		must(load(*jsonOne, &one))
+	}
+	if !measureMany {
+		if err := load(*jsonMany, &many); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			must(err)
+		}
+	}
+	if measureOne || measureMany {
+		log.Print("encoding the camera's stream: 300 frames of 1920×1080 with x264enc")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		stream, err := ipcam.Encode(ctx, ipcam.EncodeConfig{Width: 1920, Height: 1080, FPS: 30, Frames: 300, GOP: 60, BitrateKbps: 4000,
+			Pattern: "pattern=smpte horizontal-speed=8"})
+		cancel()
+		must(err)
+		bytes := 0
+		for _, au := range stream.AUs {
+			bytes += len(au.AnnexB())
+		}
+		kbps := float64(bytes) * 8 / 10 / 1000
+		date := time.Now().UTC().Format("2006-01-02 15:04 UTC")
+		if measureOne {
+			one = partFile[result]{Command: cmdline, Date: date, Runs: *runs, Window: window.String(), Kbps: kbps}
+			cam, err := ipcam.Start(ipcam.Config{Stream: stream, Params: ipcam.ParamsInBand})
+			must(err)
+			url := cam.URL("", "")
+			log.Printf("camera at %s: %d access units, %.0f kbit/s", url, len(stream.AUs), kbps)
+			for r := 1; r <= *runs; r++ {
+				for _, s := range systems {
+					res, err := measure(*bin, s, url, *warmup, *window)
+					must(err)
+					res.Run = r
+					log.Printf("run %d, %s: producer %.2f%% of a core, h264 %.1f/s, raw %.1f/s, RSS %.1f MiB (machine busy %.0f%%, steal %.1f%%)",
+						r, s.Name, res.CPU, res.H264FPS, res.RawFPS, res.RSSMiB, 100*res.Busy, 100*res.Steal)
+					one.Results = append(one.Results, res)
+				}
+			}
+			cam.Close()
+			must(save(*jsonOne, one))
+		}
+		if measureMany {
+			many = partFile[manyResult]{Command: cmdline, Date: date, Runs: *runs, Window: window.String(), Kbps: kbps}
+			urls, closeAll, err := startCameras(stream, slices.Max(groups))
+			must(err)
+			for r := 1; r <= *runs; r++ {
+				for _, n := range groups {
+					res, err := measureGroup(*bin, urls[:n], *warmup, *window)
+					must(err)
+					res.Run = r
+					log.Printf("run %d, %d cameras: %.1f%% of a core (producers %.1f, recorders %.1f, streamer %.1f, supervisor %.1f), RSS %.0f MiB, "+
+						"slowest camera %.1f fps (machine busy %.0f%%, steal %.1f%%)", r, n, res.TotalCPU, res.ProducerCPU, res.RecorderCPU,
+						res.StreamerCPU, res.SupervisorCPU, res.TotalRSS, res.MinFPS, 100*res.Busy, 100*res.Steal)
+					many.Results = append(many.Results, res)
+				}
+			}
+			closeAll()
+			must(save(*jsonMany, many))
+		}
+	}
+	text := report(one)
+	if len(many.Results) > 0 {
+		text += manyReport(many)
+	}
+	must(os.WriteFile(*out, []byte(text), 0o644))
+	log.Printf("wrote %s", *out)
+}
+
+// partFile is the raw results of one part, with what the report says of
+// how they were measured.
+type partFile[R any] struct {
+	Command string  `json:"command"`
+	Date    string  `json:"date"`
+	Runs    int     `json:"runs"`
+	Window  string  `json:"window"`
+	Kbps    float64 `json:"camera_kbps"`
+	Results []R     `json:"results"`
+}
+
+func load[R any](path string, p *partFile[R]) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, p)
+}
+
+func save[R any](path string, p partFile[R]) error {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // measure runs one producer of system s on the camera at url and measures
@@ -158,9 +245,7 @@ func measure(bin string, s system, url string, warmup, window time.Duration) (re
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 	}()
-	m := &metrics{c: &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", adminSock)
-	}}}}
+	m := unixMetrics(adminSock)
 	deadline := time.Now().Add(30 * time.Second)
 	for m.get()[`framehub_producer_frames_total{stream="h264"}`] == 0 {
 		if time.Now().After(deadline) {
@@ -236,6 +321,14 @@ func measure(bin string, s system, url string, warmup, window time.Duration) (re
 // metrics reads a producer's /metrics over its admin Unix socket.
 type metrics struct{ c *http.Client }
 
+// unixMetrics reads the /metrics of the daemon whose admin API is on the
+// Unix socket sock.
+func unixMetrics(sock string) *metrics {
+	return &metrics{c: &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+	}}}}
+}
+
 // get returns "name{labels}" → value; empty while the producer does not
 // answer.
 func (m *metrics) get() map[string]float64 {
@@ -276,12 +369,13 @@ func median(v []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// report renders docs/bench/ipcam.md.
-func report(cmdline string, runs int, window time.Duration, kbps float64, results []result) string {
+// report renders docs/bench/ipcam.md's part one.
+func report(p partFile[result]) string {
+	cmdline, runs, window, kbps, results := p.Command, p.Runs, p.Window, p.Kbps, p.Results
 	var b strings.Builder
 	fmt.Fprintf(&b, "# One IP camera: passthrough against decode + x264\n\n")
-	fmt.Fprintf(&b, "Produced by `%s` on %s.\n", cmdline, time.Now().UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(&b, "Every figure is the median over %d runs of a %v window per configuration, the configurations interleaved "+
+	fmt.Fprintf(&b, "Produced by `%s` on %s.\n", cmdline, p.Date)
+	fmt.Fprintf(&b, "Every figure is the median over %d runs of a %s window per configuration, the configurations interleaved "+
 		"(run 1 of each, then run 2…), so that they saw the same machine. This machine is a shared 2-vCPU VM where other "+
 		"work runs: compare the figures within this file, and read the machine's busy share beside them.\n\n", runs, window)
 	fmt.Fprintf(&b, "## Machine\n\n%s\n\n", sysinfo.Summary())
