@@ -94,6 +94,9 @@ func (c *Config) validateCameras() error {
 		}
 		c.RunDir = d
 	}
+	if c.ProducerBinary == "" {
+		c.ProducerBinary = "framehub-producer"
+	}
 	if !filepath.IsAbs(c.RunDir) {
 		return config.Invalid("run-dir", "%q must be an absolute path", c.RunDir)
 	}
@@ -213,7 +216,7 @@ func (c *Config) producerOf(cam Camera) Process {
 		b = []byte(fmt.Sprintf("# %v\n", err))
 	}
 	return Process{
-		Name: producerProcess + "." + cam.Name, Binary: "framehub-producer", Camera: cam.Name,
+		Name: producerProcess + "." + cam.Name, Binary: c.ProducerBinary, Camera: cam.Name,
 		Args: []string{"-config", filepath.Join(dir, "producer.yaml")}, ReadySocket: socket, Admin: admin,
 		ProducerConfig: string(b), Restart: defaultRestart(Restart{}), After: []string{},
 	}

@@ -32,6 +32,9 @@ type Config struct {
 	// Cameras are the group's cameras: a producer runs for each (see
 	// Camera), before the processes.
 	Cameras []Camera `yaml:"cameras"`
+	// ProducerBinary is the program of the cameras' producers, found as a
+	// process's binary is; default framehub-producer.
+	ProducerBinary string `yaml:"producer-binary"`
 	// Processes are started in this order and stopped in the reverse order.
 	// With cameras, an entry with per-camera runs once per camera, and the
 	// others once, with their camera-args repeated for every camera.

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/framehub/framehub/internal/testutil"
 )
@@ -50,6 +51,23 @@ func TestMain(m *testing.M) {
 				_ = c.Close()
 			}
 		}()
+		waitTerm()
+		_ = ln.Close()
+	case "camera": // a camera's producer: listens on the socket of its -config file
+		b, err := os.ReadFile(os.Args[len(os.Args)-1])
+		if err != nil {
+			os.Exit(3)
+		}
+		var c struct {
+			Socket string `yaml:"socket"`
+		}
+		if err := yaml.Unmarshal(b, &c); err != nil {
+			os.Exit(3)
+		}
+		ln, err := net.Listen("unixpacket", c.Socket)
+		if err != nil {
+			os.Exit(3)
+		}
 		waitTerm()
 		_ = ln.Close()
 	case "consumer": // records its start time
@@ -367,4 +385,64 @@ processes:
 	again := cfg
 	require.NoError(t, again.validate(), "validating an expanded config again changes nothing")
 	require.Equal(t, cfg.Processes, again.Processes)
+}
+
+// A reload of a camera config: a camera whose options changed restarts its
+// producer only; an added camera starts its producer and its per-camera
+// processes and restarts the processes for all cameras (their camera-args
+// changed); the rest keeps running.
+func TestCamerasReload(t *testing.T) {
+	t.Setenv("FH_SUP_CHILD", "camera") // the producers' mode; the others set theirs
+	self, err := os.Executable()
+	require.NoError(t, err)
+	run := testutil.ShortDir(t)
+	cfg := func(cams ...Camera) Config {
+		return Config{RunDir: run, ProducerBinary: self, Cameras: cams, Processes: []Process{
+			{Name: "rec", Binary: self, Env: []string{"FH_SUP_CHILD=consumer"}, PerCamera: true, Args: []string{"-socket", "{socket}"}},
+			{Name: "str", Binary: self, Env: []string{"FH_SUP_CHILD=consumer"}, CameraArgs: []string{"-camera", "{camera}={socket}"}},
+		}}
+	}
+	a, b := Camera{Name: "a", Source: "test"}, Camera{Name: "b", Source: "test"}
+	s, _, _ := startSupervisor(t, cfg(a, b))
+	allReady := func(names ...string) map[string]int {
+		pids := map[string]int{}
+		require.Eventually(t, func() bool {
+			for _, n := range names {
+				st := state(s, n)
+				if st.State != StateReady {
+					return false
+				}
+				pids[n] = st.PID
+			}
+			return true
+		}, waitFor, 10*time.Millisecond, "%v ready", names)
+		return pids
+	}
+	before := allReady("producer.a", "producer.b", "rec.a", "rec.b", "str")
+	require.Equal(t, "b", state(s, "rec.b").Camera)
+
+	a2 := a
+	a2.Options = map[string]any{"rtsp-transport": "udp"}
+	r, err := s.Reload(context.Background(), cfg(a2, b))
+	require.NoError(t, err)
+	require.Equal(t, []string{"producer.a"}, r.Restarted)
+	require.Empty(t, r.Added)
+	after := allReady("producer.a", "producer.b", "rec.a", "rec.b", "str")
+	require.NotEqual(t, before["producer.a"], after["producer.a"])
+	for _, n := range []string{"producer.b", "rec.a", "rec.b", "str"} {
+		require.Equal(t, before[n], after[n], "%s untouched", n)
+	}
+	b2, err := os.ReadFile(filepath.Join(run, "a", "producer.yaml"))
+	require.NoError(t, err)
+	require.Contains(t, string(b2), "rtsp-transport: udp", "the new options are in the producer's config file")
+
+	c := Camera{Name: "c", Source: "test"}
+	r, err = s.Reload(context.Background(), cfg(a2, b, c))
+	require.NoError(t, err)
+	require.Equal(t, []string{"producer.c", "rec.c"}, r.Added)
+	require.Equal(t, []string{"str"}, r.Restarted)
+	again := allReady("producer.a", "producer.b", "producer.c", "rec.a", "rec.b", "rec.c", "str")
+	for _, n := range []string{"producer.a", "producer.b", "rec.a", "rec.b"} {
+		require.Equal(t, after[n], again[n], "%s untouched", n)
+	}
 }

@@ -180,6 +180,17 @@ processes:
 	text, err := ctl.Output()
 	require.NoError(t, err)
 	require.Contains(t, string(text), "CAMERA")
+	// framehubctl consumers -camera: that camera's producer, found through
+	// the supervisor.
+	ctl = exec.Command(filepath.Join(binDir, "framehubctl"), "consumers", "-camera", "back", "-supervisor", supAdmin, "-json", "-token-file", tokenFile)
+	cons, err := ctl.Output()
+	require.NoError(t, err)
+	require.Contains(t, string(cons), `"name": "framehub-recorder"`)
+	require.Contains(t, string(cons), `"name": "streamer"`)
+	ctl = exec.Command(filepath.Join(binDir, "framehubctl"), "consumers", "-camera", "side", "-supervisor", supAdmin, "-token-file", tokenFile)
+	bad, err := ctl.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(bad), "runs no process producer.side (cameras: front, back)")
 	for _, s := range []string{string(out), string(text), sup.Log.String()} {
 		require.NotContains(t, s, pass)
 	}
