@@ -36,6 +36,14 @@ type manyResult struct {
 	StreamerRSS   float64 `json:"streamer_rss_mib"`
 	SupervisorRSS float64 `json:"supervisor_rss_mib"`
 	TotalRSS      float64 `json:"total_rss_mib"`
+	// PSS in MiB (/proc/PID/smaps_rollup): RSS with each shared page (the
+	// libraries, the h264 slabs a consumer maps too) divided among the
+	// processes that map it, so that the sum over processes counts it once.
+	ProducerPSS   float64 `json:"producer_pss_mib"`
+	RecorderPSS   float64 `json:"recorder_pss_mib"`
+	StreamerPSS   float64 `json:"streamer_pss_mib"`
+	SupervisorPSS float64 `json:"supervisor_pss_mib"`
+	TotalPSS      float64 `json:"total_pss_mib"`
 	// FPS is the lowest camera's rate of access units through its
 	// producer over the window.
 	MinFPS float64 `json:"min_h264_fps"`
@@ -184,19 +192,41 @@ func measureGroup(bin string, urls []string, warmup, window time.Duration) (many
 		}
 		cpu := 100 * float64(c1-cpu0[i]) / 1e9 / wall
 		rss := float64(sysinfo.RSSKiB(p.pid)) / 1024
+		pss, err := pssMiB(p.pid)
+		if err != nil {
+			return manyResult{}, fmt.Errorf("%s (pid %d): %w", p.role, p.pid, err)
+		}
 		switch p.role {
 		case "producer":
-			res.ProducerCPU, res.ProducerRSS = res.ProducerCPU+cpu, res.ProducerRSS+rss
+			res.ProducerCPU, res.ProducerRSS, res.ProducerPSS = res.ProducerCPU+cpu, res.ProducerRSS+rss, res.ProducerPSS+pss
 		case "recorder":
-			res.RecorderCPU, res.RecorderRSS = res.RecorderCPU+cpu, res.RecorderRSS+rss
+			res.RecorderCPU, res.RecorderRSS, res.RecorderPSS = res.RecorderCPU+cpu, res.RecorderRSS+rss, res.RecorderPSS+pss
 		case "streamer":
-			res.StreamerCPU, res.StreamerRSS = res.StreamerCPU+cpu, res.StreamerRSS+rss
+			res.StreamerCPU, res.StreamerRSS, res.StreamerPSS = res.StreamerCPU+cpu, res.StreamerRSS+rss, res.StreamerPSS+pss
 		case "supervisor":
-			res.SupervisorCPU, res.SupervisorRSS = res.SupervisorCPU+cpu, res.SupervisorRSS+rss
+			res.SupervisorCPU, res.SupervisorRSS, res.SupervisorPSS = res.SupervisorCPU+cpu, res.SupervisorRSS+rss, res.SupervisorPSS+pss
 		}
-		res.TotalCPU, res.TotalRSS = res.TotalCPU+cpu, res.TotalRSS+rss
+		res.TotalCPU, res.TotalRSS, res.TotalPSS = res.TotalCPU+cpu, res.TotalRSS+rss, res.TotalPSS+pss
 	}
 	return res, nil
+}
+
+// pssMiB reads a process's proportional set size.
+func pssMiB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+			var kib float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%f kB", &kib); err != nil {
+				return 0, fmt.Errorf("smaps_rollup: %q: %w", line, err)
+			}
+			return kib / 1024, nil
+		}
+	}
+	return 0, fmt.Errorf("no Pss line in /proc/%d/smaps_rollup", pid)
 }
 
 // startCameras starts n stand-in cameras serving s; close them with the
@@ -252,8 +282,8 @@ func manyReport(p partFile[manyResult]) string {
 		"a framehub-producer (`-source rtsp://…`, passthrough, no raw consumer) and a framehub-recorder (`per-camera: true`, "+
 		"MP4 segments of 1 min in a directory per camera), and one framehub-streamer serving every camera "+
 		"(`camera-args: [-camera, \"{camera}={socket}\"]`, no viewer). **CPU** is every process's own (all threads, "+
-		"/proc/PID/task/*/schedstat) over the window, in %% of one core; **RSS** at the window's end. The stand-in cameras "+
-		"are not counted.\n\n", kbps)
+		"/proc/PID/task/*/schedstat) over the window, in %% of one core; **PSS** and **RSS** at the window's end. The "+
+		"stand-in cameras are not counted.\n\n", kbps)
 	sizes := []int{}
 	for _, r := range results {
 		if !slices.Contains(sizes, r.Cameras) {
@@ -261,37 +291,40 @@ func manyReport(p partFile[manyResult]) string {
 		}
 	}
 	slices.Sort(sizes)
-	fmt.Fprintf(&b, "| cameras | total CPU (%% of a core) | CPU per camera | producers | recorders | streamer | supervisor | total RSS (MiB) | RSS per camera | producers' RSS | recorders' RSS | streamer RSS | slowest camera (fps) | machine busy |\n")
-	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	type row struct{ cpu, rss float64 }
+	fmt.Fprintf(&b, "| cameras | total CPU (%% of a core) | CPU per camera | producers | recorders | streamer | supervisor | "+
+		"total PSS (MiB) | PSS per camera | producers' PSS | recorders' PSS | streamer PSS | supervisor PSS | total RSS (MiB) | slowest camera (fps) | machine busy |\n")
+	fmt.Fprintf(&b, "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	type row struct{ cpu, pss float64 }
 	med := map[int]row{}
 	for _, n := range sizes {
-		var v [13][]float64
+		var v [15][]float64
 		for _, r := range results {
 			if r.Cameras != n {
 				continue
 			}
 			for i, x := range []float64{r.TotalCPU, r.TotalCPU / float64(n), r.ProducerCPU, r.RecorderCPU, r.StreamerCPU, r.SupervisorCPU,
-				r.TotalRSS, r.TotalRSS / float64(n), r.ProducerRSS, r.RecorderRSS, r.StreamerRSS, r.MinFPS, 100 * r.Busy} {
+				r.TotalPSS, r.TotalPSS / float64(n), r.ProducerPSS, r.RecorderPSS, r.StreamerPSS, r.SupervisorPSS, r.TotalRSS, r.MinFPS, 100 * r.Busy} {
 				v[i] = append(v[i], x)
 			}
 		}
 		med[n] = row{median(v[0]), median(v[6])}
-		fmt.Fprintf(&b, "| %d | **%.1f** | **%.2f** | %.1f | %.1f | %.1f | %.1f | **%.0f** | **%.1f** | %.0f | %.0f | %.0f | %.1f | %.0f%% |\n", n,
+		fmt.Fprintf(&b, "| %d | **%.1f** | **%.2f** | %.1f | %.1f | %.1f | %.1f | **%.0f** | **%.1f** | %.0f | %.0f | %.0f | %.0f | %.0f | %.1f | %.0f%% |\n", n,
 			median(v[0]), median(v[1]), median(v[2]), median(v[3]), median(v[4]), median(v[5]),
-			median(v[6]), median(v[7]), median(v[8]), median(v[9]), median(v[10]), median(v[11]), median(v[12]))
+			median(v[6]), median(v[7]), median(v[8]), median(v[9]), median(v[10]), median(v[11]), median(v[12]), median(v[13]), median(v[14]))
 	}
 	if len(sizes) >= 2 {
 		lo, hi := sizes[0], sizes[len(sizes)-1]
 		dc := (med[hi].cpu - med[lo].cpu) / float64(hi-lo)
-		dr := (med[hi].rss - med[lo].rss) / float64(hi-lo)
-		fmt.Fprintf(&b, "\nGrowth from %d to %d cameras: **%.2f%% of a core and %.0f MiB of RSS per added camera** (its producer, "+
-			"its recorder and its share of the streamer), on this 2-vCPU machine.\n", lo, hi, dc, dr)
+		dr := (med[hi].pss - med[lo].pss) / float64(hi-lo)
+		fmt.Fprintf(&b, "\nGrowth from %d to %d cameras: **%.2f%% of a core and %.0f MiB (PSS) per added camera** (its producer, "+
+			"its recorder and its share of the streamer), on this 2-vCPU machine. RSS counts each shared page once per process that "+
+			"maps it (the GStreamer and Go libraries every producer maps, the h264 slabs a recorder maps too); PSS divides it among "+
+			"them, so that the sum is what the group costs the machine.\n", lo, hi, dc, dr)
 	}
-	fmt.Fprintf(&b, "\n## Every run (many cameras)\n\n| run | cameras | total CPU | producers | recorders | streamer | supervisor | total RSS (MiB) | slowest fps | machine busy | steal |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n## Every run (many cameras)\n\n| run | cameras | total CPU | producers | recorders | streamer | supervisor | total PSS (MiB) | total RSS (MiB) | slowest fps | machine busy | steal |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&b, "| %d | %d | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.0f | %.1f | %.0f%% | %.1f%% |\n", r.Run, r.Cameras, r.TotalCPU,
-			r.ProducerCPU, r.RecorderCPU, r.StreamerCPU, r.SupervisorCPU, r.TotalRSS, r.MinFPS, 100*r.Busy, 100*r.Steal)
+		fmt.Fprintf(&b, "| %d | %d | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.0f | %.0f | %.1f | %.0f%% | %.1f%% |\n", r.Run, r.Cameras, r.TotalCPU,
+			r.ProducerCPU, r.RecorderCPU, r.StreamerCPU, r.SupervisorCPU, r.TotalPSS, r.TotalRSS, r.MinFPS, 100*r.Busy, 100*r.Steal)
 	}
 	return b.String()
 }

@@ -98,11 +98,11 @@ func Defaults() Config {
 func (o *Config) Validate() error {
 	o.Path = strings.Trim(o.Path, "/")
 	switch {
-	case o.Socket == "":
+	case o.Socket == "" && len(o.Cameras) == 0:
 		return config.Invalid("socket", "%w", sdk.AddrError(o.Socket))
 	case o.Stream == "":
 		return config.Invalid("stream", "must not be empty")
-	case o.Path == "":
+	case o.Path == "" && len(o.Cameras) == 0:
 		return config.Invalid("path", "must not be empty")
 	case (o.User == "") != (o.Pass == ""):
 		if o.User == "" {
