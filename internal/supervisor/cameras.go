@@ -5,7 +5,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -52,7 +54,9 @@ type CameraStatus struct {
 }
 
 // Placeholders replaced in a per-camera process's args, env, dir, admin
-// and ready-socket, and in camera-args.
+// and ready-socket, in camera-args and in producer-admin. {port:N} is
+// N for the first camera, N+1 for the second…: a TCP port per camera
+// (Prometheus scrapes no Unix socket).
 const (
 	PlaceholderCamera = "{camera}" // the camera's name
 	PlaceholderSocket = "{socket}" // its producer's consumer socket: {dir}/framehub.sock
@@ -97,6 +101,9 @@ func (c *Config) validateCameras() error {
 	if c.ProducerBinary == "" {
 		c.ProducerBinary = "framehub-producer"
 	}
+	if c.ProducerAdmin == "" {
+		c.ProducerAdmin = "unix:" + PlaceholderDir + "/producer.admin"
+	}
 	if !filepath.IsAbs(c.RunDir) {
 		return config.Invalid("run-dir", "%q must be an absolute path", c.RunDir)
 	}
@@ -135,35 +142,52 @@ func (c *Config) expand() error {
 		return nil
 	}
 	var out []Process
-	for _, cam := range c.Cameras {
-		out = append(out, c.producerOf(cam))
+	for i, cam := range c.Cameras {
+		p, err := c.producerOf(cam, i)
+		if err != nil {
+			return err
+		}
+		out = append(out, p)
 	}
 	for i, p := range c.Processes {
+		at := func(k string) string { return fmt.Sprintf("processes.%d.%s", i, k) }
 		if !p.PerCamera {
 			q := p
 			q.PerCamera, q.CameraArgs = false, nil
 			q.Args = slices.Clone(p.Args)
-			for _, cam := range c.Cameras {
-				r := c.replacer(cam.Name)
-				for _, a := range p.CameraArgs {
-					q.Args = append(q.Args, r.Replace(a))
+			for j := range c.Cameras {
+				args, err := c.substituteAll(p.CameraArgs, j)
+				if err != nil {
+					return config.Invalid(at("camera-args"), "%w", err)
 				}
+				q.Args = append(q.Args, args...)
 			}
 			out = append(out, q)
 			continue
 		}
-		for _, cam := range c.Cameras {
-			r := c.replacer(cam.Name)
+		for j, cam := range c.Cameras {
 			q := p
 			q.Name, q.Camera, q.PerCamera = p.Name+"."+cam.Name, cam.Name, false
-			q.Args = replaceAll(r, p.Args)
-			q.Env = replaceAll(r, p.Env)
-			q.Dir, q.Admin, q.ReadySocket = r.Replace(p.Dir), r.Replace(p.Admin), r.Replace(p.ReadySocket)
+			var err error
+			if q.Args, err = c.substituteAll(p.Args, j); err != nil {
+				return config.Invalid(at("args"), "%w", err)
+			}
+			if q.Env, err = c.substituteAll(p.Env, j); err != nil {
+				return config.Invalid(at("env"), "%w", err)
+			}
+			for _, f := range []struct {
+				key string
+				v   *string
+			}{{"dir", &q.Dir}, {"admin", &q.Admin}, {"ready-socket", &q.ReadySocket}} {
+				if *f.v, err = c.substitute(*f.v, j); err != nil {
+					return config.Invalid(at(f.key), "%w", err)
+				}
+			}
 			// It starts after its camera's producer and the processes it
 			// names, each of the same camera when that runs per camera.
 			q.After = []string{producerProcess + "." + cam.Name}
 			for _, a := range p.After {
-				if j := slices.IndexFunc(c.Processes[:i], func(e Process) bool { return e.Name == a }); j >= 0 && c.Processes[j].PerCamera {
+				if k := slices.IndexFunc(c.Processes[:i], func(e Process) bool { return e.Name == a }); k >= 0 && c.Processes[k].PerCamera {
 					a += "." + cam.Name
 				}
 				q.After = append(q.After, a)
@@ -182,44 +206,83 @@ func (c *Config) expand() error {
 	return nil
 }
 
-func (c *Config) replacer(camera string) *strings.Replacer {
-	return strings.NewReplacer(PlaceholderCamera, camera, PlaceholderSocket, c.cameraSocket(camera), PlaceholderDir, c.cameraDir(camera))
+// placeholderRE matches a placeholder: {name} or {name:argument}.
+var placeholderRE = regexp.MustCompile(`\{([a-z][a-z-]*)(?::([^{}]*))?\}`)
+
+// substitute replaces the placeholders of s by the values of camera i
+// (its index in Cameras). An unknown placeholder is an error, so that a
+// typo ({camra}) cannot make every camera write to one directory.
+func (c *Config) substitute(s string, i int) (string, error) {
+	var bad error
+	cam := c.Cameras[i].Name
+	out := placeholderRE.ReplaceAllStringFunc(s, func(m string) string {
+		sub := placeholderRE.FindStringSubmatch(m)
+		name, arg, hasArg := sub[1], sub[2], strings.Contains(m, ":")
+		switch {
+		case m == PlaceholderCamera:
+			return cam
+		case m == PlaceholderSocket:
+			return c.cameraSocket(cam)
+		case m == PlaceholderDir:
+			return c.cameraDir(cam)
+		case name == "port" && hasArg:
+			base, err := strconv.Atoi(arg)
+			if last := base + len(c.Cameras) - 1; err != nil || base < 1 || last > 65535 {
+				if bad == nil {
+					bad = fmt.Errorf("%s: want {port:N}, N a port number with N + %d ≤ 65535 (one port per camera, from N)", m, len(c.Cameras)-1)
+				}
+				return m
+			}
+			return strconv.Itoa(base + i)
+		}
+		if bad == nil {
+			bad = fmt.Errorf("unknown placeholder %s in %q (known: {camera}, {socket}, {dir}, {port:N})", m, s)
+		}
+		return m
+	})
+	return out, bad
 }
 
-func replaceAll(r *strings.Replacer, in []string) []string {
+// substituteAll is substitute of every string of in.
+func (c *Config) substituteAll(in []string, i int) ([]string, error) {
 	if in == nil {
-		return nil
+		return nil, nil
 	}
 	out := make([]string, len(in))
-	for i, s := range in {
-		out[i] = r.Replace(s)
+	for k, s := range in {
+		var err error
+		if out[k], err = c.substitute(s, i); err != nil {
+			return nil, err
+		}
 	}
-	return out
+	return out, nil
 }
 
-// producerOf is the process entry of a camera's producer. Its settings go
+// producerOf is the process entry of camera i's producer. Its settings go
 // to a config file in the camera's directory (ProducerConfig), written
 // before each start, so that the source's credentials are not on a
 // command line.
-func (c *Config) producerOf(cam Camera) Process {
+func (c *Config) producerOf(cam Camera, i int) (Process, error) {
 	dir := c.cameraDir(cam.Name)
 	settings := map[string]any{}
 	for k, v := range cam.Options {
 		settings[k] = v
 	}
 	socket := c.cameraSocket(cam.Name)
-	admin := "unix:" + filepath.Join(dir, "producer.admin")
+	admin, err := c.substitute(c.ProducerAdmin, i)
+	if err != nil {
+		return Process{}, config.Invalid("producer-admin", "%w", err)
+	}
 	settings["source"], settings["socket"], settings["admin"] = cam.Source, socket, admin
 	b, err := yaml.Marshal(settings)
 	if err != nil {
-		// Options came from YAML: they marshal again.
-		b = []byte(fmt.Sprintf("# %v\n", err))
+		return Process{}, config.Invalid(fmt.Sprintf("cameras.%d.options", i), "camera %q: %w", cam.Name, err)
 	}
 	return Process{
 		Name: producerProcess + "." + cam.Name, Binary: c.ProducerBinary, Camera: cam.Name,
 		Args: []string{"-config", filepath.Join(dir, "producer.yaml")}, ReadySocket: socket, Admin: admin,
 		ProducerConfig: string(b), Restart: defaultRestart(Restart{}), After: []string{},
-	}
+	}, nil
 }
 
 // prepareCamera makes a camera's run directory (mode 0700: it holds its

@@ -35,6 +35,11 @@ type Config struct {
 	// ProducerBinary is the program of the cameras' producers, found as a
 	// process's binary is; default framehub-producer.
 	ProducerBinary string `yaml:"producer-binary"`
+	// ProducerAdmin is the admin address of each camera's producer, with
+	// placeholders (Camera): default "unix:{dir}/producer.admin"; e.g.
+	// "127.0.0.1:{port:7711}" for TCP ports 7711, 7712… that Prometheus
+	// can scrape.
+	ProducerAdmin string `yaml:"producer-admin"`
 	// Processes are started in this order and stopped in the reverse order.
 	// With cameras, an entry with per-camera runs once per camera, and the
 	// others once, with their camera-args repeated for every camera.

@@ -323,6 +323,10 @@ func TestCameraConfigErrors(t *testing.T) {
 		{"relative run-dir", "run-dir: run\ncameras:\n  - {name: a, source: test}\n", `run-dir: "run" must be an absolute path`},
 		{"per-camera without cameras", "processes:\n  - name: r\n    binary: x\n    per-camera: true\n", `g.yaml:4: processes.0.per-camera`},
 		{"name clash", "run-dir: /run/fh\ncameras:\n  - {name: a, source: test}\nprocesses:\n  - {name: producer.a, binary: x}\n", `two processes are named "producer.a"`},
+		{"unknown placeholder", "run-dir: /run/fh\ncameras:\n  - {name: a, source: test}\nprocesses:\n  - name: r\n    binary: x\n    per-camera: true\n    args: [-dir, \"/rec/{camra}\"]\n",
+			`g.yaml:8: processes.0.args: unknown placeholder {camra} in "/rec/{camra}"`},
+		{"port out of range", "run-dir: /run/fh\nproducer-admin: \"127.0.0.1:{port:65535}\"\ncameras:\n  - {name: a, source: test}\n  - {name: b, source: test}\n",
+			`g.yaml:2: producer-admin: {port:65535}: want {port:N}, N a port number with N + 1 ≤ 65535`},
 	}
 	for _, ca := range cases {
 		t.Run(ca.name, func(t *testing.T) {
@@ -353,6 +357,11 @@ processes:
     binary: framehub-streamer
     args: [-rtsp-addr, "127.0.0.1:8554"]
     camera-args: [-camera, "{camera}={socket}"]
+  - name: snapshot
+    binary: framehub-snapshot
+    per-camera: true
+    args: [-admin, "127.0.0.1:{port:7740}"]
+producer-admin: "127.0.0.1:{port:7710}"
 `), 0o644))
 	cfg, err := Load(p)
 	require.NoError(t, err)
@@ -360,7 +369,10 @@ processes:
 	for _, q := range cfg.Processes {
 		names = append(names, q.Name)
 	}
-	require.Equal(t, []string{"producer.front", "producer.back", "recorder.front", "recorder.back", "streamer"}, names)
+	require.Equal(t, []string{"producer.front", "producer.back", "recorder.front", "recorder.back", "streamer", "snapshot.front", "snapshot.back"}, names)
+	require.Equal(t, "127.0.0.1:7711", cfg.Processes[1].Admin, "{port:N}: N for the first camera, N+1 for the second")
+	require.Contains(t, cfg.Processes[1].ProducerConfig, "admin: 127.0.0.1:7711")
+	require.Equal(t, []string{"-admin", "127.0.0.1:7741"}, cfg.Processes[6].Args)
 	front := cfg.Processes[0]
 	require.Equal(t, "front", front.Camera)
 	require.Equal(t, []string{"-config", "/run/fh/front/producer.yaml"}, front.Args, "no source (nor its password) on the command line")
@@ -380,7 +392,7 @@ processes:
 
 	cs := cameraStatus(cfg)
 	require.Equal(t, "rtsp://10.0.0.5/stream1", cs[0].Source, "no credentials in /status")
-	require.Equal(t, []string{"producer.front", "recorder.front"}, cs[0].Processes)
+	require.Equal(t, []string{"producer.front", "recorder.front", "snapshot.front"}, cs[0].Processes)
 
 	again := cfg
 	require.NoError(t, again.validate(), "validating an expanded config again changes nothing")
