@@ -152,6 +152,14 @@ func (c *Config) expand() error {
 	for i, p := range c.Processes {
 		at := func(k string) string { return fmt.Sprintf("processes.%d.%s", i, k) }
 		if !p.PerCamera {
+			for _, f := range [][]string{p.Args, p.Env, {p.Dir, p.Admin, p.ReadySocket}} {
+				for _, v := range f {
+					if m := placeholderRE.FindString(v); m != "" {
+						return config.Invalid(at("name"), "process %q runs once for all cameras: %s in %q has no camera to stand for "+
+							"(put it in camera-args, or make the process per-camera)", p.Name, m, v)
+					}
+				}
+			}
 			q := p
 			q.PerCamera, q.CameraArgs = false, nil
 			q.Args = slices.Clone(p.Args)

@@ -325,6 +325,8 @@ func TestCameraConfigErrors(t *testing.T) {
 		{"name clash", "run-dir: /run/fh\ncameras:\n  - {name: a, source: test}\nprocesses:\n  - {name: producer.a, binary: x}\n", `two processes are named "producer.a"`},
 		{"unknown placeholder", "run-dir: /run/fh\ncameras:\n  - {name: a, source: test}\nprocesses:\n  - name: r\n    binary: x\n    per-camera: true\n    args: [-dir, \"/rec/{camra}\"]\n",
 			`g.yaml:8: processes.0.args: unknown placeholder {camra} in "/rec/{camra}"`},
+		{"placeholder in a process for all cameras", "run-dir: /run/fh\ncameras:\n  - {name: a, source: test}\nprocesses:\n  - name: s\n    binary: x\n    args: [-socket, \"{socket}\"]\n",
+			`g.yaml:5: processes.0.name: process "s" runs once for all cameras: {socket} in "{socket}" has no camera to stand for`},
 		{"port out of range", "run-dir: /run/fh\nproducer-admin: \"127.0.0.1:{port:65535}\"\ncameras:\n  - {name: a, source: test}\n  - {name: b, source: test}\n",
 			`g.yaml:2: producer-admin: {port:65535}: want {port:N}, N a port number with N + 1 ≤ 65535`},
 	}
