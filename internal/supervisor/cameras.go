@@ -61,6 +61,10 @@ const (
 	PlaceholderCamera = "{camera}" // the camera's name
 	PlaceholderSocket = "{socket}" // its producer's consumer socket: {dir}/framehub.sock
 	PlaceholderDir    = "{dir}"    // its run directory: <run-dir>/<camera>
+	// PlaceholderProducerAdmin is its producer's admin address
+	// (producer-admin), for a process that reads the producer's
+	// /consumers or /metrics.
+	PlaceholderProducerAdmin = "{producer-admin}"
 )
 
 // producerProcess is the name of a camera's producer (its prefix; the
@@ -233,6 +237,12 @@ func (c *Config) substitute(s string, i int) (string, error) {
 			return c.cameraSocket(cam)
 		case m == PlaceholderDir:
 			return c.cameraDir(cam)
+		case m == PlaceholderProducerAdmin && s != c.ProducerAdmin:
+			a, err := c.substitute(c.ProducerAdmin, i)
+			if err != nil && bad == nil {
+				bad = err
+			}
+			return a
 		case name == "port" && hasArg:
 			base, err := strconv.Atoi(arg)
 			if last := base + len(c.Cameras) - 1; err != nil || base < 1 || last > 65535 {
@@ -244,7 +254,7 @@ func (c *Config) substitute(s string, i int) (string, error) {
 			return strconv.Itoa(base + i)
 		}
 		if bad == nil {
-			bad = fmt.Errorf("unknown placeholder %s in %q (known: {camera}, {socket}, {dir}, {port:N})", m, s)
+			bad = fmt.Errorf("unknown placeholder %s in %q (known: {camera}, {socket}, {dir}, {port:N}, {producer-admin})", m, s)
 		}
 		return m
 	})

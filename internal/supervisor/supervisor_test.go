@@ -363,6 +363,9 @@ processes:
     binary: framehub-snapshot
     per-camera: true
     args: [-admin, "127.0.0.1:{port:7740}"]
+  - name: web
+    binary: framehub-web
+    camera-args: [-camera, "name={camera},socket={socket},recordings=/var/lib/fh/{camera},admin={producer-admin}"]
 producer-admin: "127.0.0.1:{port:7710}"
 `), 0o644))
 	cfg, err := Load(p)
@@ -371,7 +374,10 @@ producer-admin: "127.0.0.1:{port:7710}"
 	for _, q := range cfg.Processes {
 		names = append(names, q.Name)
 	}
-	require.Equal(t, []string{"producer.front", "producer.back", "recorder.front", "recorder.back", "streamer", "snapshot.front", "snapshot.back"}, names)
+	require.Equal(t, []string{"producer.front", "producer.back", "recorder.front", "recorder.back", "streamer", "snapshot.front", "snapshot.back", "web"}, names)
+	require.Equal(t, []string{"-camera", "name=front,socket=/run/fh/front/framehub.sock,recordings=/var/lib/fh/front,admin=127.0.0.1:7710",
+		"-camera", "name=back,socket=/run/fh/back/framehub.sock,recordings=/var/lib/fh/back,admin=127.0.0.1:7711"}, cfg.Processes[7].Args,
+		"the browser view's camera list (consumers/web's -camera), from the group's cameras")
 	require.Equal(t, "127.0.0.1:7711", cfg.Processes[1].Admin, "{port:N}: N for the first camera, N+1 for the second")
 	require.Contains(t, cfg.Processes[1].ProducerConfig, "admin: 127.0.0.1:7711")
 	require.Equal(t, []string{"-admin", "127.0.0.1:7741"}, cfg.Processes[6].Args)
