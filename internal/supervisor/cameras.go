@@ -25,8 +25,9 @@ import (
 type Camera struct {
 	// Name is the camera's name: its RTSP path (rtsp://host:8554/<name>),
 	// its directory names, the suffix of its processes' names; a–z, 0–9,
-	// '_' and '-', at most 32 (camname.Check). The default single camera
-	// of the demo is "cam".
+	// '_' and '-', at most 32 (camname.Check). The one camera of a config
+	// that lists one may leave it out: it is "cam" (rtsp://host:8554/cam,
+	// as before cameras were listed).
 	Name string `yaml:"name"`
 	// Source is the producer's -source: rtsp://[user:pass@]host/path, test,
 	// v4l2:/dev/videoN… Credentials in it never leave the camera's own
@@ -110,6 +111,9 @@ func (c *Config) validateCameras() error {
 	}
 	if !filepath.IsAbs(c.RunDir) {
 		return config.Invalid("run-dir", "%q must be an absolute path", c.RunDir)
+	}
+	if len(c.Cameras) == 1 && c.Cameras[0].Name == "" {
+		c.Cameras[0].Name = camname.Default // served at /cam, as the one camera always was
 	}
 	seen := map[string]int{}
 	for i, cam := range c.Cameras {

@@ -340,6 +340,18 @@ func TestCameraConfigErrors(t *testing.T) {
 	}
 }
 
+func TestOneCameraNamedCam(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "g.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("run-dir: /run/fh\ncameras:\n  - source: test\n"), 0o644))
+	cfg, err := Load(p)
+	require.NoError(t, err)
+	require.Equal(t, "cam", cfg.Cameras[0].Name, "one camera without a name is cam")
+	require.Equal(t, "producer.cam", cfg.Processes[0].Name)
+	require.NoError(t, os.WriteFile(p, []byte("run-dir: /run/fh\ncameras:\n  - source: test\n  - {name: b, source: test}\n"), 0o644))
+	_, err = Load(p)
+	require.ErrorContains(t, err, "g.yaml:3: cameras.0.name: camera name must not be empty")
+}
+
 func TestCamerasExpand(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "g.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(`run-dir: /run/fh
