@@ -72,9 +72,6 @@ const (
 // process is producer.<camera>).
 const producerProcess = "producer"
 
-// reserved are the producer settings the supervisor sets for a camera.
-var reserved = []string{"source", "socket", "admin", "config"}
-
 func (c *Config) cameraDir(name string) string { return filepath.Join(c.RunDir, name) }
 
 // cameraSocket is a camera's producer socket.
@@ -128,7 +125,7 @@ func (c *Config) validateCameras() error {
 		if cam.Source == "" {
 			return config.Invalid(at("source"), "camera %q has no source", cam.Name)
 		}
-		for _, k := range reserved {
+		for _, k := range []string{"source", "socket", "admin", "config"} { // the supervisor's to set
 			if _, ok := cam.Options[k]; ok {
 				return config.Invalid(at("options."+k), "camera %q: %s is set by the supervisor", cam.Name, k)
 			}
