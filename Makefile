@@ -18,7 +18,7 @@ ADMIN_FUZZ := FuzzGuard:./internal/admin FuzzAdminAPI:./consumers/snapshot FuzzA
 ADMIN_FUZZTIME ?= 5s
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test bench bench-peers bench-gpu demo chaos soak fuzz lint clean
+.PHONY: bench-atrest help deps build test bench bench-peers bench-gpu demo chaos soak fuzz lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,10 +50,14 @@ test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-
 	$(GO) build -o $(BIN)/ ./cmd/... ./examples/...
 	scripts/demo_check.sh
 
-bench: build ## run the benchmarks; reports in docs/bench/ (see docs/BENCHMARKS.md; ~12 minutes)
+bench: build ## run the benchmarks; reports in docs/bench/ (see docs/BENCHMARKS.md; ~17 minutes)
 	$(GO) build -o $(BIN)/ ./bench/consumer
 	$(GO) run ./bench/transport -bin $(BIN)
 	$(GO) run ./bench/snapshot
+	bench/atrest/run.sh -seconds 15 -repeats 5 $(BIN)
+
+bench-atrest: build ## the producer alone (no consumer, no encoder) against videotestsrc ! shmsink, 5 alternating runs (~5 minutes; docs/bench/atrest.md)
+	bench/atrest/run.sh -seconds 15 -repeats 5 $(BIN)
 
 demo: build ## the whole group under the supervisor: test camera, x264enc, memfd surfaces, recorder, RTSP, snapshots (DEMO_SECONDS=n to stop by itself)
 	@BIN=$(BIN) scripts/demo.sh
