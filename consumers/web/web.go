@@ -1,0 +1,149 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/framehub/framehub/internal/admin"
+	"github.com/framehub/framehub/internal/daemonrun"
+)
+
+// Server is the web daemon: its cameras' live sides and its HTTP
+// endpoints. New makes it, Run runs the cameras, Handler serves.
+type Server struct {
+	o     Config
+	log   *slog.Logger
+	cams  map[string]*camera
+	order []string // camera names as configured
+	clips *clipCache
+}
+
+// New returns a server of cfg; Run must run for live video.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s := &Server{o: cfg, log: cfg.Logger, cams: map[string]*camera{}, clips: &clipCache{ttl: time.Minute, max: 4}}
+	for _, c := range cfg.Cameras {
+		s.cams[c.Name] = newCamera(c, &s.o)
+		s.order = append(s.order, c.Name)
+	}
+	return s, nil
+}
+
+// Run runs every camera's subscription until ctx is done, then returns
+// nil.
+func (s *Server) Run(ctx context.Context) error {
+	var actors []daemonrun.Actor
+	for _, name := range s.order {
+		c := s.cams[name]
+		actors = append(actors,
+			daemonrun.Actor{Name: "camera " + name, Run: c.run},
+			daemonrun.Actor{Name: "camera " + name + " keyframes", Run: c.keyframeLoop})
+	}
+	return daemonrun.RunActors(ctx, s.log, actors...)
+}
+
+// Handler returns the HTTP endpoints behind guard: the views (page, live
+// video, snapshots, recordings) with guard.WrapView, which needs no token
+// but checks Host (and Origin for WHEP offers); state-changing requests
+// (DELETE of a WHEP session) with guard.Wrap, which needs the admin token.
+func (s *Server) Handler(guard *admin.Guard) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /list", s.handleList)
+	mux.HandleFunc("GET /get", s.handleGet)
+	mux.HandleFunc("GET /api/cameras", s.handleCameras)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	for _, name := range s.order {
+		s.cameraRoutes(mux, guard, s.cams[name])
+	}
+	return guard.WrapView(mux)
+}
+
+// cameraRoutes adds camera c's endpoints, under /<name>/.
+func (s *Server) cameraRoutes(mux *http.ServeMux, guard *admin.Guard, c *camera) {
+	_ = guard
+	_ = c
+}
+
+// CamerasJSON is GET /api/cameras' answer.
+type CamerasJSON struct {
+	Cameras []CameraStatus `json:"cameras"`
+}
+
+func (s *Server) handleCameras(w http.ResponseWriter, _ *http.Request) {
+	out := CamerasJSON{Cameras: []CameraStatus{}}
+	for _, name := range s.order {
+		c := s.cams[name]
+		st := c.status()
+		st.Recording = recordingState(c.cfg.Recordings)
+		out.Cameras = append(out.Cameras, st)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Serve answers h on ln until ctx is done, then stops accepting and waits
+// (at most 5 s) for the requests in progress. It closes ln. Long-lived
+// responses (HLS's blocking playlist reloads) end with ctx.
+func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx },
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("web server listening", "url", "http://"+ln.Addr().String()+"/")
+	select {
+	case err := <-errc:
+		return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if err != nil {
+		return fmt.Errorf("web: shutdown: %w", err)
+	}
+	return nil
+}
+
+// httpError is an error answered with its status code.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e httpError) Error() string { return e.msg }
+
+// writeError answers err as JSON {"error": ...}: 400 for a bad parameter,
+// an httpError's code, else 500.
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	var pe *paramError
+	var he httpError
+	switch {
+	case errors.As(err, &pe):
+		code = http.StatusBadRequest
+	case errors.As(err, &he):
+		code = he.code
+	}
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
