@@ -55,7 +55,8 @@ type camera struct {
 	o   *Config
 	log *slog.Logger
 
-	keyReq chan struct{} // capacity 1: a keyframe is wanted
+	keyReq    chan struct{} // capacity 1: a keyframe is wanted
+	snapshots chan struct{} // snapshot.jpg requests in progress, a semaphore
 
 	mu        sync.Mutex
 	client    *sdk.Client // the current subscription; nil between dials
@@ -70,7 +71,7 @@ type camera struct {
 
 func newCamera(cfg Camera, o *Config) *camera {
 	return &camera{cfg: cfg, o: o, log: o.Logger.With("camera", cfg.Name), keyReq: make(chan struct{}, 1),
-		viewers: map[*viewer]struct{}{}}
+		snapshots: make(chan struct{}, maxSnapshotsInFlight), viewers: map[*viewer]struct{}{}}
 }
 
 // addViewer adds a viewer whose queue holds n access units; it starts at

@@ -70,8 +70,11 @@ func (s *Server) Handler(guard *admin.Guard) http.Handler {
 
 // cameraRoutes adds camera c's endpoints, under /<name>/.
 func (s *Server) cameraRoutes(mux *http.ServeMux, guard *admin.Guard, c *camera) {
+	p := "/" + c.cfg.Name
+	mux.HandleFunc("GET "+p+"/snapshot.jpg", s.handleSnapshot(c))
+	mux.HandleFunc("GET "+p+"/snapshots/{$}", s.handleStoredList(c))
+	mux.HandleFunc("GET "+p+"/snapshots/{file}", s.handleStored(c))
 	_ = guard
-	_ = c
 }
 
 // CamerasJSON is GET /api/cameras' answer.
