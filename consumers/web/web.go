@@ -17,11 +17,12 @@ import (
 // Server is the web daemon: its cameras' live sides and its HTTP
 // endpoints. New makes it, Run runs the cameras, Handler serves.
 type Server struct {
-	o     Config
-	log   *slog.Logger
-	cams  map[string]*camera
-	order []string // camera names as configured
-	clips *clipCache
+	o      Config
+	log    *slog.Logger
+	cams   map[string]*camera
+	order  []string // camera names as configured
+	clips  *clipCache
+	webrtc *sessions
 }
 
 // New returns a server of cfg; Run must run for live video.
@@ -29,7 +30,12 @@ func New(cfg Config) (*Server, error) {
 	if err := cfg.fill(); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
-	s := &Server{o: cfg, log: cfg.Logger, cams: map[string]*camera{}, clips: &clipCache{ttl: time.Minute, max: 4}}
+	api, err := newWebRTCAPI()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{o: cfg, log: cfg.Logger, cams: map[string]*camera{}, clips: &clipCache{ttl: time.Minute, max: 4},
+		webrtc: &sessions{api: api, byID: map[string]*whepSession{}}}
 	for _, c := range cfg.Cameras {
 		s.cams[c.Name] = newCamera(c, &s.o)
 		s.order = append(s.order, c.Name)
@@ -37,9 +43,10 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// Run runs every camera's subscription until ctx is done, then returns
-// nil.
+// Run runs every camera's subscription until ctx is done, then ends the
+// live sessions and returns nil.
 func (s *Server) Run(ctx context.Context) error {
+	defer s.webrtc.closeAll()
 	var actors []daemonrun.Actor
 	for _, name := range s.order {
 		c := s.cams[name]
@@ -74,7 +81,9 @@ func (s *Server) cameraRoutes(mux *http.ServeMux, guard *admin.Guard, c *camera)
 	mux.HandleFunc("GET "+p+"/snapshot.jpg", s.handleSnapshot(c))
 	mux.HandleFunc("GET "+p+"/snapshots/{$}", s.handleStoredList(c))
 	mux.HandleFunc("GET "+p+"/snapshots/{file}", s.handleStored(c))
-	_ = guard
+	mux.HandleFunc("POST "+p+"/whep", s.handleWHEP(c))
+	mux.Handle("DELETE "+p+"/whep/{id}", guard.Wrap(s.handleWHEPDelete(c)))
+	mux.HandleFunc("PATCH "+p+"/whep/{id}", handleWHEPPatch)
 }
 
 // CamerasJSON is GET /api/cameras' answer.
