@@ -419,10 +419,10 @@ func newID() string {
 
 // Stored is a snapshot file found in a snapshot directory.
 type Stored struct {
-	ID      string    `json:"id"`
-	Taken   time.Time `json:"taken"` // capture time of the frame
-	Bytes   int64     `json:"bytes"`
-	Name    string    `json:"file"`
+	ID    string    `json:"id"`
+	Taken time.Time `json:"taken"` // capture time of the frame
+	Bytes int64     `json:"bytes"`
+	Name  string    `json:"file"`
 }
 
 // ListStored returns the snapshots in dir, newest first: the files this

@@ -147,7 +147,7 @@ func do(t *testing.T, method, u, token string, hdr map[string]string, body strin
 func TestWHEP(t *testing.T) {
 	s, base, tok := testServer(t, nil)
 	cam := s.cams["cam"]
-	startFeed(t, cam, 300) // keyframes only when asked: a viewer's start asks
+	startFeed(t, cam, 300)    // keyframes only when asked: a viewer's start asks
 	defer s.webrtc.closeAll() // what Run does at its end; Run is not run: the feed stands in for the producer
 
 	var clients []*whepClient
