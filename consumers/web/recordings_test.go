@@ -162,3 +162,25 @@ func TestViewsCheckHost(t *testing.T) {
 	resp, _ = get(t, base+"/list", map[string]string{"Host": "localhost:8889"})
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
+
+func TestPage(t *testing.T) {
+	_, base, _ := testServer(t, nil)
+	resp, body := get(t, base+"/", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, resp.Header.Get("Content-Security-Policy"), "default-src 'self'")
+	require.Contains(t, string(body), `<script src="/static/app.js">`)
+	for _, f := range []string{"/static/app.js", "/static/style.css", "/static/hls.js/hls.light.min.js", "/static/hls.js/LICENSE"} {
+		resp, body = get(t, base+f, nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode, f)
+		require.NotEmpty(t, body, f)
+	}
+	resp, body = get(t, base+"/api/cameras", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var cams CamerasJSON
+	require.NoError(t, json.Unmarshal(body, &cams))
+	require.Len(t, cams.Cameras, 1)
+	require.Equal(t, "cam", cams.Cameras[0].Name)
+	require.False(t, cams.Cameras[0].Connected)
+	require.NotNil(t, cams.Cameras[0].Recording)
+	require.False(t, cams.Cameras[0].Recording.Active, "the fixture's recordings are old")
+}

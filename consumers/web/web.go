@@ -66,6 +66,7 @@ func (s *Server) Handler(guard *admin.Guard) http.Handler {
 	mux.HandleFunc("GET /list", s.handleList)
 	mux.HandleFunc("GET /get", s.handleGet)
 	mux.HandleFunc("GET /api/cameras", s.handleCameras)
+	pageRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
