@@ -54,6 +54,7 @@ type camera struct {
 	cfg Camera
 	o   *Config
 	log *slog.Logger
+	hls *hlsStream
 
 	keyReq    chan struct{} // capacity 1: a keyframe is wanted
 	snapshots chan struct{} // snapshot.jpg requests in progress, a semaphore
@@ -70,8 +71,10 @@ type camera struct {
 }
 
 func newCamera(cfg Camera, o *Config) *camera {
-	return &camera{cfg: cfg, o: o, log: o.Logger.With("camera", cfg.Name), keyReq: make(chan struct{}, 1),
+	c := &camera{cfg: cfg, o: o, log: o.Logger.With("camera", cfg.Name), keyReq: make(chan struct{}, 1),
 		snapshots: make(chan struct{}, maxSnapshotsInFlight), viewers: map[*viewer]struct{}{}}
+	c.hls = newHLSStream(c, o)
+	return c
 }
 
 // addViewer adds a viewer whose queue holds n access units; it starts at

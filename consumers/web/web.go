@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/framehub/framehub/internal/admin"
@@ -52,7 +53,8 @@ func (s *Server) Run(ctx context.Context) error {
 		c := s.cams[name]
 		actors = append(actors,
 			daemonrun.Actor{Name: "camera " + name, Run: c.run},
-			daemonrun.Actor{Name: "camera " + name + " keyframes", Run: c.keyframeLoop})
+			daemonrun.Actor{Name: "camera " + name + " keyframes", Run: c.keyframeLoop},
+			daemonrun.Actor{Name: "camera " + name + " HLS", Run: c.hls.run})
 	}
 	return daemonrun.RunActors(ctx, s.log, actors...)
 }
@@ -85,6 +87,13 @@ func (s *Server) cameraRoutes(mux *http.ServeMux, guard *admin.Guard, c *camera)
 	mux.HandleFunc("POST "+p+"/whep", s.handleWHEP(c))
 	mux.Handle("DELETE "+p+"/whep/{id}", guard.Wrap(s.handleWHEPDelete(c)))
 	mux.HandleFunc("PATCH "+p+"/whep/{id}", handleWHEPPatch)
+	mux.HandleFunc("GET "+p+"/{file}", func(w http.ResponseWriter, r *http.Request) {
+		if f := r.PathValue("file"); !strings.HasSuffix(f, ".m3u8") && !strings.HasSuffix(f, ".mp4") {
+			writeError(w, httpError{http.StatusNotFound, fmt.Sprintf("camera %q has no %q", c.cfg.Name, f)})
+			return
+		}
+		c.hls.serve(w, r)
+	})
 }
 
 // CamerasJSON is GET /api/cameras' answer.

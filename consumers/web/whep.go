@@ -14,8 +14,9 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media"
 )
 
 // WebRTC live view through WHEP (draft-ietf-wish-whep, MediaMTX's
@@ -154,7 +155,7 @@ func (ss *sessions) start(s *Server, c *camera, offer string) (*whepSession, str
 		_ = pc.Close()
 		return nil, "", httpError{code, fmt.Sprintf(format, a...)}
 	}
-	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000},
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000},
 		"video", "framehub-"+c.cfg.Name)
 	if err != nil {
 		return fail(http.StatusInternalServerError, "web: new track: %v", err)
@@ -218,7 +219,7 @@ func (ss *sessions) start(s *Server, c *camera, offer string) (*whepSession, str
 
 // feed writes the viewer's access units to the track until ctx ends; a
 // session that does not connect within connectDeadline ends.
-func (sess *whepSession) feed(ctx context.Context, track *webrtc.TrackLocalStaticSample, connected <-chan struct{}) {
+func (sess *whepSession) feed(ctx context.Context, track *webrtc.TrackLocalStaticRTP, connected <-chan struct{}) {
 	t := time.NewTimer(connectDeadline)
 	defer t.Stop()
 	select {
@@ -229,19 +230,48 @@ func (sess *whepSession) feed(ctx context.Context, track *webrtc.TrackLocalStati
 		sess.cam.log.Info("WebRTC viewer never connected", "session", sess.id, "waited", connectDeadline)
 		return
 	}
+	var pk rtpPacketizer
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case au := <-sess.v.C():
-			if err := track.WriteSample(media.Sample{Data: au.annexB, Duration: au.dur}); err != nil {
-				if !errors.Is(err, io.ErrClosedPipe) {
-					sess.cam.log.Debug("WebRTC write", "session", sess.id, "err", err)
+			for _, p := range pk.packets(au) {
+				if err := track.WriteRTP(p); err != nil {
+					if !errors.Is(err, io.ErrClosedPipe) {
+						sess.cam.log.Debug("WebRTC write", "session", sess.id, "err", err)
+					}
+					return
 				}
-				return
 			}
 		}
 	}
+}
+
+// rtpPacketizer makes the RTP packets of access units (RFC 6184: single
+// NAL units, STAP-A for SPS and PPS, FU-A beyond the MTU). Their RTP
+// timestamp is the frame's capture time (CLOCK_REALTIME at 90 kHz, modulo
+// 2^32) rather than a count from a random start: players pace frames as
+// they were captured, and a page can tell how old the picture it shows is
+// (requestVideoFrameCallback's rtpTimestamp; docs/WEB.md, latency).
+type rtpPacketizer struct {
+	payloader codecs.H264Payloader
+	seq       uint16
+}
+
+// rtpMTU leaves room for SRTP and the IP/UDP headers in a 1500-byte path.
+const rtpMTU = 1200
+
+func (pk *rtpPacketizer) packets(au *accessUnit) []*rtp.Packet {
+	payloads := pk.payloader.Payload(rtpMTU-12, au.annexB)
+	ts := uint32(uint64(au.real.UnixNano()) * 9 / 100000) // 90 kHz
+	out := make([]*rtp.Packet, len(payloads))
+	for i, pl := range payloads {
+		pk.seq++
+		out[i] = &rtp.Packet{Header: rtp.Header{Version: 2, Marker: i == len(payloads)-1, SequenceNumber: pk.seq, Timestamp: ts},
+			Payload: pl}
+	}
+	return out
 }
 
 // readRTCP reads the viewer's RTCP (which runs the interceptors) until

@@ -67,14 +67,34 @@ async function startPlayer(cam, section) {
   const show = () => {
     section.dataset.mode = p.mode || "";
     section.dataset.state = p.state;
-    section.querySelector(".mode").textContent = p.mode ? `${p.mode} · ${p.state}` : p.state;
+    let text = p.mode ? `${p.mode} · ${p.state}` : p.state;
+    if (p.latencies.length) {
+      const sorted = [...p.latencies].sort((a, b) => a - b);
+      text += ` · ${Math.round(sorted[sorted.length >> 1])} ms behind`;
+    }
+    section.querySelector(".mode").textContent = text;
   };
-  const firstFrame = () => {
+  p.latencies = []; // glass-to-glass, ms: display time − capture time of the frame shown
+  const onFrame = (now, meta) => {
     if (p.firstFrameMs === null) p.firstFrameMs = performance.now() - p.started;
-    if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(() => {});
+    const shown = performance.timeOrigin + (meta ? meta.expectedDisplayTime : now);
+    let captured = null;
+    if (p.mode === "webrtc" && meta && meta.rtpTimestamp !== undefined) {
+      // framehub-web stamps RTP timestamps with the capture time
+      // (CLOCK_REALTIME at 90 kHz, modulo 2^32): unwrap it against now.
+      const nowTicks = Math.floor(shown * 90) % 2 ** 32;
+      captured = shown - ((nowTicks - meta.rtpTimestamp + 2 ** 32) % 2 ** 32) / 90;
+    } else if (p.mode === "hls" && p.hls && p.hls.playingDate) {
+      captured = p.hls.playingDate.getTime(); // EXT-X-PROGRAM-DATE-TIME: the capture time
+    }
+    if (captured !== null) {
+      p.latencies.push(shown - captured);
+      if (p.latencies.length > 600) p.latencies.shift();
+    }
+    video.requestVideoFrameCallback(onFrame);
   };
-  if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(firstFrame);
-  else video.addEventListener("playing", firstFrame, { once: true });
+  if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(onFrame);
+  else video.addEventListener("playing", () => { p.firstFrameMs = performance.now() - p.started; }, { once: true });
   setInterval(show, 250);
   if (forced !== "hls") {
     p.mode = "webrtc";
@@ -91,6 +111,8 @@ async function startPlayer(cam, section) {
   p.mode = "hls";
   p.state = "loading";
   p.started = performance.now();
+  p.firstFrameMs = null;
+  p.latencies = [];
   try { playHLS(cam, video, p); } catch (e) { p.state = "failed"; log(cam, e.message); }
   show();
 }
