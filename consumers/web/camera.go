@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/framehub/framehub/internal/clock"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -296,7 +297,7 @@ func (c *camera) consume(ctx context.Context, cl *sdk.Client) error {
 			gap = true
 			return nil
 		}
-		au := &accessUnit{annexB: append([]byte(nil), data...), key: f.Keyframe(), capture: f.Capture(), real: f.Realtime()}
+		au := &accessUnit{annexB: append([]byte(nil), data...), key: f.Keyframe(), capture: f.Capture(), real: captureReal(f)}
 		pts, dur := f.PTS(), f.Duration()
 		f.Release()
 		if gap && !au.key {
@@ -349,4 +350,17 @@ func splitAnnexB(b []byte) [][]byte {
 		out = append(out, b) // no start code: one NAL unit
 	}
 	return out
+}
+
+// captureReal returns the CLOCK_REALTIME capture time of f. The producer's
+// media pipeline knows a frame's capture time on CLOCK_MONOTONIC (its
+// running time), while the realtime stamp of an encoded frame is when it
+// was published, after the encoder; CLOCK_MONOTONIC is shared by every
+// process of the machine, so the capture time is now minus the frame's
+// age.
+func captureReal(f *sdk.Frame) time.Time {
+	if f.Capture() <= 0 {
+		return f.Realtime()
+	}
+	return time.Unix(0, clock.Real()-clock.Mono()+f.Capture())
 }

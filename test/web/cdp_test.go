@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,10 +53,14 @@ func startBrowser(t *testing.T) *browser {
 
 // page is one browser tab.
 type page struct {
-	t  *testing.T
-	ws *websocket.Conn
-	id int
+	t      *testing.T
+	ws     *websocket.Conn
+	id     int
+	closeF func()
 }
+
+// close closes the tab (also done at cleanup).
+func (p *page) close() { p.closeF() }
 
 // open opens a new tab on url.
 func (b *browser) open(t *testing.T, url string) *page {
@@ -73,16 +78,17 @@ func (b *browser) open(t *testing.T, url string) *page {
 	ws, err := websocket.Dial(target.WebSocketDebuggerURL, "", "http://127.0.0.1")
 	require.NoError(t, err)
 	ws.MaxPayloadBytes = 64 << 20 // screenshots
-	p := &page{t: t, ws: ws}
-	defer p.waitFor(`document.readyState === "complete" && location.href !== "about:blank"`, `document.readyState`, waitTimeout)
-	t.Cleanup(func() {
-		_ = ws.Close()
-		if req, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:"+b.port+"/json/close/"+target.ID, nil); err == nil {
-			if resp, err := http.DefaultClient.Do(req); err == nil {
+	var once sync.Once
+	p := &page{t: t, ws: ws, closeF: func() {
+		once.Do(func() {
+			_ = ws.Close()
+			if resp, err := http.Get("http://127.0.0.1:" + b.port + "/json/close/" + target.ID); err == nil {
 				resp.Body.Close()
 			}
-		}
-	})
+		})
+	}}
+	t.Cleanup(p.close)
+	p.waitFor(`document.readyState === "complete" && location.href !== "about:blank"`, `document.readyState`, waitTimeout)
 	return p
 }
 

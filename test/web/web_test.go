@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -46,8 +47,8 @@ func runTests(m *testing.M) int {
 	return m.Run()
 }
 
-// group is a producer (GStreamer test source, x264enc, 320×240 at 30 fps,
-// a keyframe every second), a recorder writing segments of segment and
+// group is a producer (GStreamer test source, x264enc, 320×240 unless
+// asked otherwise, at 30 fps, a keyframe every second), a recorder writing segments of segment and
 // framehub-web, as separate processes.
 type group struct {
 	dir, sock, recordings, snapshots string
@@ -58,6 +59,10 @@ type group struct {
 var listening = regexp.MustCompile(`msg="web server listening" url=(http://\S+)/`)
 
 func startGroup(t *testing.T, segment time.Duration) *group {
+	return startGroupSize(t, segment, 320, 240)
+}
+
+func startGroupSize(t *testing.T, segment time.Duration, width, height int) *group {
 	t.Helper()
 	g := &group{dir: testutil.ShortDir(t)}
 	g.sock = filepath.Join(g.dir, "fh.sock")
@@ -68,8 +73,8 @@ func startGroup(t *testing.T, segment time.Duration) *group {
 		c.Env = env
 		return c
 	}
-	testutil.StartDaemon(t, "producer", cmd("framehub-producer", "-source", "test", "-encoder", "x264enc", "-width", "320",
-		"-height", "240", "-fps", "30", "-gop", "30", "-socket", g.sock, "-admin", ""), waitTimeout,
+	testutil.StartDaemon(t, "producer", cmd("framehub-producer", "-source", "test", "-encoder", "x264enc", "-width", strconv.Itoa(width),
+		"-height", strconv.Itoa(height), "-fps", "30", "-gop", "30", "-socket", g.sock, "-admin", ""), waitTimeout,
 		func(line string) bool { return regexp.MustCompile(`media pipeline playing`).MatchString(line) })
 	testutil.StartDaemon(t, "recorder", cmd("framehub-recorder", "-socket", g.sock, "-dir", g.recordings,
 		"-segment", segment.String(), "-admin", ""), waitTimeout, nil)
