@@ -17,7 +17,8 @@ import (
 // the YAML config file, whose keys are the flag names (Load).
 type Options struct {
 	Addr string `yaml:"addr"`
-	// Access protects the state-changing endpoints (-admin-token).
+	// Access protects the state-changing endpoints (-admin-token; its
+	// Public is not used).
 	admin.Access     `yaml:",inline"`
 	Cameras          cameraList      `yaml:"camera"`
 	ViewerQueue      int             `yaml:"viewer-queue"`
@@ -90,7 +91,14 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	d := web.Defaults()
 	fs.StringVar(&o.Addr, "addr", web.DefaultAddr, "HTTP address (host:port) of the page, live video, snapshots and recordings; "+
 		"anyone who reaches it can watch: keep it on loopback unless that is wanted")
-	o.Access.RegisterFlags(fs)
+	// Only -admin-token of admin.Access: the views are open anyway, and
+	// -admin-public would open nothing more.
+	var scratch flag.FlagSet
+	o.Access.RegisterFlags(&scratch)
+	tok := scratch.Lookup("admin-token")
+	fs.Var(tok.Value, tok.Name, "admin token file: DELETE of a WHEP session must send 'Authorization: Bearer <token>'; created with "+
+		"a random token, mode 0600, when missing (default $FRAMEHUB_ADMIN_TOKEN_FILE, else /run/framehub/admin.token for root, "+
+		"$XDG_RUNTIME_DIR/framehub/admin.token for others)")
 	fs.Var(&o.Cameras, "camera", "a camera, given once per camera: name=NAME,socket=PRODUCER_SOCKET,recordings=DIR,snapshots=DIR "+
 		"(also stream=, raw-stream=); default: name=cam at the default producer socket, recordings in ./"+
 		d.Cameras[0].Recordings+", snapshots in ./"+d.Cameras[0].Snapshots)
