@@ -184,3 +184,13 @@ func TestPage(t *testing.T) {
 	require.NotNil(t, cams.Cameras[0].Recording)
 	require.False(t, cams.Cameras[0].Recording.Active, "the fixture's recordings are old")
 }
+
+func TestHealth(t *testing.T) {
+	_, base, _ := testServer(t, nil)
+	resp, body := get(t, base+"/healthz", nil)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, string(body))
+	var h Health
+	require.NoError(t, json.Unmarshal(body, &h))
+	require.Equal(t, "not_connected", h.Status)
+	require.Contains(t, h.Reason, `camera "cam" is not subscribed`)
+}

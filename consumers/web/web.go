@@ -24,6 +24,7 @@ type Server struct {
 	order  []string // camera names as configured
 	clips  *clipCache
 	webrtc *sessions
+	health *admin.HealthClock
 }
 
 // New returns a server of cfg; Run must run for live video.
@@ -36,7 +37,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{o: cfg, log: cfg.Logger, cams: map[string]*camera{}, clips: &clipCache{ttl: time.Minute, max: 4},
-		webrtc: &sessions{api: api, byID: map[string]*whepSession{}}}
+		webrtc: &sessions{api: api, byID: map[string]*whepSession{}}, health: admin.NewHealthClock()}
 	for _, c := range cfg.Cameras {
 		s.cams[c.Name] = newCamera(c, &s.o)
 		s.order = append(s.order, c.Name)
@@ -69,9 +70,7 @@ func (s *Server) Handler(guard *admin.Guard) http.Handler {
 	mux.HandleFunc("GET /get", s.handleGet)
 	mux.HandleFunc("GET /api/cameras", s.handleCameras)
 	pageRoutes(mux)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	mux.HandleFunc("GET /healthz", s.handleHealth)
 	for _, name := range s.order {
 		s.cameraRoutes(mux, guard, s.cams[name])
 	}
@@ -94,6 +93,31 @@ func (s *Server) cameraRoutes(mux *http.ServeMux, guard *admin.Guard, c *camera)
 		}
 		c.hls.serve(w, r)
 	})
+}
+
+// Health is GET /healthz's answer: admin.Health (OK while every camera is
+// subscribed to its producer and its frames arrive), and each camera's
+// status.
+type Health struct {
+	admin.Health
+	Cameras []CameraStatus `json:"cameras"`
+}
+
+func (s *Server) handleHealth(w http.ResponseWriter, _ *http.Request) {
+	h := Health{Health: admin.Healthy()}
+	for _, name := range s.order {
+		st := s.cams[name].status()
+		h.Cameras = append(h.Cameras, st)
+		switch {
+		case !h.OK:
+		case !st.Connected:
+			h.Fail("not_connected", fmt.Sprintf("camera %q is not subscribed to its producer at %s", name, s.cams[name].cfg.Socket))
+		case st.FPS == 0:
+			h.Fail("no_frames", fmt.Sprintf("camera %q received no frame in the last 2 s", name))
+		}
+	}
+	s.health.Stamp(&h.Health)
+	admin.WriteHealth(w, h.OK, h)
 }
 
 // CamerasJSON is GET /api/cameras' answer.
