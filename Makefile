@@ -13,7 +13,7 @@ DURATION ?= 30m
 # Fuzz targets of the inputs peers and web clients control (the admin
 # endpoints, metric labels), each fuzzed for ADMIN_FUZZTIME by make test
 # beyond its seed corpus (which every go test runs).
-ADMIN_FUZZ := FuzzGuard:./internal/admin FuzzAdminAPI:./consumers/snapshot FuzzAdminAPI:./consumers/recorder \
+ADMIN_FUZZ := FuzzGuard:./internal/admin FuzzAdminAPI:./consumers/snapshot FuzzAdminAPI:./consumers/recorder FuzzWebAPI:./consumers/web \
 	FuzzAdminAPI:./internal/supervisor FuzzPeerLabel:./producer
 ADMIN_FUZZTIME ?= 5s
 

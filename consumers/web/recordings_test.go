@@ -152,6 +152,18 @@ func TestGetClipAcrossSegments(t *testing.T) {
 	require.Equal(t, body[100:200], part)
 	resp, _ = get(t, base+"/get?"+q.Encode(), map[string]string{"Range": fmt.Sprintf("bytes=%d-", len(body)+10)})
 	require.Equal(t, http.StatusRequestedRangeNotSatisfiable, resp.StatusCode)
+
+	// Clips of other ranges open and close the segment files: no fd stays.
+	http.DefaultClient.CloseIdleConnections()
+	before := testutil.CountFDs(t, os.Getpid())
+	for i := range 10 {
+		q.Set("start", fixtureStart.Add(time.Duration(i)*100*time.Millisecond).Format(time.RFC3339Nano))
+		resp, _ = get(t, base+"/get?"+q.Encode(), nil)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	require.Eventually(t, func() bool { return testutil.FDCount(os.Getpid()) <= before }, 10*time.Second, 20*time.Millisecond,
+		"fds after 10 clips: %d, before: %d", testutil.FDCount(os.Getpid()), before)
 }
 
 func TestViewsCheckHost(t *testing.T) {
