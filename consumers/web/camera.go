@@ -144,7 +144,7 @@ type CameraStatus struct {
 	FPS       float64         `json:"fps"`       // access units per second received lately
 	Width     int             `json:"width,omitempty"`
 	Height    int             `json:"height,omitempty"`
-	Viewers   map[string]int  `json:"viewers"` // live viewers by kind (webrtc, hls)
+	Viewers   map[string]int  `json:"viewers"` // live viewers by kind: WebRTC sessions, and 1 "hls" while the HLS muxer runs
 	Received  uint64          `json:"received"`
 	Dropped   uint64          `json:"viewer_drops"` // access units viewers lost for being slow
 	Recording *RecordingState `json:"recording,omitempty"`

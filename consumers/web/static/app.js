@@ -159,10 +159,12 @@ async function main() {
     section.querySelector(".stored").href = `/${c.name}/snapshots/`;
     section.querySelector(".list").href = `/list?camera=${encodeURIComponent(c.name)}`;
     const last = section.querySelector(".last");
-    last.onclick = () => {
+    const lastMinute = () => {
       const q = new URLSearchParams({ camera: c.name, start: new Date(Date.now() - 60e3).toISOString(), duration: "60s" });
       last.href = `/get?${q}`;
     };
+    lastMinute();
+    last.onmouseenter = last.onfocus = lastMinute; // the minute before the click
     section.querySelector(".snap").onclick = () => {
       section.querySelector("img.snapshot").src = `/${c.name}/snapshot.jpg?width=320&t=${Date.now()}`;
     };
