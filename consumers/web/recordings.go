@@ -18,6 +18,10 @@ import (
 // MP4 of a time range, across segments, cut on keyframes, with Range
 // support).
 
+// maxListRange bounds one /list request: every segment file in the range
+// is read (its fragments, for its exact end).
+const maxListRange = 31 * 24 * time.Hour
+
 // RecordingJSON is one segment in /list's answer.
 type RecordingJSON struct {
 	File     string    `json:"file"` // relative to the camera's recordings directory
@@ -117,6 +121,11 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	if !end.After(start) {
 		writeError(w, &paramError{"end", q.Get("end"), fmt.Sprintf("must be after start (%s)", start.Format(time.RFC3339Nano))})
+		return
+	}
+	if end.Sub(start) > maxListRange {
+		writeError(w, &paramError{"start", q.Get("start"), fmt.Sprintf("the range to end (%s) exceeds %v: ask for less at a time",
+			end.Format(time.RFC3339Nano), maxListRange)})
 		return
 	}
 	if c.cfg.Recordings == "" {

@@ -104,6 +104,7 @@ func TestRecordingsBadParameters(t *testing.T) {
 		{"/list", "camera=nope", 400, `camera=\"nope\": no such camera`},
 		{"/list", "start=yesterday", 400, `start=\"yesterday\": not an RFC 3339 time`},
 		{"/list", "start=" + start + "&end=2026-12-06T05:00:00Z", 400, "end=\\\"2026-12-06T05:00:00Z\\\": must be after start"},
+		{"/list", "start=2026-01-01T00:00:00Z&end=2026-12-06T00:00:00Z", 400, "exceeds 744h0m0s"},
 		{"/get", "duration=10s", 400, `start=\"\": required`},
 		{"/get", "start=" + start, 400, `duration=\"\": required`},
 		{"/get", "start=" + start + "&duration=soon", 400, `duration=\"soon\": not a duration`},
