@@ -34,7 +34,7 @@ build: deps ## build every binary into ./bin
 test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-end
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	CGO_ENABLED=0 $(GO) build ./fdpass/... ./ipc/... ./lease/... ./sdk/... ./examples/consumer-go ./examples/plugin-motion ./consumers/streamer/... ./cmd/framehub-streamer
+	CGO_ENABLED=0 $(GO) build ./fdpass/... ./ipc/... ./lease/... ./sdk/... ./examples/consumer-go ./examples/plugin-motion ./consumers/streamer/... ./cmd/framehub-streamer ./consumers/web/... ./cmd/framehub-web
 	CGO_ENABLED=0 $(GO) build ./examples/consumer-cuda ./bench/gpu
 	$(GO) build ./examples/...
 	# go test ./... below also builds every Go example from a copy outside the module (examples/examples_test.go).
