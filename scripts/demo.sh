@@ -64,7 +64,7 @@ processes:
     admin: $snap_admin
   - name: web
     binary: $BIN/framehub-web
-    args: [-addr, "$web_addr", -camera, "name=cam,socket=$sock,recordings=$DEMO/recordings,snapshots=$DEMO/snapshots"]
+    args: [-addr, "$web_addr", -camera, "name=cam,socket=$sock,recordings=$DEMO/recordings,snapshots=$DEMO/snapshots,admin=$prod_admin"]
     $web_admin
 YAML
 

@@ -33,7 +33,8 @@ by default. Ending a session needs the admin token (docs/SECURITY.md).
 
 Settings come from the flags below, or from a YAML file given with -config whose keys
 are the flag names; cameras are a list under "camera" with the keys name, socket,
-stream, raw-stream, recordings and snapshots. A flag given on the command line wins
+stream, raw-stream, recordings, snapshots and admin (the producer's admin address:
+the page then lists its consumers, read with the admin token). A flag given on the command line wins
 over the file. docs/WEB.md tells more.
 
 Flags:

@@ -56,6 +56,7 @@ type camera struct {
 	o   *Config
 	log *slog.Logger
 	hls *hlsStream
+	adm *producerAdmin // nil without Camera.Admin
 
 	keyReq    chan struct{} // capacity 1: a keyframe is wanted
 	snapshots chan struct{} // snapshot.jpg requests in progress, a semaphore
@@ -75,6 +76,9 @@ func newCamera(cfg Camera, o *Config) *camera {
 	c := &camera{cfg: cfg, o: o, log: o.Logger.With("camera", cfg.Name), keyReq: make(chan struct{}, 1),
 		snapshots: make(chan struct{}, maxSnapshotsInFlight), viewers: map[*viewer]struct{}{}}
 	c.hls = newHLSStream(c, o)
+	if cfg.Admin != "" {
+		c.adm = newProducerAdmin(cfg.Admin, o.AdminTokenFile)
+	}
 	return c
 }
 
@@ -148,6 +152,10 @@ type CameraStatus struct {
 	Received  uint64          `json:"received"`
 	Dropped   uint64          `json:"viewer_drops"` // access units viewers lost for being slow
 	Recording *RecordingState `json:"recording,omitempty"`
+	// Consumers are the producer's consumers (Camera.Admin set), or why
+	// they could not be read.
+	Consumers      []ConsumerJSON `json:"consumers,omitempty"`
+	ConsumersError string         `json:"consumers_error,omitempty"`
 }
 
 // RecordingState is what the camera's recordings directory says.

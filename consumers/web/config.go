@@ -32,6 +32,10 @@ type Camera struct {
 	// -dir); "" shows no stored snapshots.
 	Recordings string `yaml:"recordings"`
 	Snapshots  string `yaml:"snapshots"`
+	// Admin is the producer's admin address (its -admin: host:port or
+	// unix:/path); when set, the page lists the producer's consumers,
+	// read with the admin token (Config.AdminTokenFile). "" lists none.
+	Admin string `yaml:"admin"`
 }
 
 var cameraName = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
@@ -76,6 +80,10 @@ type Config struct {
 	// ReconnectMax is the longest wait between two subscription attempts
 	// to a producer that is down. It defaults to 5 s.
 	ReconnectMax time.Duration
+	// AdminTokenFile is the admin token file of the group, for the
+	// producers' GET /consumers (Camera.Admin). The daemon sets it to its
+	// own guard's.
+	AdminTokenFile string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }

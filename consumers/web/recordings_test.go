@@ -207,3 +207,40 @@ func TestHealth(t *testing.T) {
 	require.Equal(t, "not_connected", h.Status)
 	require.Contains(t, h.Reason, `camera "cam" is not subscribed`)
 }
+
+// TestProducerConsumers: with the producer's admin address, /api/cameras
+// lists its consumers (names, streams, counters: no pid, uid or gid), read
+// with the group's admin token.
+func TestProducerConsumers(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "admin.token")
+	guard, err := admin.NewGuard("127.0.0.1:7701", admin.Access{TokenFile: tokenFile})
+	require.NoError(t, err)
+	prod := httptest.NewServer(guard.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.Equal(t, "/consumers", r.URL.Path)
+		_, _ = io.WriteString(w, `[{"session":1,"name":"framehub-recorder","stream":"h264","pid":42,"uid":1000,"gid":1000,`+
+			`"delivered":900,"skipped_budget":2,"skipped_socket":1},{"session":2,"name":"framehub-web/cam","stream":"h264","pid":43}]`)
+	})))
+	defer prod.Close()
+	_, base, _ := testServer(t, func(c *Config) {
+		c.Cameras[0].Admin = strings.TrimPrefix(prod.URL, "http://")
+		c.AdminTokenFile = tokenFile
+	})
+	resp, body := get(t, base+"/api/cameras", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var cams CamerasJSON
+	require.NoError(t, json.Unmarshal(body, &cams))
+	require.Empty(t, cams.Cameras[0].ConsumersError)
+	require.Equal(t, []ConsumerJSON{{Name: "framehub-recorder", Stream: "h264", Delivered: 900, Dropped: 3},
+		{Name: "framehub-web/cam", Stream: "h264"}}, cams.Cameras[0].Consumers)
+	require.NotContains(t, string(body), "pid")
+	require.NotContains(t, string(body), "uid")
+
+	// A wrong token file: the page says why it lists none.
+	_, base, _ = testServer(t, func(c *Config) {
+		c.Cameras[0].Admin = strings.TrimPrefix(prod.URL, "http://")
+		c.AdminTokenFile = filepath.Join(t.TempDir(), "missing.token")
+	})
+	_, body = get(t, base+"/api/cameras", nil)
+	require.NoError(t, json.Unmarshal(body, &cams))
+	require.Contains(t, cams.Cameras[0].ConsumersError, "missing.token")
+}

@@ -49,6 +49,13 @@ func New(cfg Config) (*Server, error) {
 // live sessions and returns nil.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.webrtc.closeAll()
+	defer func() {
+		for _, c := range s.cams {
+			if c.adm != nil {
+				c.adm.close()
+			}
+		}
+	}()
 	var actors []daemonrun.Actor
 	for _, name := range s.order {
 		c := s.cams[name]
@@ -125,12 +132,19 @@ type CamerasJSON struct {
 	Cameras []CameraStatus `json:"cameras"`
 }
 
-func (s *Server) handleCameras(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) handleCameras(w http.ResponseWriter, r *http.Request) {
 	out := CamerasJSON{Cameras: []CameraStatus{}}
 	for _, name := range s.order {
 		c := s.cams[name]
 		st := c.status()
 		st.Recording = recordingState(c.cfg.Recordings)
+		if c.adm != nil {
+			cons, err := c.adm.consumers(r.Context())
+			if err != nil {
+				st.ConsumersError = err.Error()
+			}
+			st.Consumers = cons
+		}
 		out.Cameras = append(out.Cameras, st)
 	}
 	writeJSON(w, http.StatusOK, out)

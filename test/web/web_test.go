@@ -74,12 +74,13 @@ func startGroupSize(t *testing.T, segment time.Duration, width, height int) *gro
 		return c
 	}
 	testutil.StartDaemon(t, "producer", cmd("framehub-producer", "-source", "test", "-encoder", "x264enc", "-width", strconv.Itoa(width),
-		"-height", strconv.Itoa(height), "-fps", "30", "-gop", "30", "-socket", g.sock, "-admin", ""), waitTimeout,
+		"-height", strconv.Itoa(height), "-fps", "30", "-gop", "30", "-socket", g.sock, "-admin", "unix:"+filepath.Join(g.dir, "producer.admin")), waitTimeout,
 		func(line string) bool { return regexp.MustCompile(`media pipeline playing`).MatchString(line) })
 	testutil.StartDaemon(t, "recorder", cmd("framehub-recorder", "-socket", g.sock, "-dir", g.recordings,
 		"-segment", segment.String(), "-admin", ""), waitTimeout, nil)
 	g.web = testutil.StartDaemon(t, "framehub-web", cmd("framehub-web", "-addr", "127.0.0.1:0", "-camera",
-		"name=cam,socket="+g.sock+",recordings="+g.recordings+",snapshots="+g.snapshots), waitTimeout,
+		"name=cam,socket="+g.sock+",recordings="+g.recordings+",snapshots="+g.snapshots+
+			",admin=unix:"+filepath.Join(g.dir, "producer.admin")), waitTimeout,
 		func(line string) bool {
 			if m := listening.FindStringSubmatch(line); m != nil {
 				g.base = m[1]
@@ -136,7 +137,9 @@ func TestBrowser(t *testing.T) {
 		p.waitFor(`document.querySelectorAll("section.camera").length === 1`, `document.body.innerText`, waitTimeout)
 		p.waitFor(player+` && `+player+`.state === "connected"`, diag, waitTimeout)
 		playsFor(p, 2)
-		p.waitFor(`/fps/.test(document.querySelector('section[data-camera="cam"] .status').textContent)`,
+		// The status line: frame rate, viewers, and the producer's
+		// consumers (the recorder, framehub-web itself).
+		p.waitFor(`/fps.*viewers: 1 webrtc.*consumers: .*framehub-recorder/.test(document.querySelector('section[data-camera="cam"] .status').textContent)`,
 			`document.querySelector('section[data-camera="cam"] .status').textContent`, waitTimeout)
 
 		// The picture changes: two captures of the <video>, a second of

@@ -13,15 +13,15 @@ import (
 // HTTP server run together (daemonrun.RunActors). It makes o a
 // daemonrun.Program.
 func (o *Options) Run(ctx context.Context, log *slog.Logger) error {
-	cfg := o.Config()
-	cfg.Logger = log
-	srv, err := web.New(cfg)
-	if err != nil {
-		return daemonrun.BadConfig(err)
-	}
 	guard, err := admin.NewGuard(o.Addr, o.Access)
 	if err != nil {
 		return err
+	}
+	cfg := o.Config()
+	cfg.Logger, cfg.AdminTokenFile = log, guard.TokenFile()
+	srv, err := web.New(cfg)
+	if err != nil {
+		return daemonrun.BadConfig(err)
 	}
 	ln, err := admin.Listen(o.Addr)
 	if err != nil {

@@ -31,7 +31,7 @@ type Options struct {
 
 // cameraList is the -camera flag, given once per camera; a
 // config.ListValue. In the config file it is a list of mappings with the
-// keys name, socket, stream, raw-stream, recordings and snapshots.
+// keys name, socket, stream, raw-stream, recordings, snapshots and admin.
 type cameraList []web.Camera
 
 // Reset empties the list.
@@ -43,13 +43,14 @@ func (l *cameraList) String() string {
 	}
 	s := make([]string, len(*l))
 	for i, c := range *l {
-		s[i] = fmt.Sprintf("name=%s,socket=%s,recordings=%s,snapshots=%s", c.Name, c.Socket, c.Recordings, c.Snapshots)
+		s[i] = fmt.Sprintf("name=%s,socket=%s,recordings=%s,snapshots=%s,admin=%s", c.Name, c.Socket, c.Recordings, c.Snapshots, c.Admin)
 	}
 	return strings.Join(s, " ")
 }
 
 // Set parses "name=cam,socket=/run/framehub/framehub.sock,recordings=DIR,
-// snapshots=DIR" (also stream= and raw-stream=); keys left out take the
+// snapshots=DIR" (also stream=, raw-stream= and admin=, the producer's
+// admin address); keys left out take the
 // default camera's values, except name, which is required.
 func (l *cameraList) Set(v string) error {
 	c := web.DefaultCamera()
@@ -57,7 +58,7 @@ func (l *cameraList) Set(v string) error {
 	for _, kv := range strings.Split(v, ",") {
 		k, val, ok := strings.Cut(kv, "=")
 		if !ok {
-			return fmt.Errorf("%q is not key=value (keys: name, socket, stream, raw-stream, recordings, snapshots)", kv)
+			return fmt.Errorf("%q is not key=value (keys: name, socket, stream, raw-stream, recordings, snapshots, admin)", kv)
 		}
 		switch strings.TrimSpace(k) {
 		case "name":
@@ -72,8 +73,10 @@ func (l *cameraList) Set(v string) error {
 			c.Recordings = val
 		case "snapshots":
 			c.Snapshots = val
+		case "admin":
+			c.Admin = val
 		default:
-			return fmt.Errorf("unknown key %q (keys: name, socket, stream, raw-stream, recordings, snapshots)", k)
+			return fmt.Errorf("unknown key %q (keys: name, socket, stream, raw-stream, recordings, snapshots, admin)", k)
 		}
 	}
 	if c.Name == "" {
@@ -100,7 +103,7 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 		"a random token, mode 0600, when missing (default $FRAMEHUB_ADMIN_TOKEN_FILE, else /run/framehub/admin.token for root, "+
 		"$XDG_RUNTIME_DIR/framehub/admin.token for others)")
 	fs.Var(&o.Cameras, "camera", "a camera, given once per camera: name=NAME,socket=PRODUCER_SOCKET,recordings=DIR,snapshots=DIR "+
-		"(also stream=, raw-stream=); default: name=cam at the default producer socket, recordings in ./"+
+		"(also stream=, raw-stream=, and admin=PRODUCER_ADMIN_ADDRESS to list its consumers on the page); default: name=cam at the default producer socket, recordings in ./"+
 		d.Cameras[0].Recordings+", snapshots in ./"+d.Cameras[0].Snapshots)
 	fs.IntVar(&o.ViewerQueue, "viewer-queue", d.ViewerQueue, "access units queued for one live viewer; a viewer whose queue is full skips to the next keyframe")
 	fs.DurationVar(&o.KeyframeInterval, "keyframe-interval", d.KeyframeInterval, "least time between two keyframe requests sent to a producer for joining viewers")

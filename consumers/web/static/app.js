@@ -125,7 +125,13 @@ function fmtStatus(c) {
     if (c.recording.last) rec += ` (last video ${new Date(c.recording.last).toLocaleTimeString()})`;
   }
   const size = c.width ? `${c.width}×${c.height}` : "";
-  return `${c.connected ? "live" : "producer unreachable"} ${size} · ${c.fps.toFixed(1)} fps · viewers: ${viewers} · ${rec}`;
+  let text = `${c.connected ? "live" : "producer unreachable"} ${size} · ${c.fps.toFixed(1)} fps · viewers: ${viewers} · ${rec}`;
+  if (c.consumers) {
+    text += " · consumers: " + c.consumers.map((x) => `${x.name} (${x.stream}${x.dropped ? `, ${x.dropped} dropped` : ""})`).join(", ");
+  } else if (c.consumers_error) {
+    text += ` · consumers unknown: ${c.consumers_error}`;
+  }
+  return text;
 }
 
 async function loadRecordings(name, ul) {
