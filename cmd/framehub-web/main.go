@@ -23,7 +23,7 @@ service's directories) in a browser, at http://127.0.0.1:8889/ by default:
   GET  /list?camera=&start=&end=          recorded segments in a time range (RFC 3339), JSON
   GET  /get?camera=&start=&duration=      one MP4 of a time range, across segments, cut on
                                           keyframes, with Range support (e.g. duration=10s)
-  GET  /api/cameras, /healthz             status (JSON)
+  GET  /api/cameras, /healthz, /metrics   status (JSON), health, Prometheus metrics
 
 Viewing needs no token but only answers requests whose Host names this daemon
 (DNS rebinding); anyone who reaches -addr can watch, so it listens on loopback

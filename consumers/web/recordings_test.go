@@ -244,3 +244,13 @@ func TestProducerConsumers(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body, &cams))
 	require.Contains(t, cams.Cameras[0].ConsumersError, "missing.token")
 }
+
+func TestMetrics(t *testing.T) {
+	_, base, _ := testServer(t, nil)
+	resp, body := get(t, base+"/metrics", nil)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	for _, want := range []string{`framehub_web_connected{camera="cam"} 0`, `framehub_web_viewers{camera="cam",kind="webrtc"} 0`,
+		`framehub_web_viewer_drops_total{camera="cam"} 0`, "framehub_web_webrtc_sessions 0", `framehub_build_info{daemon="framehub-web"`} {
+		require.Contains(t, string(body), want)
+	}
+}

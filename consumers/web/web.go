@@ -78,6 +78,7 @@ func (s *Server) Handler(guard *admin.Guard) http.Handler {
 	mux.HandleFunc("GET /api/cameras", s.handleCameras)
 	pageRoutes(mux)
 	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.Handle("GET /metrics", newMetricsHandler(s))
 	for _, name := range s.order {
 		s.cameraRoutes(mux, guard, s.cams[name])
 	}
