@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/sysinfo"
 )
 
 // TestLatencyReport measures what a viewer sees, for docs/bench/web.md:
@@ -45,7 +49,20 @@ func TestLatencyReport(t *testing.T) {
 	const watch = 15 * time.Second
 	g := startGroupSize(t, time.Minute, width, height)
 	b := startBrowser(t)
-	type result struct{ ttff, p50, p90 []float64 }
+	pid := g.web.Cmd.Process.Pid
+	cpuShare := func(window time.Duration, during func()) float64 {
+		before, err := sysinfo.ProcCPU(pid)
+		require.NoError(t, err)
+		start := time.Now()
+		during()
+		after, err := sysinfo.ProcCPU(pid)
+		require.NoError(t, err)
+		return float64(after-before) / float64(time.Since(start)) * 100
+	}
+	// framehub-web with no viewer: its subscription only.
+	idle := cpuShare(watch, func() { time.Sleep(watch) })
+	t.Logf("framehub-web with no viewer: %.1f%% of a core", idle)
+	type result struct{ ttff, p50, p90, cpu []float64 }
 	results := map[string]*result{}
 	var report strings.Builder
 	for _, mode := range []string{"webrtc", "hls"} {
@@ -54,7 +71,7 @@ func TestLatencyReport(t *testing.T) {
 		for run := range runs {
 			p := b.open(t, g.base+"/?mode="+mode)
 			p.waitFor(player+` && `+player+`.firstFrameMs !== null && `+player+`.latencies.length > 0`, diag, waitTimeout)
-			time.Sleep(watch) // the measurement window: frames are shown meanwhile
+			cpu := cpuShare(watch, func() { time.Sleep(watch) }) // the measurement window: frames are shown meanwhile
 			var m struct {
 				TTFF      float64   `json:"ttff"`
 				Latencies []float64 `json:"latencies"`
@@ -63,18 +80,19 @@ func TestLatencyReport(t *testing.T) {
 			lat := slices.Clone(m.Latencies)
 			slices.Sort(lat)
 			p50, p90 := lat[len(lat)/2], lat[len(lat)*9/10]
-			r.ttff, r.p50, r.p90 = append(r.ttff, m.TTFF), append(r.p50, p50), append(r.p90, p90)
-			t.Logf("%s run %d: first frame after %.0f ms; latency p50 %.0f ms, p90 %.0f ms over %d frames", mode, run+1, m.TTFF,
-				p50, p90, len(lat))
+			r.ttff, r.p50, r.p90, r.cpu = append(r.ttff, m.TTFF), append(r.p50, p50), append(r.p90, p90), append(r.cpu, cpu)
+			t.Logf("%s run %d: first frame after %.0f ms; latency p50 %.0f ms, p90 %.0f ms over %d frames; framehub-web %.1f%% of a core",
+				mode, run+1, m.TTFF, p50, p90, len(lat), cpu)
 			p.close()
 		}
 	}
 	fmt.Fprintf(&report, "%dx%d, %d runs of %v per player:\n\n", width, height, runs, watch)
-	fmt.Fprintf(&report, "| player | time to first frame (median of %d) | glass-to-glass p50 (median of runs) | p90 (median of runs) |\n", runs)
-	fmt.Fprintf(&report, "|---|---|---|---|\n")
+	fmt.Fprintf(&report, "| player | time to first frame (median of %d) | glass-to-glass p50 (median of runs) | p90 (median of runs) | framehub-web CPU (median of runs) |\n", runs)
+	fmt.Fprintf(&report, "|---|---|---|---|---|\n")
+	fmt.Fprintf(&report, "| none | | | | %.1f%% of a core |\n", idle)
 	for _, mode := range []string{"webrtc", "hls"} {
 		r := results[mode]
-		fmt.Fprintf(&report, "| %s | %.0f ms | %.0f ms | %.0f ms |\n", mode, median(r.ttff), median(r.p50), median(r.p90))
+		fmt.Fprintf(&report, "| %s | %.0f ms | %.0f ms | %.0f ms | %.1f%% of a core |\n", mode, median(r.ttff), median(r.p50), median(r.p90), median(r.cpu))
 	}
 	t.Logf("\n%s", report.String())
 }
