@@ -6,14 +6,14 @@ BIN := $(CURDIR)/bin
 APT_PACKAGES := ca-certificates gcc pkg-config python3 python3-msgpack \
 	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
-	gstreamer1.0-x gstreamer1.0-plugins-base-apps
+	gstreamer1.0-x gstreamer1.0-plugins-base-apps chromium
 export GOFLAGS := -buildvcs=false
 # make soak DURATION=2h: how long the soak injects faults.
 DURATION ?= 30m
 # Fuzz targets of the inputs peers and web clients control (the admin
 # endpoints, metric labels), each fuzzed for ADMIN_FUZZTIME by make test
 # beyond its seed corpus (which every go test runs).
-ADMIN_FUZZ := FuzzGuard:./internal/admin FuzzAdminAPI:./consumers/snapshot FuzzAdminAPI:./consumers/recorder \
+ADMIN_FUZZ := FuzzGuard:./internal/admin FuzzAdminAPI:./consumers/snapshot FuzzAdminAPI:./consumers/recorder FuzzWebAPI:./consumers/web \
 	FuzzAdminAPI:./internal/supervisor FuzzPeerLabel:./producer
 ADMIN_FUZZTIME ?= 5s
 
@@ -34,7 +34,7 @@ build: deps ## build every binary into ./bin
 test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-end
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	CGO_ENABLED=0 $(GO) build ./fdpass/... ./ipc/... ./lease/... ./sdk/... ./examples/consumer-go ./examples/plugin-motion ./consumers/streamer/... ./cmd/framehub-streamer
+	CGO_ENABLED=0 $(GO) build ./fdpass/... ./ipc/... ./lease/... ./sdk/... ./examples/consumer-go ./examples/plugin-motion ./consumers/streamer/... ./cmd/framehub-streamer ./consumers/web/... ./cmd/framehub-web
 	CGO_ENABLED=0 $(GO) build ./examples/consumer-cuda ./bench/gpu
 	$(GO) build ./examples/...
 	# go test ./... below also builds every Go example from a copy outside the module (examples/examples_test.go).
