@@ -6,7 +6,7 @@ BIN := $(CURDIR)/bin
 APT_PACKAGES := ca-certificates gcc pkg-config python3 python3-msgpack \
 	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
-	gstreamer1.0-x gstreamer1.0-plugins-base-apps chromium
+	gstreamer1.0-x gstreamer1.0-plugins-base-apps chromium fonts-liberation
 export GOFLAGS := -buildvcs=false
 # make soak DURATION=2h: how long the soak injects faults.
 DURATION ?= 30m
