@@ -62,9 +62,13 @@ type StreamConfig struct {
 
 // FrameInfo is the per-frame metadata a source passes to Publish.
 type FrameInfo struct {
-	Offset, Size   uint32 // payload region in the surface; Size 0 means the whole surface
-	PTS, DTS, Dur  int64  // pipeline timestamps in ns, -1 when unknown
-	MonoNS, RealNS int64  // capture time; 0 means "now"
+	Offset, Size  uint32 // payload region in the surface; Size 0 means the whole surface
+	PTS, DTS, Dur int64  // pipeline timestamps in ns, -1 when unknown
+	// Capture time, CLOCK_MONOTONIC and CLOCK_REALTIME. MonoNS 0 means
+	// "now"; RealNS 0 means the wall-clock time of MonoNS (a frame that
+	// left the encoder 80 ms after its capture is stamped with its capture
+	// time on both clocks, not with the time it was published).
+	MonoNS, RealNS int64
 	Flags          uint32 // ipc.FlagKeyframe, ipc.FlagHeader...
 	Planes         []ipc.Plane
 	Meta           map[string][]byte
@@ -119,6 +123,7 @@ type Stream struct {
 	backlog []*session
 	ids     []uint64 // lease ids read from a ring
 	lastSvc atomic.Int64
+	svcWake chan struct{} // a consumer subscribed: runService ticks again
 
 	mu          sync.Mutex
 	core        *fanout.Core
@@ -149,6 +154,7 @@ func newStream(srv *Server, cfg StreamConfig) (*Stream, error) {
 		rbuf:     make([]byte, ipc.MaxMessageSize),
 		caps:     cfg.Caps,
 		sessions: make(map[fanout.SubID]*session),
+		svcWake:  make(chan struct{}, 1),
 	}
 	poller, err := fdpass.NewPoller()
 	if err != nil {
@@ -269,6 +275,7 @@ func (d *dispatch) finish(st *Stream) {
 	if tell {
 		st.cfg.OnConsumers(n)
 	}
+
 	for i, ss := range unsent {
 		st.settle(ss, results[i])
 	}
@@ -380,6 +387,15 @@ func (st *Stream) DroppedAtSource() {
 	st.mu.Unlock()
 }
 
+// Unwatched tells the stream that its source produced n frames while no
+// consumer was subscribed and did not publish them (Core.Unwatched): they
+// count in Published and use up sequence numbers.
+func (st *Stream) Unwatched(n uint64) {
+	st.mu.Lock()
+	st.core.Unwatched(n)
+	st.mu.Unlock()
+}
+
 func (st *Stream) dropAtSource() {
 	now := time.Now()
 	st.mu.Lock()
@@ -478,11 +494,14 @@ func (st *Stream) PublishRef(ref SurfaceRef, fi FrameInfo, free func()) int {
 func (st *Stream) publish(surf fanout.Surface, fi FrameInfo, free func()) int {
 	// Releases that arrived since the last frame free budget for this one.
 	st.serviceBeforePublish()
-	if fi.MonoNS == 0 {
-		fi.MonoNS = clock.Mono()
-	}
-	if fi.RealNS == 0 {
-		fi.RealNS = clock.Real()
+	if fi.MonoNS == 0 || fi.RealNS == 0 {
+		now := clock.Mono()
+		if fi.MonoNS == 0 {
+			fi.MonoNS = now
+		}
+		if fi.RealNS == 0 {
+			fi.RealNS = clock.Real() - (now - fi.MonoNS)
+		}
 	}
 	if fi.Size == 0 {
 		fi.Size = uint32(surf.Info.Size) - fi.Offset
@@ -600,6 +619,10 @@ func (st *Stream) subscribe(ss *session, w *ipc.Welcome) error {
 	}
 	st.mu.Unlock()
 	d.finish(st)
+	select {
+	case st.svcWake <- struct{}{}:
+	default: // a wake is pending
+	}
 	return nil
 }
 
@@ -683,14 +706,26 @@ func (st *Stream) serviceBeforePublish() { st.service() }
 // runService services the stream every interval when no frame did, so that
 // disconnects, releases and evictions are handled while the source is idle
 // or stalled. A dead consumer is therefore noticed within one frame period,
-// or within 1.5 intervals when no frames flow.
+// or within 1.5 intervals when no frames flow. While no consumer is
+// subscribed there is nothing to service and the ticker stops: a producer
+// at rest is not woken 1/interval times a second for nothing (each wake of
+// the Go runtime costs several context switches; see doc.go).
 func (st *Stream) runService(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	ticking := true
 	for {
+		if busy := st.Consumers() > 0; busy != ticking {
+			if ticking = busy; busy {
+				t.Reset(interval)
+			} else {
+				t.Stop()
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-st.svcWake:
 		case now := <-t.C:
 			if now.UnixNano()-st.lastSvc.Load() >= int64(interval/2) {
 				st.service()

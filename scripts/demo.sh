@@ -2,10 +2,12 @@
 # make demo: the whole group under the supervisor on the embedded default —
 # GStreamer test camera, x264enc, memfd surfaces — with the recorder writing
 # to ./demo/recordings/cam, the RTSP streamer at rtsp://127.0.0.1:8554/cam and
-# the snapshot service writing to ./demo/snapshots/cam (CAMERAS=2: two
-# cameras, cam1 and cam2, each with its recorder and snapshot service).
-# Shows a live status line, takes a snapshot of each camera, and stops
-# cleanly on Ctrl-C or after DEMO_SECONDS.
+# the snapshot service writing to ./demo/snapshots/cam, and framehub-web at
+# http://127.0.0.1:8889/ (the camera live in a browser, snapshots and
+# recordings); CAMERAS=2: two cameras, cam1 and cam2, each with its
+# recorder and snapshot service, one streamer and one framehub-web for
+# both. Shows a live status line, takes a snapshot of each camera, and
+# stops cleanly on Ctrl-C or after DEMO_SECONDS.
 set -euo pipefail
 BIN=$(cd "${BIN:-./bin}" && pwd)
 DEMO=$(mkdir -p demo && cd demo && pwd)
@@ -46,10 +48,12 @@ if [ -n "${DEMO_PRIVATE:-}" ]; then
   sup_admin=unix:$DEMO/run/supervisor.admin
   str_args='-rtsp-addr, "127.0.0.1:0", -udp-rtp-addr, "127.0.0.1:0", -admin, "127.0.0.1:0"' # its admin API takes host:port only
   str_admin=""
+  web_addr=127.0.0.1:0 web_admin=""
 else
   sup_admin=127.0.0.1:7700
   str_args='-rtsp-addr, "127.0.0.1:8554", -admin, 127.0.0.1:7703'
   str_admin="admin: 127.0.0.1:7703"
+  web_addr=127.0.0.1:8889 web_admin="admin: 127.0.0.1:8889"
 fi
 
 {
@@ -82,6 +86,11 @@ processes:
     per-camera: true
     args: [-socket, "{socket}", -dir, "$DEMO/snapshots/{camera}", -admin, "unix:{dir}/snapshot.admin"]
     admin: "unix:{dir}/snapshot.admin"
+  - name: web
+    binary: $BIN/framehub-web
+    args: [-addr, "$web_addr"]
+    camera-args: [-camera, "name={camera},socket={socket},recordings=$DEMO/recordings/{camera},snapshots=$DEMO/snapshots/{camera},admin={producer-admin}"]
+    $web_admin
 YAML
 } >"$cfg"
 
@@ -100,7 +109,7 @@ trap stop INT TERM
 trap 'stop; exit' EXIT
 
 echo "framehub demo: ${#names[@]} camera(s) (${names[*]}), config $cfg, logs $DEMO/supervisor.log"
-want=$((3 * ${#names[@]} + 1)) # a producer, a recorder and a snapshot service per camera, one streamer
+want=$((3 * ${#names[@]} + 2)) # a producer, a recorder and a snapshot service per camera, one streamer, one framehub-web
 for _ in $(seq 200); do
   ready=$("$BIN/framehubctl" status -addr "$sup_admin" --json 2>/dev/null | grep -c '"state": "ready"' || true)
   [ "$ready" -ge "$want" ] && break
@@ -123,7 +132,10 @@ for name in "${names[@]}"; do
   url=${url:-rtsp://127.0.0.1:8554/$name}
   echo "  $name: gst-launch-1.0 rtspsrc location=$url ! decodebin ! autovideosink   (or: vlc $url, ffplay $url)"
 done
+web=$(sed -n 's/.*msg="web server listening" url=\(http:[^ ]*\).*/\1/p' "$DEMO/supervisor.log" | tail -1)
+web=${web:-http://127.0.0.1:8889/}
 cat <<TXT
+in a browser:       $web (live over WebRTC or LL-HLS, snapshots, recordings; each camera at /<camera>/)
 recordings:         $DEMO/recordings/<camera>
 more:               $BIN/framehubctl status [-cameras] | consumers | logs <name> | snapshot -camera <camera> -o f.jpg | record event -camera <camera>
 TXT

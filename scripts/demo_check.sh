@@ -24,7 +24,9 @@ done
 [ "$playable" -ge 1 ] || { echo "demo check: no recording plays (gst-discoverer-1.0)"; gst-discoverer-1.0 "${recs[0]}" || true; exit 1; }
 snaps=$(find demo/snapshots -name '*.jpg' -size +1k | wc -l)
 [ "$snaps" -ge 1 ] || { echo "demo check: no snapshot in demo/snapshots"; exit 1; }
-echo "demo check: ok ($playable playable recording(s) of ${#recs[@]}, $snaps snapshot(s))"
+grep -q '^web | .*msg="subscribed to the producer" camera=cam' demo/supervisor.log ||
+  { echo "demo check: framehub-web never subscribed to the producer"; grep -i 'web' demo/supervisor.log | tail -20; exit 1; }
+echo "demo check: ok ($playable playable recording(s) of ${#recs[@]}, $snaps snapshot(s), framehub-web live)"
 
 # Two cameras in one group: a recording that plays and a snapshot of each,
 # in each camera's own directories.
@@ -39,6 +41,8 @@ for cam in cam1 cam2; do
   done < <(find "demo/recordings/$cam" -name '*.mp4')
   [ "$played" -ge 1 ] || { echo "demo check: CAMERAS=2: no recording of $cam plays"; exit 1; }
   [ "$(find "demo/snapshots/$cam" -name '*.jpg' -size +1k | wc -l)" -ge 1 ] || { echo "demo check: CAMERAS=2: no snapshot of $cam"; exit 1; }
+  grep -q "^web | .*msg=\"subscribed to the producer\" camera=$cam " demo/supervisor.log ||
+    { echo "demo check: CAMERAS=2: framehub-web never subscribed to $cam's producer"; grep -i 'web' demo/supervisor.log | tail -20; exit 1; }
 done
 grep -q "cam1 *ready" demo2.out && grep -q "cam2 *ready" demo2.out || { echo "demo check: CAMERAS=2: framehubctl status shows no row per camera:"; cat demo2.out; exit 1; }
-echo "demo check: CAMERAS=2 ok (each camera: a playable recording and a snapshot in its own directory; a status row each)"
+echo "demo check: CAMERAS=2 ok (each camera: a playable recording and a snapshot in its own directory, a status row, framehub-web live)"
