@@ -408,10 +408,10 @@ func report(p partFile[result]) string {
 		verdict = fmt.Sprintf("**missed** by %.2f%% of a core", pass-1)
 	}
 	fmt.Fprintf(&b, "\n## Reading\n\n- Passthrough costs %.2f%% of a core against %.2f%% for decode + x264: %.0f× less. Target ≤ 1%%: %s. "+
-		"Where the rest goes was not profiled here. For scale: no GStreamer pipeline runs in passthrough (the camera is read by "+
+		"Where it goes: see docs/BENCHMARKS.md (a perf profile). For scale: no GStreamer pipeline runs in passthrough (the camera is read by "+
 		"gortsplib in Go), each frame is one burst of RTP packets read from the RTSP connection (~%.0f kB), reassembled, checked for "+
 		"AUD and parameter sets and published to one consumer; the producer with a GStreamer test source, no encoder and no consumer "+
-		"spends ~2.8%% of a core (docs/BENCHMARKS.md, \"the producer at rest\", where Go's sysmon and scheduler wake for every frame).\n"+
+		"spends ~1.3%% of a core (docs/bench/atrest.md), most of it Go's scheduler and sysmon waking for every frame.\n"+
 		"- One raw consumer starts the on-demand decoder (avdec_h264 into the producer's pool): +%.2f%% of a core while it stays; "+
 		"when it leaves, decoding stops (test/ipcam TestRawOnDemand checks the decoder metric).\n", pass, old, old/max(pass, 0.01), verdict, kbpsAU(kbps), raw-pass)
 	fmt.Fprintf(&b, "\n## Every run\n\n| run | configuration | producer CPU | h264/s | raw/s | RSS (MiB) | machine busy | steal |\n|---|---|---|---|---|---|---|---|\n")
