@@ -1,0 +1,22 @@
+/* The framehubsrc plugin: one element, written in C against
+ * docs/PROTOCOL.md (no Go runtime in the pipelines that use it). */
+#include <gst/gst.h>
+
+#include "gstframehubsrc.h"
+
+#ifndef FRAMEHUB_VERSION
+#define FRAMEHUB_VERSION "dev"
+#endif
+#define PACKAGE "framehub"
+
+static gboolean
+plugin_init (GstPlugin * plugin)
+{
+  return gst_element_register (plugin, "framehubsrc", GST_RANK_NONE,
+      GST_TYPE_FRAMEHUB_SRC);
+}
+
+GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, framehubsrc,
+    "framehub consumer: frames of a framehub producer's stream, zero-copy",
+    plugin_init, FRAMEHUB_VERSION, "unknown", "framehub",
+    "https://github.com/framehub/framehub")
