@@ -4,9 +4,8 @@
 
 #include "gstframehubsrc.h"
 
-#ifndef FRAMEHUB_VERSION
-#define FRAMEHUB_VERSION "dev"
-#endif
+/* The plugin's version: that of the wire protocol it speaks. */
+#define FRAMEHUB_VERSION "1.1"
 #define PACKAGE "framehub"
 
 static gboolean
