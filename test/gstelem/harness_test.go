@@ -269,8 +269,18 @@ func (p *pipeline) waitBuffers(sink string, n int) []buffer {
 		}
 		return len(bufs) >= n
 	}, "%d buffers at %s", n, sink)
-	require.GreaterOrEqual(p.t, len(bufs), n, "buffers at %s before gst-launch-1.0 exited (%v):\n%s", sink, p.err, testutil.Tail(p.out.String(), 3000))
+	require.GreaterOrEqual(p.t, len(bufs), n, "buffers at %s before gst-launch-1.0 exited (%s):\n%s", sink, p.status(), testutil.Tail(p.out.String(), 3000))
 	return bufs
+}
+
+// status says how the pipeline exited, or that it runs.
+func (p *pipeline) status() string {
+	select {
+	case <-p.done:
+		return fmt.Sprint(p.err)
+	default:
+		return "running"
+	}
 }
 
 // stat returns a numeric field of an element's stats line.
@@ -297,7 +307,7 @@ func waitSocket(t *testing.T, p *pipeline, path string) {
 	testutil.WaitUntil(t, waitTimeout, func() bool {
 		select {
 		case <-p.done:
-			t.Fatalf("gst-launch-1.0 exited (%v) before its socket appeared:\n%s", p.err, testutil.Tail(p.out.String(), 3000))
+			t.Fatalf("gst-launch-1.0 exited (%v) before its socket appeared:\n%s", p.status(), testutil.Tail(p.out.String(), 3000))
 		default:
 		}
 		fi, err := os.Stat(path)
