@@ -320,6 +320,9 @@ func render(res *results, ovName, hangName, latName string) string {
 	} else {
 		p("skipped: %s.\n", res.UnixFD)
 	}
+	if res.FramehubSrc != "" && res.FramehubSrc != "available" {
+		p("- **framehubsrc**: skipped: %s.\n", res.FramehubSrc)
+	}
 	p("\nP is a fresh socket path per run. `shmsink` copies each frame once into its shared-memory area unless the\n")
 	p("upstream buffer already lives there (videotestsrc allocates from shmsink's pool); `shmsink+copy` puts\n")
 	p("`identity drop-allocation=true` before it, which forces that copy. GStreamer consumers count frames with\n")
@@ -367,6 +370,12 @@ func render(res *results, ovName, hangName, latName string) string {
 		p("| %s | %.2f%% ± %.2f%% of a core | %.0f ± %.0f |\n", s.Name, b, se, usPerFrame(b), usPerFrame(se))
 	}
 	p("\n")
+	renderGstConsumer(p, res)
+	if len(res.Hangs) == 0 || !hasSystem(res, "framehub") || !hasSystem(res, "shmsink") {
+		// A subset (-systems, -runs-only) has none of the sections below.
+		renderBeforeAfter(p, res)
+		return w.String()
+	}
 
 	p("## Hung consumer\n\n")
 	p("3 consumers; after %v one is SIGSTOPped (never resumed); the other two are watched for %v, per second.\n", res.HangAfter, res.HangWindow)
