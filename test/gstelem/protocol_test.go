@@ -16,8 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/internal/testutil"
+	"github.com/framehub/framehub/ipc"
 )
 
 // protoChecker is testdata/fhproto_check.c, built with framehubsrc's
