@@ -77,9 +77,13 @@ type element struct {
 	self    *C.GstElement  // the element; it owns this value, so it outlives it
 	appsink *fhgst.Element // its child, referenced
 	probe   *fhgst.AllocationProbe
-	srv     *server     // while started
-	sink    *media.Sink // publishes on sinkSrv; kept across runs while sinkSrv lives
+	srv     *server // while started
 	sinkSrv *server
+
+	// mu guards sink, which the "stats" property reads from the
+	// application's thread while a state change may replace it.
+	mu   sync.Mutex
+	sink *media.Sink // publishes on sinkSrv; kept across runs while sinkSrv lives
 }
 
 //export fhsHubNew
@@ -130,10 +134,13 @@ func fhsStats(goH C.uintptr_t, out *C.FhsStats) {
 		return
 	}
 	e := cgo.Handle(goH).Value().(*element)
-	if e.sink == nil {
+	e.mu.Lock()
+	sink := e.sink
+	e.mu.Unlock()
+	if sink == nil {
 		return
 	}
-	st := e.sink.Stats()
+	st := sink.Stats()
 	name := unsafe.Slice((*byte)(unsafe.Pointer(&out.stream[0])), len(out.stream))
 	name[copy(name[:len(name)-1], st.Stream)] = 0
 	out.frames, out.zero_copy, out.adopted, out.copied = C.uint64_t(st.Frames), C.uint64_t(st.ZeroCopyFrames), C.uint64_t(st.AdoptedFrames), C.uint64_t(st.CopiedFrames)
@@ -215,7 +222,9 @@ func (e *element) start(s settings) error {
 			return err
 		}
 		e.hub.addSink(srv, sink)
+		e.mu.Lock()
 		e.sink, e.sinkSrv = sink, srv
+		e.mu.Unlock()
 	}
 	// A new probe each run: pool-min and pool-max may have changed.
 	if e.probe != nil {
