@@ -166,15 +166,21 @@ make_caps (GstFramehubSrc * self)
 {
   const FhCaps *c = &self->caps;
 
-  if (self->encoded)
-    return gst_caps_new_simple ("video/x-h264",
+  if (self->encoded) {
+    GstCaps *caps = gst_caps_new_simple ("video/x-h264",
         "stream-format", G_TYPE_STRING, "byte-stream",
-        "alignment", G_TYPE_STRING, "au",
-        "width", G_TYPE_INT, (gint) c->width,
-        "height", G_TYPE_INT, (gint) c->height,
-        "framerate", GST_TYPE_FRACTION, c->fps_d ? (gint) c->fps_n : 0,
-        c->fps_d ? (gint) c->fps_d : 1,
-        "pixel-aspect-ratio", GST_TYPE_FRACTION, 1, 1, NULL);
+        "alignment", G_TYPE_STRING, "au", NULL);
+    /* What the producer does not know, it leaves out (h264parse reads it
+     * from the SPS). */
+    if (c->width && c->height)
+      gst_caps_set_simple (caps, "width", G_TYPE_INT, (gint) c->width,
+          "height", G_TYPE_INT, (gint) c->height, "pixel-aspect-ratio",
+          GST_TYPE_FRACTION, 1, 1, NULL);
+    if (c->fps_d)
+      gst_caps_set_simple (caps, "framerate", GST_TYPE_FRACTION,
+          (gint) c->fps_n, (gint) c->fps_d, NULL);
+    return caps;
+  }
   return gst_video_info_to_caps (&self->vinfo);
 }
 
