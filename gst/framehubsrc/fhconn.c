@@ -23,8 +23,11 @@
 #define RING_OFF_TAIL 128
 #define RING_MIN_SIZE 4096
 
-/* Releases queued before a Release message goes out regardless. */
-#define MAX_PENDING 64
+/* Releases queued before a Release message goes out regardless, and what
+ * the queue holds while the producer's socket is full (no more than the
+ * leases the producer granted, which a few dozen at most). */
+#define FLUSH_AT 64
+#define MAX_PENDING 4096
 
 struct _FhConn {
   gint ref;
@@ -34,7 +37,7 @@ struct _FhConn {
   gboolean dead;                /* closed: releases are moot */
   gboolean waiting;             /* the streaming thread waits for the producer */
   uint64_t pending[MAX_PENDING];
-  int npending;
+  int npending;                 /* releases not sent yet */
   uint8_t *ring;                /* the release ring's mapping, or NULL */
   uint32_t ring_entries, ring_off;
   uint64_t ring_head;           /* our copy: only this side writes head */
@@ -248,10 +251,11 @@ fh_conn_send (FhConn * c, const uint8_t * p, size_t n)
   int rc = EPIPE;
 
   /* Under the lock: another thread (a force-key-unit event) may send
-   * while the streaming thread closes the connection. */
+   * while the streaming thread closes the connection. Without blocking:
+   * Pong and RequestKeyframe are best effort, like the producer's. */
   g_mutex_lock (&c->lock);
   if (!c->dead)
-    rc = send_packet (c->fd, p, n, 0);
+    rc = send_packet (c->fd, p, n, MSG_DONTWAIT);
   g_mutex_unlock (&c->lock);
   return rc;
 }
@@ -358,20 +362,31 @@ ring_push (FhConn * c, uint64_t id)
   return TRUE;
 }
 
+/* flush_locked sends the queued releases, FLUSH_AT per message, without
+ * blocking: whatever thread frees a buffer releases its lease, and must
+ * not hang on a producer that stopped reading. What does not go out stays
+ * queued for the next flush. */
 static void
 flush_locked (FhConn * c)
 {
-  uint8_t buf[16 + 9 * MAX_PENDING];
-  size_t n;
+  uint8_t buf[16 + 9 * FLUSH_AT];
 
-  if (c->npending == 0 || c->dead)
-    return;
-  n = fh_encode_release (buf, sizeof buf, c->pending, c->npending);
-  c->npending = 0;
-  /* A failed send means the producer is gone: the streaming thread sees
-   * the end of the connection, and the producer released everything. */
-  if (n > 0 && send_packet (c->fd, buf, n, 0) == 0)
-    __atomic_add_fetch (&c->ctr->release_msgs, 1, __ATOMIC_RELAXED);
+  while (c->npending > 0 && !c->dead) {
+    int k = MIN (c->npending, FLUSH_AT);
+    size_t n = fh_encode_release (buf, sizeof buf, c->pending, k);
+    int err = send_packet (c->fd, buf, n, MSG_DONTWAIT);
+    if (err == EAGAIN || err == EWOULDBLOCK)
+      return;
+    /* Sent, or the producer is gone (then the streaming thread sees the
+     * end of the connection, and the producer released everything). */
+    memmove (c->pending, c->pending + k,
+        (size_t) (c->npending - k) * sizeof c->pending[0]);
+    c->npending -= k;
+    if (err == 0)
+      __atomic_add_fetch (&c->ctr->release_msgs, 1, __ATOMIC_RELAXED);
+    else
+      c->npending = 0;
+  }
 }
 
 void
@@ -382,8 +397,13 @@ fh_conn_release (FhConn * c, uint64_t id)
     if (c->ring && ring_push (c, id)) {
       __atomic_add_fetch (&c->ctr->ring_writes, 1, __ATOMIC_RELAXED);
     } else {
-      c->pending[c->npending++] = id;
-      if (c->waiting || c->npending == MAX_PENDING)
+      if (c->npending == MAX_PENDING)
+        flush_locked (c);
+      /* Still full: the producer has read nothing for thousands of
+       * frames; it evicts this consumer past max_hold whatever we do. */
+      if (c->npending < MAX_PENDING)
+        c->pending[c->npending++] = id;
+      if (c->waiting || c->npending >= FLUSH_AT)
         flush_locked (c);
     }
   }

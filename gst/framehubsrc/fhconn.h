@@ -46,7 +46,8 @@ void fh_conn_unref (FhConn * c);
 /* fh_conn_fd is the socket, for poll(2); -1 once closed. */
 int fh_conn_fd (FhConn * c);
 
-/* fh_conn_send sends one packet (never with fds); 0 or an errno. */
+/* fh_conn_send sends one packet (never with fds) without blocking; 0 or
+ * an errno (EAGAIN: the producer's socket is full). */
 int fh_conn_send (FhConn * c, const uint8_t * p, size_t n);
 
 /* fh_conn_recv receives one packet without waiting. It returns its length,
@@ -64,9 +65,10 @@ int fh_conn_map_ring (FhConn * c, int fd, uint32_t size, char *err,
 /* fh_conn_release ends lease id: into the release ring when there is one
  * and the producer did not ask to be woken, else queued for a Release
  * message, sent at once when the streaming thread is waiting for the
- * producer (fh_conn_wait_begin) or 64 are queued. After fh_conn_close it
- * does nothing: the producer released every lease of the connection. Any
- * thread. */
+ * producer (fh_conn_wait_begin) or 64 are queued. It never blocks: while
+ * the producer's socket is full the releases wait in the queue. After
+ * fh_conn_close it does nothing: the producer released every lease of the
+ * connection. Any thread. */
 void fh_conn_release (FhConn * c, uint64_t id);
 
 /* fh_conn_wait_begin sends the queued releases and marks the streaming

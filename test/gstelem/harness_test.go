@@ -220,6 +220,8 @@ type buffer struct {
 	} `json:"mems"`
 	Stamp string `json:"stamp"`
 	Held  int64  `json:"held"`
+	PTS   int64  `json:"pts"` // ns, -1 when unknown
+	RT    int64  `json:"rt"`  // the pipeline's running time as the sink got the buffer, ns
 }
 
 // traced returns the buffers fhcheck recorded at sink so far, and the

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -16,7 +17,9 @@ import (
 // buffer fakesink gets is fd memory whose fd is one of the producer's
 // memfd surfaces, read through a mapping of that same memfd (the bytes are
 // the producer's pages), and carries the frame the producer stamped under
-// that sequence number; framehubsrc's stats count no copy.
+// that sequence number; framehubsrc's stats count no copy. Its PTS is the
+// frame's capture time in the pipeline's running time: a little before
+// fakesink gets it.
 func TestSrcZeroCopy(t *testing.T) {
 	dir := testutil.ShortDir(t)
 	sock := filepath.Join(dir, "p.sock")
@@ -40,6 +43,11 @@ func TestSrcZeroCopy(t *testing.T) {
 			require.Equal(t, m.Ino, m.MapIno, "seq %d: the bytes are not read from the surface's memfd", b.Seq)
 		}
 		require.Equal(t, "ok", b.Stamp, "seq %d", b.Seq)
+		require.GreaterOrEqual(t, b.PTS, int64(0), "seq %d: no PTS", b.Seq)
+		// Captured (published) before fakesink got it, and within the
+		// producer's publish-to-receipt time, generously bounded.
+		age := time.Duration(b.RT - b.PTS)
+		require.True(t, age >= 0 && age < 200*time.Millisecond, "seq %d: PTS %v, running time at the sink %v", b.Seq, time.Duration(b.PTS), time.Duration(b.RT))
 	}
 	require.True(t, bufs[0].Discont, "the first buffer follows a gap")
 	require.Zero(t, stat(t, stats, "framehubsrc0", "copies"))

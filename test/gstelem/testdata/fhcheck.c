@@ -6,8 +6,12 @@
  *
  *   {"sink":"fakesink0","seq":42,"discont":false,"caps":"video/x-raw",
  *    "mems":[{"fd":true,"dmabuf":false,"ino":123,"map_ino":123}],
- *    "stamp":"ok","held":3,"ts":...}
+ *    "stamp":"ok","held":3,"ts":...,"pts":...,"rt":...}
  *
+ * - pts: the buffer's PTS, rt: the pipeline's running time as the sink gets
+ *   it (clock time − base time), both in ns, -1 when unknown: a live
+ *   source's PTS is its capture time in running time, so rt − pts is how
+ *   long ago the frame was captured.
  * - mems: each GstMemory of the buffer: whether it is fd memory, the inode
  *   of its fd, and the inode of the mapping its bytes are read from (the
  *   memory is mapped for reading and the address looked up in
@@ -215,8 +219,19 @@ on_push (FhCheck * self, guint64 ts, GstPad * pad, GstBuffer * buf)
       }
     }
   }
-  g_string_append_printf (line, ",\"stamp\":\"%s\",\"held\":%" G_GINT64_FORMAT
-      "}\n", stamp, held (sink));
+  {
+    GstClock *clock = gst_element_get_clock (sink);
+    gint64 rt = -1;
+    if (clock) {
+      rt = (gint64) (gst_clock_get_time (clock) -
+          gst_element_get_base_time (sink));
+      gst_object_unref (clock);
+    }
+    g_string_append_printf (line, ",\"stamp\":\"%s\",\"held\":%"
+        G_GINT64_FORMAT ",\"pts\":%" G_GINT64_FORMAT ",\"rt\":%"
+        G_GINT64_FORMAT "}\n", stamp, held (sink),
+        GST_BUFFER_PTS_IS_VALID (buf) ? (gint64) GST_BUFFER_PTS (buf) : -1, rt);
+  }
   g_mutex_lock (&self->lock);
   fputs (line->str, self->out);
   fflush (self->out);
