@@ -42,6 +42,7 @@ test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-
 	CGO_ENABLED=0 $(GO) build ./fdpass/... ./ipc/... ./lease/... ./sdk/... ./examples/consumer-go ./examples/plugin-motion ./consumers/streamer/... ./cmd/framehub-streamer
 	CGO_ENABLED=0 $(GO) build ./examples/consumer-cuda ./bench/gpu
 	$(GO) build ./examples/...
+	# go test ./... below also builds every Go example from a copy outside the module (examples/examples_test.go).
 	# Jetson NVMM adoption (build tag jetson): compiled and unit-tested here with a synthetic NVMM memory.
 	$(GO) vet -tags jetson ./internal/gst/ ./producer/media/
 	$(GO) test -tags jetson -count=1 -run 'NVMM|TestDescription' ./internal/gst/ ./producer/media/

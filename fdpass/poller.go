@@ -18,9 +18,13 @@ import (
 // asks it once per frame instead of trying every socket. It can also wait,
 // with a timeout, and be woken early (Wake) by another goroutine.
 //
-// Add and Remove may be called from any goroutine; Wait from one at a time.
+// Add, Remove and Wake may be called from any goroutine; Wait from one at a
+// time (it owns the event buffer). Close waits for a Wait in progress.
 type Poller struct {
-	mu     sync.Mutex
+	// mu is read-held by every use of the descriptors (epoll_wait,
+	// epoll_ctl, the eventfd), write-held by Close: no descriptor number
+	// is closed, and maybe reused, while a call still uses it.
+	mu     sync.RWMutex
 	ep     int
 	wake   int // eventfd; key wakeKey
 	events []unix.EpollEvent
@@ -73,6 +77,11 @@ func (p *Poller) Add(c *Conn, key uint64) error {
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP}
 	setKey(&ev, key)
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return fmt.Errorf("fdpass: poller add: %w", net.ErrClosed)
+	}
 	var cerr error
 	if err := c.bl.do(nil, func(fd int) bool {
 		cerr = unix.EpollCtl(p.ep, unix.EPOLL_CTL_ADD, fd, &ev)
@@ -93,6 +102,11 @@ func (p *Poller) Remove(c *Conn) {
 	if !c.blocking.Load() {
 		return
 	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return
+	}
 	_ = c.bl.do(nil, func(fd int) bool {
 		_ = unix.EpollCtl(p.ep, unix.EPOLL_CTL_DEL, fd, nil)
 		return true
@@ -109,13 +123,12 @@ func (p *Poller) Wait(keys []uint64, timeout time.Duration) ([]uint64, error) {
 	if timeout > 0 {
 		ms = max(1, int(timeout/time.Millisecond))
 	}
-	p.mu.Lock()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	if p.closed {
-		p.mu.Unlock()
 		return keys, fmt.Errorf("fdpass: poller wait: %w", net.ErrClosed)
 	}
 	ep, events := p.ep, p.events
-	p.mu.Unlock()
 	var (
 		n   int
 		err error
@@ -149,8 +162,8 @@ func (p *Poller) Wait(keys []uint64, timeout time.Duration) ([]uint64, error) {
 
 // Wake makes a Wait in progress (or the next one) return.
 func (p *Poller) Wake() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	if !p.closed {
 		one := [8]byte{1}
 		_, _ = unix.Write(p.wake, one[:])

@@ -1,12 +1,8 @@
 package ipc
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"sync"
-
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Errors returned by Decode and Encode. Decode wraps them in *DecodeError.
@@ -20,10 +16,19 @@ var (
 	// ErrInvalid means a message whose fields are out of range.
 	ErrInvalid = errors.New("invalid message")
 	// ErrMalformed means a packet that is not a message at all: a body that
-	// is not a msgpack map, containers nested too deep. It also matches
+	// is not a msgpack map, a value of the wrong msgpack type (a string or
+	// a float for an integer), containers nested too deep. It also matches
 	// ErrInvalid.
 	ErrMalformed = fmt.Errorf("%w: malformed body", ErrInvalid)
+	// ErrLength means a msgpack string, binary, array or map header that
+	// claims more elements or bytes than the packet holds, or a packet cut
+	// short.
+	ErrLength = errors.New("msgpack length exceeds the packet")
 )
+
+// MaxDepth bounds the nesting of msgpack containers in a message, the body
+// map included, also inside values of unknown keys.
+const MaxDepth = 16
 
 // DecodeError describes a packet that could not be decoded.
 type DecodeError struct {
@@ -38,72 +43,32 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// encoder state is pooled: a msgpack.Encoder allocates on creation, and the
-// producer encodes a Frame per consumer per frame.
-type encState struct {
-	buf bytes.Buffer
-	enc *msgpack.Encoder
-}
-
-// decState is a pooled decoder, for the same reason as encState.
-type decState struct {
-	r   bytes.Reader
-	dec *msgpack.Decoder
-}
-
-// Codec encodes and decodes messages. The zero value is not usable; use
-// NewCodec. A Codec is safe for concurrent use.
-type Codec struct {
-	encs sync.Pool
-	decs sync.Pool
-}
+// Codec encodes and decodes messages: one hand-written encoder and decoder
+// per message type (message_codec.go), with the range checks and size
+// limits of PROTOCOL.md §3. The zero value is ready to use, and a Codec is
+// safe for concurrent use; NewCodec returns one.
+type Codec struct{}
 
 // NewCodec returns a codec.
-func NewCodec() *Codec {
-	c := &Codec{}
-	c.encs.New = func() any {
-		s := &encState{}
-		s.enc = msgpack.NewEncoder(&s.buf)
-		s.enc.UseCompactInts(true)
-		return s
-	}
-	c.decs.New = func() any {
-		s := &decState{}
-		s.dec = msgpack.NewDecoder(&s.r)
-		return s
-	}
-	return c
-}
+func NewCodec() *Codec { return &Codec{} }
 
-// Append encodes m and appends the packet (type tag and body) to dst.
+// Append encodes m and appends the packet (type tag and body) to dst. On
+// error dst is returned unchanged.
 func (c *Codec) Append(dst []byte, m Message) ([]byte, error) {
-	if u, ok := m.(*Unknown); ok {
-		return nil, fmt.Errorf("ipc: encode %v: cannot encode an unknown message", u.Tag)
-	}
-	switch m := m.(type) {
-	case *Frame:
-		return checkSize(append(dst, byte(TypeFrame)), dst, appendFrame, m)
-	case *Release:
-		return checkSize(append(dst, byte(TypeRelease)), dst, appendRelease, m)
-	}
-	s := c.encs.Get().(*encState)
-	defer c.encs.Put(s)
-	s.buf.Reset()
-	s.buf.WriteByte(byte(m.Type()))
-	if err := s.enc.Encode(m); err != nil {
-		return nil, fmt.Errorf("ipc: encode %v: %w", m.Type(), err)
-	}
-	if s.buf.Len() > MaxMessageSize {
-		return nil, fmt.Errorf("ipc: encode %v (%d bytes): %w", m.Type(), s.buf.Len(), ErrTooLarge)
-	}
-	return append(dst, s.buf.Bytes()...), nil
-}
-
-// checkSize appends m's body after the tag already in b and checks the
-// packet's size; on error dst is returned unchanged.
-func checkSize[M Message](b, dst []byte, appendBody func([]byte, M) []byte, m M) ([]byte, error) {
 	start := len(dst)
-	b = appendBody(b, m)
+	var b []byte
+	// Frame and Release, one each per frame and consumer, are called
+	// statically: a few ns less than through the interface.
+	switch m := m.(type) {
+	case *Release:
+		b = m.appendBody(append(dst, byte(TypeRelease)))
+	case *Frame:
+		b = m.appendBody(append(dst, byte(TypeFrame)))
+	case *Unknown:
+		return nil, fmt.Errorf("ipc: encode %v: cannot encode an unknown message", m.Tag)
+	default:
+		b = m.appendBody(append(dst, byte(m.Type())))
+	}
 	if n := len(b) - start; n > MaxMessageSize {
 		return nil, fmt.Errorf("ipc: encode %v (%d bytes): %w", m.Type(), n, ErrTooLarge)
 	}
@@ -150,7 +115,13 @@ func newMessage(t Type) Message {
 
 // Decode parses one packet. A packet of an unknown type decodes to *Unknown
 // with a nil error, so that newer peers interoperate; callers ignore it.
-// Every other failure is a *DecodeError. The returned message does not
+// Every other failure is a *DecodeError, whose Err matches (errors.Is)
+// ErrEmpty, ErrTooLarge, ErrLength or ErrTrailing for a packet of the
+// wrong size, ErrMalformed for one that is not a message (a body that is
+// no map, a value of the wrong msgpack type, nesting deeper than
+// MaxDepth), and ErrInvalid without ErrMalformed for a message with a
+// value out of its field's range or rules (an integer that does not fit,
+// an unknown policy, too many planes). The returned message does not
 // reference p.
 func (c *Codec) Decode(p []byte) (Message, error) {
 	if len(p) == 0 {
@@ -164,46 +135,15 @@ func (c *Codec) Decode(p []byte) (Message, error) {
 	if m == nil {
 		return &Unknown{Tag: t}, nil
 	}
-	// Bodies are maps (see the package doc); msgpack would also fill a
-	// struct from nil or from an array of its fields in order.
+	// Bodies are maps (see the package doc); nil or an array are not.
 	if len(p) < 2 || !isMapHeader(p[1]) {
 		return nil, &DecodeError{Type: t, Len: len(p), Err: fmt.Errorf("%w: not a msgpack map", ErrMalformed)}
 	}
-	if err := scan(p[1:]); err != nil {
-		return nil, &DecodeError{Type: t, Len: len(p), Err: err}
+	err := m.decodeBody(p[1:])
+	if err == nil {
+		err = validate(m)
 	}
-	switch m := m.(type) {
-	case *Frame:
-		if err := decodeFrame(p[1:], m); err != nil {
-			return nil, &DecodeError{Type: t, Len: len(p), Err: err}
-		}
-		if err := validate(m); err != nil {
-			return nil, &DecodeError{Type: t, Len: len(p), Err: err}
-		}
-		return m, nil
-	case *Release:
-		if err := decodeRelease(p[1:], m); err != nil {
-			return nil, &DecodeError{Type: t, Len: len(p), Err: err}
-		}
-		return m, nil
-	}
-	s := c.decs.Get().(*decState)
-	defer func() {
-		s.r.Reset(nil)
-		c.decs.Put(s)
-	}()
-	s.r.Reset(p[1:])
-	s.dec.Reset(&s.r)
-	if err := s.dec.Decode(m); err != nil {
-		return nil, &DecodeError{Type: t, Len: len(p), Err: err}
-	}
-	if s.r.Len() != 0 {
-		return nil, &DecodeError{Type: t, Len: len(p), Err: ErrTrailing}
-	}
-	if err := checkRanges(p[1:], m); err != nil {
-		return nil, &DecodeError{Type: t, Len: len(p), Err: err}
-	}
-	if err := validate(m); err != nil {
+	if err != nil {
 		return nil, &DecodeError{Type: t, Len: len(p), Err: err}
 	}
 	return m, nil
@@ -212,6 +152,8 @@ func (c *Codec) Decode(p []byte) (Message, error) {
 // MaxPlanes bounds the planes of a Caps or Frame.
 const MaxPlanes = 4
 
+// validate checks what a message's types cannot say (PROTOCOL.md §3);
+// the decoders already bounded the planes of Caps and Frame.
 func validate(m Message) error {
 	switch m := m.(type) {
 	case *Announce:
@@ -237,27 +179,12 @@ func validate(m Message) error {
 		if n > MaxFDsPerMessage {
 			return fmt.Errorf("%w: announce needs %d fds, at most %d fit one message", ErrInvalid, n, MaxFDsPerMessage)
 		}
-	case *Caps:
-		return validateCaps(m)
-	case *Welcome:
-		return validateCaps(&m.Caps)
-	case *Frame:
-		if len(m.Planes) > MaxPlanes {
-			return fmt.Errorf("%w: frame has %d planes, at most %d", ErrInvalid, len(m.Planes), MaxPlanes)
-		}
 	case *Hello:
 		switch m.Policy {
 		case "", PolicyQueue, PolicyLatest:
 		default:
 			return fmt.Errorf("%w: unknown policy %q", ErrInvalid, m.Policy)
 		}
-	}
-	return nil
-}
-
-func validateCaps(c *Caps) error {
-	if len(c.Planes) > MaxPlanes {
-		return fmt.Errorf("%w: caps have %d planes, at most %d", ErrInvalid, len(c.Planes), MaxPlanes)
 	}
 	return nil
 }

@@ -66,10 +66,16 @@ func itoa(n int) string {
 	return string(b[i:])
 }
 
-// Message is implemented by every message of the protocol.
+// Message is implemented by every message of the protocol, and only by
+// them: each has its own encoder and decoder (message_codec.go).
 type Message interface {
 	// Type returns the wire tag of the message.
 	Type() Type
+	// appendBody appends the msgpack map of the message.
+	appendBody(b []byte) []byte
+	// decodeBody reads the message from b, the body map and nothing
+	// after it.
+	decodeBody(b []byte) error
 }
 
 // Policy says what the producer does with a frame when a consumer is at its

@@ -19,40 +19,17 @@ import (
 // as the bytes ipc.Codec.Encode makes of it.
 var protocolDoc = filepath.Join("..", "docs", "PROTOCOL.md")
 
-// docExamples are the values of the byte-exact examples in §4 of
-// PROTOCOL.md, by the name each example's title starts with.
-var docExamples = map[string]ipc.Message{
-	"Hello": &ipc.Hello{Major: 1, Minor: 0, Name: "det", Stream: "raw", MaxInFlight: 4, MaxHoldMS: 2000, Policy: ipc.PolicyLatest},
-	"Welcome": &ipc.Welcome{
-		Major: 1, Minor: 0, Session: 7, Stream: "raw", MaxInFlight: 4, MaxHoldMS: 2000, Policy: ipc.PolicyLatest,
-		Caps: ipc.Caps{Format: "NV12", Width: 1920, Height: 1080, FPSNum: 30, FPSDen: 1, Planes: []ipc.Plane{
-			{Offset: 0, Stride: 1920, Size: 2073600}, {Offset: 2076672, Stride: 1920, Size: 1036800},
-		}},
-		Pool: ipc.Pool{Min: 0, Max: 8, SurfaceSize: 3117056, Kind: ipc.KindMemfd},
-	},
-	"Reject": &ipc.Reject{Code: ipc.CodeUnknownStream, Reason: "no stream"},
-	"Announce": &ipc.Announce{Surfaces: []ipc.Surface{
-		{ID: 1, Gen: 1, Size: 3117056, Kind: ipc.KindMemfd, NFDs: 1},
-		{ID: 2, Gen: 1, Size: 3117056, Kind: ipc.KindMemfd, NFDs: 1},
-	}},
-	"Frame": &ipc.Frame{
-		Lease: 5, Surface: 2, Gen: 1, Seq: 1042, Offset: 0, Size: 3117056, PTS: -1, DTS: -1, Dur: -1,
-		MonoNS: 123456789012345, RealNS: 1763766000123456789, Flags: ipc.FlagDiscont, Dropped: 3,
-	},
-	"Frame of an H.264 stream": &ipc.Frame{
-		Lease: 9, Surface: 1, Gen: 1, Seq: 300, Offset: 0, Size: 48213, PTS: 10000000000, DTS: 9966666667, Dur: 33333333,
-		MonoNS: 55000000000, RealNS: 1763766000000000000, Flags: ipc.FlagKeyframe | ipc.FlagHeader,
-		Meta: map[string][]byte{"cam": []byte("front")},
-	},
-	"Forget":          &ipc.Forget{IDs: []uint32{3, 4}},
-	"Caps":            &ipc.Caps{Format: "H264", Width: 1280, Height: 720, FPSNum: 30000, FPSDen: 1001, Codec: "avc1.64001f"},
-	"EOS":             &ipc.EOS{Reason: "camera lost"},
-	"Release":         &ipc.Release{Leases: []uint64{5, 6, 7}},
-	"RequestKeyframe": &ipc.RequestKeyframe{},
-	"Ping":            &ipc.Ping{Token: 1, MonoNS: 123456789000},
-	"Pong":            &ipc.Pong{Token: 1, MonoNS: 123456789000},
-	"Bye":             &ipc.Bye{Code: ipc.CodeMaxHold, Reason: "max_hold"},
-	"Ring":            &ipc.Ring{Size: 4096},
+// docExamples returns the values of the byte-exact examples in §4 of
+// PROTOCOL.md, by the title each example starts with: the cases of
+// casesMessages that have one.
+func docExamples() map[string]ipc.Message {
+	m := map[string]ipc.Message{}
+	for _, tc := range casesMessages {
+		if tc.doc != "" {
+			m[tc.doc] = tc.msg
+		}
+	}
+	return m
 }
 
 // docExample is one byte-exact example of the document.
@@ -118,12 +95,13 @@ func readDocExamples(t *testing.T, path string) []docExample {
 }
 
 // Every byte-exact example of PROTOCOL.md §4 is what the codec encodes for
-// the values its title shows (docExamples), of the length the title says,
-// and decodes back to those values; the document and the table name the
-// same examples, so an example added, changed or removed on either side
-// fails here.
+// the values its title shows (the case of casesMessages with that doc
+// title), of the length the title says, and decodes back to those values;
+// the document and the table name the same examples, so an example added,
+// changed or removed on either side fails here.
 func TestProtocolDocExamples(t *testing.T) {
 	exs := readDocExamples(t, protocolDoc)
+	docExamples := docExamples()
 	seen := map[string]bool{}
 	codec := ipc.NewCodec()
 	for _, ex := range exs {
@@ -131,7 +109,7 @@ func TestProtocolDocExamples(t *testing.T) {
 			require.False(t, seen[ex.name], "PROTOCOL.md:%d: a second example titled %q", ex.line, ex.name)
 			seen[ex.name] = true
 			want, ok := docExamples[ex.name]
-			require.True(t, ok, "PROTOCOL.md:%d: example %q has no value in docExamples", ex.line, ex.name)
+			require.True(t, ok, "PROTOCOL.md:%d: example %q is the doc title of no case in casesMessages", ex.line, ex.name)
 			doc, err := hex.DecodeString(strings.Join(strings.Fields(ex.hex), ""))
 			require.NoError(t, err, "PROTOCOL.md:%d: the dump is not hex", ex.line)
 			require.Len(t, doc, ex.bytes, "PROTOCOL.md:%d: the title's byte count against its dump", ex.line)
@@ -145,7 +123,7 @@ func TestProtocolDocExamples(t *testing.T) {
 		})
 	}
 	for name := range docExamples {
-		require.True(t, seen[name], "docExamples has %q, which PROTOCOL.md §4 does not show", name)
+		require.True(t, seen[name], "casesMessages has the doc title %q, which PROTOCOL.md §4 does not show", name)
 	}
 }
 

@@ -74,46 +74,49 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults returns the configuration of the defaults given on each field
+// (Addr, which has none, empty; PenaltyWindow, ControlRate and ControlBurst
+// 0, which package fanout fills): the values New gives zero fields, and
+// those of framehub-producer's flags.
+func Defaults() Config {
+	return Config{
+		SocketMode: 0o660, MaxConnections: 64, MaxHandshakes: 32, MaxHandshakesPerUID: 16, MaxHandshakesPerProcess: 4,
+		MaxInFlight: 8, DefaultInFlight: 4, DefaultMaxHold: 2 * time.Second, MaxHold: 60 * time.Second,
+		HelloTimeout: time.Second, EvictInterval: 50 * time.Millisecond,
+	}
+}
+
 func (c *Config) setDefaults() error {
 	if c.Addr == "" {
 		return errors.New("producer: config: Addr is required")
 	}
+	d := Defaults()
+	fill := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	fillDur := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
 	if c.SocketMode == 0 {
-		c.SocketMode = 0o660
+		c.SocketMode = d.SocketMode
 	}
-	if c.MaxConnections == 0 {
-		c.MaxConnections = 64
-	}
-	if c.MaxHandshakes == 0 {
-		c.MaxHandshakes = 32
-	}
-	if c.MaxHandshakesPerUID == 0 {
-		c.MaxHandshakesPerUID = 16
-	}
-	if c.MaxHandshakesPerProcess == 0 {
-		c.MaxHandshakesPerProcess = 4
-	}
-	if c.MaxInFlight == 0 {
-		c.MaxInFlight = 8
-	}
-	if c.DefaultInFlight == 0 {
-		c.DefaultInFlight = 4
-	}
+	fill(&c.MaxConnections, d.MaxConnections)
+	fill(&c.MaxHandshakes, d.MaxHandshakes)
+	fill(&c.MaxHandshakesPerUID, d.MaxHandshakesPerUID)
+	fill(&c.MaxHandshakesPerProcess, d.MaxHandshakesPerProcess)
+	fill(&c.MaxInFlight, d.MaxInFlight)
+	fill(&c.DefaultInFlight, d.DefaultInFlight)
 	if c.DefaultInFlight > c.MaxInFlight {
 		c.DefaultInFlight = c.MaxInFlight
 	}
-	if c.DefaultMaxHold == 0 {
-		c.DefaultMaxHold = 2 * time.Second
-	}
-	if c.MaxHold == 0 {
-		c.MaxHold = 60 * time.Second
-	}
-	if c.HelloTimeout == 0 {
-		c.HelloTimeout = time.Second
-	}
-	if c.EvictInterval == 0 {
-		c.EvictInterval = 50 * time.Millisecond
-	}
+	fillDur(&c.DefaultMaxHold, d.DefaultMaxHold)
+	fillDur(&c.MaxHold, d.MaxHold)
+	fillDur(&c.HelloTimeout, d.HelloTimeout)
+	fillDur(&c.EvictInterval, d.EvictInterval)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

@@ -56,7 +56,7 @@ func TestReplayFromCaptureTime(t *testing.T) {
 		f, err := c.Next(ctx)
 		require.NoError(t, err)
 		seqs = append(seqs, f.Seq())
-		if f.Flags()&ipc.FlagReplay != 0 {
+		if f.Replay() {
 			replayed++
 		}
 		f.Release()

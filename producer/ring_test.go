@@ -33,7 +33,7 @@ func TestReleaseRing(t *testing.T) {
 	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{MaxInFlight: 1, Logger: testutil.Logger(t, slog.LevelWarn)})
 	require.NoError(t, err)
 	defer c.Close()
-	require.NotZero(t, c.Welcome().Flags&ipc.HelloReleaseRing, "a queue consumer is granted a ring")
+	require.True(t, c.Subscription().ReleaseRing, "a queue consumer is granted a ring")
 	for i := range 100 {
 		s, err := p.Stream.Acquire()
 		require.NoError(t, err, "frame %d", i)
@@ -49,11 +49,11 @@ func TestReleaseRing(t *testing.T) {
 	require.Zero(t, st.SkippedBudget)
 
 	// Not asked for, not given; and never to a latest-policy consumer.
-	for _, o := range []sdk.Options{{NoReleaseRing: true}, {Policy: ipc.PolicyLatest}} {
+	for _, o := range []sdk.Options{{NoReleaseRing: true}, {Policy: sdk.PolicyLatest}} {
 		o.Logger = testutil.Logger(t, slog.LevelWarn)
 		c2, err := sdk.Dial(ctx, p.Addr, o)
 		require.NoError(t, err)
-		require.Zero(t, c2.Welcome().Flags&ipc.HelloReleaseRing, "%+v", o)
+		require.False(t, c2.Subscription().ReleaseRing, "%+v", o)
 		require.NoError(t, c2.Close())
 	}
 }
@@ -72,8 +72,8 @@ func TestReleaseRingWakesAWaitingSource(t *testing.T) {
 	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{MaxInFlight: 2, Logger: testutil.Logger(t, slog.LevelWarn)})
 	require.NoError(t, err)
 	defer c.Close()
-	require.NotZero(t, c.Welcome().Flags&ipc.HelloReleaseRing)
-	require.EqualValues(t, 2, c.Welcome().MaxInFlight)
+	require.True(t, c.Subscription().ReleaseRing)
+	require.Equal(t, 2, c.Subscription().MaxInFlight)
 	const frames = 300
 	done := make(chan error, 1)
 	go func() {

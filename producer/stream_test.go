@@ -37,7 +37,7 @@ func TestCapsForgetAndEOS(t *testing.T) {
 	publish()
 	f, err := c.Next(ctx)
 	require.NoError(t, err)
-	require.Equal(t, uint32(320), c.Caps().Width)
+	require.Equal(t, 320, c.Caps().Width)
 	f.Release()
 
 	l2, err := surface.NV12(640, 480, 64)
@@ -49,7 +49,7 @@ func TestCapsForgetAndEOS(t *testing.T) {
 	publish()
 	f, err = c.Next(ctx)
 	require.NoError(t, err)
-	require.Equal(t, uint32(640), c.Caps().Width)
+	require.Equal(t, 640, c.Caps().Width)
 	require.True(t, f.Discont(), "a caps change is a discontinuity")
 	y, err := f.Plane(1)
 	require.NoError(t, err)

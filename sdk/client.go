@@ -30,14 +30,14 @@ type Options struct {
 	Name string
 	// MaxInFlight is the budget: how many frames this consumer may hold at
 	// once. 0 takes the producer's default; the producer may grant less
-	// (see Client.Welcome).
+	// (see Client.Subscription).
 	MaxInFlight int
 	// MaxHold is the longest this consumer will hold one frame. Past it the
 	// producer evicts the consumer. 0 takes the producer's default.
 	MaxHold time.Duration
-	// Policy is the delivery policy: ipc.PolicyQueue (default) or
-	// ipc.PolicyLatest.
-	Policy ipc.Policy
+	// Policy is the delivery policy: PolicyQueue (default) or
+	// PolicyLatest.
+	Policy Policy
 	// Lossless asks the producer not to skip frames for this consumer. The
 	// producer must allow it, or Dial fails with a *RejectError.
 	Lossless bool
@@ -140,8 +140,8 @@ type Client struct {
 // conn is one connection's state: its surfaces and frames.
 type conn struct {
 	fc       *fdpass.Conn
-	welcome  ipc.Welcome
-	caps     ipc.Caps
+	sub      Subscription
+	caps     Caps
 	surfaces map[uint32]*surf
 	frames   map[*Frame]struct{} // held by the application
 	ring     *ring.Ring          // the release ring, once the producer sent it; nil without
@@ -159,7 +159,7 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 		opts.Name = filepath.Base(os.Args[0])
 	}
 	if opts.Policy == "" {
-		opts.Policy = ipc.PolicyQueue
+		opts.Policy = PolicyQueue
 	}
 	if opts.ReconnectMin == 0 {
 		opts.ReconnectMin = 100 * time.Millisecond
@@ -227,13 +227,13 @@ func (c *Client) handshake(ctx context.Context, fc *fdpass.Conn) (*conn, error) 
 	if c.opts.Lossless {
 		flags |= ipc.HelloLossless
 	}
-	if !c.opts.NoReleaseRing && c.opts.Policy == ipc.PolicyQueue && c.opts.ReplayFrom == 0 {
+	if !c.opts.NoReleaseRing && c.opts.Policy == PolicyQueue && c.opts.ReplayFrom == 0 {
 		flags |= ipc.HelloReleaseRing
 	}
 	hello := &ipc.Hello{
 		Major: ipc.VersionMajor, Minor: ipc.VersionMinor, Name: c.opts.Name, Stream: c.opts.Stream,
 		MaxInFlight: uint32(c.opts.MaxInFlight), MaxHoldMS: uint32(c.opts.MaxHold / time.Millisecond),
-		Policy: c.opts.Policy, Flags: flags, ReplayFromNS: c.opts.ReplayFrom,
+		Policy: ipc.Policy(c.opts.Policy), Flags: flags, ReplayFromNS: c.opts.ReplayFrom,
 	}
 	b, err := c.codec.Encode(hello)
 	if err != nil {
@@ -271,11 +271,11 @@ func (c *Client) handshake(ctx context.Context, fc *fdpass.Conn) (*conn, error) 
 				return nil, fmt.Errorf("sdk: %s: producer speaks protocol %d.%d, this SDK %d.%d", c.addr, m.Major, m.Minor, ipc.VersionMajor, ipc.VersionMinor)
 			}
 			c.log.Debug("subscribed", "session", m.Session, "budget", m.MaxInFlight, "max_hold_ms", m.MaxHoldMS)
-			return &conn{fc: fc, welcome: *m, caps: m.Caps, surfaces: make(map[uint32]*surf), frames: make(map[*Frame]struct{})}, nil
+			return &conn{fc: fc, sub: subscriptionOf(m), caps: capsOf(m.Caps), surfaces: make(map[uint32]*surf), frames: make(map[*Frame]struct{})}, nil
 		case *ipc.Reject:
-			return nil, &RejectError{Code: m.Code, Reason: m.Reason}
+			return nil, &RejectError{Code: Code(m.Code), Reason: m.Reason}
 		case *ipc.Bye:
-			return nil, &ByeError{Code: m.Code, Reason: m.Reason}
+			return nil, &ByeError{Code: Code(m.Code), Reason: m.Reason}
 		case *ipc.Unknown:
 		default:
 			return nil, fmt.Errorf("sdk: %s: expected Welcome, got %v", c.addr, m.Type())
@@ -283,22 +283,26 @@ func (c *Client) handshake(ctx context.Context, fc *fdpass.Conn) (*conn, error) 
 	}
 }
 
-// Welcome returns what the producer granted on the current connection.
-func (c *Client) Welcome() ipc.Welcome {
+// Subscription returns what the producer granted on the current
+// connection; the zero value while disconnected (Options.Reconnect).
+func (c *Client) Subscription() Subscription {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cn == nil {
-		return ipc.Welcome{}
+		return Subscription{}
 	}
-	return c.cn.welcome
+	return c.cn.sub
 }
 
-// Caps returns the stream's current caps.
-func (c *Client) Caps() ipc.Caps {
+// Caps returns the stream's current caps; the zero value while
+// disconnected. The caps may change between frames (a camera's new size):
+// read them for each frame, or watch for a frame with Discont set. Planes
+// must not be modified.
+func (c *Client) Caps() Caps {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cn == nil {
-		return ipc.Caps{}
+		return Caps{}
 	}
 	return c.cn.caps
 }
@@ -452,7 +456,7 @@ func (c *Client) handle(cn *conn, p []byte, fds []int) (*Frame, error) {
 		c.mu.Unlock()
 	case *ipc.Caps:
 		c.mu.Lock()
-		cn.caps = *m
+		cn.caps = capsOf(*m)
 		c.discont = true
 		c.mu.Unlock()
 	case *ipc.EOS:
@@ -465,7 +469,7 @@ func (c *Client) handle(cn *conn, p []byte, fds []int) (*Frame, error) {
 			_ = cn.fc.Send(b, nil)
 		}
 	case *ipc.Bye:
-		return nil, &ByeError{Code: m.Code, Reason: m.Reason}
+		return nil, &ByeError{Code: Code(m.Code), Reason: m.Reason}
 	case *ipc.Pong, *ipc.Unknown:
 	default:
 		return nil, fmt.Errorf("sdk: unexpected %v message from the producer", m.Type())
@@ -479,7 +483,7 @@ func (c *Client) mapRing(cn *conn, m *ipc.Ring, fds []int) error {
 	if len(fds) != 1 {
 		return fmt.Errorf("sdk: Ring message carried %d fds, want 1", len(fds))
 	}
-	if cn.welcome.Flags&ipc.HelloReleaseRing == 0 {
+	if !cn.sub.ReleaseRing {
 		return errors.New("sdk: the producer sent a release ring it had not granted")
 	}
 	r, err := ring.Map(fds[0], m.Size)
@@ -508,7 +512,7 @@ func (c *Client) announce(cn *conn, a *ipc.Announce, fds []int) error {
 	defer c.mu.Unlock()
 	for _, d := range a.Surfaces {
 		n := int(d.NFDs)
-		s := &surf{id: d.ID, gen: d.Gen, kind: d.Kind, size: int(d.Size), info: d, fds: fds[:n:n], mem: make([][]byte, n)}
+		s := &surf{id: d.ID, gen: d.Gen, kind: Kind(d.Kind), size: int(d.Size), info: surfaceOf(&d), fds: fds[:n:n], mem: make([][]byte, n)}
 		fds = fds[n:]
 		if old := cn.surfaces[d.ID]; old != nil {
 			old.retire()
@@ -525,9 +529,9 @@ func (c *Client) frame(cn *conn, m *ipc.Frame) (*Frame, error) {
 	if s == nil || s.gen != m.Gen {
 		return nil, fmt.Errorf("sdk: frame %d names surface %d gen %d that was not announced", m.Seq, m.Surface, m.Gen)
 	}
-	f := &Frame{c: c, cn: cn, s: s, msg: *m, received: clock.Mono()}
-	if len(f.msg.Planes) == 0 {
-		f.msg.Planes = cn.caps.Planes
+	f := &Frame{c: c, cn: cn, s: s, msg: *m, planes: cn.caps.Planes, received: clock.Mono()}
+	if len(m.Planes) > 0 { // this frame's layout differs from the stream's (an adopted buffer)
+		f.planes = planesOf(m.Planes)
 	}
 	if c.discont {
 		f.msg.Flags |= ipc.FlagDiscont
@@ -589,7 +593,7 @@ func (c *Client) flushLocked() error {
 
 // checkHeldLocked warns once per frame held for more than 3/4 of MaxHold.
 func (c *Client) checkHeldLocked(cn *conn) {
-	hold := time.Duration(cn.welcome.MaxHoldMS) * time.Millisecond
+	hold := cn.sub.MaxHold
 	if hold == 0 || len(cn.frames) == 0 {
 		return
 	}
@@ -620,7 +624,7 @@ func (c *Client) lost(cn *conn, cause error) error {
 	c.closeConn(cn)
 	evicted := errors.Is(cause, ErrEvicted)
 	var bye *ByeError
-	if errors.As(cause, &bye) && (bye.Code == ipc.CodeRateLimit || bye.Code == ipc.CodeProtocol || bye.Code == ipc.CodeBadRelease) {
+	if errors.As(cause, &bye) && (bye.Code == CodeRateLimit || bye.Code == CodeProtocol || bye.Code == CodeBadRelease) {
 		// This consumer broke the rules: coming straight back would only
 		// repeat it, at the producer's cost.
 		c.mu.Lock()
@@ -707,7 +711,7 @@ func (c *Client) reconnect(ctx context.Context) error {
 			return nil
 		}
 		var rej *RejectError
-		if errors.As(err, &rej) && rej.Code != ipc.CodeTooMany && rej.Code != ipc.CodeShutdown && rej.Code != ipc.CodeNoCapacity {
+		if errors.As(err, &rej) && rej.Code != CodeTooMany && rej.Code != CodeShutdown && rej.Code != CodeNoCapacity {
 			return err
 		}
 		if errors.Is(err, ErrUntrustedProducer) {

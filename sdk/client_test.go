@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +15,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/clock"
-	"github.com/framehub/framehub/internal/stamp"
 	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/sdk"
+	"github.com/framehub/framehub/sdk/stamp"
 )
 
 // startProducer runs an in-process producer of a 320x240 synthetic raw
@@ -52,7 +53,7 @@ func TestNextVerifiesStampAndRelease(t *testing.T) {
 	defer c.Close()
 	caps := c.Caps()
 	require.Equal(t, "NV12", caps.Format)
-	require.Equal(t, uint32(2), c.Welcome().MaxInFlight)
+	require.Equal(t, 2, c.Subscription().MaxInFlight)
 	var last uint64
 	for i := 0; i < 50; i++ {
 		f, err := c.Next(ctx)
@@ -61,7 +62,7 @@ func TestNextVerifiesStampAndRelease(t *testing.T) {
 		last = f.Seq()
 		y, err := f.Plane(0)
 		require.NoError(t, err)
-		_, err = stamp.Verify(y, int(f.Planes()[0].Stride), int(caps.Width), f.Seq())
+		_, err = stamp.Verify(y, f.Planes()[0].Stride, caps.Width, f.Seq())
 		require.NoError(t, err)
 		require.True(t, f.Valid())
 		require.GreaterOrEqual(t, f.Latency(), time.Duration(0))
@@ -150,7 +151,7 @@ func TestWarnsAtThreeQuartersOfMaxHold(t *testing.T) {
 	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{MaxInFlight: 2, MaxHold: 2 * time.Second, Logger: quietLogger(t, &logs)})
 	require.NoError(t, err)
 	defer c.Close()
-	hold := time.Duration(c.Welcome().MaxHoldMS) * time.Millisecond
+	hold := c.Subscription().MaxHold
 	require.Equal(t, 2*time.Second, hold, "the producer grants the deadline asked for")
 
 	held, err := c.Next(ctx)
@@ -326,4 +327,50 @@ func TestDialRejected(t *testing.T) {
 	_, err = sdk.Dial(ctx, filepath.Join(t.TempDir(), "missing.sock"), sdk.Options{Logger: quietLogger(t, nil)})
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "missing.sock")
+}
+
+// TestConsume: Consume hands every frame to fn in order, goes on after an
+// eviction (the SDK reconnects), returns fn's error, and returns nil when
+// its context ends.
+func TestConsume(t *testing.T) {
+	p := startProducer(t, filepath.Join(t.TempDir(), "p.sock"), 100, producer.Config{})
+	var logs testutil.LockedBuffer
+	ctx := ctxT(t, 20*time.Second)
+	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{MaxInFlight: 1, MaxHold: 300 * time.Millisecond, Reconnect: true, Logger: quietLogger(t, &logs)})
+	require.NoError(t, err)
+	defer c.Close()
+
+	var seqs []uint64
+	var held *sdk.Frame
+	stop := errors.New("enough")
+	err = c.Consume(ctx, func(f *sdk.Frame) error {
+		switch {
+		case held == nil && c.Stats().Evictions == 0:
+			held = f // never released: the producer evicts this consumer
+			return nil
+		case len(seqs) == 10:
+			f.Release()
+			return stop
+		}
+		seqs = append(seqs, f.Seq())
+		f.Release()
+		return nil
+	})
+	require.ErrorIs(t, err, stop)
+	require.EqualValues(t, 1, c.Stats().Evictions, "evicted once, and the loop went on")
+	require.EqualValues(t, 1, c.Stats().Reconnects)
+	require.False(t, held.Valid(), "the frame held through the eviction is stale")
+	held.Release()
+	require.True(t, slices.IsSorted(seqs), "frames in order: %v", seqs)
+
+	cctx, cancel := context.WithCancel(ctx)
+	n := 0
+	require.NoError(t, c.Consume(cctx, func(f *sdk.Frame) error {
+		f.Release()
+		if n++; n == 3 {
+			cancel()
+		}
+		return nil
+	}), "the end of its context ends the loop without an error")
+	require.Equal(t, 3, n)
 }

@@ -115,7 +115,7 @@ func TestDMABufFramesAreSynced(t *testing.T) {
 	c, p := dialDMABuf(t, &cpu)
 
 	f := p.frame(c)
-	require.Equal(t, ipc.KindDMABuf, f.Kind())
+	require.Equal(t, sdk.KindDMABuf, f.Kind())
 	fd := f.FDs()[0]
 	require.Empty(t, cpu.Calls(), "nothing is mapped or synced before the data is asked for")
 	y, err := f.Plane(0)

@@ -14,6 +14,8 @@
 //		f.Release()
 //	}
 //
+// Client.Consume is that loop, with evictions and reconnects handled.
+//
 // Every Frame is a lease on a surface shared with the producer and the other
 // consumers. Release it as soon as you are done: a consumer holding
 // MaxInFlight frames gets no new ones (they are skipped and counted as

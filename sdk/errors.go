@@ -3,8 +3,6 @@ package sdk
 import (
 	"errors"
 	"fmt"
-
-	"github.com/framehub/framehub/ipc"
 )
 
 var (
@@ -23,14 +21,14 @@ var (
 	ErrStale = errors.New("sdk: frame no longer leased")
 	// ErrNoCPUMapping is returned by a Frame's data accessors when its
 	// surface is memory the CPU cannot map (cuda surfaces, DMA-BUFs of GPU
-	// memory: ipc.Surface.CPUMappable). Use the device's API instead:
+	// memory: Surface.CPUMappable). Use the device's API instead:
 	// package sdk/cuda for cuda surfaces.
 	ErrNoCPUMapping = errors.New("sdk: surface has no CPU mapping")
 )
 
 // RejectError is returned by Dial when the producer refuses the Hello.
 type RejectError struct {
-	Code   ipc.Code
+	Code   Code
 	Reason string
 }
 
@@ -43,7 +41,7 @@ func (e *RejectError) Error() string {
 // held frames too long, or more than its share of a pool that ran dry) and
 // ErrDisconnected otherwise.
 type ByeError struct {
-	Code   ipc.Code
+	Code   Code
 	Reason string
 }
 
@@ -53,7 +51,7 @@ func (e *ByeError) Error() string {
 
 // Unwrap lets errors.Is match ErrEvicted or ErrDisconnected.
 func (e *ByeError) Unwrap() error {
-	if e.Code == ipc.CodeMaxHold || e.Code == ipc.CodeReclaimed {
+	if e.Code == CodeMaxHold || e.Code == CodeReclaimed {
 		return ErrEvicted
 	}
 	return ErrDisconnected

@@ -32,7 +32,8 @@ func ExampleDial() {
 	}
 	defer c.Close()
 	caps := c.Caps()
-	fmt.Printf("subscribed to %q: %s %dx%d, budget %d\n", c.Welcome().Stream, caps.Format, caps.Width, caps.Height, c.Welcome().MaxInFlight)
+	sub := c.Subscription()
+	fmt.Printf("subscribed to %q: %s %dx%d, budget %d\n", sub.Stream, caps.Format, caps.Width, caps.Height, sub.MaxInFlight)
 
 	var last uint64
 	for i := 1; i <= 3; i++ {

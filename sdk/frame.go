@@ -16,9 +16,9 @@ import (
 // frame in the same surface.
 type surf struct {
 	id, gen uint32
-	kind    ipc.Kind
+	kind    Kind
 	size    int
-	info    ipc.Surface // the Announce entry
+	info    Surface // the Announce entry
 	fds     []int
 	mem     [][]byte   // per fd; nil until mapped
 	cpu     dmabuf.CPU // what mapped a DMA-BUF surface, and unmaps it
@@ -85,7 +85,7 @@ func (s *surf) mapFD(i int, cpu dmabuf.CPU) ([]byte, error) {
 	if s.mem[i] == nil {
 		var m []byte
 		var err error
-		if s.kind == ipc.KindDMABuf {
+		if s.kind == KindDMABuf {
 			s.cpu = cpu
 			m, err = cpu.Map(s.fds[i], s.size, unix.PROT_READ)
 		} else {
@@ -107,6 +107,7 @@ type Frame struct {
 	cn       *conn
 	s        *surf
 	msg      ipc.Frame
+	planes   []Plane // the frame's own layout, else the stream's caps'
 	received int64
 	released bool
 	synced   []bool // DMA-BUF fds bracketed with DMA_BUF_IOCTL_SYNC start
@@ -140,15 +141,20 @@ func (f *Frame) Latency() time.Duration { return time.Duration(f.received - f.ms
 // Age is how long ago the frame was captured.
 func (f *Frame) Age() time.Duration { return clock.Since(f.msg.MonoNS) }
 
-// Flags are the frame's ipc.Flag* bits.
-func (f *Frame) Flags() uint32 { return f.msg.Flags }
-
-// Keyframe reports an encoded keyframe.
+// Keyframe reports an encoded keyframe (an IDR access unit).
 func (f *Frame) Keyframe() bool { return f.msg.Flags&ipc.FlagKeyframe != 0 }
+
+// Header reports an encoded access unit that carries the stream's
+// parameter sets (H.264 SPS and PPS).
+func (f *Frame) Header() bool { return f.msg.Flags&ipc.FlagHeader != 0 }
 
 // Discont reports that frames are missing before this one (skipped for this
 // consumer, a reconnect, or an end of stream).
 func (f *Frame) Discont() bool { return f.msg.Flags&ipc.FlagDiscont != 0 }
+
+// Replay reports a frame from the producer's replay buffer
+// (Options.ReplayFrom), not a live one.
+func (f *Frame) Replay() bool { return f.msg.Flags&ipc.FlagReplay != 0 }
 
 // Dropped is how many frames the producer skipped for this consumer right
 // before this one.
@@ -157,26 +163,28 @@ func (f *Frame) Dropped() uint32 { return f.msg.Dropped }
 // Meta returns the frame's user metadata (may be nil). Do not modify it.
 func (f *Frame) Meta() map[string][]byte { return f.msg.Meta }
 
-// Planes returns the frame's plane layout (raw formats).
-func (f *Frame) Planes() []ipc.Plane { return f.msg.Planes }
+// Planes returns the frame's plane layout (raw formats; nil for encoded
+// ones). It must not be modified.
+func (f *Frame) Planes() []Plane { return f.planes }
 
-// Info returns the frame's wire metadata.
-func (f *Frame) Info() ipc.Frame { return f.msg }
+// Region returns where the frame's payload lies in its surface's first fd:
+// the bytes Data returns, for code that reads the surface otherwise (a GPU
+// import).
+func (f *Frame) Region() (offset, size int) { return int(f.msg.Offset), int(f.msg.Size) }
 
 // SurfaceID returns the id of the surface holding the frame.
 func (f *Frame) SurfaceID() uint32 { return f.s.id }
 
 // Kind returns the kind of memory behind the frame.
-func (f *Frame) Kind() ipc.Kind { return f.s.kind }
+func (f *Frame) Kind() Kind { return f.s.kind }
 
 // FDs returns the surface's fds. They are owned by the SDK: do not close
 // them, and do not use them after Release.
 func (f *Frame) FDs() []int { return f.s.fds }
 
-// Surface returns the Announce entry of the frame's surface: its size,
-// kind and, for GPU memory, the device that holds it. Device.UUID must not
-// be modified.
-func (f *Frame) Surface() ipc.Surface { return f.s.info }
+// Surface describes the frame's surface: its size, kind and, for GPU
+// memory, the device that holds it. Device.UUID must not be modified.
+func (f *Frame) Surface() Surface { return f.s.info }
 
 // SurfaceHandle identifies the frame's surface: every frame in the same
 // announced surface memory of the same connection has an equal handle, and
@@ -241,15 +249,15 @@ func (f *Frame) Data() ([]byte, error) {
 // Plane returns plane i of a raw frame, read-only. Like Data, it fails with
 // ErrNoCPUMapping for GPU memory.
 func (f *Frame) Plane(i int) ([]byte, error) {
-	if i < 0 || i >= len(f.msg.Planes) {
-		return nil, fmt.Errorf("sdk: frame %d has %d planes, no plane %d", f.msg.Seq, len(f.msg.Planes), i)
+	if i < 0 || i >= len(f.planes) {
+		return nil, fmt.Errorf("sdk: frame %d has %d planes, no plane %d", f.msg.Seq, len(f.planes), i)
 	}
-	p := f.msg.Planes[i]
-	m, err := f.mapped(int(p.FD))
+	p := f.planes[i]
+	m, err := f.mapped(p.FD)
 	if err != nil {
 		return nil, err
 	}
-	end := int(p.Offset) + int(p.Size)
+	end := p.Offset + p.Size
 	if end > len(m) {
 		return nil, fmt.Errorf("sdk: frame %d plane %d region %d+%d exceeds surface %d size %d", f.msg.Seq, i, p.Offset, p.Size, f.s.id, len(m))
 	}
@@ -267,7 +275,7 @@ func (f *Frame) mapped(i int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f.s.kind == ipc.KindDMABuf {
+	if f.s.kind == KindDMABuf {
 		if f.synced == nil {
 			f.synced = make([]bool, len(f.s.fds))
 		}

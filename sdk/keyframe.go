@@ -19,7 +19,7 @@ type keyWait struct {
 // it reports whether Next returns f, or released it because the consumer
 // waits for a keyframe. Only Next calls it.
 func (c *Client) atKeyframe(f *Frame) bool {
-	if !c.opts.StartAtKeyframe || len(f.msg.Planes) > 0 { // raw frames have no keyframes
+	if !c.opts.StartAtKeyframe || len(f.planes) > 0 { // raw frames have no keyframes
 		return true
 	}
 	k := &c.key

@@ -120,7 +120,7 @@ func main() {
 					fmt.Fprintln(os.Stderr, "consumer:", err)
 					os.Exit(1)
 				}
-				stride := int(f.Planes()[i].Stride)
+				stride := f.Planes()[i].Stride
 				for off := 0; off < len(p); off += stride {
 					res.Checksum += uint64(p[off])
 				}

@@ -201,7 +201,7 @@ func (k *consumer) verify(f *sdk.Frame) error {
 	}
 	caps := k.c.Caps()
 	k.layout = gpuframe.Layout{
-		Width: int(caps.Width), Height: int(caps.Height),
+		Width: caps.Width, Height: caps.Height,
 		YOffset: int(d.Planes[0].Ptr - d.Ptr), YStride: d.Planes[0].Pitch,
 		UVOffset: int(d.Planes[1].Ptr - d.Ptr), UVStride: d.Planes[1].Pitch,
 	}

@@ -731,7 +731,7 @@ func countConsumer(sock string) int {
 				fmt.Fprintln(os.Stderr, "consume:", err)
 				return 1
 			}
-			stride := int(f.Planes()[i].Stride)
+			stride := f.Planes()[i].Stride
 			for off := 0; off < len(p); off += stride {
 				sum += uint64(p[off])
 			}

@@ -237,10 +237,12 @@ func writeReport(res *results, out string) error {
 		}
 		hs = append(hs, sr)
 	}
-	if err := os.WriteFile(filepath.Join(dir, hangName), []byte(chart.Line(chart.Options{Title: "Healthy consumers' frames/s around the SIGSTOP of one of 3 (t=0)",
-		XLabel: "seconds from the SIGSTOP", YLabel: "frames/s (mean of the 2 healthy consumers)", HLine: 29.5, HLineLabel: "target 29.5",
-		YMin: 0, YMax: 35, Bands: []chart.Band{{From: 0, To: 0, Label: "SIGSTOP"}}, BandLegend: "SIGSTOP"}, hs)), 0o644); err != nil {
-		return err
+	if len(res.Hangs) > 0 { // a -runs-only run has none (render says so)
+		if err := os.WriteFile(filepath.Join(dir, hangName), []byte(chart.Line(chart.Options{Title: "Healthy consumers' frames/s around the SIGSTOP of one of 3 (t=0)",
+			XLabel: "seconds from the SIGSTOP", YLabel: "frames/s (mean of the 2 healthy consumers)", HLine: 29.5, HLineLabel: "target 29.5",
+			YMin: 0, YMax: 35, Bands: []chart.Band{{From: 0, To: 0, Label: "SIGSTOP"}}, BandLegend: "SIGSTOP"}, hs)), 0o644); err != nil {
+			return err
+		}
 	}
 	var ls []chart.Series
 	if sr, ok := latencyCDF(res.Latency, "delivery, N=3"); ok {
@@ -378,6 +380,12 @@ func render(res *results, ovName, hangName, latName string) string {
 	}
 
 	p("## Hung consumer\n\n")
+	if len(res.Hangs) == 0 {
+		p("Not measured in this run (`-runs-only`).\n\n")
+		renderBeforeAfter(p, res)
+		p("## Targets\n\nNot judged: a `-runs-only` run measures only the cost tables above.\n")
+		return w.String()
+	}
 	p("3 consumers; after %v one is SIGSTOPped (never resumed); the other two are watched for %v, per second.\n", res.HangAfter, res.HangWindow)
 	p("framehub's consumers here are `peers -consume` (the same SDK receive loop and pixel reads as bench/consumer,\n")
 	p("printing a running count). Producer RSS is `VmRSS` from `/proc/PID/status` just before the stop and at the end.\n\n")

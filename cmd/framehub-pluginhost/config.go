@@ -1,15 +1,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/config"
+	"github.com/framehub/framehub/internal/daemonrun"
 	"github.com/framehub/framehub/sdk/plugin/host"
 )
 
@@ -38,11 +41,42 @@ type filePlugin struct {
 	Params      map[string]string `yaml:"params"`
 }
 
-// options are the command line, merged with the config file.
+// options are the command line, merged with the config file: the plugin
+// host program (a daemonrun.Program).
 type options struct {
 	host      host.Config
 	adminAddr string
 	access    admin.Access // of the status endpoint
+}
+
+// Load parses args and the -config file (see load).
+func (o *options) Load(fs *flag.FlagSet, args []string) error {
+	var err error
+	*o, err = load(fs, args)
+	return err
+}
+
+// Run runs the plugins until ctx is done, and the admin endpoints, if
+// asked for, with them (daemonrun.RunActors).
+func (o *options) Run(ctx context.Context, log *slog.Logger) error {
+	// go-plugin and yamux log through the standard log package ("[ERR]
+	// yamux: ..." when a plugin dies); route that into the same logs.
+	slog.SetDefault(log)
+	o.host.Logger = log
+	h, err := host.New(o.host)
+	if err != nil {
+		return daemonrun.BadConfig(err)
+	}
+	actors := []daemonrun.Actor{{Name: "plugins", Run: h.Run}}
+	if o.adminAddr != "" {
+		adm, err := admin.New(o.adminAddr, adminHandler(h), o.access)
+		if err != nil {
+			return fmt.Errorf("admin endpoints on %s: %w", o.adminAddr, err)
+		}
+		log.Info("admin endpoints", "addr", adm.Addr(), "status", "http://"+adm.Addr()+"/status")
+		actors = append(actors, daemonrun.Actor{Name: "admin", Run: adm.Serve})
+	}
+	return daemonrun.RunActors(ctx, log, actors...)
 }
 
 // pluginFlags collects repeated -plugin NAME=PATH flags.
@@ -73,7 +107,7 @@ func load(fs *flag.FlagSet, args []string) (options, error) {
 	fs.StringVar(&cfgPath, "config", "", "YAML file: socket, health-interval, health-timeout, start-timeout, stop-timeout,\n"+
 		"restart-min, restart-max, stats-interval, plugins: [{name, path, args, env, stream, max-in-flight,\nmax-hold, policy, params}]")
 	fs.StringVar(&socket, "socket", "", "producer socket passed to the plugins (default: the file's, else $FRAMEHUB_SOCKET or the standard path)")
-	fs.DurationVar(&health, "health-interval", 0, "time between health checks of a plugin (default 2s)")
+	fs.DurationVar(&health, "health-interval", host.Defaults().HealthInterval, "time between health checks of a plugin")
 	fs.Var(&extra, "plugin", "run plugin `NAME=PATH` (repeatable; params only through -config)")
 	fs.StringVar(&o.adminAddr, "admin", "", "admin address (host:port or unix:/path, e.g. 127.0.0.1:9420): GET /status (the plugins' "+
 		"status as JSON; it names pids: the admin token is needed unless -admin-public), /healthz and /metrics; empty disables")

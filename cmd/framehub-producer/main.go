@@ -4,9 +4,6 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/framehub/framehub/internal/daemonrun"
 	"github.com/framehub/framehub/producer/daemon"
 )
@@ -19,14 +16,6 @@ const usage = "Usage: framehub-producer [flags]\n\n" +
 	"the command line wins over the file.\n\nFlags:\n"
 
 func main() {
-	cmd := daemonrun.New("framehub-producer", usage)
 	var opts daemon.Options
-	cmd.Check(opts.Load(cmd.Flags, os.Args[1:]))
-	log := cmd.Logger()
-	// Producer: server and source.
-	daemonrun.Run(log, daemonrun.Daemon{
-		Run:      func(ctx context.Context) error { return daemon.Run(ctx, opts, log) },
-		Stopping: "stopping producer",
-		Failed:   "producer failed",
-	})
+	daemonrun.Main("framehub-producer", usage, &opts)
 }

@@ -5,9 +5,6 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/framehub/framehub/consumers/recorder/daemon"
 	"github.com/framehub/framehub/internal/daemonrun"
 )
@@ -50,15 +47,6 @@ Flags:
 `
 
 func main() {
-	cmd := daemonrun.New("framehub-recorder", usage)
 	var opts daemon.Options
-	cmd.Check(opts.Load(cmd.Flags, os.Args[1:]))
-	log := cmd.Logger()
-	// Recorder and its admin API; on stop it ends the segment on a keyframe
-	// and writes what it queued.
-	daemonrun.Run(log, daemonrun.Daemon{
-		Run:      func(ctx context.Context) error { return daemon.Run(ctx, opts, log) },
-		Stopping: "stopping framehub-recorder",
-		Failed:   "framehub-recorder failed",
-	})
+	daemonrun.Main("framehub-recorder", usage, &opts)
 }

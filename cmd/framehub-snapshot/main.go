@@ -6,9 +6,6 @@
 package main
 
 import (
-	"context"
-	"os"
-
 	"github.com/framehub/framehub/consumers/snapshot/daemon"
 	"github.com/framehub/framehub/internal/daemonrun"
 )
@@ -35,14 +32,6 @@ Flags:
 `
 
 func main() {
-	cmd := daemonrun.New("framehub-snapshot", usage)
 	var opts daemon.Options
-	cmd.Check(opts.Load(cmd.Flags, os.Args[1:]))
-	log := cmd.Logger()
-	// Snapshot service and its admin API; on stop it finishes writing what it accepted.
-	daemonrun.Run(log, daemonrun.Daemon{
-		Run:      func(ctx context.Context) error { return daemon.Run(ctx, opts, log) },
-		Stopping: "stopping framehub-snapshot",
-		Failed:   "framehub-snapshot failed",
-	})
+	daemonrun.Main("framehub-snapshot", usage, &opts)
 }

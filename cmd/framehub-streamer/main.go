@@ -4,9 +4,7 @@
 package main
 
 import (
-	"os"
-
-	"github.com/framehub/framehub/consumers/streamer"
+	"github.com/framehub/framehub/consumers/streamer/daemon"
 	"github.com/framehub/framehub/internal/daemonrun"
 )
 
@@ -24,16 +22,6 @@ const usage = "Usage: framehub-streamer [flags]\n\n" +
 	"on the command line wins over the file.\n\nFlags:\n"
 
 func main() {
-	cmd := daemonrun.New("framehub-streamer", usage)
-	var opts streamer.Options
-	cmd.Check(opts.Load(cmd.Flags, os.Args[1:]))
-	log := cmd.Logger()
-	st, err := streamer.New(opts, log)
-	cmd.Check(err)
-	// Streamer: producer subscription, RTSP server, publisher, admin HTTP.
-	daemonrun.Run(log, daemonrun.Daemon{
-		Run:      st.Run,
-		Stopping: "stopping streamer",
-		Failed:   "streamer failed",
-	})
+	var opts daemon.Options
+	daemonrun.Main("framehub-streamer", usage, &opts)
 }

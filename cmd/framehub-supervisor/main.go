@@ -7,7 +7,7 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -27,74 +27,88 @@ const usage = "Usage: framehub-supervisor -config framehub.yaml\n\n" +
 	"admin address; /status and /logs need the admin token (see -admin-token, docs/SECURITY.md).\n\nFlags:\n"
 
 func main() {
+	var p program
+	daemonrun.Main("framehub-supervisor", usage, &p)
+}
+
+// program is the supervisor's command line and run.
+type program struct {
+	hup        chan os.Signal // SIGHUP: reload the config
+	configPath string
+	adminAddr  string
+	access     admin.Access
+	explicit   map[string]bool // the flags given on the command line
+	cfg        supervisor.Config
+}
+
+// Load reads the flags and the config file, and checks the config as the
+// supervisor will (binaries resolved): a config error exits with status 2.
+func (p *program) Load(fs *flag.FlagSet, args []string) error {
 	// Before anything else: SIGHUP's default action would end the
 	// supervisor, and its children with it.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	cmd := daemonrun.New("framehub-supervisor", usage)
-	configPath := cmd.Flags.String("config", "framehub.yaml", "the group's YAML config file (see docs/OPERATIONS.md)")
-	adminAddr := cmd.Flags.String("admin", "", "admin address (host:port or unix:/path); overrides the config's admin")
-	var access admin.Access
-	access.RegisterFlags(cmd.Flags)  // override the config's admin-token and admin-public
-	_ = cmd.Flags.Parse(os.Args[1:]) // ExitOnError
-	log := cmd.Logger()
-
-	// load reads the config file, with the command line's overrides.
-	load := func() (supervisor.Config, error) {
-		cfg, err := supervisor.Load(*configPath)
-		if err != nil {
-			return cfg, err
-		}
-		if *adminAddr != "" {
-			cfg.Admin = *adminAddr
-		}
-		cmd.Flags.Visit(func(f *flag.Flag) {
-			switch f.Name {
-			case "admin-token":
-				cfg.TokenFile = access.TokenFile
-			case "admin-public":
-				cfg.Public = access.Public
-			}
-		})
-		return cfg, nil
+	p.hup = make(chan os.Signal, 1)
+	signal.Notify(p.hup, syscall.SIGHUP)
+	fs.StringVar(&p.configPath, "config", "framehub.yaml", "the group's YAML config file (see docs/OPERATIONS.md)")
+	fs.StringVar(&p.adminAddr, "admin", "", "admin address (host:port or unix:/path); overrides the config's admin")
+	p.access.RegisterFlags(fs) // override the config's admin-token and admin-public
+	_ = fs.Parse(args)         // ExitOnError
+	p.explicit = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { p.explicit[f.Name] = true })
+	var err error
+	if p.cfg, err = p.load(); err != nil {
+		return err
 	}
-	cfg, err := load()
-	cmd.Check(err)
-	sup, err := supervisor.New(cfg, log)
-	cmd.Check(err)
+	return supervisor.Check(p.cfg)
+}
+
+// load reads the config file, with the command line's overrides.
+func (p *program) load() (supervisor.Config, error) {
+	cfg, err := supervisor.Load(p.configPath)
+	if err != nil {
+		return cfg, err
+	}
+	if p.adminAddr != "" {
+		cfg.Admin = p.adminAddr
+	}
+	if p.explicit["admin-token"] {
+		cfg.TokenFile = p.access.TokenFile
+	}
+	if p.explicit["admin-public"] {
+		cfg.Public = p.access.Public
+	}
+	return cfg, nil
+}
+
+// Run supervises the group until ctx is done: the supervisor, its admin
+// endpoints and the config reloads on SIGHUP run together; the group stops
+// last-started first.
+func (p *program) Run(ctx context.Context, log *slog.Logger) error {
+	sup, err := supervisor.New(p.cfg, log)
+	if err != nil {
+		return daemonrun.BadConfig(err)
+	}
+	// A failure to listen is not a config error: the address is taken,
+	// say, or the token's directory not there yet; a retry may work.
 	adm, err := admin.New(sup.Config().Admin, sup.Handler(), sup.Config().Access)
 	if err != nil {
-		// Not a config error: the address is taken, say, or the token's
-		// directory not there yet; a retry may work.
-		fmt.Fprintln(os.Stderr, "framehub-supervisor:", err)
-		os.Exit(1)
+		return err
 	}
-
-	log.Info("supervising", "config", *configPath, "processes", len(cfg.Processes), "admin", adm.Addr())
-	reloadCtx, stopReloads := context.WithCancel(context.Background())
-	// The group stops last-started first; SIGTERM and SIGINT stop it.
-	daemonrun.Run(log, daemonrun.Daemon{
-		Run:      sup.Run,
-		Stopping: "stopping supervisor",
-		Failed:   "supervisor failed",
-		Actors: []daemonrun.Actor{
-			{Execute: adm.Run, Interrupt: func(error) { adm.Close() }}, // admin endpoints
-			{ // config reloads on SIGHUP
-				Execute: func() error {
-					for {
-						select {
-						case <-reloadCtx.Done():
-							return nil
-						case <-hup:
-						}
-						log.Info("SIGHUP: reloading the config", "config", *configPath)
-						if _, err := sup.ReloadFrom(reloadCtx, load); err != nil {
-							log.Error("config refused: the group keeps running with the config it has", "config", *configPath, "err", err)
-						}
-					}
-				},
-				Interrupt: func(error) { stopReloads() },
-			},
-		},
-	})
+	log.Info("supervising", "config", p.configPath, "processes", len(p.cfg.Processes), "admin", adm.Addr())
+	return daemonrun.RunActors(ctx, log,
+		daemonrun.Actor{Name: "supervisor", Run: sup.Run},
+		daemonrun.Actor{Name: "admin", Run: adm.Serve},
+		daemonrun.Actor{Name: "reloads", Run: func(ctx context.Context) error {
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-p.hup:
+				}
+				log.Info("SIGHUP: reloading the config", "config", p.configPath)
+				if _, err := sup.ReloadFrom(ctx, p.load); err != nil {
+					log.Error("config refused: the group keeps running with the config it has", "config", p.configPath, "err", err)
+				}
+			}
+		}},
+	)
 }

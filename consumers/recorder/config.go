@@ -68,36 +68,45 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults returns the configuration of the defaults given on each field
+// (Producer, FS and Logger, which are looked up when used, empty): the
+// values New gives zero fields, and those of framehub-recorder's flags.
+func Defaults() Config {
+	return Config{
+		Stream: "h264", Name: "framehub-recorder", Dir: "recordings", Mode: ModeContinuous,
+		Segment: time.Minute, Fragment: time.Second, Pre: 5 * time.Second, Post: 10 * time.Second,
+		QueueBytes: 32 << 20, MaxHold: 2 * time.Second, ReconnectMin: 100 * time.Millisecond, ReconnectMax: 5 * time.Second,
+	}
+}
+
 func (c *Config) fill() {
-	set := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
+	d := Defaults()
+	set := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	str := func(v *string, def string) {
+		if *v == "" {
+			*v = def
 		}
 	}
 	if c.Producer == "" {
 		c.Producer = sdk.DefaultAddr()
 	}
-	if c.Stream == "" {
-		c.Stream = "h264"
-	}
-	if c.Name == "" {
-		c.Name = "framehub-recorder"
-	}
-	if c.Dir == "" {
-		c.Dir = "recordings"
-	}
-	if c.Mode == "" {
-		c.Mode = ModeContinuous
-	}
-	set(&c.Segment, time.Minute)
-	set(&c.Fragment, time.Second)
-	set(&c.Pre, 5*time.Second)
-	set(&c.Post, 10*time.Second)
-	set(&c.MaxHold, 2*time.Second)
-	set(&c.ReconnectMin, 100*time.Millisecond)
-	set(&c.ReconnectMax, 5*time.Second)
+	str(&c.Stream, d.Stream)
+	str(&c.Name, d.Name)
+	str(&c.Dir, d.Dir)
+	str(&c.Mode, d.Mode)
+	set(&c.Segment, d.Segment)
+	set(&c.Fragment, d.Fragment)
+	set(&c.Pre, d.Pre)
+	set(&c.Post, d.Post)
+	set(&c.MaxHold, d.MaxHold)
+	set(&c.ReconnectMin, d.ReconnectMin)
+	set(&c.ReconnectMax, d.ReconnectMax)
 	if c.QueueBytes == 0 {
-		c.QueueBytes = 32 << 20
+		c.QueueBytes = d.QueueBytes
 	}
 	if c.FS == nil {
 		c.FS = OSFS{}

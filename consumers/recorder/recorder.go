@@ -13,7 +13,6 @@ import (
 
 	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/clock"
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -179,7 +178,7 @@ func (r *Recorder) dial(ctx context.Context, replayFrom int64) (*sdk.Client, err
 		var rej *sdk.RejectError
 		if errors.As(err, &rej) {
 			switch rej.Code {
-			case ipc.CodeVersion, ipc.CodeDenied, ipc.CodeInvalidArgument, ipc.CodeLossless:
+			case sdk.CodeVersion, sdk.CodeDenied, sdk.CodeInvalidArgument, sdk.CodeLossless:
 				return nil, fmt.Errorf("recorder: subscribe to %q at %s: %w", r.cfg.Stream, r.cfg.Producer, err)
 			}
 		}
@@ -268,7 +267,7 @@ func (r *Recorder) onFrame(f *sdk.Frame, s *receiveState) error {
 	arrived := clock.Mono()
 	r.st.lastFrame.Store(arrived)
 	r.st.firstFrame.CompareAndSwap(0, arrived)
-	if f.Flags()&ipc.FlagReplay != 0 {
+	if f.Replay() {
 		r.m.replayed.Inc()
 	}
 	a := &au{seq: f.Seq(), pts: f.PTS(), dts: f.DTS(), dur: f.Duration(), mono: f.Capture(), real: f.Realtime().UnixNano(), key: f.Keyframe(), arrived: arrived}

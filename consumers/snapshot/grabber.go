@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/framehub/framehub/internal/clock"
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -38,7 +37,7 @@ type grabber struct {
 
 	reqs      chan *grabReq
 	client    atomic.Pointer[sdk.Client]
-	caps      atomic.Pointer[ipc.Caps]
+	caps      atomic.Pointer[sdk.Caps]
 	connected chan struct{} // closed at the first successful subscription
 	stopped   chan struct{} // closed when run returns
 	holdOver  atomic.Int64  // largest (lease hold - encode time) seen, ns
@@ -70,13 +69,13 @@ func newGrabber(addr string, opts sdk.Options, log *slog.Logger, m *metrics) *gr
 // isConnected reports whether the subscription is up now.
 func (g *grabber) isConnected() bool {
 	c := g.client.Load()
-	return c != nil && c.Welcome().Session != 0
+	return c != nil && c.Subscription().Session != 0
 }
 
 // frameSize returns the stream's frame size, 0×0 before the first subscription.
 func (g *grabber) frameSize() (int, int) {
 	if c := g.caps.Load(); c != nil {
-		return int(c.Width), int(c.Height)
+		return c.Width, c.Height
 	}
 	return 0, 0
 }
@@ -180,7 +179,7 @@ func (g *grabber) dial(ctx context.Context) (*sdk.Client, error) {
 			g.client.Store(c)
 			close(g.connected)
 			g.log.Info("subscribed to the producer", "socket", g.addr, "stream", g.opts.Stream,
-				"size", fmt.Sprintf("%dx%d", caps.Width, caps.Height), "format", caps.Format, "budget", c.Welcome().MaxInFlight)
+				"size", fmt.Sprintf("%dx%d", caps.Width, caps.Height), "format", caps.Format, "budget", c.Subscription().MaxInFlight)
 			return c, nil
 		}
 		level := slog.LevelDebug
@@ -291,7 +290,7 @@ func (g *grabber) serve(c *sdk.Client, f *sdk.Frame, due []*grabReq) {
 }
 
 // frameNV12 returns the view of a raw frame's planes.
-func frameNV12(f *sdk.Frame, caps ipc.Caps) (NV12, error) {
+func frameNV12(f *sdk.Frame, caps sdk.Caps) (NV12, error) {
 	if caps.Format != "NV12" {
 		return NV12{}, fmt.Errorf("snapshot: the stream carries %q frames; snapshots need NV12", caps.Format)
 	}
@@ -307,7 +306,7 @@ func frameNV12(f *sdk.Frame, caps ipc.Caps) (NV12, error) {
 	if err != nil {
 		return NV12{}, fmt.Errorf("snapshot: frame %d: %w", f.Seq(), err)
 	}
-	p := NV12{Width: int(caps.Width), Height: int(caps.Height), Y: y, YStride: int(planes[0].Stride), UV: uv, UVStride: int(planes[1].Stride)}
+	p := NV12{Width: caps.Width, Height: caps.Height, Y: y, YStride: planes[0].Stride, UV: uv, UVStride: planes[1].Stride}
 	return p, p.Validate()
 }
 

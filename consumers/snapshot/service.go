@@ -10,7 +10,6 @@ import (
 
 	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/clock"
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -72,44 +71,56 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults returns the configuration of the defaults given on each field
+// (Producer, which is required, and the fields looked up when used,
+// empty): the values New gives zero fields, and those of
+// framehub-snapshot's flags.
+func Defaults() Config {
+	return Config{
+		Stream: "raw", Dir: "snapshots", Quality: 85, QueueSize: 32, WriteRetries: 3, RetryBackoff: 250 * time.Millisecond,
+		DrainTimeout: 10 * time.Second, FrameTimeout: 5 * time.Second, MaxHold: 10 * time.Second, ReconnectMax: 2 * time.Second,
+	}
+}
+
 func (c *Config) setDefaults() error {
 	if c.Producer == "" {
 		return errors.New("snapshot: config: Producer (the producer's socket) is required")
 	}
+	d := Defaults()
 	if c.Stream == "" {
-		c.Stream = "raw"
+		c.Stream = d.Stream
 	}
 	if c.Dir == "" {
-		c.Dir = "snapshots"
+		c.Dir = d.Dir
 	}
 	if c.Quality == 0 {
-		c.Quality = 85
+		c.Quality = d.Quality
 	}
 	if c.Quality < 1 || c.Quality > 100 {
 		return fmt.Errorf("snapshot: config: quality %d is not in 1..100", c.Quality)
 	}
 	if c.QueueSize == 0 {
-		c.QueueSize = 32
+		c.QueueSize = d.QueueSize
 	}
 	if c.QueueSize < 1 || c.KeepCount < 0 || c.KeepBytes < 0 {
 		return fmt.Errorf("snapshot: config: queue %d must be ≥ 1, keep-count %d and keep-bytes %d ≥ 0", c.QueueSize, c.KeepCount, c.KeepBytes)
 	}
 	switch {
 	case c.WriteRetries == 0:
-		c.WriteRetries = 3
+		c.WriteRetries = d.WriteRetries
 	case c.WriteRetries < 0:
 		c.WriteRetries = 0
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
+	def := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
 		}
 	}
-	def(&c.RetryBackoff, 250*time.Millisecond)
-	def(&c.DrainTimeout, 10*time.Second)
-	def(&c.FrameTimeout, 5*time.Second)
-	def(&c.MaxHold, 10*time.Second)
-	def(&c.ReconnectMax, 2*time.Second)
+	def(&c.RetryBackoff, d.RetryBackoff)
+	def(&c.DrainTimeout, d.DrainTimeout)
+	def(&c.FrameTimeout, d.FrameTimeout)
+	def(&c.MaxHold, d.MaxHold)
+	def(&c.ReconnectMax, d.ReconnectMax)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -168,7 +179,7 @@ func New(cfg Config) (*Service, error) {
 	s.m = newMetrics(cfg.QueueSize, func() bool { return s.grab.isConnected() })
 	s.grab = newGrabber(cfg.Producer, sdk.Options{
 		Stream: cfg.Stream, Name: "framehub-snapshot", MaxInFlight: 1, MaxHold: cfg.MaxHold,
-		Policy: ipc.PolicyLatest, Reconnect: true, ReconnectMin: 100 * time.Millisecond, ReconnectMax: cfg.ReconnectMax, Logger: s.log,
+		Policy: sdk.PolicyLatest, Reconnect: true, ReconnectMin: 100 * time.Millisecond, ReconnectMax: cfg.ReconnectMax, Logger: s.log,
 	}, s.log, s.m)
 	s.notify = newNotifier(s.log, s.m, cfg.Webhook, cfg.EventSocket)
 	st, err := newStore(storeConfig{

@@ -33,7 +33,7 @@ var (
 // startTestStreamer runs a streamer with no producer (its socket does not
 // exist): the test feeds its hub. requestKey, when not nil, replaces the
 // keyframe requests to the producer.
-func startTestStreamer(t *testing.T, requestKey func(), mutate func(*Options)) *Streamer {
+func startTestStreamer(t *testing.T, requestKey func(), mutate func(*Config)) *Streamer {
 	t.Helper()
 	o := Defaults()
 	o.Socket = fmt.Sprintf("@framehub-streamer-test-no-producer-%d-%d", os.Getpid(), time.Now().UnixNano())

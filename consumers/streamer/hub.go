@@ -11,7 +11,7 @@ import (
 // hub fans access units out to sinks (RTSP viewers, the publisher). It
 // keeps the stream's parameter sets (for SDPs) and the current GOP: the
 // access units since the last keyframe, copies that hold no lease, for
-// sinks that must start at once (see Options.KeyframeWait).
+// sinks that must start at once (see Config.KeyframeWait).
 //
 // The hub never blocks on a sink: publish appends to each sink's bounded
 // queue and wakes its writer. A sink whose queue is full loses its backlog

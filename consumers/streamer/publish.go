@@ -30,10 +30,10 @@ const publishTimeout = 5 * time.Second
 // RECORD), for fan-out beyond this machine. It is a sink of the hub like a
 // viewer, so a slow server costs only its own frames. When the server goes
 // away or refuses, it retries with exponential backoff (1 s doubling up to
-// Options.PublishBackoffMax); it re-announces when the stream's parameter
+// Config.PublishBackoffMax); it re-announces when the stream's parameter
 // sets change (a producer restarted with another resolution).
 type publisher struct {
-	o   *Options
+	o   *Config
 	log *slog.Logger
 	hub *hub
 
@@ -42,7 +42,7 @@ type publisher struct {
 	sink      atomic.Pointer[sink] // current session's, for metrics
 }
 
-func newPublisher(o *Options, log *slog.Logger, h *hub) *publisher {
+func newPublisher(o *Config, log *slog.Logger, h *hub) *publisher {
 	return &publisher{o: o, log: log.With("publish", redact(o.Publish)), hub: h}
 }
 

@@ -142,7 +142,7 @@ func TestPublishReconnects(t *testing.T) {
 	addr := ms.addr()
 
 	var f *feeder
-	st := startTestStreamer(t, func() { f.force.Store(true) }, func(o *Options) {
+	st := startTestStreamer(t, func() { f.force.Store(true) }, func(o *Config) {
 		o.Publish = "rtsp://" + addr + "/mirror"
 		o.PublishBackoffMax = 500 * time.Millisecond
 	})

@@ -40,7 +40,7 @@ const payloadType = 96
 // own queue (see hub), so that a viewer starts on a keyframe of its own and
 // a slow one only loses its own frames.
 type rtspServer struct {
-	o   *Options
+	o   *Config
 	log *slog.Logger
 	hub *hub
 	srv *gortsplib.Server
@@ -64,7 +64,7 @@ type viewer struct {
 
 // newRTSPServer prepares the gortsplib server on the listeners given (udp
 // may be nil: TCP only).
-func newRTSPServer(ctx context.Context, o *Options, log *slog.Logger, h *hub, tcp net.Listener, udp *udpPair) *rtspServer {
+func newRTSPServer(ctx context.Context, o *Config, log *slog.Logger, h *hub, tcp net.Listener, udp *udpPair) *rtspServer {
 	r := &rtspServer{o: o, log: log, hub: h, ctx: ctx, viewers: make(map[*gortsplib.ServerSession]*viewer)}
 	r.srv = &gortsplib.Server{
 		Handler:        r,
@@ -95,8 +95,21 @@ func (r *rtspServer) start() error {
 	return nil
 }
 
-// wait waits until the server fails (or is closed).
-func (r *rtspServer) wait() error { return r.srv.Wait() }
+// run serves until ctx is done, then closes the server; or returns the
+// error that made it fail.
+func (r *rtspServer) run(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- r.srv.Wait() }()
+	select {
+	case err := <-done:
+		r.close()
+		return fmt.Errorf("rtsp server: %w", err)
+	case <-ctx.Done():
+		r.close()
+		<-done // Wait returns once the server is closed
+		return nil
+	}
+}
 
 // close stops the server; every session is closed and every writer waited
 // for.

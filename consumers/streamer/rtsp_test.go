@@ -56,7 +56,7 @@ func TestNewViewerStartsOnRequestedKeyframe(t *testing.T) {
 func TestNewViewerStartsFromGOPCache(t *testing.T) {
 	for _, wait := range []time.Duration{0, 200 * time.Millisecond} {
 		t.Run(wait.String(), func(t *testing.T) {
-			st := startTestStreamer(t, func() {}, func(o *Options) { o.KeyframeWait = wait })
+			st := startTestStreamer(t, func() {}, func(o *Config) { o.KeyframeWait = wait })
 			f := startFeeder(t, st.hub, 300)
 			for f.n.Load() < 20 {
 				f.waitFrame(t)
@@ -74,7 +74,7 @@ func TestNewViewerStartsFromGOPCache(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
-	st := startTestStreamer(t, nil, func(o *Options) { o.User, o.Pass = "viewer", "s3cret" })
+	st := startTestStreamer(t, nil, func(o *Config) { o.User, o.Pass = "viewer", "s3cret" })
 	startFeeder(t, st.hub, 30)
 	_, err := play(t, st.URL(), gortsplib.TransportTCP)
 	require.ErrorContains(t, err, "401")
@@ -86,7 +86,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestUnknownPathAndTooManyViewers(t *testing.T) {
-	st := startTestStreamer(t, nil, func(o *Options) { o.MaxViewers = 1 })
+	st := startTestStreamer(t, nil, func(o *Config) { o.MaxViewers = 1 })
 	startFeeder(t, st.hub, 30)
 	_, err := play(t, strings.TrimSuffix(st.URL(), "cam")+"other", gortsplib.TransportTCP)
 	require.ErrorContains(t, err, "404")
@@ -98,7 +98,7 @@ func TestUnknownPathAndTooManyViewers(t *testing.T) {
 }
 
 func TestMetricsAndHealth(t *testing.T) {
-	st := startTestStreamer(t, nil, func(o *Options) { o.HealthStale = 300 * time.Millisecond })
+	st := startTestStreamer(t, nil, func(o *Config) { o.HealthStale = 300 * time.Millisecond })
 	get := func(path string) (int, string) {
 		t.Helper()
 		res, err := http.Get("http://" + st.AdminAddr() + path)
@@ -156,7 +156,7 @@ func (f *feeder) waitFrame(t *testing.T) {
 // A viewer that stops reading loses its own frames (counted); another
 // viewer keeps getting every frame.
 func TestSlowViewerOnlyHurtsItself(t *testing.T) {
-	st := startTestStreamer(t, nil, func(o *Options) { o.ViewerQueue = 10 })
+	st := startTestStreamer(t, nil, func(o *Config) { o.ViewerQueue = 10 })
 	f := startFeederPadded(t, st.hub, 30, 60_000) // ~2 MB/s
 	good, err := play(t, st.URL(), gortsplib.TransportTCP)
 	require.NoError(t, err)

@@ -2,7 +2,6 @@ package streamer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -27,7 +26,7 @@ const (
 // refusals), skips to a keyframe after every gap, and keeps timestamps on
 // one continuous timeline (see timeline).
 type source struct {
-	o   *Options
+	o   *Config
 	log *slog.Logger
 	hub *hub
 
@@ -42,7 +41,7 @@ type source struct {
 	reconnects                                                           atomic.Uint64
 }
 
-func newSource(o *Options, log *slog.Logger) *source {
+func newSource(o *Config, log *slog.Logger) *source {
 	return &source{o: o, log: log, keyReq: make(chan struct{}, 1)}
 }
 
@@ -152,26 +151,15 @@ func (s *source) dial(ctx context.Context) (*sdk.Client, error) {
 	return c, nil
 }
 
-// consume handles frames of one subscription until it fails or ctx is done.
+// consume handles frames of one subscription until it fails or ctx is
+// done. After an eviction (it held a lease past MaxHold: the process was
+// stopped or starved) the SDK resubscribes by itself.
 func (s *source) consume(ctx context.Context, c *sdk.Client) error {
 	s.hub.gap()
 	s.requestKeyframe() // for the parameter sets, and any waiting viewer
 	waitKey := true
 	var seenReconnects uint64
-	for {
-		f, err := c.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, sdk.ErrEvicted) {
-				// Held a lease past MaxHold (the process was stopped or
-				// starved): the SDK redials at the next Next.
-				s.log.Warn("evicted by the producer; resubscribing", "err", err)
-				continue
-			}
-			return err
-		}
+	return c.Consume(ctx, func(f *sdk.Frame) error {
 		s.received.Add(1)
 		s.hub.received(time.Now())
 		s.producerDropped.Add(uint64(f.Dropped()))
@@ -193,7 +181,7 @@ func (s *source) consume(ctx context.Context, c *sdk.Client) error {
 		if waitKey && !f.Keyframe() {
 			f.Release()
 			s.resyncDropped.Add(1)
-			continue
+			return nil
 		}
 		au, err := s.copyOut(f)
 		if err != nil {
@@ -203,11 +191,11 @@ func (s *source) consume(ctx context.Context, c *sdk.Client) error {
 			waitKey = true
 			s.hub.gap()
 			s.requestKeyframe()
-			continue
+			return nil
 		}
 		if waitKey && !au.key {
 			s.resyncDropped.Add(1)
-			continue
+			return nil
 		}
 		waitKey = false
 		if au.key {
@@ -217,7 +205,8 @@ func (s *source) consume(ctx context.Context, c *sdk.Client) error {
 		}
 		au.pts, _ = s.tl.next(au.times)
 		s.hub.publish(au)
-	}
+		return nil
+	})
 }
 
 // copyOut copies f's access unit out of the shared mapping and releases

@@ -10,19 +10,19 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/framehub/framehub/internal/admin"
+	"github.com/framehub/framehub/internal/daemonrun"
 )
 
 // Streamer is the framehub-streamer program: it subscribes to the
 // producer's H.264 stream and serves it over RTSP (see the package
 // documentation).
 type Streamer struct {
-	o   Options
+	o   Config
 	log *slog.Logger
 	hub *hub
 	src *source
@@ -35,7 +35,7 @@ type Streamer struct {
 }
 
 // New checks o and prepares a streamer; Run starts it.
-func New(o Options, log *slog.Logger) (*Streamer, error) {
+func New(o Config, log *slog.Logger) (*Streamer, error) {
 	if err := o.Validate(); err != nil {
 		return nil, fmt.Errorf("streamer options: %w", err)
 	}
@@ -110,51 +110,37 @@ func (st *Streamer) Run(ctx context.Context) error {
 		st.udpAddr = udp.rtp.LocalAddr().String()
 	}
 
-	var g run.Group
-	g.Add(func() error {
-		<-rctx.Done()
-		return nil
-	}, func(error) { cancel() })
-	g.Add(func() error {
-		if err := rs.wait(); err != nil && rctx.Err() == nil {
-			return fmt.Errorf("rtsp server: %w", err)
-		}
-		return nil
-	}, func(error) {
-		cancel()
-		rs.close()
-	})
-	{
-		sctx, scancel := context.WithCancel(rctx)
-		g.Add(func() error { return st.src.run(sctx) }, func(error) { scancel() })
-	}
-	{
-		kctx, kcancel := context.WithCancel(rctx)
-		g.Add(func() error { return st.src.keyframeLoop(kctx) }, func(error) { kcancel() })
+	actors := []daemonrun.Actor{
+		{Name: "rtsp server", Run: rs.run},
+		{Name: "producer subscription", Run: st.src.run},
+		{Name: "keyframe requests", Run: st.src.keyframeLoop},
 	}
 	if st.pub != nil {
-		pctx, pcancel := context.WithCancel(rctx)
-		g.Add(func() error { return st.pub.run(pctx) }, func(error) { pcancel() })
+		actors = append(actors, daemonrun.Actor{Name: "publisher", Run: st.pub.run})
 	}
 	if adminLn != nil {
 		st.adminAddr = adminLn.Addr().String()
 		// Only open endpoints: the guard checks Host and Origin, no token.
 		hs := &http.Server{Handler: admin.HostGuard(st.o.Admin).Wrap(st.adminHandler()), ReadHeaderTimeout: 5 * time.Second}
-		g.Add(func() error {
-			if err := hs.Serve(adminLn); !errors.Is(err, http.ErrServerClosed) {
+		actors = append(actors, daemonrun.Actor{Name: "admin http", Run: func(ctx context.Context) error {
+			done := make(chan error, 1)
+			go func() { done <- hs.Serve(adminLn) }()
+			select {
+			case err := <-done:
 				return fmt.Errorf("admin http on %s: %w", st.adminAddr, err)
+			case <-ctx.Done():
 			}
-			return nil
-		}, func(error) {
 			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer scancel()
 			_ = hs.Shutdown(sctx)
-		})
+			<-done // http.ErrServerClosed
+			return nil
+		}})
 	}
 	st.log.Info("streamer serving", "url", st.URL(), "udp", st.udpAddr, "admin", st.adminAddr, "socket", st.o.Socket,
 		"stream", st.o.Stream, "publish", redact(st.o.Publish))
 	close(st.ready)
-	return g.Run()
+	return daemonrun.RunActors(rctx, st.log, actors...)
 }
 
 // adminHandler serves /metrics and /healthz (behind admin.HostGuard, as

@@ -18,7 +18,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -27,8 +26,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/framehub/framehub/internal/cuda"
-	"github.com/framehub/framehub/internal/gpuframe"
 	"github.com/framehub/framehub/sdk"
 	sdkcuda "github.com/framehub/framehub/sdk/cuda"
 )
@@ -73,72 +70,25 @@ func main() {
 	}
 }
 
-// gpu is the consumer's own CUDA state: the verify kernels on the device
-// that holds the stream's surfaces.
-type gpu struct {
-	ctx *cuda.Context
-	k   *gpuframe.Kernels
-	v   *gpuframe.Verifier
-}
-
-func openGPU(uuid []byte) (*gpu, error) {
-	d, err := cuda.Load(cuda.Options{})
-	if err != nil {
-		return nil, err
-	}
-	u, err := cuda.ParseUUID(uuid)
-	if err != nil {
-		return nil, err
-	}
-	dev, err := d.DeviceByUUID(u)
-	if err != nil {
-		return nil, err
-	}
-	// Sleep instead of spinning while the GPU verifies: a video consumer
-	// has CPU to spare for other work, not a core to burn per stream.
-	if err := d.SetSched(dev, cuda.SchedBlocking); err != nil {
-		return nil, err
-	}
-	g := &gpu{}
-	if g.ctx, err = d.Retain(dev); err != nil {
-		return nil, err
-	}
-	if g.k, err = gpuframe.Load(g.ctx, nil); err == nil {
-		g.v, err = g.k.NewVerifier()
-	}
-	if err != nil {
-		return nil, errors.Join(err, g.close())
-	}
-	return g, nil
-}
-
-func (g *gpu) close() error {
-	var errs []error
-	if g.v != nil {
-		errs = append(errs, g.v.Close())
-	}
-	if g.k != nil {
-		errs = append(errs, g.k.Close())
-	}
-	return errors.Join(append(errs, g.ctx.Close())...)
-}
-
 func run(ctx context.Context, addr string, inFlight int, frames uint64, log *slog.Logger) (*Summary, error) {
-	c, err := sdk.Dial(ctx, addr, sdk.Options{Stream: "raw", MaxInFlight: inFlight, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	im, err := sdkcuda.NewImporter(sdkcuda.Options{})
+	// Blocking: sleep instead of spinning while the GPU verifies; a video
+	// consumer has CPU to spare for other work, not a core to burn per
+	// stream.
+	im, err := sdkcuda.NewImporter(sdkcuda.Options{Blocking: true})
 	if err != nil {
 		return nil, err
 	}
 	// Closed after the client (deferred before it): no frame is held then.
 	defer im.Close()
-	var g *gpu
+	c, err := sdk.Dial(ctx, addr, sdk.Options{Stream: "raw", MaxInFlight: inFlight, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	var v *sdkcuda.StampVerifier
 	defer func() {
-		if g != nil {
-			_ = g.close()
+		if v != nil {
+			_ = v.Close() // before the importer, whose GPU context it uses
 		}
 	}()
 	s := &Summary{}
@@ -162,14 +112,10 @@ func run(ctx context.Context, addr string, inFlight int, frames uint64, log *slo
 			return s, err
 		}
 		s.Frames++
-		if g == nil && f.Surface().Device != nil {
-			if g, err = openGPU(f.Surface().Device.UUID); err != nil {
-				f.Release()
-				return s, err
-			}
-			s.Device = g.ctx.Device().Name + " " + g.ctx.Device().UUID.String()
+		err = verify(c, im, &v, f)
+		if v != nil && s.Device == "" {
+			s.Device = v.Device()
 		}
-		err = verify(c, im, g, f)
 		// The verification has finished on the GPU (Verify synchronises):
 		// the frame can go back.
 		f.Release()
@@ -187,24 +133,18 @@ func run(ctx context.Context, addr string, inFlight int, frames uint64, log *slo
 	return s, nil
 }
 
-// verify checks frame f on the GPU without copying its pixels anywhere.
-func verify(c *sdk.Client, im *sdkcuda.Importer, g *gpu, f *sdk.Frame) error {
+// verify checks frame f on the GPU without copying its pixels anywhere;
+// the first frame loads the verifier on its GPU.
+func verify(c *sdk.Client, im *sdkcuda.Importer, v **sdkcuda.StampVerifier, f *sdk.Frame) error {
 	d, err := im.Map(f) // the surface's first frame imports it
 	if err != nil {
 		return err
 	}
-	if len(d.Planes) != 2 {
-		return fmt.Errorf("frame %d has %d planes, want NV12's 2", f.Seq(), len(d.Planes))
+	if *v == nil {
+		if *v, err = im.NewStampVerifier(d); err != nil {
+			return err
+		}
 	}
 	caps := c.Caps()
-	l := gpuframe.Layout{
-		Width: int(caps.Width), Height: int(caps.Height),
-		YOffset: int(d.Planes[0].Ptr - d.Ptr), YStride: d.Planes[0].Pitch,
-		UVOffset: int(d.Planes[1].Ptr - d.Ptr), UVStride: d.Planes[1].Pitch,
-	}
-	r, err := g.v.Verify(cuda.DevPtr(d.Ptr), d.Size, l, f.Seq())
-	if err != nil {
-		return err
-	}
-	return r.Err(f.Seq())
+	return (*v).Verify(d, caps.Width, caps.Height, f.Seq())
 }

@@ -22,8 +22,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/framehub/framehub/internal/stamp"
 	"github.com/framehub/framehub/sdk"
+	"github.com/framehub/framehub/sdk/stamp"
 )
 
 // Summary is what the consumer saw, printed at the end (-json for machines).
@@ -69,7 +69,7 @@ func main() {
 	defer c.Close()
 	caps := c.Caps()
 	log.Info("subscribed", "stream", *stream, "format", caps.Format, "width", caps.Width, "height", caps.Height,
-		"budget", c.Welcome().MaxInFlight)
+		"budget", c.Subscription().MaxInFlight)
 
 	var (
 		sum       Summary
@@ -89,7 +89,7 @@ func main() {
 		}
 		y, err := f.Plane(0)
 		if err == nil {
-			_, err = stamp.Verify(y, int(f.Planes()[0].Stride), int(caps.Width), f.Seq())
+			_, err = stamp.Verify(y, f.Planes()[0].Stride, caps.Width, f.Seq())
 		}
 		if !decided {
 			decided = true

@@ -78,28 +78,18 @@ func (m *motionConsumer) Configure(cfg plugin.Config) error {
 	return nil
 }
 
-// Run scores every frame it receives until ctx is cancelled.
+// Run scores every frame it receives until ctx is cancelled. The SDK's
+// receive loop (Consume) reconnects after an eviction (we were too slow).
 func (m *motionConsumer) Run(ctx context.Context, c *sdk.Client) error {
-	for {
-		f, err := c.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, sdk.ErrEvicted) {
-				// We were too slow; the SDK reconnects on the next Next.
-				m.log.Warn("evicted by the producer", "err", err)
-				continue
-			}
-			return err
-		}
+	return c.Consume(ctx, func(f *sdk.Frame) error {
 		score, ok, err := m.scoreFrame(c, f)
 		f.Release() // before logging: hold frames only while reading pixels
 		if err != nil {
 			return err
 		}
 		m.record(score, ok, f.Seq())
-	}
+		return nil
+	})
 }
 
 func (m *motionConsumer) scoreFrame(c *sdk.Client, f *sdk.Frame) (float64, bool, error) {
@@ -111,7 +101,7 @@ func (m *motionConsumer) scoreFrame(c *sdk.Client, f *sdk.Frame) (float64, bool,
 	if err != nil {
 		return 0, false, fmt.Errorf("frame %d: %w", f.Seq(), err)
 	}
-	return m.scorer.Score(y, int(f.Planes()[0].Stride), int(caps.Width), int(caps.Height))
+	return m.scorer.Score(y, f.Planes()[0].Stride, caps.Width, caps.Height)
 }
 
 func (m *motionConsumer) record(score float64, ok bool, seq uint64) {

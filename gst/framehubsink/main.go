@@ -52,8 +52,8 @@ func main() {}
 // hub owns the producer servers of the framehubsink elements of this
 // process, one per socket address, each shared by the elements started on
 // it and closed when the last of them stops. It is the Go side of the
-// element class: made once, at class_init, and never freed (GStreamer
-// never unloads a plugin).
+// element class: made once, at the first start (element.c get_hub), and
+// never freed (GStreamer never unloads a plugin).
 type hub struct {
 	log     *slog.Logger
 	mu      sync.Mutex
@@ -180,16 +180,17 @@ func settingsFromC(s *C.FhsSettings) settings {
 }
 
 // defaultAddr is the producer socket when the element names none: the
-// same rule as framehub-producer's -socket (PROTOCOL.md §2).
+// same rule as framehub-producer's -socket (rundir.DefaultSocket,
+// PROTOCOL.md §2), with an error that names the element's property.
 func defaultAddr() (string, error) {
-	if a := os.Getenv("FRAMEHUB_SOCKET"); a != "" {
+	if a := os.Getenv(rundir.SocketEnv); a != "" {
 		return a, nil
 	}
 	dir, err := rundir.Default()
 	if err != nil {
-		return "", fmt.Errorf("no default socket: %w; set the socket property, or FRAMEHUB_SOCKET or XDG_RUNTIME_DIR", err)
+		return "", fmt.Errorf("no default socket: %w; set the socket property, or %s or XDG_RUNTIME_DIR", err, rundir.SocketEnv)
 	}
-	return filepath.Join(dir, "framehub.sock"), nil
+	return filepath.Join(dir, rundir.SocketName), nil
 }
 
 // start attaches the element's appsink to its stream's sink, on the
@@ -276,7 +277,7 @@ func (h *hub) acquire(addr string, s settings) (*server, error) {
 		}
 	}
 	cfg := producer.Config{Addr: addr, MaxInFlight: s.maxInFlight, MaxHold: s.maxHold, Logger: h.log.With("socket", addr)}
-	if s.maxHold < 2*time.Second {
+	if s.maxHold < producer.Defaults().DefaultMaxHold {
 		cfg.DefaultMaxHold = s.maxHold
 	}
 	srv, err := producer.New(cfg)

@@ -46,15 +46,15 @@ func Listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// Server is an admin HTTP server for an oklog/run group: Run serves until
-// Close.
+// Server is an admin HTTP server: New listens, Serve serves until its
+// context ends (a daemonrun.Actor's Run).
 type Server struct {
 	ln  net.Listener
 	srv *http.Server
 }
 
 // New listens on addr for h behind the Guard of a (NewGuard). The caller
-// must Run and Close it.
+// must Serve it (or Close it without serving).
 func New(addr string, h http.Handler, a Access) (*Server, error) {
 	g, err := NewGuard(addr, a)
 	if err != nil {
@@ -70,17 +70,29 @@ func New(addr string, h http.Handler, a Access) (*Server, error) {
 // Addr is the address served (with the port chosen for ":0").
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Run serves until Close; it returns nil after Close.
-func (s *Server) Run() error {
-	if err := s.srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+// Serve serves until ctx is done, then stops, giving requests in flight a
+// second to finish, and returns nil.
+func (s *Server) Serve(ctx context.Context) error {
+	closed := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(closed)
+		s.Close()
+	})
+	err := s.srv.Serve(s.ln)
+	if !stop() {
+		<-closed // Serve returns as Close begins: wait for the requests in flight
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("admin: serve %s: %w", s.ln.Addr(), err)
 	}
 	return nil
 }
 
-// Close stops serving, giving requests in flight a second to finish.
+// Close stops serving (or closes the listener of a server never served),
+// giving requests in flight a second to finish.
 func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = s.srv.Shutdown(ctx)
+	_ = s.ln.Close()
 }

@@ -4,7 +4,7 @@
 //
 // A rendered frame is NV12 with a picture that changes in every byte from
 // one frame to the next (see kernels.h) and the frame stamp of package
-// internal/stamp (format 1) in its Y plane's top rows, carrying the frame's
+// sdk/stamp (format 1) in its Y plane's top rows, carrying the frame's
 // sequence number and capture time under a CRC-32C. Verifying on the GPU
 // checks the stamp and every picture byte against the sequence number the
 // frame's metadata names, and copies only a 32-byte result to the host: the
@@ -12,7 +12,7 @@
 //
 // The same kernels.h is compiled for the CPU into the stand-in libcuda of
 // the tests (internal/cuda/standin), and TestStampMatchesGo checks its
-// stamp byte for byte against internal/stamp; bench/gpu/probe.c checks the
+// stamp byte for byte against sdk/stamp; bench/gpu/probe.c checks the
 // PTX's output against that C code on a real GPU.
 package gpuframe
 
@@ -23,7 +23,7 @@ import (
 	"fmt"
 
 	"github.com/framehub/framehub/internal/cuda"
-	"github.com/framehub/framehub/internal/stamp"
+	"github.com/framehub/framehub/sdk/stamp"
 )
 
 // ptx is kernels.ptx, generated from kernels.cu by nvcc (see kernels.cu).

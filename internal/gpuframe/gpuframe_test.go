@@ -10,8 +10,8 @@ import (
 	"github.com/framehub/framehub/internal/cuda"
 	"github.com/framehub/framehub/internal/cuda/standin"
 	"github.com/framehub/framehub/internal/gpuframe"
-	"github.com/framehub/framehub/internal/stamp"
 	"github.com/framehub/framehub/producer/surface"
+	"github.com/framehub/framehub/sdk/stamp"
 )
 
 type fixture struct {
@@ -50,7 +50,7 @@ func layoutOf(t *testing.T, w, h int) (surface.Layout, gpuframe.Layout) {
 }
 
 // TestStampMatchesGo: the kernels' stamp (kernels.h, run by the stand-in)
-// is internal/stamp's format byte for byte, the picture is kernels.h's
+// is sdk/stamp's format byte for byte, the picture is kernels.h's
 // formula everywhere, and nothing outside the planes is written. Widths
 // below and above the stamp's 256-byte region, and one not a multiple of 4.
 func TestStampMatchesGo(t *testing.T) {
@@ -76,7 +76,7 @@ func TestStampMatchesGo(t *testing.T) {
 		// Go's own stamp of the same frame, over the GPU's picture: equal.
 		want := bytes.Clone(host)
 		require.NoError(t, stamp.Write(l.Plane(want, 0), gl.YStride, w, seq, mono))
-		require.Equal(t, want, host, "%dx%d: the kernels' stamp differs from internal/stamp's", w, h)
+		require.Equal(t, want, host, "%dx%d: the kernels' stamp differs from sdk/stamp's", w, h)
 
 		rw := stamp.RegionWidth(w)
 		uv := l.Plane(host, 1)

@@ -15,7 +15,7 @@
  *   fh_render_picture  1-D grid, one thread per 4 bytes of a row: writes the
  *                      NV12 picture of frame seq, leaving the stamp region
  *                      (rows 0..7, bytes 0..min(width,256)-1 of Y) alone.
- *   fh_render_stamp    one thread: writes the frame stamp (internal/stamp's
+ *   fh_render_stamp    one thread: writes the frame stamp (sdk/stamp's
  *                      format 1: pattern rows, tail, header, CRC-32C, magic
  *                      last).
  *   fh_verify_stamp    one thread: resets *result and checks the stamp.
@@ -54,7 +54,7 @@ typedef int64_t fh_i64;
 #define FH_ATOMIC_MIN(p, v) (*(p) = *(p) < (v) ? *(p) : (v))
 #endif
 
-/* Stamp format 1 (internal/stamp). */
+/* Stamp format 1 (sdk/stamp). */
 #define FH_STAMP_ROWS 8
 #define FH_STAMP_HEADER 32
 #define FH_STAMP_MAX_RW 256
@@ -223,7 +223,7 @@ fh_get_le (const fh_u8 * p, int n)
   return v;
 }
 
-/* fh_stamp_crc checksums the region as internal/stamp defines it: header
+/* fh_stamp_crc checksums the region as sdk/stamp defines it: header
  * bytes 0..27 (from hdr), the tail of row 0, rows 1..7. */
 FH_DEV fh_u32
 fh_stamp_crc (const fh_u8 * hdr, const fh_u8 * y, fh_u32 stride, fh_u32 rw)
@@ -245,7 +245,7 @@ fh_render_stamp_thread (const fh_args * a)
   fh_u8 *y = (fh_u8 *) (a->base + a->y_off);
   fh_u32 rw = fh_region_width (a->width), j, r;
   fh_u8 hdr[28];
-  /* Invalidate first, as internal/stamp's producer rules ask. */
+  /* Invalidate first, as sdk/stamp's producer rules ask. */
   for (j = 0; j < FH_STAMP_HEADER; j++)
     y[j] = 0;
   for (r = 1; r < FH_STAMP_ROWS; r++)

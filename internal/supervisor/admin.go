@@ -1,10 +1,8 @@
 package supervisor
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -73,51 +71,6 @@ func (r *logRing) since(mark uint64) []string {
 		return nil
 	}
 	return r.lastLocked(int(min(n, uint64(len(r.lines)))))
-}
-
-// lineWriter prefixes each line a child writes with its name, copies it to
-// the supervisor's output and keeps it in the child's ring.
-type lineWriter struct {
-	name string
-	ring *logRing
-	out  io.Writer
-	mu   sync.Mutex
-	buf  []byte
-}
-
-func (w *lineWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			break
-		}
-		line := string(w.buf[:i])
-		w.buf = w.buf[i+1:]
-		w.ring.add(line)
-		fmt.Fprintf(w.out, "%s | %s\n", w.name, line)
-	}
-	if len(w.buf) > 64<<10 { // a child writing without newlines
-		w.flushLocked()
-	}
-	return len(p), nil
-}
-
-// flush passes on a last line the child wrote without a newline.
-func (w *lineWriter) flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.buf) > 0 {
-		w.flushLocked()
-	}
-}
-
-func (w *lineWriter) flushLocked() {
-	w.ring.add(string(w.buf))
-	fmt.Fprintf(w.out, "%s | %s\n", w.name, w.buf)
-	w.buf = w.buf[:0]
 }
 
 type metrics struct {

@@ -14,19 +14,22 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/framehub/framehub/internal/restart"
 )
 
-// State is where a child is in its life.
-type State string
+// State is where a child is in its life: the restart engine's states
+// (internal/restart), of which the supervisor uses these.
+type State = restart.State
 
 // Child states.
 const (
-	StateWaiting  State = "waiting"  // for the processes it starts after
-	StateStarting State = "starting" // started, not ready yet
-	StateReady    State = "ready"    // running (and its ready socket accepts)
-	StateBackoff  State = "backoff"  // crashed, waiting to restart
-	StateStopped  State = "stopped"  // exited and not restarted (policy), or stopped by the supervisor
-	StateFailed   State = "failed"   // crash loop, or cannot start: given up
+	StateWaiting  = restart.Waiting  // for the processes it starts after
+	StateStarting = restart.Starting // started, not ready yet
+	StateReady    = restart.Ready    // running (and its ready socket accepts)
+	StateBackoff  = restart.Backoff  // crashed, waiting to restart
+	StateStopped  = restart.Stopped  // exited and not restarted (policy), or stopped by the supervisor
+	StateFailed   = restart.Failed   // crash loop, or cannot start: given up
 )
 
 // ChildStatus describes one child for /status and framehubctl.
@@ -59,14 +62,11 @@ type child struct {
 	p       Process
 	bin     string
 	logs    *logRing
-	readyCh chan struct{} // closed the first time the child is ready
-	done    chan struct{} // closed when its supervise loop returned
+	proc    *restart.Process // its status and restart loop
+	readyCh chan struct{}    // closed the first time the child is ready
+	done    chan struct{}    // closed when its supervise loop returned
 	stop    context.CancelFunc
 
-	note *notifier // told of every change of st
-
-	mu        sync.Mutex
-	st        ChildStatus
 	readyOnce sync.Once
 }
 
@@ -92,38 +92,41 @@ func (n *notifier) notify() {
 	n.ch = make(chan struct{})
 }
 
-// newChild returns the child of entry p, whose binary resolved to bin,
-// telling note of its changes. A child it replaces (prev, or nil) passes
-// on its logs and counters.
-func newChild(p Process, bin string, note *notifier, prev *child) *child {
-	c := &child{p: p, bin: bin, note: note, readyCh: make(chan struct{}), done: make(chan struct{})}
-	c.st = ChildStatus{Name: p.Name, State: StateWaiting, Since: time.Now(), Admin: p.Admin}
+// newChild returns the child of entry p, whose binary resolved to bin. A
+// child it replaces (prev, or nil) passes on its logs and history.
+func (s *Supervisor) newChild(p Process, bin string, prev *child) *child {
+	c := &child{p: p, bin: bin, readyCh: make(chan struct{}), done: make(chan struct{})}
+	var prevProc *restart.Process
 	if prev != nil {
-		c.logs = prev.logs
-		old := prev.status()
-		c.st.Restarts = old.Restarts + 1
-		c.st.LastExit, c.st.LastError, c.st.ExitedAt = old.LastExit, old.LastError, old.ExitedAt
+		c.logs, prevProc = prev.logs, prev.proc
 	} else {
 		c.logs = newLogRing(2000)
 	}
+	r := p.Restart
+	c.proc = restart.New(restart.Config{
+		Name: p.Name,
+		Policy: restart.Policy{Restart: r.Policy, BackoffMin: r.BackoffMin, BackoffMax: r.BackoffMax,
+			StableAfter: r.StableAfter, MaxCrashes: r.MaxCrashes},
+		Log: s.log.With("process", p.Name),
+		Hooks: restart.Hooks{
+			State:   func(st State) { s.metrics.state(p.Name, st) },
+			Exited:  func(err error) { s.metrics.exited(p.Name, err) },
+			Crashed: func() { s.metrics.crashes.WithLabelValues(p.Name).Inc() },
+			Restart: func() { s.metrics.restarts.WithLabelValues(p.Name).Inc() },
+		},
+		Notify: s.note.notify,
+		Prev:   prevProc,
+	})
 	return c
 }
 
-func (c *child) set(f func(st *ChildStatus)) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	f(&c.st)
-	c.note.notify()
-}
-
 func (c *child) status() ChildStatus {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.st
-}
-
-func (c *child) setState(s State, waitingFor string) {
-	c.set(func(st *ChildStatus) { st.State, st.Since, st.WaitingFor = s, time.Now(), waitingFor })
+	st := c.proc.Status()
+	return ChildStatus{
+		Name: c.p.Name, PID: st.PID, State: st.State, Since: st.Since, Started: st.Started, Restarts: st.Restarts,
+		Crashes: st.Crashes, LastExit: st.LastExit, LastError: st.LastError, ExitedAt: st.ExitedAt,
+		WaitingFor: st.WaitingFor, Error: st.Error, Admin: c.p.Admin,
+	}
 }
 
 func (c *child) ready() bool {
@@ -165,117 +168,64 @@ func (c *child) describe() string {
 	return fmt.Sprintf("%s (%s)", c.p.Name, why)
 }
 
-// supervise runs one child until stopCtx is cancelled (the group stops, or
-// a reload replaces or removes it) or its restart policy gives up.
+// supervise runs one child, once the processes it starts after are ready,
+// until stopCtx is cancelled (the group stops, or a reload replaces or
+// removes it) or its restart policy gives up.
 func (s *Supervisor) supervise(stopCtx context.Context, c *child) {
-	log := s.log.With("process", c.p.Name)
 	if !s.awaitDependencies(stopCtx, c) {
-		c.setState(StateStopped, "")
-		s.metrics.state(c.p.Name, StateStopped)
+		c.proc.Set(StateStopped, "")
 		return
 	}
-	r := c.p.Restart
-	backoff := r.BackoffMin
-	for {
-		cmd, out := s.command(c)
-		readiness := ""
-		if c.p.ReadySocket != "" {
-			readiness = fmt.Sprintf("its ready socket %s to accept connections", c.p.ReadySocket)
-		}
-		c.setState(StateStarting, readiness)
-		s.metrics.state(c.p.Name, StateStarting)
-		res := make(chan error, 1)
-		select {
-		case s.spawns <- spawnReq{cmd: cmd, res: res}:
-		case <-stopCtx.Done():
-			c.setState(StateStopped, "")
-			s.metrics.state(c.p.Name, StateStopped)
-			return
-		}
-		mark := c.logs.mark()
-		if err := <-res; err != nil {
-			log.Error("cannot start", "binary", c.bin, "err", err)
-			c.set(func(st *ChildStatus) {
-				st.State, st.Since, st.Error, st.WaitingFor = StateFailed, time.Now(), "cannot start: "+err.Error(), ""
-			})
-			s.metrics.state(c.p.Name, StateFailed)
-			return
-		}
-		started := time.Now()
-		pid := cmd.Process.Pid
-		c.set(func(st *ChildStatus) { st.PID, st.Started, st.Error = pid, started, "" })
-		log.Info("started", "pid", pid, "binary", c.bin)
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		readyCtx, readyStop := context.WithCancel(stopCtx)
-		go s.awaitReady(readyCtx, c, pid)
+	log := s.log.With("process", c.p.Name)
+	c.proc.Run(stopCtx, func(ctx context.Context) (restart.Exit, error) { return s.runOnce(ctx, c, log) })
+}
 
-		var werr error
-		select {
-		case werr = <-exited:
-		case <-stopCtx.Done():
-			readyStop()
-			s.terminate(c, pid, exited, log)
-			c.set(func(st *ChildStatus) {
-				st.State, st.Since, st.PID, st.WaitingFor = StateStopped, time.Now(), 0, ""
-			})
-			s.metrics.state(c.p.Name, StateStopped)
-			return
-		}
-		readyStop()
-		// The child is gone; anything left in its process group is too.
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		out.flush() // a last line without its newline
-		ran := time.Since(started)
-		exit := exitString(werr)
-		cause := ""
-		if werr != nil {
-			// Wait has copied all the child wrote into the ring.
-			cause = exitCause(c.logs.since(mark))
-		}
-		c.set(func(st *ChildStatus) { st.LastExit, st.LastError, st.ExitedAt, st.PID = exit, cause, time.Now(), 0 })
-		s.metrics.exited(c.p.Name, werr)
-		if ran >= r.StableAfter {
-			backoff = r.BackoffMin
-			c.set(func(st *ChildStatus) { st.Crashes = 0 })
-		}
-		if r.Policy == "never" || (r.Policy == "on-failure" && werr == nil) {
-			log.Info("exited, not restarting", "exit", exit, "cause", cause, "ran", ran.Round(time.Millisecond), "policy", r.Policy)
-			c.setState(StateStopped, "")
-			s.metrics.state(c.p.Name, StateStopped)
-			return
-		}
-		crashes := 0
-		c.set(func(st *ChildStatus) { st.Crashes++; crashes = st.Crashes })
-		s.metrics.crashes.WithLabelValues(c.p.Name).Inc()
-		if crashes >= r.MaxCrashes {
-			last := exit
-			if cause != "" {
-				last += ": " + cause
-			}
-			msg := fmt.Sprintf("crash loop: %s exited %d times in a row, each within %v of starting (last: %s); giving up",
-				c.p.Name, crashes, r.StableAfter, last)
-			log.Error(msg)
-			c.set(func(st *ChildStatus) { st.State, st.Since, st.Error, st.WaitingFor = StateFailed, time.Now(), msg, "" })
-			s.metrics.state(c.p.Name, StateFailed)
-			return
-		}
-		log.Warn("exited, restarting", "exit", exit, "cause", cause, "ran", ran.Round(time.Millisecond), "restart_in", backoff, "crashes", crashes)
-		c.setState(StateBackoff, fmt.Sprintf("its restart in %v (crash %d of %d before giving up)", backoff, crashes, r.MaxCrashes))
-		s.metrics.state(c.p.Name, StateBackoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-t.C:
-		case <-stopCtx.Done():
-			t.Stop()
-			c.setState(StateStopped, "")
-			s.metrics.state(c.p.Name, StateStopped)
-			return
-		}
-		backoff = min(backoff*2, r.BackoffMax)
-		c.set(func(st *ChildStatus) { st.Restarts++ })
-		s.metrics.restarts.WithLabelValues(c.p.Name).Inc()
+// runOnce starts the child's process, marks it ready once its ready socket
+// accepts, and returns how it ended; when ctx is done it stops it first.
+// Its error says the binary cannot be started at all.
+func (s *Supervisor) runOnce(ctx context.Context, c *child, log *slog.Logger) (restart.Exit, error) {
+	cmd, out := s.command(c)
+	if c.p.ReadySocket != "" {
+		c.proc.Set(StateStarting, fmt.Sprintf("its ready socket %s to accept connections", c.p.ReadySocket))
 	}
+	res := make(chan error, 1)
+	// Marked before the spawn: a child that fails at once may have written
+	// its error before the spawn request returns.
+	mark := c.logs.mark()
+	select {
+	case s.spawns <- spawnReq{cmd: cmd, res: res}:
+	case <-ctx.Done():
+		return restart.Exit{}, ctx.Err() // stopped before it started
+	}
+	if err := <-res; err != nil {
+		return restart.Exit{}, err
+	}
+	pid := cmd.Process.Pid
+	c.proc.Update(func(st *restart.Status) { st.PID, st.Started = pid, time.Now() })
+	log.Info("started", "pid", pid, "binary", c.bin)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	readyCtx, readyStop := context.WithCancel(ctx)
+	go s.awaitReady(readyCtx, c, pid)
+
+	var werr error
+	select {
+	case werr = <-exited:
+	case <-ctx.Done():
+		readyStop()
+		werr = s.terminate(pid, exited, log)
+		return restart.Exit{Err: werr, Desc: exitString(werr)}, nil
+	}
+	readyStop()
+	// The child is gone; anything left in its process group is too.
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	out.Flush() // a last line without its newline
+	cause := ""
+	if werr != nil {
+		// Wait has copied all the child wrote into the ring.
+		cause = exitCause(c.logs.since(mark))
+	}
+	return restart.Exit{Err: werr, Desc: exitString(werr), Cause: cause}, nil
 }
 
 // awaitDependencies waits until every process c starts after has been
@@ -296,8 +246,7 @@ func (s *Supervisor) awaitDependencies(ctx context.Context, c *child) bool {
 			return true
 		}
 		if w := strings.Join(waiting, ", "); c.status().WaitingFor != w {
-			c.setState(StateWaiting, w)
-			s.metrics.state(c.p.Name, StateWaiting)
+			c.proc.Set(StateWaiting, w)
 		}
 		select {
 		case <-changed: // some child's state changed, a reload too
@@ -308,12 +257,16 @@ func (s *Supervisor) awaitDependencies(ctx context.Context, c *child) bool {
 }
 
 // command builds the exec.Cmd of one run of a child, and the writer of
-// its output.
-func (s *Supervisor) command(c *child) (*exec.Cmd, *lineWriter) {
+// its output: each line goes to the child's log ring and, prefixed with
+// its name, to the supervisor's stderr.
+func (s *Supervisor) command(c *child) (*exec.Cmd, *restart.LineWriter) {
 	cmd := exec.Command(c.bin, c.p.Args...)
 	cmd.Dir = c.p.Dir
 	cmd.Env = append(os.Environ(), c.p.Env...)
-	w := &lineWriter{name: c.p.Name, ring: c.logs, out: os.Stderr}
+	w := restart.NewLineWriter(func(line []byte) {
+		c.logs.add(string(line))
+		fmt.Fprintf(os.Stderr, "%s | %s\n", c.p.Name, line)
+	})
 	cmd.Stdout, cmd.Stderr = w, w
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Setpgid:   true,            // its own process group: signals reach its children too
@@ -346,17 +299,16 @@ func (s *Supervisor) awaitReady(ctx context.Context, c *child, pid int) {
 	// Ready before the status says so: the status change is what wakes
 	// the processes waiting for this one (awaitDependencies).
 	c.readyOnce.Do(func() { close(c.readyCh) })
-	c.set(func(st *ChildStatus) {
+	c.proc.Update(func(st *restart.Status) {
 		if st.PID == pid {
-			st.State, st.Since, st.WaitingFor = StateReady, time.Now(), ""
+			st.State, st.WaitingFor = StateReady, ""
 		}
 	})
-	s.metrics.state(c.p.Name, StateReady)
 }
 
 // terminate stops a child: SIGTERM to its process group, SIGKILL after the
-// grace period.
-func (s *Supervisor) terminate(c *child, pid int, exited <-chan error, log *slog.Logger) {
+// grace period. It returns how the child ended.
+func (s *Supervisor) terminate(pid int, exited <-chan error, log *slog.Logger) error {
 	grace := s.grace()
 	log.Info("stopping", "pid", pid)
 	_ = syscall.Kill(-pid, syscall.SIGTERM)
@@ -370,9 +322,8 @@ func (s *Supervisor) terminate(c *child, pid int, exited <-chan error, log *slog
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 		err = <-exited
 	}
-	c.set(func(st *ChildStatus) { st.LastExit, st.LastError, st.ExitedAt = exitString(err), "", time.Now() })
-	s.metrics.exited(c.p.Name, err)
 	_ = syscall.Kill(-pid, syscall.SIGKILL) // stragglers in its group
+	return err
 }
 
 func exitString(err error) string {

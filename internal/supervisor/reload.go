@@ -143,7 +143,7 @@ func (s *Supervisor) apply(req reloadReq) Reloaded {
 			} else {
 				s.metrics.restarts.WithLabelValues(p.Name).Inc()
 			}
-			c = newChild(p, req.bins[p.Name], s.note, prev)
+			c = s.newChild(p, req.bins[p.Name], prev)
 			s.launch(c)
 		}
 		s.children = append(s.children, c)

@@ -5,7 +5,10 @@
 // backoff until they crash in a loop; stopped in reverse order, SIGTERM then
 // SIGKILL after a grace period. A new config (Reload, on SIGHUP) restarts
 // only the processes whose entry changed. It is the engine of
-// cmd/framehub-supervisor.
+// cmd/framehub-supervisor. Each child's restart loop, status and output
+// relay are the restart engine's (internal/restart), which the plugin host
+// shares; what is the supervisor's own is the group: start order, the
+// ready sockets, the spawner thread, reloads.
 package supervisor
 
 import (
@@ -64,12 +67,23 @@ func New(cfg Config, log *slog.Logger) (*Supervisor, error) {
 	}
 	s.cfg = cfg
 	for _, p := range cfg.Processes {
-		c := newChild(p, bins[p.Name], s.note, nil)
+		c := s.newChild(p, bins[p.Name], nil)
 		s.children = append(s.children, c)
 		s.byName[p.Name] = c
 		s.metrics.add(p.Name)
 	}
 	return s, nil
+}
+
+// Check reports what New would find wrong with cfg: an invalid value, a
+// binary that is not there.
+func Check(cfg Config) error {
+	s := &Supervisor{}
+	if exe, err := os.Executable(); err == nil {
+		s.selfDir = filepath.Dir(exe)
+	}
+	_, err := s.check(&cfg)
+	return err
 }
 
 // check validates cfg (filling its defaults) and resolves every binary.

@@ -4,7 +4,7 @@ import (
 	"flag"
 
 	"github.com/framehub/framehub/internal/config"
-	"github.com/framehub/framehub/sdk"
+	"github.com/framehub/framehub/internal/rundir"
 )
 
 // validate checks values a type cannot; its errors are *config.FieldError
@@ -12,7 +12,7 @@ import (
 func (o *Options) validate() error {
 	switch {
 	case o.Socket == "":
-		return config.Invalid("socket", "%w", sdk.AddrError(o.Socket))
+		return config.Invalid("socket", "%w", rundir.SocketError(o.Socket))
 	case o.SocketMode > 0o777:
 		return config.Invalid("socket-mode", "%#o has bits other than permissions", o.SocketMode)
 	case o.Width < 2 || o.Width%2 != 0:

@@ -18,13 +18,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/framehub/framehub/internal/admin"
+	"github.com/framehub/framehub/internal/daemonrun"
 	"github.com/framehub/framehub/internal/rundir"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/media"
 	"github.com/framehub/framehub/producer/surface"
 	"github.com/framehub/framehub/producer/synth"
-	"github.com/framehub/framehub/sdk"
 )
 
 // Options are the producer's settings, given as flags (RegisterFlags) or in
@@ -101,12 +101,15 @@ func (l *intList) Set(v string) error {
 	return nil
 }
 
-// RegisterFlags defines the producer's flags on fs, with their defaults.
+// RegisterFlags defines the producer's flags on fs, with their defaults:
+// those of producer.Defaults and media.Defaults where they configure the
+// server and the pipeline.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&o.Socket, "socket", sdk.DefaultAddr(), "consumer socket: a path, or @name for the abstract namespace")
+	srv, pipe := producer.Defaults(), media.Defaults()
+	fs.StringVar(&o.Socket, "socket", defaultSocket(), "consumer socket: a path, or @name for the abstract namespace")
 	fs.StringVar(&o.Admin, "admin", "127.0.0.1:7701", "admin address for /metrics, /healthz and /consumers (host:port or unix:/path; empty disables)")
 	o.Access.RegisterFlags(fs)
-	fs.UintVar(&o.SocketMode, "socket-mode", 0o660, "file mode of a path socket")
+	fs.UintVar(&o.SocketMode, "socket-mode", uint(srv.SocketMode), "file mode of a path socket")
 	fs.StringVar(&o.SocketGroup, "socket-group", "", "group (name or gid) whose members may connect: the socket's directory, when the producer "+
 		"creates it, gets mode 0750 and this group (else 0700: only this uid and root), and the socket this group")
 	fs.Var(&o.AllowUIDs, "allow-uid", "admit only these peer uids (comma-separated; with -allow-gid: either matches)")
@@ -115,39 +118,42 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 		"launch:<gst-launch source description>, synthetic (pure Go, stamped frames, no GStreamer; only a raw stream), "+
 		"or gpu (CUDA kernels render stamped frames into GPU memory, shared as cuda surfaces; needs an NVIDIA GPU; only a raw stream)")
 	fs.StringVar(&o.Encoder, "encoder", "", "H.264 encoder element; empty picks the first installed of nvv4l2h264enc, v4l2h264enc, x264enc, openh264enc; none disables the h264 stream")
-	fs.IntVar(&o.BitrateKbps, "bitrate", 4000, "H.264 bitrate, kbit/s")
+	fs.IntVar(&o.BitrateKbps, "bitrate", pipe.BitrateKbps, "H.264 bitrate, kbit/s")
 	fs.IntVar(&o.GOP, "gop", 0, "H.264 keyframe interval in frames (0: two seconds' worth)")
-	fs.IntVar(&o.H264PoolMax, "h264-pool-max", 64, "surfaces of the h264 stream")
-	fs.IntVar(&o.H264SlabSize, "h264-slab-size", 2<<20, "bytes of one h264 slab (consecutive access units are packed into it; also the largest access unit accepted)")
-	fs.DurationVar(&o.H264Replay, "h264-replay", 30*time.Second, "how long the h264 stream keeps its access units for consumers that replay from a capture time (a restarted recorder resumes without a gap); 0 disables")
-	fs.IntVar(&o.Width, "width", 1920, "frame width")
-	fs.IntVar(&o.Height, "height", 1080, "frame height")
-	fs.Float64Var(&o.FPS, "fps", 30, "frame rate; 0 renders as fast as surfaces free up (benchmarks)")
+	fs.IntVar(&o.H264PoolMax, "h264-pool-max", pipe.H264PoolMax, "surfaces of the h264 stream")
+	fs.IntVar(&o.H264SlabSize, "h264-slab-size", pipe.H264SlabSize, "bytes of one h264 slab (consecutive access units are packed into it; also the largest access unit accepted)")
+	fs.DurationVar(&o.H264Replay, "h264-replay", pipe.H264Replay, "how long the h264 stream keeps its access units for consumers that replay from a capture time (a restarted recorder resumes without a gap); 0 disables")
+	fs.IntVar(&o.Width, "width", pipe.Width, "frame width")
+	fs.IntVar(&o.Height, "height", pipe.Height, "frame height")
+	fs.Float64Var(&o.FPS, "fps", float64(pipe.FPSNum)/float64(pipe.FPSDen), "frame rate; 0 renders as fast as surfaces free up (benchmarks)")
 	fs.StringVar(&o.Pattern, "pattern", "moving", "pattern of -source synthetic: moving, static, stamp-only")
 	fs.Uint64Var(&o.Frames, "frames", 0, "stop after this many frames (0: run until stopped)")
 	fs.StringVar(&o.Allocator, "allocator", "memfd", "surface memory of -source synthetic: memfd, dma-heap, dma-heap:/dev/dma_heap/NAME, udmabuf; "+
 		"of -source gpu: cuda (the default there) or cuda-dmabuf (DMA-BUF exports of the GPU memory)")
-	fs.IntVar(&o.PoolMin, "pool-min", 4, "surfaces allocated at start")
-	fs.IntVar(&o.PoolMax, "pool-max", 32, "most surfaces the raw pool may grow to; consumers are promised at most pool-max minus pool-reserve of them in all")
+	fs.IntVar(&o.PoolMin, "pool-min", pipe.RawPoolMin, "surfaces allocated at start")
+	fs.IntVar(&o.PoolMax, "pool-max", pipe.RawPoolMax, "most surfaces the raw pool may grow to; consumers are promised at most pool-max minus pool-reserve of them in all")
 	fs.IntVar(&o.PoolRes, "pool-reserve", 0, "raw surfaces the source keeps for itself, never promised to consumers (0: 3 for GStreamer sources — the buffer being filled, the encoder's queued and encoding ones — 1 for -source synthetic)")
-	fs.IntVar(&o.MaxConnections, "max-connections", 64, "most subscribed consumers")
-	fs.IntVar(&o.MaxHandshakes, "max-handshakes", 32, "most connections that have not sent their Hello yet; beyond it, or the per-uid and per-process limits, a connection is rejected at once")
-	fs.IntVar(&o.HandshakesUID, "max-handshakes-per-uid", 16, "most connections without a Hello from one uid")
-	fs.IntVar(&o.HandshakesProc, "max-handshakes-per-process", 4, "most connections without a Hello from one process")
-	fs.DurationVar(&o.HelloTimeout, "hello-timeout", time.Second, "how long a new connection may take to send its Hello")
+	fs.IntVar(&o.MaxConnections, "max-connections", srv.MaxConnections, "most subscribed consumers")
+	fs.IntVar(&o.MaxHandshakes, "max-handshakes", srv.MaxHandshakes, "most connections that have not sent their Hello yet; beyond it, or the per-uid and per-process limits, a connection is rejected at once")
+	fs.IntVar(&o.HandshakesUID, "max-handshakes-per-uid", srv.MaxHandshakesPerUID, "most connections without a Hello from one uid")
+	fs.IntVar(&o.HandshakesProc, "max-handshakes-per-process", srv.MaxHandshakesPerProcess, "most connections without a Hello from one process")
+	fs.DurationVar(&o.HelloTimeout, "hello-timeout", srv.HelloTimeout, "how long a new connection may take to send its Hello")
+	// package fanout's default, which producer.Config leaves to it (0)
 	fs.DurationVar(&o.PenaltyWindow, "penalty-window", time.Minute, "how long an eviction (max_hold, reclaim) halves the budget of a consumer that returns with the same uid and name")
-	fs.IntVar(&o.MaxInFlight, "max-in-flight", 8, "largest budget (frames held at once) a consumer may ask for; admission control grants less when the pool cannot back it")
-	fs.IntVar(&o.DefaultInFlight, "default-in-flight", 4, "budget of a consumer that asks for none")
-	fs.DurationVar(&o.DefaultMaxHold, "default-max-hold", 2*time.Second, "lease deadline of a consumer that asks for none")
-	fs.DurationVar(&o.MaxHold, "max-hold", 60*time.Second, "longest lease deadline a consumer may ask for")
+	fs.IntVar(&o.MaxInFlight, "max-in-flight", srv.MaxInFlight, "largest budget (frames held at once) a consumer may ask for; admission control grants less when the pool cannot back it")
+	fs.IntVar(&o.DefaultInFlight, "default-in-flight", srv.DefaultInFlight, "budget of a consumer that asks for none")
+	fs.DurationVar(&o.DefaultMaxHold, "default-max-hold", srv.DefaultMaxHold, "lease deadline of a consumer that asks for none")
+	fs.DurationVar(&o.MaxHold, "max-hold", srv.MaxHold, "longest lease deadline a consumer may ask for")
 	fs.BoolVar(&o.AllowLossless, "allow-lossless", false, "let consumers ask for lossless delivery")
 	fs.BoolVar(&o.AllowWritableSurfaces, "allow-writable-surfaces", false, "run on a kernel without F_SEAL_FUTURE_WRITE (Linux < 5.1), "+
 		"where consumers can write the memfd surfaces other consumers read (by default the producer refuses to start there)")
 }
 
 // Run serves the configured source until ctx is done (or, for the
-// synthetic and gpu sources, until Frames were sent).
-func Run(ctx context.Context, o Options, log *slog.Logger) error {
+// synthetic and gpu sources, until Frames were sent): the producer's
+// actors, the frame source with its socket and the admin endpoints, run
+// together (daemonrun.RunActors). It makes o a daemonrun.Program.
+func (o *Options) Run(ctx context.Context, log *slog.Logger) error {
 	gid, err := groupID(o.SocketGroup)
 	if err != nil {
 		return fmt.Errorf("-socket-group: %w", err)
@@ -157,7 +163,7 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 			return fmt.Errorf("socket directory: %w", err)
 		}
 	}
-	if err := checkSurfaces(o, log); err != nil {
+	if err := checkSurfaces(*o, log); err != nil {
 		return err
 	}
 	srv, err := producer.New(producer.Config{
@@ -173,34 +179,30 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	}
 	metrics := producer.NewMetrics(srv)
 	metrics.Registry().MustRegister(admin.BuildInfo("framehub-producer"))
-	var adm *admin.Server
-	if o.Admin != "" {
-		// A taken metrics port must not keep the camera from serving frames.
-		if adm, err = admin.New(o.Admin, metrics.Handler(), o.Access); err != nil {
-			log.Error("admin endpoints disabled", "err", err)
+	actors := []daemonrun.Actor{{Name: "source", Run: func(ctx context.Context) error {
+		switch o.Source {
+		case "synthetic":
+			return runSynthetic(ctx, *o, srv, log)
+		case "gpu":
+			return runGPU(ctx, *o, srv, log)
 		}
-	}
-	if adm != nil {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			if err := adm.Run(); err != nil {
-				log.Error("admin server", "err", err)
+		return runMedia(ctx, *o, srv, metrics, log)
+	}}}
+	if o.Admin != "" {
+		actors = append(actors, daemonrun.Actor{Name: "admin", Run: func(ctx context.Context) error {
+			adm, err := admin.New(o.Admin, metrics.Handler(), o.Access)
+			if err != nil {
+				// A taken metrics port must not keep the camera from
+				// serving frames: this actor waits for the others.
+				log.Error("admin endpoints disabled", "err", err)
+				<-ctx.Done()
+				return nil
 			}
-		}()
-		defer func() {
-			adm.Close()
-			<-done
-		}()
-		log.Info("admin endpoints", "addr", adm.Addr())
+			log.Info("admin endpoints", "addr", adm.Addr())
+			return adm.Serve(ctx)
+		}})
 	}
-	switch o.Source {
-	case "synthetic":
-		return runSynthetic(ctx, o, srv, log)
-	case "gpu":
-		return runGPU(ctx, o, srv, log)
-	}
-	return runMedia(ctx, o, srv, metrics, log)
+	return daemonrun.RunActors(ctx, log, actors...)
 }
 
 // runMedia serves a GStreamer source: streams "raw" and "h264".
@@ -364,4 +366,11 @@ func fpsFraction(fps float64) (uint32, uint32) {
 		return uint32(fps), 1
 	}
 	return uint32(fps*1000 + 0.5), 1000
+}
+
+// defaultSocket is -socket's default: rundir.DefaultSocket's, or "" (which
+// the options' check explains) when there is none.
+func defaultSocket() string {
+	a, _ := rundir.DefaultSocket()
+	return a
 }

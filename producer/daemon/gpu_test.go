@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/cuda/standin"
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
 	sdkcuda "github.com/framehub/framehub/sdk/cuda"
 )
@@ -31,7 +30,7 @@ func TestSourceGPU(t *testing.T) {
 	defer cancel()
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- Run(runCtx, o, log) }()
+	go func() { done <- o.Run(runCtx, log) }()
 
 	var c *sdk.Client
 	require.Eventually(t, func() bool {
@@ -44,7 +43,7 @@ func TestSourceGPU(t *testing.T) {
 	for range 5 {
 		f, err := c.Next(ctx)
 		require.NoError(t, err)
-		require.Equal(t, ipc.KindCUDA, f.Surface().Kind)
+		require.Equal(t, sdk.KindCUDA, f.Surface().Kind)
 		d, err := im.Map(f)
 		require.NoError(t, err)
 		require.Len(t, d.Planes, 2)
@@ -56,6 +55,6 @@ func TestSourceGPU(t *testing.T) {
 	require.NoError(t, <-done)
 
 	o.Allocator = "udmabuf"
-	err = Run(ctx, o, log)
+	err = o.Run(ctx, log)
 	require.ErrorContains(t, err, "cuda or cuda-dmabuf")
 }

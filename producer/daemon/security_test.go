@@ -40,7 +40,7 @@ func runFor(t *testing.T, o Options) (error, string) {
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err := Run(ctx, o, log)
+	err := o.Run(ctx, log)
 	return err, logs.String()
 }
 
@@ -159,7 +159,7 @@ func TestAdminEndpoints(t *testing.T) {
 		var logs lockedBuffer
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- Run(ctx, o, slog.New(slog.NewTextHandler(&logs, nil))) }()
+		go func() { done <- o.Run(ctx, slog.New(slog.NewTextHandler(&logs, nil))) }()
 		addrRE := regexp.MustCompile(`msg="admin endpoints" addr=(\S+)`)
 		var addr string
 		require.Eventually(t, func() bool {

@@ -13,7 +13,6 @@ import (
 	fhgst "github.com/framehub/framehub/internal/gst"
 	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/internal/testutil/producertest"
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer/surface"
 	"github.com/framehub/framehub/sdk"
 )
@@ -71,9 +70,9 @@ func TestAdoptDMABuf(t *testing.T) {
 	b1 := publish()
 	require.Equal(t, 2, b1.RefCount(), "the lease holds a reference")
 	f1 := next(t, c)
-	require.Equal(t, ipc.KindDMABuf, f1.Kind())
+	require.Equal(t, sdk.KindDMABuf, f1.Kind())
 	require.GreaterOrEqual(t, f1.SurfaceID(), uint32(firstSurfaceID))
-	require.Equal(t, []ipc.Plane{{Offset: 0, Stride: 328, Size: 328 * 240}, {Offset: 328 * 240, Stride: 328, Size: 328 * 120}}, f1.Planes())
+	require.Equal(t, []sdk.Plane{{Offset: 0, Stride: 328, Size: 328 * 240}, {Offset: 328 * 240, Stride: 328, Size: 328 * 120}}, f1.Planes())
 
 	// The consumer reads the camera's bytes in place, inside a read
 	// access on its own fd of the dma-buf.
@@ -137,11 +136,11 @@ func TestCopyFallback(t *testing.T) {
 
 	f := next(t, c)
 	defer f.Release()
-	require.Equal(t, ipc.KindMemfd, f.Kind())
+	require.Equal(t, sdk.KindMemfd, f.Kind())
 	require.Less(t, f.SurfaceID(), uint32(firstSurfaceID), "a copy pool surface")
 	want, err := surface.NV12(w, hgt, 0)
 	require.NoError(t, err)
-	require.Equal(t, want.Planes, f.Planes())
+	require.Equal(t, sdkPlanes(want.Planes), f.Planes())
 	y, err := f.Plane(0)
 	require.NoError(t, err)
 	uv, err := f.Plane(1)
@@ -193,11 +192,11 @@ func TestCapsChange(t *testing.T) {
 	f = next(t, c)
 	defer f.Release()
 	caps := c.Caps()
-	require.Equal(t, [4]uint32{320, 200, 15, 1}, [4]uint32{caps.Width, caps.Height, caps.FPSNum, caps.FPSDen})
+	require.Equal(t, [4]int{320, 200, 15, 1}, [4]int{caps.Width, caps.Height, caps.FPSNum, caps.FPSDen})
 	want, err := surface.NV12(320, 200, 0)
 	require.NoError(t, err)
-	require.Equal(t, want.Planes, caps.Planes)
-	require.Equal(t, want.Planes, f.Planes())
+	require.Equal(t, sdkPlanes(want.Planes), caps.Planes)
+	require.Equal(t, sdkPlanes(want.Planes), f.Planes())
 	require.Equal(t, first, f.SurfaceID(), "the slot is reused with new memory")
 	require.Equal(t, want.Size, h.p.rawPool.Config().Size)
 	y, err := f.Plane(0)

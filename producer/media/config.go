@@ -104,53 +104,65 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults returns the configuration of the defaults given on each field
+// (GOP and RawReserve, which depend on other fields, 0): the values
+// Validate gives zero fields, and those of framehub-producer's flags.
+func Defaults() Config {
+	return Config{
+		Source: SourceTest, Width: 1920, Height: 1080, FPSNum: 30, FPSDen: 1, Format: "NV12", BitrateKbps: 4000,
+		RawPoolMin: 4, RawPoolMax: 32, H264PoolMax: 64, H264SlabSize: 2 << 20, H264Replay: 30 * time.Second,
+		RetryMin: time.Second, RetryMax: 30 * time.Second,
+	}
+}
+
 // Validate fills in the defaults and checks every field; errors name the
 // field and its value. It does not look at the machine (New does).
 func (c *Config) Validate() error {
+	d := Defaults()
 	if c.Source == "" {
-		c.Source = SourceTest
+		c.Source = d.Source
 	}
 	if c.Width == 0 && c.Height == 0 {
-		c.Width, c.Height = 1920, 1080
+		c.Width, c.Height = d.Width, d.Height
 	}
 	if c.FPSNum == 0 && c.FPSDen == 0 {
-		c.FPSNum, c.FPSDen = 30, 1
+		c.FPSNum, c.FPSDen = d.FPSNum, d.FPSDen
 	}
 	if c.FPSDen == 0 {
 		c.FPSDen = 1
 	}
 	if c.Format == "" {
-		c.Format = "NV12"
+		c.Format = d.Format
 	}
 	if c.BitrateKbps == 0 {
-		c.BitrateKbps = 4000
+		c.BitrateKbps = d.BitrateKbps
 	}
 	if c.GOP == 0 && c.FPSNum > 0 && c.FPSDen > 0 {
 		c.GOP = max(1, (2*c.FPSNum+c.FPSDen-1)/c.FPSDen)
 	}
 	if c.RawPoolMin == 0 && c.RawPoolMax == 0 {
-		c.RawPoolMin, c.RawPoolMax = 4, 32
+		c.RawPoolMin, c.RawPoolMax = d.RawPoolMin, d.RawPoolMax
 	}
 	if c.RawPoolMax == 0 {
-		c.RawPoolMax = max(32, c.RawPoolMin)
+		c.RawPoolMax = max(d.RawPoolMax, c.RawPoolMin)
 	}
 	if c.RawReserve == 0 {
 		c.RawReserve = foreignReserve
 	}
 	if c.H264PoolMax == 0 {
-		c.H264PoolMax = 64
+		c.H264PoolMax = d.H264PoolMax
 	}
 	if c.H264SlabSize == 0 {
-		c.H264SlabSize = 2 << 20
+		c.H264SlabSize = d.H264SlabSize
 	}
 	if c.H264Replay == 0 {
-		c.H264Replay = 30 * time.Second // negative stays: the stream's "no replay"
+		c.H264Replay = d.H264Replay // negative stays: the stream's "no replay"
 	}
 	if c.RetryMin == 0 {
-		c.RetryMin = time.Second
+		c.RetryMin = d.RetryMin
 	}
 	if c.RetryMax == 0 {
-		c.RetryMax = max(30*time.Second, c.RetryMin)
+		c.RetryMax = max(d.RetryMax, c.RetryMin)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -7,10 +7,10 @@ import (
 
 	"github.com/framehub/framehub/internal/clock"
 	fhgst "github.com/framehub/framehub/internal/gst"
-	"github.com/framehub/framehub/internal/stamp"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/surface"
+	"github.com/framehub/framehub/sdk/stamp"
 )
 
 // foreignReserve is how many buffers of a foreign pool (a camera driver's)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/internal/testutil/producertest"
+	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/sdk"
 )
@@ -91,4 +92,14 @@ func next(t *testing.T, c *sdk.Client) *sdk.Frame {
 	f, err := c.Next(ctx)
 	require.NoError(t, err)
 	return f
+}
+
+// sdkPlanes is the producer's plane layout as the SDK gives it to a
+// consumer.
+func sdkPlanes(ps []ipc.Plane) []sdk.Plane {
+	out := make([]sdk.Plane, len(ps))
+	for i, p := range ps {
+		out[i] = sdk.Plane{Offset: int(p.Offset), Stride: int(p.Stride), Size: int(p.Size), FD: int(p.FD)}
+	}
+	return out
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/framehub/framehub/internal/testutil"
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/surface"
 	"github.com/framehub/framehub/sdk"
@@ -123,13 +122,13 @@ func TestZeroCopyTestSource(t *testing.T) {
 	c := h.dial(sdk.Options{Stream: StreamRaw, MaxInFlight: 4})
 	want, err := surface.NV12(328, 240, 0)
 	require.NoError(t, err)
-	require.Equal(t, want.Planes, c.Caps().Planes)
+	require.Equal(t, sdkPlanes(want.Planes), c.Caps().Planes)
 	ids := map[uint32]bool{}
 	for i := 0; i < 40; i++ {
 		f := next(t, c)
-		require.Equal(t, ipc.KindMemfd, f.Kind())
+		require.Equal(t, sdk.KindMemfd, f.Kind())
 		require.GreaterOrEqual(t, f.SurfaceID(), uint32(firstSurfaceID))
-		require.Equal(t, want.Planes, f.Planes())
+		require.Equal(t, sdkPlanes(want.Planes), f.Planes())
 		y, err := f.Plane(0)
 		require.NoError(t, err)
 		require.Len(t, y, int(want.Planes[0].Size))

@@ -27,17 +27,17 @@ type SinkConfig struct {
 	// RawPoolMax is the raw stream's capacity: the maximum of the memfd
 	// pool the element proposes upstream (Element.InstallAllocationProbe,
 	// which the caller installs with the same maximum) and of the copy
-	// pool. Default 32.
+	// pool. Default Defaults().RawPoolMax (32).
 	RawPoolMax int
 	// RawReserve is how many of RawPoolMax the pipeline upstream keeps for
 	// itself (the buffer being filled, a queue's): never promised to
 	// consumers. Default 3.
 	RawReserve int
-	// H264PoolMax, H264SlabSize and H264Replay are Config's; defaults 64,
-	// 2 MiB and 30 s.
+	// H264PoolMax, H264SlabSize and H264Replay are Config's; defaults
+	// Defaults()'s (64, 2 MiB and 30 s).
 	H264PoolMax, H264SlabSize int
 	H264Replay                time.Duration
-	// Stamp writes the test stamp (internal/stamp, PROTOCOL.md §9) into the
+	// Stamp writes the test stamp (sdk/stamp, PROTOCOL.md §9) into the
 	// top 8 rows of the Y plane of every raw frame, with the frame's
 	// sequence number and capture time, before consumers can see it: a
 	// consumer verifies with it that the pixels it maps are the frame its
@@ -109,20 +109,21 @@ func NewSink(cfg SinkConfig, srv *producer.Server) (*Sink, error) {
 	if srv == nil {
 		return nil, errors.New("media: NewSink: nil server")
 	}
+	d := Defaults()
 	if cfg.RawPoolMax == 0 {
-		cfg.RawPoolMax = 32
+		cfg.RawPoolMax = d.RawPoolMax
 	}
 	if cfg.RawReserve == 0 {
 		cfg.RawReserve = foreignReserve
 	}
 	if cfg.H264PoolMax == 0 {
-		cfg.H264PoolMax = 64
+		cfg.H264PoolMax = d.H264PoolMax
 	}
 	if cfg.H264SlabSize == 0 {
-		cfg.H264SlabSize = 2 << 20
+		cfg.H264SlabSize = d.H264SlabSize
 	}
 	if cfg.H264Replay == 0 {
-		cfg.H264Replay = 30 * time.Second
+		cfg.H264Replay = d.H264Replay
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

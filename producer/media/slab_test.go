@@ -73,8 +73,9 @@ func TestSlabsPackAccessUnits(t *testing.T) {
 		require.NoError(t, err)
 		want := make([]byte, size)
 		fakeAU(want, i)
-		require.True(t, bytes.Equal(want, data), "access unit %d: wrong bytes at offset %d of surface %d", i, f.Info().Offset, f.SurfaceID())
-		require.Equal(t, uint32((i%perSlab)*size), f.Info().Offset, "access units are appended")
+		offset, _ := f.Region()
+		require.True(t, bytes.Equal(want, data), "access unit %d: wrong bytes at offset %d of surface %d", i, offset, f.SurfaceID())
+		require.Equal(t, (i%perSlab)*size, offset, "access units are appended")
 		surfaces[f.SurfaceID()]++
 		f.Release()
 	}

@@ -1,5 +1,5 @@
 // Package synth renders synthetic NV12 frames, in pure Go, into shared
-// surfaces, and stamps each frame (see package internal/stamp) so consumers
+// surfaces, and stamps each frame (see package sdk/stamp) so consumers
 // can prove which frame the pixels belong to.
 //
 // Three patterns are available:
@@ -24,7 +24,7 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/framehub/framehub/internal/stamp"
+	"github.com/framehub/framehub/sdk/stamp"
 )
 
 // MaxDimension is the largest accepted frame width or height in pixels.

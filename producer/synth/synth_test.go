@@ -6,7 +6,7 @@ import (
 	"math"
 	"testing"
 
-	"github.com/framehub/framehub/internal/stamp"
+	"github.com/framehub/framehub/sdk/stamp"
 	"github.com/stretchr/testify/require"
 )
 

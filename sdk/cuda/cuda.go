@@ -62,7 +62,6 @@ import (
 	"time"
 
 	icuda "github.com/framehub/framehub/internal/cuda"
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -80,6 +79,13 @@ type Options struct {
 	// consumers see from this consumer's bugs (not from a hostile
 	// consumer, which could map the fd read-write itself).
 	Writable bool
+	// Blocking makes this process's threads sleep while they wait for the
+	// GPU in synchronising calls (a StampVerifier's Verify, the
+	// application's own synchronisation in the device's primary context)
+	// instead of spinning a core: a wake-up's latency more, no CPU while
+	// waiting. It applies to every user of the device's primary context in
+	// the process, from the importer's first frame on that device.
+	Blocking bool
 }
 
 // Plane is one plane of a frame on the device.
@@ -121,8 +127,9 @@ type imported struct {
 // Importer imports the cuda surfaces of the frames it is given. It is safe
 // for concurrent use. Close it after the sdk.Client whose frames it mapped.
 type Importer struct {
-	drv    *icuda.Driver
-	access icuda.Access
+	drv      *icuda.Driver
+	access   icuda.Access
+	blocking bool
 
 	mu     sync.Mutex
 	ctxs   map[icuda.UUID]*icuda.Context
@@ -149,11 +156,12 @@ func NewImporter(opts Options) (*Importer, error) {
 	if opts.Writable {
 		access = icuda.ReadWrite
 	}
-	return &Importer{drv: d, access: access, ctxs: make(map[icuda.UUID]*icuda.Context), surfs: make(map[sdk.SurfaceHandle]*imported)}, nil
+	return &Importer{drv: d, access: access, blocking: opts.Blocking, ctxs: make(map[icuda.UUID]*icuda.Context),
+		surfs: make(map[sdk.SurfaceHandle]*imported)}, nil
 }
 
 // Warm retains the primary context of the GPU with this UUID (16 bytes, as
-// ipc.Device carries it), so that the first frame does not pay for it.
+// sdk.Device carries it), so that the first frame does not pay for it.
 func (im *Importer) Warm(uuid []byte) error {
 	u, err := icuda.ParseUUID(uuid)
 	if err != nil {
@@ -176,6 +184,11 @@ func (im *Importer) contextLocked(u icuda.UUID) (*icuda.Context, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sdk/cuda: %w", err)
 	}
+	if im.blocking {
+		if err := im.drv.SetSched(dev, icuda.SchedBlocking); err != nil {
+			return nil, fmt.Errorf("sdk/cuda: %w", err)
+		}
+	}
 	c, err := im.drv.Retain(dev)
 	if err != nil {
 		return nil, fmt.Errorf("sdk/cuda: %w", err)
@@ -190,7 +203,7 @@ func (im *Importer) contextLocked(u icuda.UUID) (*icuda.Context, error) {
 // fails (the UUID names no GPU of this process, the driver refuses the fd).
 func (im *Importer) Map(f *sdk.Frame) (Frame, error) {
 	info := f.Surface()
-	if info.Kind != ipc.KindCUDA || info.Device == nil {
+	if info.Kind != sdk.KindCUDA || info.Device == nil {
 		return Frame{}, fmt.Errorf("sdk/cuda: frame %d: surface %d is %v memory: %w", f.Seq(), info.ID, info.Kind, ErrNotCUDA)
 	}
 	im.unmapDead()
@@ -219,20 +232,19 @@ func (im *Importer) Map(f *sdk.Frame) (Frame, error) {
 	}
 	u := icuda.UUID(info.Device.UUID)
 	out := Frame{Ptr: uint64(s.ptr), Size: s.size, Ordinal: s.ctx.Device().Ordinal, UUID: u}
-	fi := f.Info()
-	out.Offset, out.Length = int(fi.Offset), int(fi.Size)
+	out.Offset, out.Length = f.Region()
 	planes := f.Planes()
 	out.Planes = make([]Plane, len(planes))
 	for i, p := range planes {
-		if p.FD != 0 || int(p.Offset)+int(p.Size) > s.size {
+		if p.FD != 0 || p.Offset+p.Size > s.size {
 			return Frame{}, fmt.Errorf("sdk/cuda: frame %d plane %d (fd %d, %d+%d) outside surface %d of %d bytes", f.Seq(), i, p.FD, p.Offset, p.Size, info.ID, s.size)
 		}
-		out.Planes[i] = Plane{Ptr: uint64(s.ptr) + uint64(p.Offset), Pitch: int(p.Stride), Size: int(p.Size)}
+		out.Planes[i] = Plane{Ptr: uint64(s.ptr) + uint64(p.Offset), Pitch: p.Stride, Size: p.Size}
 	}
 	return out, nil
 }
 
-func (im *Importer) importLocked(f *sdk.Frame, info ipc.Surface) (*imported, error) {
+func (im *Importer) importLocked(f *sdk.Frame, info sdk.Surface) (*imported, error) {
 	fds := f.FDs()
 	if len(fds) != 1 {
 		return nil, fmt.Errorf("sdk/cuda: surface %d has %d fds, want 1", info.ID, len(fds))

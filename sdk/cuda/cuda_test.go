@@ -13,13 +13,13 @@ import (
 
 	"github.com/framehub/framehub/internal/cuda"
 	"github.com/framehub/framehub/internal/cuda/standin"
-	"github.com/framehub/framehub/internal/gpuframe"
 	"github.com/framehub/framehub/internal/sysinfo"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/cudasrc"
 	"github.com/framehub/framehub/sdk"
 	sdkcuda "github.com/framehub/framehub/sdk/cuda"
+	"github.com/framehub/framehub/sdk/stamp"
 )
 
 // gpuProducer is an in-process producer whose GPU source renders into cuda
@@ -77,25 +77,23 @@ func next(t *testing.T, c *sdk.Client) *sdk.Frame {
 }
 
 // TestImportOncePerSurface: each surface is imported on its first frame
-// only, every frame verifies on the "GPU" at the pointers Map returns, the
-// CPU accessors refuse GPU memory, and closing the client unmaps every
-// surface and leaves no fd behind.
+// only, every frame verifies on the "GPU" at the pointers Map returns (a
+// StampVerifier, with blocking synchronisation), the CPU accessors refuse
+// GPU memory, and closing the client unmaps every surface and leaves no fd
+// behind.
 func TestImportOncePerSurface(t *testing.T) {
 	p := startProducer(t, ipc.KindCUDA)
 	fds := sysinfo.FDCount(os.Getpid())
 	c := dial(t, p.addr)
-	im, err := sdkcuda.NewImporter(sdkcuda.Options{})
+	im, err := sdkcuda.NewImporter(sdkcuda.Options{Blocking: true})
 	require.NoError(t, err)
-	k, err := gpuframe.Load(p.ctx, nil)
-	require.NoError(t, err)
-	v, err := k.NewVerifier()
-	require.NoError(t, err)
+	var v *sdkcuda.StampVerifier
 
 	seen := map[uint32]bool{}
 	for range 40 {
 		f := next(t, c)
 		info := f.Surface()
-		require.Equal(t, ipc.KindCUDA, info.Kind)
+		require.Equal(t, sdk.KindCUDA, info.Kind)
 		require.True(t, info.Device.NoCPUMap)
 		require.EqualValues(t, 2<<20, info.Size, "320x240 NV12 rounded up to the 2 MiB granularity")
 		_, err := f.Plane(0)
@@ -110,14 +108,13 @@ func TestImportOncePerSurface(t *testing.T) {
 		caps := c.Caps()
 		require.Equal(t, d.Ptr+uint64(caps.Planes[1].Offset), d.Planes[1].Ptr)
 		require.Equal(t, [16]byte(info.Device.UUID), d.UUID)
-		l := gpuframe.Layout{
-			Width: int(caps.Width), Height: int(caps.Height),
-			YOffset: int(d.Planes[0].Ptr - d.Ptr), YStride: d.Planes[0].Pitch,
-			UVOffset: int(d.Planes[1].Ptr - d.Ptr), UVStride: d.Planes[1].Pitch,
+		if v == nil {
+			v, err = im.NewStampVerifier(d)
+			require.NoError(t, err)
+			require.Contains(t, v.Device(), p.ctx.Device().UUID.String())
 		}
-		r, err := v.Verify(cuda.DevPtr(d.Ptr), d.Size, l, f.Seq())
-		require.NoError(t, err)
-		require.NoError(t, r.Err(f.Seq()))
+		require.NoError(t, v.Verify(d, caps.Width, caps.Height, f.Seq()))
+		require.ErrorIs(t, v.Verify(d, caps.Width, caps.Height, f.Seq()+1), stamp.ErrSeq)
 		f.Release()
 	}
 	st := im.Stats()
@@ -130,7 +127,6 @@ func TestImportOncePerSurface(t *testing.T) {
 	require.Zero(t, st.Mapped, "closing the client closes its surfaces, and their mappings follow")
 	require.Equal(t, st.Imported, st.Unmapped)
 	require.NoError(t, v.Close())
-	require.NoError(t, k.Close())
 	require.NoError(t, im.Close())
 	// The producer's end of the socket closes when it notices the Bye.
 	require.Eventually(t, func() bool { return len(p.srv.Sessions()) == 0 }, 10*time.Second, time.Millisecond)
@@ -210,7 +206,7 @@ func TestDMABufExport(t *testing.T) {
 	f := next(t, c)
 	defer f.Release()
 	info := f.Surface()
-	require.Equal(t, ipc.KindDMABuf, info.Kind)
+	require.Equal(t, sdk.KindDMABuf, info.Kind)
 	require.NotNil(t, info.Device)
 	require.True(t, info.Device.NoCPUMap)
 	require.False(t, info.CPUMappable())

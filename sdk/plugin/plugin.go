@@ -46,9 +46,9 @@ type Consumer interface {
 	// this plugin. An error fails the plugin's start (the host retries with
 	// backoff, so report configuration errors clearly).
 	Configure(cfg Config) error
-	// Run receives frames from c until ctx is cancelled, then returns nil.
-	// It must Release every frame it gets from c, within the MaxHold the
-	// host configured. Returning early (with or without an error) ends the
+	// Run receives frames from c until ctx is cancelled, then returns nil
+	// (c.Consume is that loop). It must Release every frame it gets from
+	// c, within the MaxHold the host configured. Returning early (with or without an error) ends the
 	// plugin's subscription and the host restarts the plugin. c is closed
 	// by the plugin runtime after Run returns; Run must not close it.
 	Run(ctx context.Context, c *sdk.Client) error

@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -140,7 +139,7 @@ func (s *rpcServer) Start(args StartArgs, reply *StartReply) error {
 	defer dcancel()
 	c, err := sdk.Dial(dctx, args.Socket, sdk.Options{
 		Stream: args.Stream, Name: args.Name, MaxInFlight: args.MaxInFlight, MaxHold: args.MaxHold,
-		Policy: ipc.Policy(args.Policy), Reconnect: true, Logger: s.log,
+		Policy: sdk.Policy(args.Policy), Reconnect: true, Logger: s.log,
 	})
 	if err != nil {
 		return fmt.Errorf("plugin %q: subscribe to stream %q at %s: %w", args.Name, args.Stream, args.Socket, err)
@@ -160,12 +159,9 @@ func (s *rpcServer) Start(args StartArgs, reply *StartReply) error {
 		}
 		close(s.done)
 	}()
-	w := c.Welcome()
-	*reply = StartReply{
-		PID: os.Getpid(), Session: w.Session, MaxInFlight: int(w.MaxInFlight),
-		MaxHold: time.Duration(w.MaxHoldMS) * time.Millisecond,
-	}
-	s.log.Info("subscribed", "stream", args.Stream, "session", w.Session, "budget", w.MaxInFlight, "max_hold_ms", w.MaxHoldMS)
+	sub := c.Subscription()
+	*reply = StartReply{PID: os.Getpid(), Session: sub.Session, MaxInFlight: sub.MaxInFlight, MaxHold: sub.MaxHold}
+	s.log.Info("subscribed", "stream", args.Stream, "session", sub.Session, "budget", sub.MaxInFlight, "max_hold", sub.MaxHold)
 	return nil
 }
 

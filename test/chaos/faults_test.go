@@ -309,7 +309,7 @@ func (c *chaos) greedyHolder() string {
 // max_hold, subscribes again with the same name, and repeats: each return
 // gets a smaller budget, and nobody else notices.
 func (c *chaos) holdEvictReconnect() string {
-	var budgets []uint32
+	var budgets []int
 	for range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		cl, err := sdk.Dial(ctx, c.g.Sock, sdk.Options{Stream: "raw", Name: "chaos-looper", MaxInFlight: 8, MaxHold: noReleaseHold,
@@ -317,10 +317,10 @@ func (c *chaos) holdEvictReconnect() string {
 		if err != nil {
 			cancel()
 			var rej *sdk.RejectError
-			require.True(c.t, errors.As(err, &rej) && rej.Code == ipc.CodeNoCapacity, "looper dial: %v", err)
+			require.True(c.t, errors.As(err, &rej) && rej.Code == sdk.CodeNoCapacity, "looper dial: %v", err)
 			continue
 		}
-		budgets = append(budgets, cl.Welcome().MaxInFlight)
+		budgets = append(budgets, cl.Subscription().MaxInFlight)
 		for {
 			if _, err = cl.Next(ctx); err != nil { // kept, never released
 				break

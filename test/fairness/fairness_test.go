@@ -214,12 +214,14 @@ func measure(t *testing.T, p *producer, h *child, attack string) {
 	t.Logf("%s: healthy consumer %.0f frames in %.1f s (%.2f fps), source published %.0f (%.2f fps); mismatches %d, dropped %d",
 		attack, got, secs, rate, published, published/secs, h1.Mismatches, h1.Dropped-h0.Dropped)
 	require.Zero(t, h1.Mismatches, "%s: stamp mismatches", attack)
-	require.Zero(t, h1.Dropped-h0.Dropped, "%s: frames the healthy consumer lost", attack)
 	if why := win.Starved(); why != "" {
+		// The healthy consumer may then fall behind its own budget (a skip
+		// it owes to the machine, not to the attacker).
 		t.Logf("%s: the machine had no CPU to spare (%s): judging the healthy consumer against the source's own rate", attack, why)
 		require.GreaterOrEqual(t, got, 0.99*published-1, "%s: healthy consumer got %.0f of %.0f frames", attack, got, published)
 		return
 	}
+	require.Zero(t, h1.Dropped-h0.Dropped, "%s: frames the healthy consumer lost", attack)
 	require.GreaterOrEqual(t, published/secs, 0.95*fps, "%s: the source itself fell behind", attack)
 	require.GreaterOrEqual(t, rate, 29.5, "%s: healthy consumer rate", attack)
 }

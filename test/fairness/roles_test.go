@@ -111,7 +111,7 @@ func healthy(ctx context.Context, out *emitter, sock string) {
 		return
 	}
 	defer c.Close()
-	out.emit(report{Event: "welcome", Budget: c.Welcome().MaxInFlight})
+	out.emit(report{Event: "welcome", Budget: uint32(c.Subscription().MaxInFlight)})
 	var frames, mismatches, dropped atomic.Uint64
 	go func() {
 		tk := time.NewTicker(500 * time.Millisecond)
@@ -125,7 +125,7 @@ func healthy(ctx context.Context, out *emitter, sock string) {
 			}
 		}
 	}()
-	width := int(c.Caps().Width)
+	width := c.Caps().Width
 	for {
 		f, err := c.Next(ctx)
 		if err != nil {
@@ -167,7 +167,8 @@ func holder(ctx context.Context, out *emitter, sock string) {
 			}
 			return
 		}
-		out.emit(report{Event: "welcome", Budget: c.Welcome().MaxInFlight, HoldMS: c.Welcome().MaxHoldMS})
+		sub := c.Subscription()
+		out.emit(report{Event: "welcome", Budget: uint32(sub.MaxInFlight), HoldMS: uint32(sub.MaxHold.Milliseconds())})
 		var held []*sdk.Frame
 		for {
 			f, err := c.Next(ctx)

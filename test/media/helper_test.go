@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -38,7 +39,7 @@ type report struct {
 
 	// pixels mode
 	Kinds     map[string]int `json:"kinds,omitempty"`
-	Planes    []ipc.Plane    `json:"planes,omitempty"` // of the first frame
+	Planes    []sdk.Plane    `json:"planes,omitempty"` // of the first frame
 	BadLayout int            `json:"bad_layout"`       // frames whose planes differ from surface.NV12's
 	BadPixels int            `json:"bad_pixels"`       // frames with a sample out of tolerance
 	YMin      int            `json:"y_min"`
@@ -182,7 +183,7 @@ func (h *helper) pixels(ctx context.Context, w, ht int, want [3]int) error {
 				h.r.WriteMap = err.Error()
 			}
 		}
-		if fmt.Sprint(f.Planes()) != fmt.Sprint(layout.Planes) {
+		if !slices.Equal(f.Planes(), sdkPlanes(layout.Planes)) {
 			h.r.BadLayout++
 		}
 		y, err1 := f.Plane(0)
@@ -191,7 +192,7 @@ func (h *helper) pixels(ctx context.Context, w, ht int, want [3]int) error {
 			f.Release()
 			return err
 		}
-		ys, uvs := int(f.Planes()[0].Stride), int(f.Planes()[1].Stride)
+		ys, uvs := f.Planes()[0].Stride, f.Planes()[1].Stride
 		bad := false
 		note := func(v, want int, lo, hi *int) {
 			*lo, *hi = min(*lo, v), max(*hi, v)
@@ -307,7 +308,7 @@ func (h *helper) h264(ctx context.Context, path string) error {
 			f.Release()
 			continue
 		}
-		if f.Flags()&ipc.FlagHeader != 0 {
+		if f.Header() {
 			h.r.Headers++
 		}
 		data, err := f.Data()
@@ -385,4 +386,14 @@ func (h *helper) count(ctx context.Context) error {
 			h.out.emit(h.r)
 		}
 	}
+}
+
+// sdkPlanes is the producer's plane layout as the SDK gives it to a
+// consumer.
+func sdkPlanes(ps []ipc.Plane) []sdk.Plane {
+	out := make([]sdk.Plane, len(ps))
+	for i, p := range ps {
+		out[i] = sdk.Plane{Offset: int(p.Offset), Stride: int(p.Stride), Size: int(p.Size), FD: int(p.FD)}
+	}
+	return out
 }

@@ -85,7 +85,7 @@ func startProducer(t *testing.T, socket string, w, h int) *testutil.Daemon {
 
 // runStreamer runs the streamer in the test process on free ports, until
 // cleanup, and waits until the producer's stream flows through it.
-func runStreamer(t *testing.T, socket string, mutate func(*streamer.Options)) *streamer.Streamer {
+func runStreamer(t *testing.T, socket string, mutate func(*streamer.Config)) *streamer.Streamer {
 	t.Helper()
 	st, _ := runStreamerWatched(t, socket, mutate)
 	return st
@@ -93,7 +93,7 @@ func runStreamer(t *testing.T, socket string, mutate func(*streamer.Options)) *s
 
 // runStreamerWatched is runStreamer that also returns when each viewer
 // started playing, read from the streamer's log as it is written.
-func runStreamerWatched(t *testing.T, socket string, mutate func(*streamer.Options)) (*streamer.Streamer, *playLog) {
+func runStreamerWatched(t *testing.T, socket string, mutate func(*streamer.Config)) (*streamer.Streamer, *playLog) {
 	t.Helper()
 	o := streamer.Defaults()
 	o.Socket = socket

@@ -43,7 +43,7 @@ func TestAllowList(t *testing.T) {
 		_, err := sdk.Dial(ctx, p.Addr, sdk.Options{Logger: testutil.Logger(t, slog.LevelError)})
 		var rej *sdk.RejectError
 		require.True(t, errors.As(err, &rej), "the SDK reports the Reject: %v", err)
-		require.Equal(t, ipc.CodeDenied, rej.Code)
+		require.Equal(t, sdk.CodeDenied, rej.Code)
 		require.Equal(t, reason, rej.Reason)
 		require.Empty(t, p.Srv.Sessions())
 	})

@@ -3,6 +3,7 @@ package transport_test
 import (
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,6 +122,15 @@ func TestBadInputFromPeer(t *testing.T) {
 		{name: "Hello with unknown policy", run: func(t *testing.T, r *rogue) {
 			r.send(hello(func(h *ipc.Hello) { h.Policy = "fastest" }), nil)
 		}, typ: ipc.TypeReject, code: ipc.CodeInvalidArgument, reason: "policy", counts: countRejected},
+		{name: "name too long", run: func(t *testing.T, r *rogue) {
+			r.send(hello(func(h *ipc.Hello) { h.Name = strings.Repeat("n", 65) }), nil)
+		}, typ: ipc.TypeReject, code: ipc.CodeInvalidArgument, reason: "consumer name of 65 bytes: at most 64", counts: countRejected},
+		{name: "name not UTF-8", run: func(t *testing.T, r *rogue) {
+			r.send(hello(func(h *ipc.Hello) { h.Name = "cam\xff" }), nil)
+		}, typ: ipc.TypeReject, code: ipc.CodeInvalidArgument, reason: "is not valid UTF-8", counts: countRejected},
+		{name: "name with a control character", run: func(t *testing.T, r *rogue) {
+			r.send(hello(func(h *ipc.Hello) { h.Name = "a\nb" }), nil)
+		}, typ: ipc.TypeReject, code: ipc.CodeInvalidArgument, reason: "unprintable character U+000A", counts: countRejected},
 		{name: "unknown type before Hello", run: func(t *testing.T, r *rogue) { r.send([]byte{200, 0x80}, nil) },
 			typ: ipc.TypeReject, code: ipc.CodeProtocol, reason: "first message must be Hello", counts: countRejected},
 		{name: "Release before Hello", run: func(t *testing.T, r *rogue) { r.sendMsg(&ipc.Release{Leases: []uint64{1}}) },

@@ -97,7 +97,7 @@ func runHelper() {
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
 	c, err := sdk.Dial(dctx, env.socket, sdk.Options{
 		Stream: env.stream, Name: env.name, MaxInFlight: env.maxInFlight, MaxHold: env.maxHold,
-		Policy: ipc.Policy(env.policy), Logger: log,
+		Policy: sdk.Policy(env.policy), Logger: log,
 	})
 	dcancel()
 	if err != nil {
@@ -105,12 +105,12 @@ func runHelper() {
 		return
 	}
 	defer c.Close()
-	w := c.Welcome()
+	sub := c.Subscription()
 	caps := c.Caps()
-	out.emit(helperMsg{Event: "ready", Session: w.Session, Budget: w.MaxInFlight})
+	out.emit(helperMsg{Event: "ready", Session: sub.Session, Budget: uint32(sub.MaxInFlight)})
 
 	if env.mode == "probe" {
-		runProbe(ctx, c, int(caps.Width), out)
+		runProbe(ctx, c, caps.Width, out)
 		return
 	}
 
@@ -124,7 +124,7 @@ func runHelper() {
 		if !env.verify {
 			return true, false
 		}
-		err := producertest.VerifyFrame(f, int(caps.Width))
+		err := producertest.VerifyFrame(f, caps.Width)
 		switch {
 		case err == nil:
 			checks.Add(1)

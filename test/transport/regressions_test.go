@@ -37,7 +37,7 @@ func TestEvictedConsumerThatReleasedSeesErrEvicted(t *testing.T) {
 	p := startProducer(t, producerOpts{FPS: 30, PoolMin: 4, PoolMax: 4,
 		Config: producer.Config{EvictInterval: 10 * time.Millisecond}})
 	c := dial(t, p, sdk.Options{Name: "slow", MaxInFlight: 1, MaxHold: 200 * time.Millisecond})
-	id := c.Welcome().Session
+	id := c.Subscription().Session
 	f := next(t, c)
 	// The application works on f for longer than max_hold, and the producer
 	// evicts it: Bye(max_hold), close, session gone...
@@ -112,7 +112,7 @@ func TestConsumerCloseWithQueuedFramesIsClean(t *testing.T) {
 	defer cancel()
 	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Name: "leaver", MaxInFlight: 4, Logger: testutil.Logger(t, slog.LevelError)})
 	require.NoError(t, err)
-	id, budget := c.Welcome().Session, int(c.Welcome().MaxInFlight)
+	id, budget := c.Subscription().Session, c.Subscription().MaxInFlight
 	// Never calling Next: the Announce and the budget's Frames stay queued
 	// in the socket.
 	require.Eventually(t, func() bool {
@@ -228,7 +228,7 @@ func TestConnectionLimitCountsSubscribedConsumers(t *testing.T) {
 	}
 	var rej *sdk.RejectError
 	require.ErrorAs(t, err, &rej, "a third consumer exceeds MaxConnections 2")
-	require.Equal(t, ipc.CodeTooMany, rej.Code)
+	require.Equal(t, sdk.CodeTooMany, rej.Code)
 
 	// Closing one frees its slot.
 	require.NoError(t, a.Close())

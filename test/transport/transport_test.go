@@ -15,7 +15,6 @@ import (
 	"github.com/framehub/framehub/internal/clock"
 	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/internal/testutil/producertest"
-	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/sdk"
 )
@@ -388,9 +387,9 @@ func TestPolicyLatest(t *testing.T) {
 	// with publishes: "at once" and "at the next frame" are far apart.
 	const fps = 16
 	p := startProducer(t, producerOpts{FPS: fps, PoolMin: 4, PoolMax: 8})
-	c := dial(t, p, sdk.Options{Name: "latest", MaxInFlight: 1, MaxHold: 5 * time.Second, Policy: ipc.PolicyLatest})
-	require.Equal(t, ipc.PolicyLatest, c.Welcome().Policy)
-	require.EqualValues(t, 1, c.Welcome().MaxInFlight)
+	c := dial(t, p, sdk.Options{Name: "latest", MaxInFlight: 1, MaxHold: 5 * time.Second, Policy: sdk.PolicyLatest})
+	require.Equal(t, sdk.PolicyLatest, c.Subscription().Policy)
+	require.Equal(t, 1, c.Subscription().MaxInFlight)
 
 	f := next(t, c)
 	for round := range 3 {
@@ -465,7 +464,7 @@ func TestEvictionClosesMappingsSafely(t *testing.T) {
 	require.LessOrEqual(t, len(queued), 1, "budget 2: at most one frame besides f")
 	var bye *sdk.ByeError
 	require.ErrorAs(t, nerr, &bye)
-	require.Equal(t, ipc.CodeMaxHold, bye.Code)
+	require.Equal(t, sdk.CodeMaxHold, bye.Code)
 	require.NotEmpty(t, bye.Reason)
 
 	_, err = f.Data()

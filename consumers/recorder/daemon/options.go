@@ -34,24 +34,26 @@ type Options struct {
 	MaxHold      time.Duration   `yaml:"max-hold"`
 }
 
-// RegisterFlags defines the recorder's flags on fs, with their defaults.
+// RegisterFlags defines the recorder's flags on fs, with their defaults:
+// recorder.Defaults'.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	d := recorder.Defaults()
 	fs.StringVar(&o.Socket, "socket", sdk.DefaultAddr(), "producer socket: a path, or @name for the abstract namespace")
-	fs.StringVar(&o.Stream, "stream", "h264", "the producer's H.264 stream")
-	fs.StringVar(&o.Name, "name", "framehub-recorder", "this consumer's name in the producer's logs and metrics")
+	fs.StringVar(&o.Stream, "stream", d.Stream, "the producer's H.264 stream")
+	fs.StringVar(&o.Name, "name", d.Name, "this consumer's name in the producer's logs and metrics")
 	fs.StringVar(&o.Admin, "admin", recorder.DefaultAdminAddr, "admin API address (POST /record/event, /healthz, /metrics): host:port or unix:/path; empty disables")
 	o.Access.RegisterFlags(fs)
-	fs.StringVar(&o.Dir, "dir", "recordings", "root directory of the recordings; segments go to DIR/YYYY-MM-DD/<UTC start time>.mp4")
-	fs.StringVar(&o.Mode, "mode", recorder.ModeContinuous, "continuous (every frame) or event (only around POST /record/event)")
-	fs.DurationVar(&o.Segment, "segment", time.Minute, "duration of a segment file; each starts on a keyframe")
-	fs.DurationVar(&o.Fragment, "fragment", time.Second, "media written and fsync'ed at a time: the most a crash or power loss can lose")
-	fs.DurationVar(&o.Pre, "pre", 5*time.Second, "event mode: video kept in memory and recorded before an event")
-	fs.DurationVar(&o.Post, "post", 10*time.Second, "event mode: video recorded after an event (a request may ask for another value)")
+	fs.StringVar(&o.Dir, "dir", d.Dir, "root directory of the recordings; segments go to DIR/YYYY-MM-DD/<UTC start time>.mp4")
+	fs.StringVar(&o.Mode, "mode", d.Mode, "continuous (every frame) or event (only around POST /record/event)")
+	fs.DurationVar(&o.Segment, "segment", d.Segment, "duration of a segment file; each starts on a keyframe")
+	fs.DurationVar(&o.Fragment, "fragment", d.Fragment, "media written and fsync'ed at a time: the most a crash or power loss can lose")
+	fs.DurationVar(&o.Pre, "pre", d.Pre, "event mode: video kept in memory and recorded before an event")
+	fs.DurationVar(&o.Post, "post", d.Post, "event mode: video recorded after an event (a request may ask for another value)")
 	fs.Var(&o.KeepBytes, "keep-bytes", "delete the oldest segments beyond this many bytes in -dir; suffixes K, M, G, KiB, MiB, GiB (0: no limit)")
 	fs.DurationVar(&o.KeepAge, "keep-age", 0, "delete segments older than this, e.g. 720h (0: no limit)")
-	o.QueueBytes = 32 << 20
+	o.QueueBytes = config.ByteSize(d.QueueBytes)
 	fs.Var(&o.QueueBytes, "queue-bytes", "access units waiting for storage, at most (a stall); beyond it whole GOPs are dropped and counted")
-	fs.DurationVar(&o.MaxHold, "max-hold", 2*time.Second, "lease deadline declared to the producer (access units are copied and released at once)")
+	fs.DurationVar(&o.MaxHold, "max-hold", d.MaxHold, "lease deadline declared to the producer (access units are copied and released at once)")
 }
 
 // validate checks values a flag type cannot; its errors are

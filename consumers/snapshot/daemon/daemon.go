@@ -4,17 +4,18 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/framehub/framehub/consumers/snapshot"
 	"github.com/framehub/framehub/internal/admin"
+	"github.com/framehub/framehub/internal/daemonrun"
 )
 
-// Run serves snapshots until ctx is done: it subscribes to the producer
-// (resubscribing with backoff when it restarts), answers the admin API on
-// o.Admin, and when ctx is done stops taking requests, then finishes writing
-// the snapshots it accepted.
-func Run(ctx context.Context, o Options, log *slog.Logger) error {
+// Run serves snapshots until ctx is done: the service (its subscription
+// to the producer, resubscribing with backoff when it restarts, and its
+// write queue) and its admin API run together (daemonrun.RunActors). When
+// ctx is done the API stops taking requests and the service finishes
+// writing the snapshots it accepted. It makes o a daemonrun.Program.
+func (o *Options) Run(ctx context.Context, log *slog.Logger) error {
 	cfg := o.Config()
 	cfg.Logger = log
 	svc, err := snapshot.New(cfg)
@@ -31,20 +32,8 @@ func Run(ctx context.Context, o Options, log *slog.Logger) error {
 	}
 	log.Info("framehub-snapshot starting", "producer", o.Socket, "stream", o.Stream, "dir", o.Dir,
 		"quality", o.Quality, "queue", o.Queue, "keep_count", o.KeepCount, "keep_bytes", int64(o.KeepBytes))
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	var serveErr error
-	wg.Go(func() {
-		serveErr = svc.Serve(ctx, ln, guard.Wrap(svc.Handler()))
-		cancel() // the API failing stops the daemon
-	})
-	runErr := svc.Run(ctx)
-	cancel()
-	wg.Wait()
-	if runErr != nil {
-		return runErr
-	}
-	return serveErr
+	return daemonrun.RunActors(ctx, log,
+		daemonrun.Actor{Name: "snapshot service", Run: svc.Run},
+		daemonrun.Actor{Name: "admin API", Run: func(ctx context.Context) error { return svc.Serve(ctx, ln, guard.Wrap(svc.Handler())) }},
+	)
 }

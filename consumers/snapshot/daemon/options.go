@@ -5,6 +5,7 @@ package daemon
 
 import (
 	"flag"
+	"fmt"
 	"net/url"
 	"time"
 
@@ -36,23 +37,25 @@ type Options struct {
 	EventSocket  string          `yaml:"event-socket"`
 }
 
-// RegisterFlags defines the daemon's flags on fs, with their defaults.
+// RegisterFlags defines the daemon's flags on fs, with their defaults:
+// snapshot.Defaults' for the service's settings.
 func (o *Options) RegisterFlags(fs *flag.FlagSet) {
+	d := snapshot.Defaults()
 	fs.StringVar(&o.Socket, "socket", sdk.DefaultAddr(), "producer socket: a path, or @name for the abstract namespace")
-	fs.StringVar(&o.Stream, "stream", "raw", "the producer's raw NV12 stream to snapshot")
+	fs.StringVar(&o.Stream, "stream", d.Stream, "the producer's raw NV12 stream to snapshot")
 	fs.StringVar(&o.Admin, "admin", snapshot.DefaultAdminAddr, "admin API address (POST /snapshot, GET /snapshot/{id}, /healthz, /metrics): host:port, or unix:/path")
 	o.Access.RegisterFlags(fs)
-	fs.StringVar(&o.Dir, "dir", "snapshots", "directory of the snapshot files (created); files are named by capture time (UTC) and id")
+	fs.StringVar(&o.Dir, "dir", d.Dir, "directory of the snapshot files (created); files are named by capture time (UTC) and id")
 	fs.StringVar(&o.Encoder, "encoder", "", "JPEG encoder: gst (jpegenc in a gst-launch-1.0 child process) or go (image/jpeg); default gst when gst-launch-1.0 is installed, else go")
 	fs.StringVar(&o.GstLaunch, "gst-launch", "gst-launch-1.0", "gst-launch-1.0 binary for -encoder gst")
-	fs.IntVar(&o.Quality, "quality", 85, "default JPEG quality, 1..100")
-	fs.IntVar(&o.Queue, "queue", 32, "snapshots kept in memory until written; when full, requests get 503 \"storage busy\"")
+	fs.IntVar(&o.Quality, "quality", d.Quality, "default JPEG quality, 1..100")
+	fs.IntVar(&o.Queue, "queue", d.QueueSize, "snapshots kept in memory until written; when full, requests get 503 \"storage busy\"")
 	fs.IntVar(&o.KeepCount, "keep-count", 1000, "keep at most this many snapshots in -dir, deleting the oldest (0: no limit)")
 	o.KeepBytes = 1 << 30
 	fs.Var(&o.KeepBytes, "keep-bytes", "keep at most this many bytes of snapshots in -dir, deleting the oldest; suffixes K, M, G, KiB, MiB, GiB (0: no limit)")
-	fs.IntVar(&o.WriteRetries, "write-retries", 3, "retries of a failed write or fsync (backoff 250 ms, doubling) before the snapshot is reported failed")
-	fs.DurationVar(&o.FrameTimeout, "frame-timeout", 5*time.Second, "longest wait for a frame captured at or after the requested time")
-	fs.DurationVar(&o.MaxHold, "max-hold", 10*time.Second, "lease deadline asked of the producer: the longest an encode may hold a frame")
+	fs.IntVar(&o.WriteRetries, "write-retries", d.WriteRetries, fmt.Sprintf("retries of a failed write or fsync (backoff %v, doubling) before the snapshot is reported failed", d.RetryBackoff))
+	fs.DurationVar(&o.FrameTimeout, "frame-timeout", d.FrameTimeout, "longest wait for a frame captured at or after the requested time")
+	fs.DurationVar(&o.MaxHold, "max-hold", d.MaxHold, "lease deadline asked of the producer: the longest an encode may hold a frame")
 	fs.StringVar(&o.Webhook, "webhook", "", "URL that receives a JSON POST when a snapshot is durable or failed")
 	fs.StringVar(&o.EventSocket, "event-socket", "", "Unix datagram socket path that receives one JSON datagram when a snapshot is durable or failed")
 }

@@ -9,9 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/framehub/framehub/internal/stamp"
 	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/sdk"
+	"github.com/framehub/framehub/sdk/stamp"
 )
 
 // VerifyFrame checks that f's pixels carry the stamp of f.Seq(), which the
@@ -22,7 +22,7 @@ func VerifyFrame(f *sdk.Frame, width int) error {
 	if err != nil {
 		return err
 	}
-	_, err = stamp.Verify(y, int(f.Planes()[0].Stride), width, f.Seq())
+	_, err = stamp.Verify(y, f.Planes()[0].Stride, width, f.Seq())
 	return err
 }
 

@@ -6,7 +6,9 @@
 // hangs or its consumer stops.
 //
 // The host never touches frames: each plugin subscribes to the producer on
-// its own connection (see package plugin for why). Stopping the host stops
+// its own connection (see package plugin for why). Its restart loop, the
+// plugins' status and the relay of their output are those of
+// framehub-supervisor, which shares them. Stopping the host stops
 // its plugins, and a host that dies takes its plugins with it (they get
 // SIGKILL through PR_SET_PDEATHSIG).
 package host
@@ -80,6 +82,18 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults returns the configuration of the defaults given on each field
+// (no plugins; Socket and Logger, which are looked up when used, empty):
+// the values New gives zero fields, and those of framehub-pluginhost's
+// flags.
+func Defaults() Config {
+	return Config{
+		HealthInterval: 2 * time.Second, HealthTimeout: 3 * time.Second, StartTimeout: 15 * time.Second,
+		StopTimeout: 5 * time.Second, RestartMin: 500 * time.Millisecond, RestartMax: 30 * time.Second,
+		StableAfter: 30 * time.Second, StatsInterval: 30 * time.Second,
+	}
+}
+
 func (c *Config) setDefaults() error {
 	if c.Socket == "" {
 		c.Socket = sdk.DefaultAddr()
@@ -87,19 +101,20 @@ func (c *Config) setDefaults() error {
 	if err := sdk.AddrError(c.Socket); err != nil {
 		return fmt.Errorf("host: config: Socket: %w", err)
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d == 0 {
-			*d = v
+	d := Defaults()
+	def := func(v *time.Duration, def time.Duration) {
+		if *v == 0 {
+			*v = def
 		}
 	}
-	def(&c.HealthInterval, 2*time.Second)
-	def(&c.HealthTimeout, 3*time.Second)
-	def(&c.StartTimeout, 15*time.Second)
-	def(&c.StopTimeout, 5*time.Second)
-	def(&c.RestartMin, 500*time.Millisecond)
-	def(&c.RestartMax, 30*time.Second)
-	def(&c.StableAfter, 30*time.Second)
-	def(&c.StatsInterval, 30*time.Second)
+	def(&c.HealthInterval, d.HealthInterval)
+	def(&c.HealthTimeout, d.HealthTimeout)
+	def(&c.StartTimeout, d.StartTimeout)
+	def(&c.StopTimeout, d.StopTimeout)
+	def(&c.RestartMin, d.RestartMin)
+	def(&c.RestartMax, d.RestartMax)
+	def(&c.StableAfter, d.StableAfter)
+	def(&c.StatsInterval, d.StatsInterval)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -145,7 +160,8 @@ func (c *Config) setDefaults() error {
 	return nil
 }
 
-// State is where a plugin is in its life cycle.
+// State is where a plugin is in its life cycle. Its values are those of
+// the restart engine that framehub's process supervisor shares.
 type State string
 
 // The states of a plugin.
@@ -170,7 +186,6 @@ type Status struct {
 	// long ago it came.
 	Health           plugin.HealthReply `json:"health"`
 	HealthAgeSeconds float64            `json:"health_age_seconds,omitempty"`
-	healthAt         time.Time
 }
 
 // Host supervises plugins. Create it with New and Run it.

@@ -7,81 +7,42 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
+
+	"github.com/framehub/framehub/internal/restart"
 )
 
-// maxLine bounds a buffered log line; a longer one is logged in pieces.
-const maxLine = 64 << 10
-
 // lineLogger re-logs what a plugin writes (stderr, or stdout after the
-// handshake) line by line under the plugin's name. JSON lines, as written
-// by plugin.Serve's slog handler or go-plugin's hclog, keep their level,
+// handshake) line by line under the plugin's name: the restart engine's
+// LineWriter splits the lines, line logs each. JSON lines, as written by
+// plugin.Serve's slog handler or go-plugin's hclog, keep their level,
 // message and attributes; other lines (panics, runtime errors, prints) are
 // logged whole, at Error from the first "panic:"/"fatal error:" line on.
 type lineLogger struct {
-	log    *slog.Logger
-	stream string
-
-	mu      sync.Mutex
-	buf     []byte
-	pid     int
-	inPanic bool
+	*restart.LineWriter
+	log     *slog.Logger
+	stream  string
+	pid     atomic.Int64
+	inPanic bool // read and written by line only, which LineWriter serialises
 }
 
 func newLineLogger(log *slog.Logger, stream string) *lineLogger {
-	return &lineLogger{log: log, stream: stream}
+	w := &lineLogger{log: log, stream: stream}
+	w.LineWriter = restart.NewLineWriter(w.line)
+	return w
 }
 
 // SetPID adds the plugin's pid to later lines.
-func (w *lineLogger) SetPID(pid int) {
-	w.mu.Lock()
-	w.pid = pid
-	w.mu.Unlock()
-}
+func (w *lineLogger) SetPID(pid int) { w.pid.Store(int64(pid)) }
 
-// Write logs every complete line of p and keeps the rest. go-plugin writes
-// a line and its newline in separate calls.
-func (w *lineLogger) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	for {
-		i := bytes.IndexByte(w.buf, '\n')
-		if i < 0 {
-			break
-		}
-		w.line(w.buf[:i])
-		w.buf = w.buf[i+1:]
-	}
-	if len(w.buf) >= maxLine {
-		w.line(w.buf)
-		w.buf = w.buf[:0]
-	}
-	if len(w.buf) == 0 {
-		w.buf = nil // do not pin a large backing array
-	}
-	return len(p), nil
-}
-
-// Flush logs a last incomplete line.
-func (w *lineLogger) Flush() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.buf) > 0 {
-		w.line(w.buf)
-		w.buf = nil
-	}
-}
-
-// line logs one line; callers hold mu.
+// line logs one line.
 func (w *lineLogger) line(b []byte) {
-	b = bytes.TrimRight(b, "\r")
 	if len(bytes.TrimSpace(b)) == 0 {
 		return
 	}
 	attrs := []any{}
-	if w.pid != 0 {
-		attrs = append(attrs, "pid", w.pid)
+	if pid := w.pid.Load(); pid != 0 {
+		attrs = append(attrs, "pid", int(pid))
 	}
 	if level, msg, kv, ok := parseJSONLine(b); ok {
 		w.log.Log(context.Background(), prefixLevel(msg, level), msg, append(attrs, kv...)...)

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/framehub/framehub/internal/restart"
 )
 
 func newTestLineLogger(stream string) (*lineLogger, *bytes.Buffer) {
@@ -61,11 +63,18 @@ func TestLineLoggerStdoutIsAWarning(t *testing.T) {
 func TestLineLoggerSplitsHugeLines(t *testing.T) {
 	w, buf := newTestLineLogger("stderr")
 	chunk := bytes.Repeat([]byte("x"), 1000)
-	for range 3 * maxLine / len(chunk) {
+	for range 3 * restart.MaxLine / len(chunk) {
 		_, _ = w.Write(chunk)
-		require.Less(t, len(w.buf), maxLine, "the buffer stays bounded")
 	}
-	require.Equal(t, 2, strings.Count(buf.String(), "\n"), "a line without newline is logged in pieces of maxLine")
+	require.Equal(t, 2, strings.Count(buf.String(), "\n"), "a line without newline is logged in pieces of restart.MaxLine")
 	w.Flush()
 	require.Equal(t, 3, strings.Count(buf.String(), "\n"))
+}
+
+// TestStatesAreTheEngines: the host's states are the restart engine's.
+func TestStatesAreTheEngines(t *testing.T) {
+	require.Equal(t, string(restart.Starting), string(StateStarting))
+	require.Equal(t, string(restart.Running), string(StateRunning))
+	require.Equal(t, string(restart.Backoff), string(StateBackoff))
+	require.Equal(t, string(restart.Stopped), string(StateStopped))
 }

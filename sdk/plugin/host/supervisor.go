@@ -16,84 +16,75 @@ import (
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 
+	"github.com/framehub/framehub/internal/restart"
 	"github.com/framehub/framehub/sdk/plugin"
 )
 
-// supervisor runs one plugin: one goroutine (run) owns the process; status
-// is read from other goroutines under mu.
+// supervisor runs one plugin: its restart loop and status are the restart
+// engine's (internal/restart), one run launches the plugin and watches it
+// (runOnce). Session and health are read from other goroutines under mu.
 type supervisor struct {
-	cfg *Config
-	pc  PluginConfig
-	log *slog.Logger
+	cfg  *Config
+	pc   PluginConfig
+	log  *slog.Logger
+	proc *restart.Process
 
-	mu sync.Mutex
-	st Status
+	mu       sync.Mutex
+	session  uint64             // the producer's session id of the current run
+	health   plugin.HealthReply // the last answer to a health check
+	healthAt time.Time
 }
 
 func newSupervisor(cfg *Config, pc PluginConfig) *supervisor {
+	log := cfg.Logger.With("plugin", pc.Name)
 	return &supervisor{
-		cfg: cfg, pc: pc, log: cfg.Logger.With("plugin", pc.Name),
-		st: Status{Name: pc.Name, State: StateStarting, Since: time.Now()},
+		cfg: cfg, pc: pc, log: log,
+		proc: restart.New(restart.Config{
+			Name:    pc.Name,
+			Policy:  restart.Policy{Restart: restart.Always, BackoffMin: cfg.RestartMin, BackoffMax: cfg.RestartMax, StableAfter: cfg.StableAfter},
+			Log:     log,
+			Initial: restart.Starting,
+		}),
 	}
 }
 
 func (s *supervisor) status() Status {
+	p := s.proc.Status()
+	st := Status{Name: s.pc.Name, State: State(p.State), Since: p.Since, PID: p.PID, Starts: p.Starts,
+		LastError: p.LastError, LastExit: p.LastExit}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.st
-	if !st.healthAt.IsZero() {
-		st.HealthAgeSeconds = time.Since(st.healthAt).Seconds()
+	if p.PID != 0 {
+		st.Session = s.session
+	}
+	st.Health = s.health
+	if !s.healthAt.IsZero() {
+		st.HealthAgeSeconds = time.Since(s.healthAt).Seconds()
 	}
 	return st
-}
-
-func (s *supervisor) update(f func(st *Status)) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f(&s.st)
-}
-
-func (s *supervisor) setState(state State) {
-	s.update(func(st *Status) {
-		if st.State != state {
-			st.State, st.Since = state, time.Now()
-		}
-	})
 }
 
 // run launches the plugin and relaunches it, with backoff, whenever it
 // ends, until ctx is done.
 func (s *supervisor) run(ctx context.Context) {
-	defer s.setState(StateStopped)
-	backoff := s.cfg.RestartMin
-	for {
-		started := time.Now()
-		err := s.runOnce(ctx)
-		if ctx.Err() != nil {
-			return
+	s.proc.Run(ctx, func(ctx context.Context) (restart.Exit, error) {
+		var desc string
+		err := s.runOnce(ctx, &desc)
+		exit := restart.Exit{Err: err, Desc: desc}
+		if ctx.Err() == nil {
+			exit.Cause = err.Error()
 		}
-		if time.Since(started) >= s.cfg.StableAfter {
-			backoff = s.cfg.RestartMin
-		}
-		s.update(func(st *Status) { st.LastError = err.Error() })
-		s.setState(StateBackoff)
-		s.log.Warn("plugin ended; restarting", "err", err, "restart_in", backoff)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		backoff = min(backoff*2, s.cfg.RestartMax)
-	}
+		return exit, nil // a launch that fails is retried like a crash
+	})
 }
 
 // runOnce launches the plugin, starts its consumer and watches it. It
-// returns why the plugin ended, after its process has exited.
-func (s *supervisor) runOnce(ctx context.Context) (err error) {
-	s.setState(StateStarting)
-	s.update(func(st *Status) { st.Starts++; st.PID, st.Session = 0, 0 })
+// returns why the plugin ended, after its process has exited, and sets
+// *exit to how the process ended.
+func (s *supervisor) runOnce(ctx context.Context, exit *string) (err error) {
+	s.mu.Lock()
+	s.session = 0
+	s.mu.Unlock()
 	cmd := exec.Command(s.pc.Path, s.pc.Args...)
 	// The environment is built here (SkipHostEnv below): go-plugin would
 	// append the host's after ours, and the last duplicate wins.
@@ -124,18 +115,17 @@ func (s *supervisor) runOnce(ctx context.Context) (err error) {
 	// goroutines below, before runOnce returns.
 	var waitDone chan struct{}
 	defer func() {
-		exit := s.kill(client, cmd, errors.Is(err, errHung))
+		*exit = s.kill(client, cmd, errors.Is(err, errHung))
 		if waitDone != nil {
 			<-waitDone
 		}
 		for _, w := range []*lineLogger{stderr, syncStderr, syncStdout} {
 			w.Flush()
 		}
-		s.update(func(st *Status) { st.LastExit = exit })
 		if ctx.Err() == nil {
-			err = fmt.Errorf("%w (process: %s)", err, exit)
+			err = fmt.Errorf("%w (process: %s)", err, *exit)
 		}
-		s.log.Info("plugin process exited", "exit", exit)
+		s.log.Info("plugin process exited", "exit", *exit)
 	}()
 
 	rpcClient, err := client.Client()
@@ -147,7 +137,7 @@ func (s *supervisor) runOnce(ctx context.Context) (err error) {
 		for _, w := range []*lineLogger{stderr, syncStderr, syncStdout} {
 			w.SetPID(pid)
 		}
-		s.update(func(st *Status) { st.PID = pid })
+		s.proc.Update(func(st *restart.Status) { st.PID = pid })
 	}
 	raw, err := rpcClient.Dispense(plugin.Name)
 	if err != nil {
@@ -166,8 +156,10 @@ func (s *supervisor) runOnce(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
-	s.update(func(st *Status) { st.PID, st.Session = reply.PID, reply.Session })
-	s.setState(StateRunning)
+	s.mu.Lock()
+	s.session = reply.Session
+	s.mu.Unlock()
+	s.proc.Update(func(st *restart.Status) { st.PID, st.State = reply.PID, restart.Running })
 	s.log.Info("plugin running", "pid", reply.PID, "session", reply.Session, "stream", s.pc.Stream,
 		"budget", reply.MaxInFlight, "max_hold", reply.MaxHold)
 
@@ -218,7 +210,9 @@ func (s *supervisor) watch(ctx context.Context, remote *plugin.Remote, waitRes <
 				}
 				return fmt.Errorf("%w: %w", errHung, err)
 			}
-			s.update(func(st *Status) { st.Health, st.healthAt = h, time.Now() })
+			s.mu.Lock()
+			s.health, s.healthAt = h, time.Now()
+			s.mu.Unlock()
 			if s.cfg.StatsInterval > 0 && time.Since(lastStats) >= s.cfg.StatsInterval {
 				lastStats = time.Now()
 				s.logStats(h)

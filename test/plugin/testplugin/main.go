@@ -26,9 +26,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/framehub/framehub/internal/stamp"
 	"github.com/framehub/framehub/sdk"
 	"github.com/framehub/framehub/sdk/plugin"
+	"github.com/framehub/framehub/sdk/stamp"
 )
 
 func main() {
@@ -79,21 +79,10 @@ func (tc *testConsumer) Run(ctx context.Context, c *sdk.Client) error {
 			}
 		})
 	}
-	for {
-		f, err := c.Next(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, sdk.ErrEvicted) {
-				tc.log.Warn("evicted", "err", err)
-				continue // the SDK reconnects on the next Next
-			}
-			return err
-		}
+	return c.Consume(ctx, func(f *sdk.Frame) error {
 		n := tc.frames.Add(1)
 		if tc.mode == "leak" {
-			continue // never released
+			return nil // never released
 		}
 		if tc.mode == "probe" && n == 1 {
 			tc.runProbe(c, f)
@@ -106,7 +95,8 @@ func (tc *testConsumer) Run(ctx context.Context, c *sdk.Client) error {
 		if tc.mode == "panic" && n >= tc.after {
 			panic(fmt.Sprintf("testplugin: panicking on purpose after %d frames", n))
 		}
-	}
+		return nil
+	})
 }
 
 func verify(c *sdk.Client, f *sdk.Frame) error {
@@ -114,7 +104,7 @@ func verify(c *sdk.Client, f *sdk.Frame) error {
 	if err != nil {
 		return err
 	}
-	_, err = stamp.Verify(y, int(f.Planes()[0].Stride), int(c.Caps().Width), f.Seq())
+	_, err = stamp.Verify(y, f.Planes()[0].Stride, c.Caps().Width, f.Seq())
 	return err
 }
 

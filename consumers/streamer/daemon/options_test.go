@@ -1,4 +1,4 @@
-package streamer
+package daemon
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/consumers/streamer"
 	"github.com/framehub/framehub/internal/config"
 )
 
@@ -36,7 +37,7 @@ func TestOptionsDefaults(t *testing.T) {
 	require.Equal(t, "cam", o.Path)
 	require.Equal(t, "127.0.0.1:7703", o.Admin)
 	require.Equal(t, "h264", o.Stream)
-	require.Equal(t, Defaults(), o)
+	require.Equal(t, streamer.Defaults(), o.Config(), "the flags' defaults are the streamer's")
 }
 
 func TestOptionsFileAndFlags(t *testing.T) {
@@ -44,7 +45,9 @@ func TestOptionsFileAndFlags(t *testing.T) {
 	o, err := load("-config", file, "-viewer-queue", "20")
 	require.NoError(t, err)
 	require.Equal(t, "0.0.0.0:9554", o.RTSPAddr)
-	require.Equal(t, "front", o.Path, "slashes around the path are dropped")
+	c := o.Config()
+	require.NoError(t, c.Validate())
+	require.Equal(t, "front", c.Path, "slashes around the path are dropped")
 	require.Equal(t, 300*time.Millisecond, o.KeyframeWait)
 	require.Equal(t, "viewer", o.User)
 	require.Equal(t, 20, o.ViewerQueue, "a flag wins over the file")

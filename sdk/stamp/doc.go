@@ -4,6 +4,20 @@
 // metadata names (by sequence number), and detect a surface that was reused,
 // overwritten or torn while it was being read.
 //
+// framehub's test sources stamp every frame (the producer's -source
+// synthetic and gpu, and the test pattern of the benchmarks); a camera's
+// frames carry none. A consumer checks a frame with Verify:
+//
+//	y, _ := f.Plane(0)
+//	info, err := stamp.Verify(y, f.Planes()[0].Stride, c.Caps().Width, f.Seq())
+//	switch {
+//	case errors.Is(err, stamp.ErrNoStamp): // not a stamped stream
+//	case err != nil: // the pixels are not frame f.Seq()'s: reused or torn
+//	}
+//
+// The package is part of the SDK's stable API. Like package sdk it needs no
+// cgo.
+//
 // This comment is the normative specification (format version 1). It is
 // meant to be implemented independently, for example in Python or C.
 //
