@@ -251,6 +251,9 @@ type results struct {
 	Runs       []run         `json:"runs"`
 	Latency    []run         `json:"latency_runs"`   // latencySystem, N = 3
 	IPCBound   []run         `json:"ipc_bound_runs"` // ipcBoundSystem, N = 1
+	// Consumers are the numbers of consumers measured (-consumers); empty
+	// in results from before the flag: 0, 1, 3 and 6.
+	Consumers []int `json:"consumers,omitempty"`
 
 	// FramehubSrc says why framehubsrc was not measured, or "available".
 	FramehubSrc string `json:"framehubsrc,omitempty"`
@@ -345,6 +348,7 @@ func main() {
 	hangWindow := flag.Duration("hang-window", 20*time.Second, "hung-consumer test: observe the others for this long after the stop")
 	only := flag.String("systems", "", "comma-separated systems to measure (default: all); a subset's report lacks what it left out")
 	runsOnly := flag.Bool("runs-only", false, "measure the N = 0, 1, 3, 6 runs only: no latency, IPC-bound, floor or hung-consumer runs")
+	nList := flag.String("consumers", "0,1,3,6", "comma-separated numbers of consumers to run each system with; 0 (the producer alone, which overhead is measured against) must be one")
 	gstDir := flag.String("gst-plugins", "build/gst", "directory with framehub's GStreamer plugins (make gst): adds the system framehubsrc")
 	beforeDir := flag.String("before", "", "directory with the framehub-producer and consumer of another build: adds the systems framehub@before and framehub-notouch@before, run by them, and a before/after table")
 	consume := flag.String("consume", "", "internal: act as a counting framehub consumer of this socket")
@@ -420,11 +424,15 @@ func main() {
 			log.Fatalf("-systems %q: none of these is a system here", *only)
 		}
 	}
+	ns, err := parseConsumers(*nList)
+	if err != nil {
+		log.Fatalf("-consumers %q: %v", *nList, err)
+	}
 	res := results{Command: "go run ./bench/peers " + strings.Join(os.Args[1:], " "), Repeats: *repeats, Window: *window,
 		Warmup: b.warmup, HangAfter: *hangAfter, HangWindow: *hangWindow, Systems: syss, UnixFD: unixfd, FramehubSrc: fhsrc,
-		Machine: sysinfo.Machine(), When: time.Now().UTC()}
+		Consumers: ns, Machine: sysinfo.Machine(), When: time.Now().UTC()}
 	for r := 0; r < *repeats; r++ {
-		for _, n := range []int{0, 1, 3, 6} {
+		for _, n := range ns {
 			for _, s := range syss {
 				log.Printf("run %d/%d: %s, %d consumers", r+1, *repeats, s.Name, n)
 				res.Runs = append(res.Runs, b.run(s, n))
@@ -483,6 +491,30 @@ func main() {
 		b.fatalf("%v", err)
 	}
 	log.Printf("wrote %s and %s", *out, *raw)
+}
+
+// parseConsumers reads -consumers: distinct counts in 0..64, 0 among
+// them, returned in increasing order.
+func parseConsumers(list string) ([]int, error) {
+	var ns []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 || n > 64 {
+			return nil, fmt.Errorf("%q is not a number of consumers in 0..64", f)
+		}
+		if slices.Contains(ns, n) {
+			return nil, fmt.Errorf("%d given twice", n)
+		}
+		ns = append(ns, n)
+	}
+	if !slices.Contains(ns, 0) {
+		return nil, errors.New("0 is missing: the overhead per consumer is measured against the producer alone")
+	}
+	if len(ns) < 2 {
+		return nil, errors.New("no run with consumers")
+	}
+	slices.Sort(ns)
+	return ns, nil
 }
 
 // counter follows a consumer's stdout for "rendered: N, dropped: D" lines

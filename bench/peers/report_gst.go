@@ -10,25 +10,28 @@ func renderGstConsumer(p func(string, ...any), res *results) {
 	if !hasSystem(res, "framehubsrc") {
 		return
 	}
+	ns := res.counts()
+	top := ns[len(ns)-1]
 	p("## framehubsrc: framehub's GStreamer consumer\n\n")
 	p("`framehubsrc socket=P ! fpsdisplaysink video-sink=fakesink` (the plugin of `make gst`, GST_PLUGIN_PATH=build/gst)\n")
 	p("on the same producer as framehub's Go consumers, against `shmsrc ! fpsdisplaysink video-sink=fakesink` on\n")
 	p("shmsink's. Neither GStreamer consumer reads a pixel, nor does framehub-notouch (bench/consumer -touch=false);\n")
 	p("framehub's consumer reads one byte per row. Consumer CPU is each consumer process's own (median over the\n")
 	p("consumers of every run at that N); the slope is total CPU (producer included) per added consumer, all runs.\n\n")
-	p("| system | consumer process CPU per frame, N = 1 / 3 / 6 | CPU per added consumer (slope, producer included) | fps per consumer, N = 6 | drops per consumer, N = 6 |\n|---|---|---|---|---|\n")
+	p("| system | consumer process CPU per frame, N = %s | CPU per added consumer (slope, producer included) | fps per consumer, N = %d | drops per consumer, N = %d |\n|---|---|---|---|---|\n",
+		nList(ns, " / "), top, top)
 	for _, name := range []string{"framehubsrc", "shmsink", "framehub-notouch", "framehub"} {
 		if !hasSystem(res, name) {
 			continue
 		}
-		var cons [3]float64
-		for i, n := range []int{1, 3, 6} {
-			cons[i] = usPerFrame(summarize(res, name, n).cons)
+		cons := make([]int, len(ns))
+		for i, n := range ns {
+			cons[i] = int(usPerFrame(summarize(res, name, n).cons) + 0.5)
 		}
 		b, se := perConsumer(res, name)
-		s6 := summarize(res, name, 6)
-		p("| %s | %.0f / %.0f / %.0f µs | %.0f ± %.0f µs/frame | %.2f | %.0f |\n", name, cons[0], cons[1], cons[2],
-			usPerFrame(b), usPerFrame(se), s6.fps, s6.drops)
+		st := summarize(res, name, top)
+		p("| %s | %s µs | %.0f ± %.0f µs/frame | %.2f | %.0f |\n", name, nList(cons, " / "),
+			usPerFrame(b), usPerFrame(se), st.fps, st.drops)
 	}
 	p("\n")
 }
