@@ -266,7 +266,13 @@ type results struct {
 	Hangs      []hangRun            `json:"hangs"`
 	Machine    string               `json:"machine"`
 	When       time.Time            `json:"when"`
+
+	// raw is the file the results are written to or read from (-results).
+	raw string
 }
+
+// defaultResults is -results' default.
+const defaultResults = "bench/peers/results.json"
 
 // procs owns every child process so that all of them die on any exit path.
 type procs struct {
@@ -340,7 +346,7 @@ func (b *bench) fatalf(format string, a ...any) {
 func main() {
 	binDir := flag.String("bin", "bin", "directory with framehub-producer and consumer")
 	out := flag.String("out", "docs/bench/peers.md", "report to write (SVG charts go beside it)")
-	raw := flag.String("results", "bench/peers/results.json", "raw results: written by a run, read by -from")
+	raw := flag.String("results", defaultResults, "raw results: written by a run, read by -from")
 	from := flag.Bool("from", false, "render the report from -results instead of measuring")
 	repeats := flag.Int("repeats", 3, "repeats per configuration (medians are reported)")
 	window := flag.Duration("window", 30*time.Second, "measurement window per run")
@@ -366,6 +372,7 @@ func main() {
 		if err := json.Unmarshal(data, &res); err != nil {
 			log.Fatal(err)
 		}
+		res.raw = *raw
 		if err := writeReport(&res, *out); err != nil {
 			log.Fatal(err)
 		}
@@ -430,7 +437,7 @@ func main() {
 	}
 	res := results{Command: "go run ./bench/peers " + strings.Join(os.Args[1:], " "), Repeats: *repeats, Window: *window,
 		Warmup: b.warmup, HangAfter: *hangAfter, HangWindow: *hangWindow, Systems: syss, UnixFD: unixfd, FramehubSrc: fhsrc,
-		Consumers: ns, Machine: sysinfo.Machine(), When: time.Now().UTC()}
+		Consumers: ns, Machine: sysinfo.Machine(), When: time.Now().UTC(), raw: *raw}
 	for r := 0; r < *repeats; r++ {
 		for _, n := range ns {
 			for _, s := range syss {

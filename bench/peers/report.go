@@ -332,7 +332,11 @@ func render(res *results, ovName, hangName, latName string) string {
 	p("Produced by `%s` on %s. 1920×1080 NV12 at 30 fps; every figure is the median over %d repeat(s) (and over\n",
 		res.Command, res.When.Format("2006-01-02 15:04 MST"), res.Repeats)
 	p("consumers within a run); all configurations ran interleaved in one invocation. Window %v after %v of warm-up.\n", res.Window, res.Warmup)
-	p("Raw results: `bench/peers/results.json` (`go run ./bench/peers -from` renders this file from it).\n\n")
+	if res.raw == "" || res.raw == defaultResults {
+		p("Raw results: `bench/peers/results.json` (`go run ./bench/peers -from` renders this file from it).\n\n")
+	} else {
+		p("Raw results: `%s` (`go run ./bench/peers -from -results %s -out FILE` renders this file from it).\n\n", res.raw, res.raw)
+	}
 	p("## Machine\n\n%s\n", res.Machine)
 	renderHost(p, res)
 	p("## Systems\n\n")
