@@ -77,7 +77,7 @@ bench-gpu: ## cross-build bench/gpu's bundle into ./bin/gpu-bench: copy it to a 
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -ldflags='-s -w' -o $(BIN)/gpu-bench/gpu ./bench/gpu
 	cp internal/gpuframe/kernels.h internal/gpuframe/kernels.cu internal/gpuframe/kernels.ptx bench/gpu/probe/probe.c bench/gpu/run.sh $(BIN)/gpu-bench/
 
-bench-peers: build ## framehub vs GStreamer shmsink/shmsrc (and unixfd when present), N = 1, 3, 6, hung consumer (~40 minutes)
+bench-peers: build ## framehub (Go consumers and framehubsrc) vs GStreamer shmsink/shmsrc (and unixfd when present), N = 1, 3, 6, hung consumer (~45 minutes)
 	$(GO) build -o $(BIN)/ ./bench/consumer
 	$(GO) run ./bench/peers -bin $(BIN)
 
