@@ -50,6 +50,14 @@ type StreamConfig struct {
 	// ask to replay from a capture time (package fanout). 0 disables it. The
 	// pool must be sized for it; when it is not, the buffer shrinks.
 	Replay time.Duration
+	// OnConsumers, when set, is called with the number of subscribed
+	// consumers each time it changed (a subscription, a consumer that left
+	// or was evicted), without the stream's lock, on the goroutine that
+	// changed it. Calls from different goroutines may overlap and arrive
+	// out of order: a source that acts on the count (the media pipeline
+	// decodes only while raw consumers are subscribed) treats a call as a
+	// wake-up and reads Consumers. It must not block.
+	OnConsumers func(n int)
 }
 
 // FrameInfo is the per-frame metadata a source passes to Publish.
@@ -111,6 +119,7 @@ type Stream struct {
 	backlog []*session
 	ids     []uint64 // lease ids read from a ring
 	lastSvc atomic.Int64
+	svcWake chan struct{} // a consumer subscribed: runService ticks again
 
 	mu          sync.Mutex
 	core        *fanout.Core
@@ -119,6 +128,7 @@ type Stream struct {
 	holdObs     prometheus.Observer // lease hold times (Metrics), or nil
 	lastExh     time.Time
 	lastShedLog time.Time
+	told        int // consumers last reported to OnConsumers
 
 	dispatches sync.Pool // of *dispatch, reused across core calls
 }
@@ -140,6 +150,7 @@ func newStream(srv *Server, cfg StreamConfig) (*Stream, error) {
 		rbuf:     make([]byte, ipc.MaxMessageSize),
 		caps:     cfg.Caps,
 		sessions: make(map[fanout.SubID]*session),
+		svcWake:  make(chan struct{}, 1),
 	}
 	poller, err := fdpass.NewPoller()
 	if err != nil {
@@ -188,9 +199,11 @@ func (st *Stream) Caps() ipc.Caps {
 // dispatch is what a core call asked for, to carry out after st.mu is
 // released: frames to free, skips to log, sessions with something to send.
 type dispatch struct {
-	frees   []func()
-	notices []fanout.Action
-	touched []*session
+	frees     []func()
+	notices   []fanout.Action
+	touched   []*session
+	consumers int // for OnConsumers, when tell
+	tell      bool
 }
 
 // dispatchLocked takes the core's actions: sends go to their session's
@@ -220,6 +233,11 @@ func (st *Stream) dispatchLocked() *dispatch {
 			}
 		}
 	}
+	// Every change of st.sessions is followed by a dispatch (subscribe,
+	// detach, the core's Close actions above).
+	if n := len(st.sessions); st.cfg.OnConsumers != nil && n != st.told {
+		st.told, d.consumers, d.tell = n, n, true
+	}
 	return d
 }
 
@@ -244,11 +262,16 @@ func (d *dispatch) finish(st *Stream) {
 			unsent, results = append(unsent, ss), append(results, r)
 		}
 	}
+	tell, n := d.tell, d.consumers
 	clear(d.frees)
 	clear(d.notices)
 	clear(d.touched)
-	d.frees, d.notices, d.touched = d.frees[:0], d.notices[:0], d.touched[:0]
+	d.frees, d.notices, d.touched, d.tell = d.frees[:0], d.notices[:0], d.touched[:0], false
 	st.dispatches.Put(d)
+	if tell {
+		st.cfg.OnConsumers(n)
+	}
+
 	for i, ss := range unsent {
 		st.settle(ss, results[i])
 	}
@@ -357,6 +380,15 @@ func (st *Stream) Reclaim() bool {
 func (st *Stream) DroppedAtSource() {
 	st.mu.Lock()
 	st.core.DropAtSource()
+	st.mu.Unlock()
+}
+
+// Unwatched tells the stream that its source produced n frames while no
+// consumer was subscribed and did not publish them (Core.Unwatched): they
+// count in Published and use up sequence numbers.
+func (st *Stream) Unwatched(n uint64) {
+	st.mu.Lock()
+	st.core.Unwatched(n)
 	st.mu.Unlock()
 }
 
@@ -580,6 +612,10 @@ func (st *Stream) subscribe(ss *session, w *ipc.Welcome) error {
 	}
 	st.mu.Unlock()
 	d.finish(st)
+	select {
+	case st.svcWake <- struct{}{}:
+	default: // a wake is pending
+	}
 	return nil
 }
 
@@ -663,14 +699,26 @@ func (st *Stream) serviceBeforePublish() { st.service() }
 // runService services the stream every interval when no frame did, so that
 // disconnects, releases and evictions are handled while the source is idle
 // or stalled. A dead consumer is therefore noticed within one frame period,
-// or within 1.5 intervals when no frames flow.
+// or within 1.5 intervals when no frames flow. While no consumer is
+// subscribed there is nothing to service and the ticker stops: a producer
+// at rest is not woken 1/interval times a second for nothing (each wake of
+// the Go runtime costs several context switches; see doc.go).
 func (st *Stream) runService(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	ticking := true
 	for {
+		if busy := st.Consumers() > 0; busy != ticking {
+			if ticking = busy; busy {
+				t.Reset(interval)
+			} else {
+				t.Stop()
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-st.svcWake:
 		case now := <-t.C:
 			if now.UnixNano()-st.lastSvc.Load() >= int64(interval/2) {
 				st.service()

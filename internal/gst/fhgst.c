@@ -111,22 +111,37 @@ fh_mono_base (GstElement * pipeline)
 /* ---------------------------------------------------------------------- */
 /* Samples and buffers.                                                    */
 
-GstSample *
-fh_appsink_pull (GstElement * appsink)
-{
-  return gst_app_sink_try_pull_sample (GST_APP_SINK (appsink), 0);
-}
+/* A watch on an appsink (SampleWatch in gst.go): its callbacks only count
+ * on an eventfd, so that GStreamer's streaming threads never run Go code.
+ *
+ * While idle (no consumer subscribed and nothing else wants the frames)
+ * the streaming thread pulls and drops each sample itself, as long as its
+ * caps are those Go saw last, and counts it: waking the Go runtime for a
+ * frame nobody reads cost more than the frame (each wake-up also wakes Go's
+ * sysmon, which then polls every 20 us). Every FH_UNWATCHED_SYNC dropped
+ * samples, Go is woken once to take the count. A sample with other caps
+ * ends idling: it is kept for Go (fh_watch_pull) and Go is woken. */
+#define FH_UNWATCHED_SYNC 30
 
-/* The appsink callbacks of fh_appsink_notify: they only count on an
- * eventfd, so that GStreamer's streaming threads never run Go code (why:
- * SampleWatch in gst.go). */
+struct _FhWatch
+{
+  GstElement *appsink;          /* borrowed: the run holds the pipeline */
+  int efd;                      /* borrowed: the Go side owns and closes it */
+  GMutex lock;                  /* guards the fields below */
+  gboolean idle;
+  GstCaps *caps;                /* while idle: the caps a sample may have to be dropped */
+  GstSample *held;              /* a sample that ended idling, for Go */
+  guint64 unwatched;            /* dropped, not yet taken by Go */
+  guint since_sync;
+};
+
 static void
-fh_notify (gpointer data)
+fh_notify (int efd)
 {
   const uint64_t one = 1;
   ssize_t n;
   do {
-    n = write (GPOINTER_TO_INT (data), &one, sizeof one);
+    n = write (efd, &one, sizeof one);
   } while (n < 0 && errno == EINTR);
   /* EAGAIN means the counter is already non-zero: the reader is due. */
 }
@@ -134,30 +149,107 @@ fh_notify (gpointer data)
 static GstFlowReturn
 fh_notify_sample (GstAppSink * sink, gpointer data)
 {
-  fh_notify (data);
+  FhWatch *w = data;
+  gboolean wake = TRUE;
+
+  g_mutex_lock (&w->lock);
+  if (w->idle && w->held == NULL) {
+    GstSample *s = gst_app_sink_try_pull_sample (sink, 0);
+    if (s != NULL) {
+      GstCaps *caps = gst_sample_get_caps (s);
+      if (caps == w->caps || (caps != NULL && w->caps != NULL
+              && gst_caps_is_equal (caps, w->caps))) {
+        gst_sample_unref (s);
+        w->unwatched++;
+        wake = ++w->since_sync >= FH_UNWATCHED_SYNC;
+        if (wake)
+          w->since_sync = 0;
+      } else {
+        w->held = s;
+        w->idle = FALSE;
+        gst_clear_caps (&w->caps);
+      }
+    }
+  }
+  g_mutex_unlock (&w->lock);
+  if (wake)
+    fh_notify (w->efd);
   return GST_FLOW_OK;
 }
 
 static void
 fh_notify_eos (GstAppSink * sink, gpointer data)
 {
-  fh_notify (data);
+  FhWatch *w = data;
+  fh_notify (w->efd);
 }
 
-/* fh_appsink_notify makes the appsink count every queued sample and its EOS
- * on efd; efd < 0 removes the callbacks. */
-void
-fh_appsink_notify (GstElement * appsink, int efd)
+static void
+fh_watch_free (gpointer data)
+{
+  FhWatch *w = data;
+  if (w->held)
+    gst_sample_unref (w->held);
+  gst_clear_caps (&w->caps);
+  g_mutex_clear (&w->lock);
+  g_free (w);
+}
+
+FhWatch *
+fh_watch_new (GstElement * appsink, int efd)
 {
   GstAppSinkCallbacks cb = { 0 };
-  if (efd < 0) {
-    gst_app_sink_set_callbacks (GST_APP_SINK (appsink), &cb, NULL, NULL);
-    return;
-  }
+  FhWatch *w = g_new0 (FhWatch, 1);
+  w->appsink = appsink;
+  w->efd = efd;
+  g_mutex_init (&w->lock);
   cb.new_sample = fh_notify_sample;
   cb.eos = fh_notify_eos;
-  gst_app_sink_set_callbacks (GST_APP_SINK (appsink), &cb,
-      GINT_TO_POINTER (efd), NULL);
+  /* The appsink owns w from here: it frees it when the callbacks are
+   * replaced (fh_watch_close) or the appsink is finalized. */
+  gst_app_sink_set_callbacks (GST_APP_SINK (appsink), &cb, w, fh_watch_free);
+  return w;
+}
+
+void
+fh_watch_close (FhWatch * w)
+{
+  GstAppSinkCallbacks cb = { 0 };
+  gst_app_sink_set_callbacks (GST_APP_SINK (w->appsink), &cb, NULL, NULL);
+}
+
+GstSample *
+fh_watch_pull (FhWatch * w)
+{
+  GstSample *s;
+  g_mutex_lock (&w->lock);
+  s = w->held;
+  w->held = NULL;
+  g_mutex_unlock (&w->lock);
+  return s ? s : gst_app_sink_try_pull_sample (GST_APP_SINK (w->appsink), 0);
+}
+
+void
+fh_watch_set_idle (FhWatch * w, GstSample * last)
+{
+  g_mutex_lock (&w->lock);
+  gst_clear_caps (&w->caps);
+  w->idle = last != NULL;
+  if (last != NULL && gst_sample_get_caps (last) != NULL)
+    w->caps = gst_caps_ref (gst_sample_get_caps (last));
+  w->since_sync = 0;
+  g_mutex_unlock (&w->lock);
+}
+
+guint64
+fh_watch_take_unwatched (FhWatch * w)
+{
+  guint64 n;
+  g_mutex_lock (&w->lock);
+  n = w->unwatched;
+  w->unwatched = 0;
+  g_mutex_unlock (&w->lock);
+  return n;
 }
 
 int

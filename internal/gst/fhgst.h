@@ -62,8 +62,12 @@ void fh_run_dispose (gpointer obj);
 int64_t fh_mono_base (GstElement * pipeline);
 
 /* Samples: pulled samples are owned by the caller (fh_sample_unref). */
-GstSample *fh_appsink_pull (GstElement * appsink);
-void fh_appsink_notify (GstElement * appsink, int efd);
+typedef struct _FhWatch FhWatch;
+FhWatch *fh_watch_new (GstElement * appsink, int efd);
+void fh_watch_close (FhWatch * w);
+GstSample *fh_watch_pull (FhWatch * w);
+void fh_watch_set_idle (FhWatch * w, GstSample * last);
+guint64 fh_watch_take_unwatched (FhWatch * w);
 int fh_appsink_is_eos (GstElement * appsink);
 void fh_sample_unref (GstSample * s);
 GstBuffer *fh_sample_buffer_ref (GstSample * s);

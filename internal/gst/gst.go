@@ -13,6 +13,7 @@ import (
 	"os"
 	"runtime/cgo"
 	"strings"
+	"sync"
 	"unsafe"
 
 	gogst "github.com/go-gst/go-gst/gst"
@@ -185,16 +186,6 @@ func (e *Element) RequestKeyUnit() bool { return C.fh_request_key_unit(e.e) != 0
 // it in PLAYING.
 func (e *Element) MonoBase() int64 { return int64(C.fh_mono_base(e.e)) }
 
-// PullSample takes the sample an appsink holds, without waiting; nil when
-// none is queued. The caller owns the sample and must Unref it.
-func (e *Element) PullSample() *Sample {
-	s := C.fh_appsink_pull(e.e)
-	if s == nil {
-		return nil
-	}
-	return &Sample{s: s}
-}
-
 // IsEOS reports whether an appsink received EOS and has no sample queued.
 func (e *Element) IsEOS() bool { return C.fh_appsink_is_eos(e.e) != 0 }
 
@@ -205,15 +196,24 @@ func (e *Element) IsEOS() bool { return C.fh_appsink_is_eos(e.e) != 0 }
 // from a foreign thread wakes the Go runtime's sysmon, which then polls
 // every 20 µs while the callback runs; with the producer publishing from
 // the callback that cost more CPU per consumer than the fan-out itself.)
+//
+// While idle (SetIdle) the streaming thread drops the samples itself
+// instead, as long as their caps stay those of the last sample Go handled,
+// and counts them (TakeUnwatched): a producer with nobody to serve does
+// not wake the Go runtime for each frame. It still wakes the waiting
+// goroutine every 30 dropped samples, so that the count is taken, and at
+// once for a sample with other caps, which ends idling and is the next
+// Pull.
 type SampleWatch struct {
-	e *Element
-	f *os.File
+	f  *os.File
+	mu sync.Mutex
+	w  *C.FhWatch // shared with the appsink's callbacks; nil once freed (Wait after Close)
 }
 
 // WatchSamples replaces an appsink's callbacks by a SampleWatch. The
-// caller reads the samples with PullSample after each Wait, and must Close
-// the watch once the pipeline is in NULL (its streaming threads ended),
-// never before: the streaming thread writes to the eventfd.
+// caller reads the samples with Pull after each Wait, and must Close the
+// watch once the pipeline is in NULL (its streaming threads ended), never
+// before: the streaming thread writes to the eventfd.
 func (e *Element) WatchSamples() (*SampleWatch, error) {
 	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
@@ -222,26 +222,84 @@ func (e *Element) WatchSamples() (*SampleWatch, error) {
 	// Non-blocking: os.NewFile puts it in the netpoller, and Close wakes
 	// a pending Wait.
 	f := os.NewFile(uintptr(fd), "appsink-notify")
-	C.fh_appsink_notify(e.e, C.int(fd))
-	return &SampleWatch{e: e, f: f}, nil
+	return &SampleWatch{w: C.fh_watch_new(e.e, C.int(fd)), f: f}, nil
+}
+
+// free removes the appsink's callbacks, which frees what they shared with
+// the watch (a sample that ended idling, the caps). The other methods do
+// nothing after it.
+func (w *SampleWatch) free() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.w != nil {
+		C.fh_watch_close(w.w)
+		w.w = nil
+	}
 }
 
 // Wait blocks until the appsink queued a sample or reached EOS since the
-// previous Wait returned, or the watch was closed (an error wrapping
-// os.ErrClosed). A Wait that returns nil may find nothing new to pull: the
-// previous round pulled what this signal announced.
+// previous Wait returned, the idle streaming thread has a count to take,
+// or the watch was closed (an error wrapping os.ErrClosed). A Wait that
+// returns nil may find nothing new to pull: the previous round pulled what
+// this signal announced. After an error the watch's appsink callbacks are
+// gone and Pull returns nil.
 func (w *SampleWatch) Wait() error {
 	var b [8]byte
 	_, err := w.f.Read(b[:])
+	if err != nil {
+		w.free()
+	}
 	return err
 }
 
-// Close removes the appsink's callbacks and closes the eventfd; a pending
-// Wait returns. Call it after the pipeline reached NULL.
-func (w *SampleWatch) Close() error {
-	C.fh_appsink_notify(w.e.e, -1)
-	return w.f.Close()
+// Pull takes the next sample, without waiting: the one that ended idling,
+// else the appsink's; nil when none is queued. The caller owns the sample
+// and must Unref it.
+func (w *SampleWatch) Pull() *Sample {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.w == nil {
+		return nil
+	}
+	s := C.fh_watch_pull(w.w)
+	if s == nil {
+		return nil
+	}
+	return &Sample{s: s}
 }
+
+// SetIdle starts idling with last, the sample just handled (its caps are
+// those a sample may have to be dropped), or ends it when last is nil.
+// The streaming thread may already have dropped the sample after last.
+// It may be called from any goroutine, also after Close.
+func (w *SampleWatch) SetIdle(last *Sample) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case w.w == nil:
+	case last == nil:
+		C.fh_watch_set_idle(w.w, nil)
+	default:
+		C.fh_watch_set_idle(w.w, last.s)
+	}
+}
+
+// TakeUnwatched returns how many samples the streaming thread dropped
+// while idle since the previous call.
+func (w *SampleWatch) TakeUnwatched() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.w == nil {
+		return 0
+	}
+	return uint64(C.fh_watch_take_unwatched(w.w))
+}
+
+// Close closes the eventfd: a pending Wait returns an error, and the
+// goroutine that waits ends the watch (its next Wait does, if none is
+// pending). Call it after the pipeline reached NULL, so that no streaming
+// thread writes to the eventfd.
+func (w *SampleWatch) Close() error { return w.f.Close() }
 
 // PushSample queues s's buffer and caps on an appsrc (which takes its own
 // reference to the buffer) and returns the GstFlowReturn.

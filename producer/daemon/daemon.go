@@ -226,7 +226,7 @@ func runMedia(ctx context.Context, o Options, srv *producer.Server, metrics *pro
 	log.Info("media pipeline", "pipeline", p.Describe())
 	err = p.Run(ctx)
 	s := p.Stats()
-	log.Info("pipeline stopped", "raw_frames", s.RawFrames, "h264_frames", s.H264Frames, "copied_frames", s.CopiedFrames,
+	log.Info("pipeline stopped", "raw_frames", s.RawFrames, "unwatched_frames", s.UnwatchedFrames, "h264_frames", s.H264Frames, "copied_frames", s.CopiedFrames,
 		"raw_dropped", s.RawDropped, "encoder_busy", s.EncoderBusy, "encoder_skipped", s.EncoderSkipped, "h264_too_large", s.H264Dropped,
 		"restarts", s.Restarts)
 	if errors.Is(err, context.Canceled) {

@@ -352,6 +352,17 @@ func (c *Core) DropAtSource() {
 	c.ctr.DroppedExhausted++
 }
 
+// Unwatched records n frames the source produced and did not publish
+// because no subscriber was attached (a GStreamer source drops them on its
+// streaming thread rather than wake the producer for nobody). They count
+// as published and use up their sequence numbers, as a Publish with no
+// subscriber would: a subscriber that attached while they were dropped
+// sees them as a gap, which they are for it.
+func (c *Core) Unwatched(n uint64) {
+	c.seq += n
+	c.ctr.Published += n
+}
+
 // NextSeq is the sequence number the next Publish assigns.
 func (c *Core) NextSeq() uint64 { return c.seq + 1 }
 

@@ -61,3 +61,19 @@ func FuzzCore(f *testing.F) {
 		}
 	})
 }
+
+// TestUnwatched: frames the source dropped while nobody was subscribed
+// count as published and use up sequence numbers.
+func TestUnwatched(t *testing.T) {
+	c, err := New(Config{Capacity: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Unwatched(30)
+	if got := c.NextSeq(); got != 31 {
+		t.Errorf("NextSeq after 30 unwatched = %d, want 31", got)
+	}
+	if got := c.Stats().Published; got != 30 {
+		t.Errorf("Published = %d, want 30", got)
+	}
+}

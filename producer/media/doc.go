@@ -48,6 +48,21 @@
 // outstanding buffers), for a foreign pool (a camera driver's) framehub keeps
 // its lease references below the pool's maximum minus a reserve.
 //
+// # At rest
+//
+// Samples reach Go through an eventfd and one goroutine per appsink
+// (fhgst.SampleWatch), never on GStreamer's threads. Each wake-up of the Go
+// runtime costs several context switches (its sysmon thread leaves its idle
+// sleep and polls every 20 µs while anything runs), so a pipeline without an
+// encoder whose raw stream has no consumer lets the appsink's streaming
+// thread drop the frames itself while their caps stay the same
+// (SampleWatch.SetIdle), counting them (Stats.UnwatchedFrames, published on
+// the raw stream's counters once a second). The raw stream's OnConsumers
+// ends idling when a consumer subscribes; a caps change ends it too. With
+// idling and the stream's service ticker stopped while no consumer is
+// subscribed, the producer at rest costs about what `videotestsrc ! shmsink`
+// does (docs/BENCHMARKS.md).
+//
 // # Failures
 //
 // A pipeline error (camera unplugged, negotiation failure) or end of stream

@@ -24,18 +24,49 @@ const foreignReserve = encSrcQueue + 2
 // through w, rather than on GStreamer's streaming thread (why:
 // fhgst.SampleWatch). The appsink's queue (max-buffers) still holds the
 // source back when the goroutine falls behind.
-func pump(sink *fhgst.Element, w *fhgst.SampleWatch, handle func(*fhgst.Sample), eos func()) {
+//
+// idle, when not nil, lets the streaming thread drop the samples nobody
+// wants (SampleWatch.SetIdle): after each sample, when idle.wanted says no
+// consumer or encoder takes them, and until the next sample it is given
+// (whoever subscribes ends idling, see Pipeline.onRawConsumers). What was
+// dropped so is passed to idle.unwatched.
+func pump(sink *fhgst.Element, w *fhgst.SampleWatch, handle func(*fhgst.Sample), eos func(), idle *idler) {
 	atEOS := false
 	for w.Wait() == nil {
-		for s := sink.PullSample(); s != nil; s = sink.PullSample() {
+		for s := w.Pull(); s != nil; s = w.Pull() {
 			handle(s)
+			if idle != nil && !idle.wanted() {
+				w.SetIdle(s)
+				// A consumer that subscribed before SetIdle may have found
+				// the watch not idle yet: look again.
+				if idle.wanted() {
+					w.SetIdle(nil)
+				}
+			}
 			s.Unref()
+		}
+		if idle != nil {
+			if n := w.TakeUnwatched(); n > 0 {
+				idle.unwatched(n)
+				// Woken for the count (once a second): idling ends here
+				// at the latest should a subscription have been missed.
+				if idle.wanted() {
+					w.SetIdle(nil)
+				}
+			}
 		}
 		if eos != nil && !atEOS && sink.IsEOS() {
 			atEOS = true
 			eos()
 		}
 	}
+}
+
+// idler is what pump needs to let a sink's samples be dropped while nobody
+// wants them.
+type idler struct {
+	wanted    func() bool    // someone takes the frames now
+	unwatched func(n uint64) // n frames were dropped on the streaming thread
 }
 
 // onRawEOS ends the encoder's input when the source ends, so that the

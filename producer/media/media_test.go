@@ -149,7 +149,7 @@ func TestZeroCopyTestSource(t *testing.T) {
 func TestHeldBuffersFollowLeases(t *testing.T) {
 	h := newHarness(t, Config{Width: 320, Height: 240, Encoder: EncoderNone, RawPoolMax: 16})
 	h.run()
-	testutil.WaitUntil(t, waitTimeout, func() bool { return h.p.Stats().RawFrames > 5 }, "frames flow")
+	testutil.WaitUntil(t, waitTimeout, func() bool { st := h.p.Stats(); return st.RawFrames+st.UnwatchedFrames > 5 }, "frames flow")
 	require.LessOrEqual(t, h.p.Stats().HeldBuffers, uint64(1), "nobody holds a lease")
 
 	// A consumer that does not read holds its whole budget.
@@ -171,6 +171,38 @@ func TestHeldBuffersFollowLeases(t *testing.T) {
 	testutil.WaitUntil(t, waitTimeout, func() bool { return h.p.Stats().HeldBuffers <= 1 }, "buffers released with the leases, have %+v", h.p.Stats())
 }
 
+// TestIdleWithoutConsumers: without an encoder and without a raw
+// consumer the frames never enter Go (fhgst.SampleWatch.SetIdle) but are
+// counted, also as published on the raw stream; a consumer that subscribes
+// is served at once, with consecutive sequence numbers, and idling resumes
+// when it leaves.
+func TestIdleWithoutConsumers(t *testing.T) {
+	h := newHarness(t, Config{Width: 320, Height: 240, Encoder: EncoderNone})
+	h.run()
+	// The streaming thread hands over its count every 30 frames.
+	testutil.WaitUntil(t, waitTimeout, func() bool { return h.p.Stats().UnwatchedFrames >= 60 }, "frames dropped while idle, have %+v", h.p.Stats())
+	st := h.p.Stats()
+	require.LessOrEqual(t, st.RawFrames, uint64(2), "frames before idling: the first, or one more after a caps change")
+	pub := h.p.raw.Stats().Published
+	require.GreaterOrEqual(t, pub, st.RawFrames+st.UnwatchedFrames, "unwatched frames count as published")
+
+	c := h.dial(sdk.Options{Stream: StreamRaw, MaxInFlight: 4})
+	var last uint64
+	for i := range 20 {
+		f := next(t, c)
+		if i > 0 {
+			require.Equal(t, last+1, f.Seq(), "frame %d: no gap while subscribed", i)
+		}
+		last = f.Seq()
+		f.Release()
+	}
+	require.Positive(t, h.p.Stats().RawFrames-st.RawFrames, "frames published to the consumer")
+	require.NoError(t, c.Close())
+
+	u := h.p.Stats().UnwatchedFrames
+	testutil.WaitUntil(t, waitTimeout, func() bool { return h.p.Stats().UnwatchedFrames >= u+60 }, "idle again after the consumer left, have %+v", h.p.Stats())
+}
+
 // TestRestartAfterError: a source that fails every 10 buffers is restarted
 // with backoff, forever, and frames flow again each time.
 func TestRestartAfterError(t *testing.T) {
@@ -178,7 +210,7 @@ func TestRestartAfterError(t *testing.T) {
 		Source:   "launch:videotestsrc is-live=true ! identity name=flaky error-after=10",
 		RetryMin: 20 * time.Millisecond, RetryMax: 80 * time.Millisecond})
 	h.run()
-	testutil.WaitUntil(t, waitTimeout, func() bool { st := h.p.Stats(); return st.Restarts >= 2 && st.RawFrames >= 25 }, "restarts and frames, have %+v", h.p.Stats())
+	testutil.WaitUntil(t, waitTimeout, func() bool { st := h.p.Stats(); return st.Restarts >= 2 && st.RawFrames+st.UnwatchedFrames >= 25 }, "restarts and frames, have %+v", h.p.Stats())
 	require.Contains(t, h.p.Stats().LastError, "flaky")
 }
 

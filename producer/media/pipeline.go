@@ -29,6 +29,11 @@ type Stats struct {
 	Restarts        uint64 // pipeline restarts after an error or end of stream
 	KeyframesForced uint64 // force-key-unit events sent to the encoder
 	RawDropped      uint64 // raw frames dropped at the source: buffer pool at its limit
+	// Raw frames the source produced while nobody wanted them (no raw
+	// consumer, no encoder), dropped on GStreamer's streaming thread
+	// without entering Go (fhgst.SampleWatch.SetIdle). The raw stream
+	// counts them as published (framehub_producer_frames_total).
+	UnwatchedFrames uint64
 	H264Dropped     uint64 // access units dropped: larger than H264SlabSize
 	// Raw frames published and pushed to the encoder that never became
 	// access units: replaced in the encoder's input queue while it was
@@ -40,9 +45,9 @@ type Stats struct {
 }
 
 type counters struct {
-	raw, h264, zeroCopy, adopted, copied, restarts, keyframes, rawDropped, h264Dropped atomic.Uint64
-	stamped, unstamped                                                                 atomic.Uint64 // a Sink's Stamp option
-	held                                                                               atomic.Int64
+	raw, h264, zeroCopy, adopted, copied, restarts, keyframes, rawDropped, h264Dropped, unwatched atomic.Uint64
+	stamped, unstamped                                                                            atomic.Uint64 // a Sink's Stamp option
+	held                                                                                          atomic.Int64
 }
 
 // Pipeline runs the GStreamer media pipeline of a producer: a camera (or
@@ -65,6 +70,7 @@ type Pipeline struct {
 	ledger   encoderLedger // raw frames the encoder never encoded
 
 	running   atomic.Bool
+	rawWatch  atomic.Pointer[fhgst.SampleWatch] // the running raw sink's, when it may idle (onRawConsumers)
 	closeOnce sync.Once
 	closeErr  error
 
@@ -135,7 +141,8 @@ func New(cfg Config, srv *producer.Server) (*Pipeline, error) {
 	}
 	p.raw, err = srv.AddStream(producer.StreamConfig{
 		Name: StreamRaw, Pool: p.rawPool, Capacity: cfg.RawPoolMax, Reserve: cfg.RawReserve,
-		Caps: producer.RawCaps(layout, uint32(cfg.FPSNum), uint32(cfg.FPSDen)),
+		Caps:        producer.RawCaps(layout, uint32(cfg.FPSNum), uint32(cfg.FPSDen)),
+		OnConsumers: p.onRawConsumers,
 	})
 	if err == nil && enc != "" {
 		p.h264, err = srv.AddStream(producer.StreamConfig{
@@ -178,7 +185,7 @@ func (p *Pipeline) Stats() Stats {
 		RawFrames: c.raw.Load(), H264Frames: c.h264.Load(), ZeroCopyFrames: c.zeroCopy.Load(),
 		AdoptedFrames: c.adopted.Load(), CopiedFrames: c.copied.Load(), HeldBuffers: uint64(max(0, c.held.Load())),
 		Restarts: c.restarts.Load(), KeyframesForced: c.keyframes.Load(), RawDropped: c.rawDropped.Load(),
-		H264Dropped: c.h264Dropped.Load(), LastError: last, RawSurfaces: p.reg.surfaces(),
+		H264Dropped: c.h264Dropped.Load(), UnwatchedFrames: c.unwatched.Load(), LastError: last, RawSurfaces: p.reg.surfaces(),
 	}
 }
 
@@ -414,15 +421,27 @@ func (p *Pipeline) start() (*run, error) {
 	if err := r.rawSink.InstallAllocationProbe(p.cfg.RawPoolMin, p.cfg.RawPoolMax); err != nil {
 		return fail(fmt.Errorf("media: %w", err))
 	}
-	if err := r.startPump(r.rawSink, r.handleRaw, r.onRawEOS); err != nil {
-		return fail(err)
-	}
 	if p.h264 != nil {
 		r.encSrc, r.enc, r.h264Sink = pipe.Element(elemEncSrc), pipe.Element(elemEncoder), pipe.Element(elemH264Sink)
 		if r.encSrc == nil || r.enc == nil || r.h264Sink == nil {
 			return fail(fmt.Errorf("media: pipeline lacks %s, %s or %s", elemEncSrc, elemEncoder, elemH264Sink))
 		}
-		if err := r.startPump(r.h264Sink, r.handleH264, nil); err != nil {
+	}
+	var idle *idler
+	if r.encSrc == nil {
+		// Without an encoder the raw frames are only for the raw stream's
+		// consumers: while it has none, they need not enter Go at all.
+		idle = &idler{wanted: func() bool { return p.raw.Consumers() > 0 }, unwatched: r.unwatched}
+	}
+	rawWatch, err := r.startPump(r.rawSink, r.handleRaw, r.onRawEOS, idle)
+	if err != nil {
+		return fail(err)
+	}
+	if idle != nil {
+		p.rawWatch.Store(rawWatch)
+	}
+	if p.h264 != nil {
+		if _, err := r.startPump(r.h264Sink, r.handleH264, nil, nil); err != nil {
 			return fail(err)
 		}
 		p.mu.Lock()
@@ -443,14 +462,31 @@ func (p *Pipeline) start() (*run, error) {
 }
 
 // startPump starts the goroutine that reads sink's samples (see pump).
-func (r *run) startPump(sink *fhgst.Element, handle func(*fhgst.Sample), eos func()) error {
+func (r *run) startPump(sink *fhgst.Element, handle func(*fhgst.Sample), eos func(), idle *idler) (*fhgst.SampleWatch, error) {
 	w, err := sink.WatchSamples()
 	if err != nil {
-		return fmt.Errorf("media: %w", err)
+		return nil, fmt.Errorf("media: %w", err)
 	}
 	r.watches = append(r.watches, w)
-	r.pumps.Go(func() { pump(sink, w, handle, eos) })
-	return nil
+	r.pumps.Go(func() { pump(sink, w, handle, eos, idle) })
+	return w, nil
+}
+
+// unwatched counts n raw frames the raw sink's streaming thread dropped
+// while the raw stream had no consumer and no encoder took them.
+func (r *run) unwatched(n uint64) {
+	r.frames.Add(n)
+	r.p.ctr.unwatched.Add(n)
+	r.p.raw.Unwatched(n)
+}
+
+// onRawConsumers ends the raw sink's idling when a consumer subscribed
+// (pump starts it again once none is left). It is the raw stream's
+// OnConsumers: a call is a wake-up, the count is read again.
+func (p *Pipeline) onRawConsumers(int) {
+	if w := p.rawWatch.Load(); w != nil && p.raw.Consumers() > 0 {
+		w.SetIdle(nil) // a no-op on the watch of a run that ended
+	}
 }
 
 // stop sets the pipeline to NULL, which joins its streaming threads, ends

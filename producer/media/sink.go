@@ -156,7 +156,9 @@ func (s *Sink) Attach(appsink *fhgst.Element) error {
 	}
 	s.el, s.watch, s.failed = appsink, w, false
 	s.r = nil
-	s.pumping.Go(func() { pump(appsink, w, s.publish, s.endOfStream) })
+	// No idling (SampleWatch.SetIdle) here: the application's pipeline
+	// decides what reaches the appsink, and every frame is published.
+	s.pumping.Go(func() { pump(appsink, w, s.publish, s.endOfStream, nil) })
 	return nil
 }
 
