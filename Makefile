@@ -8,19 +8,19 @@ GST_DIR := $(CURDIR)/build/gst
 APT_PACKAGES := ca-certificates gcc pkg-config python3 python3-msgpack \
 	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools \
-	gstreamer1.0-x gstreamer1.0-plugins-base-apps
+	gstreamer1.0-x gstreamer1.0-plugins-base-apps chromium fonts-liberation
 export GOFLAGS := -buildvcs=false
 # make soak DURATION=2h: how long the soak injects faults.
 DURATION ?= 30m
 # Fuzz targets of the inputs peers and web clients control (the admin
 # endpoints, metric labels), each fuzzed for ADMIN_FUZZTIME by make test
 # beyond its seed corpus (which every go test runs).
-ADMIN_FUZZ := FuzzGuard:./internal/admin FuzzAdminAPI:./consumers/snapshot FuzzAdminAPI:./consumers/recorder \
+ADMIN_FUZZ := FuzzGuard:./internal/admin FuzzAdminAPI:./consumers/snapshot FuzzAdminAPI:./consumers/recorder FuzzWebAPI:./consumers/web \
 	FuzzAdminAPI:./internal/supervisor FuzzPeerLabel:./producer
 ADMIN_FUZZTIME ?= 5s
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build gst test bench bench-peers bench-gpu demo chaos soak fuzz lint clean
+.PHONY: bench-atrest help deps build gst test bench bench-peers bench-gpu demo chaos soak fuzz lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -39,7 +39,7 @@ gst: deps ## build the GStreamer plugins framehubsrc and framehubsink into build
 test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-end
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
-	CGO_ENABLED=0 $(GO) build ./fdpass/... ./ipc/... ./lease/... ./sdk/... ./examples/consumer-go ./examples/plugin-motion ./consumers/streamer/... ./cmd/framehub-streamer
+	CGO_ENABLED=0 $(GO) build ./fdpass/... ./ipc/... ./lease/... ./sdk/... ./examples/consumer-go ./examples/plugin-motion ./consumers/streamer/... ./cmd/framehub-streamer ./consumers/web/... ./cmd/framehub-web
 	CGO_ENABLED=0 $(GO) build ./examples/consumer-cuda ./bench/gpu
 	$(GO) build ./examples/...
 	# go test ./... below also builds every Go example from a copy outside the module (examples/examples_test.go).
@@ -57,10 +57,14 @@ test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-
 	$(GO) build -o $(BIN)/ ./cmd/... ./examples/...
 	scripts/demo_check.sh
 
-bench: build ## run the benchmarks; reports in docs/bench/ (see docs/BENCHMARKS.md; ~12 minutes)
+bench: build ## run the benchmarks; reports in docs/bench/ (see docs/BENCHMARKS.md; ~17 minutes)
 	$(GO) build -o $(BIN)/ ./bench/consumer
 	$(GO) run ./bench/transport -bin $(BIN)
 	$(GO) run ./bench/snapshot
+	bench/atrest/run.sh -seconds 15 -repeats 5 $(BIN)
+
+bench-atrest: build ## the producer alone (no consumer, no encoder) against videotestsrc ! shmsink, 5 alternating runs (~5 minutes; docs/bench/atrest.md)
+	bench/atrest/run.sh -seconds 15 -repeats 5 $(BIN)
 
 demo: build ## the whole group under the supervisor: test camera, x264enc, memfd surfaces, recorder, RTSP, snapshots (DEMO_SECONDS=n to stop by itself)
 	@BIN=$(BIN) scripts/demo.sh

@@ -62,9 +62,13 @@ type StreamConfig struct {
 
 // FrameInfo is the per-frame metadata a source passes to Publish.
 type FrameInfo struct {
-	Offset, Size   uint32 // payload region in the surface; Size 0 means the whole surface
-	PTS, DTS, Dur  int64  // pipeline timestamps in ns, -1 when unknown
-	MonoNS, RealNS int64  // capture time; 0 means "now"
+	Offset, Size  uint32 // payload region in the surface; Size 0 means the whole surface
+	PTS, DTS, Dur int64  // pipeline timestamps in ns, -1 when unknown
+	// Capture time, CLOCK_MONOTONIC and CLOCK_REALTIME. MonoNS 0 means
+	// "now"; RealNS 0 means the wall-clock time of MonoNS (a frame that
+	// left the encoder 80 ms after its capture is stamped with its capture
+	// time on both clocks, not with the time it was published).
+	MonoNS, RealNS int64
 	Flags          uint32 // ipc.FlagKeyframe, ipc.FlagHeader...
 	Planes         []ipc.Plane
 	Meta           map[string][]byte
@@ -490,11 +494,14 @@ func (st *Stream) PublishRef(ref SurfaceRef, fi FrameInfo, free func()) int {
 func (st *Stream) publish(surf fanout.Surface, fi FrameInfo, free func()) int {
 	// Releases that arrived since the last frame free budget for this one.
 	st.serviceBeforePublish()
-	if fi.MonoNS == 0 {
-		fi.MonoNS = clock.Mono()
-	}
-	if fi.RealNS == 0 {
-		fi.RealNS = clock.Real()
+	if fi.MonoNS == 0 || fi.RealNS == 0 {
+		now := clock.Mono()
+		if fi.MonoNS == 0 {
+			fi.MonoNS = now
+		}
+		if fi.RealNS == 0 {
+			fi.RealNS = clock.Real() - (now - fi.MonoNS)
+		}
 	}
 	if fi.Size == 0 {
 		fi.Size = uint32(surf.Info.Size) - fi.Offset

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/framehub/framehub/internal/clock"
 	"github.com/framehub/framehub/internal/testutil"
 	"github.com/framehub/framehub/internal/testutil/producertest"
 	"github.com/framehub/framehub/producer"
@@ -88,4 +89,32 @@ func TestVanishedConsumerIsFinished(t *testing.T) {
 			return len(srv.Sessions()) == 0 && srv.Stats().Connections == 0
 		}, 5*time.Second, time.Millisecond, "round %d: sessions %v, connections %d", i, srv.Sessions(), srv.Stats().Connections)
 	}
+}
+
+// TestRealtimeIsCaptureTime: a frame published with only its capture time
+// on the monotonic clock (an encoded frame, published after the encoder)
+// carries the wall-clock time of that capture, not of its publication.
+func TestRealtimeIsCaptureTime(t *testing.T) {
+	log := testutil.Logger(t, slog.LevelError)
+	p := producertest.StartProducer(t, producertest.Options{Manual: true, PoolMax: 4, PoolName: "t",
+		Config: producer.Config{Logger: log}})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := sdk.Dial(ctx, p.Addr, sdk.Options{Logger: log})
+	require.NoError(t, err)
+	defer c.Close()
+
+	const age = 5 * time.Second
+	s, err := p.Stream.Acquire()
+	require.NoError(t, err)
+	captured := clock.Mono() - int64(age)
+	p.Stream.Publish(s, producer.FrameInfo{MonoNS: captured})
+	f, err := c.Next(ctx)
+	require.NoError(t, err)
+	defer f.Release()
+	require.Equal(t, captured, f.Capture())
+	// The wall clock of the capture is age before now; publication time
+	// would be now. A second of slack for a slow machine, well short of age.
+	require.InDelta(t, time.Now().Add(-age).UnixNano(), f.Realtime().UnixNano(), float64(time.Second),
+		"real_ns is the capture's wall-clock time")
 }

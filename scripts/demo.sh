@@ -2,7 +2,9 @@
 # make demo: the whole group under the supervisor on the embedded default —
 # GStreamer test camera, x264enc, memfd surfaces — with the recorder writing
 # to ./demo/recordings, the RTSP streamer at rtsp://127.0.0.1:8554/cam and the
-# snapshot service writing to ./demo/snapshots. Shows a live status line,
+# snapshot service writing to ./demo/snapshots, and framehub-web at
+# http://127.0.0.1:8889/ (the camera live in a browser, snapshots and
+# recordings). Shows a live status line,
 # takes a snapshot, and stops cleanly on Ctrl-C or after DEMO_SECONDS.
 set -euo pipefail
 BIN=$(cd "${BIN:-./bin}" && pwd)
@@ -29,10 +31,12 @@ if [ -n "${DEMO_PRIVATE:-}" ]; then
   rec_admin=unix:$DEMO/run/recorder.admin snap_admin=unix:$DEMO/run/snapshot.admin
   str_args='-rtsp-addr, "127.0.0.1:0", -udp-rtp-addr, "127.0.0.1:0", -admin, "127.0.0.1:0"' # its admin API takes host:port only
   str_admin=""
+  web_addr=127.0.0.1:0 web_admin=""
 else
   sup_admin=127.0.0.1:7700 prod_admin=127.0.0.1:7701 rec_admin=127.0.0.1:7702 snap_admin=127.0.0.1:7704
   str_args='-rtsp-addr, "127.0.0.1:8554", -admin, 127.0.0.1:7703'
   str_admin="admin: 127.0.0.1:7703"
+  web_addr=127.0.0.1:8889 web_admin="admin: 127.0.0.1:8889"
 fi
 
 cat >"$cfg" <<YAML
@@ -58,6 +62,10 @@ processes:
     binary: $BIN/framehub-snapshot
     args: [-socket, $sock, -dir, $DEMO/snapshots, -admin, $snap_admin]
     admin: $snap_admin
+  - name: web
+    binary: $BIN/framehub-web
+    args: [-addr, "$web_addr", -camera, "name=cam,socket=$sock,recordings=$DEMO/recordings,snapshots=$DEMO/snapshots,admin=$prod_admin"]
+    $web_admin
 YAML
 
 "$BIN/framehub-supervisor" -config "$cfg" 2>"$DEMO/supervisor.log" &
@@ -78,7 +86,7 @@ echo "framehub demo: config $cfg, logs $DEMO/supervisor.log"
 for _ in $(seq 200); do
   if "$BIN/framehubctl" status -addr "$sup_admin" --json 2>/dev/null | grep -q '"state": "ready"'; then
     ready=$("$BIN/framehubctl" status -addr "$sup_admin" --json 2>/dev/null | grep -c '"state": "ready"' || true)
-    [ "$ready" -ge 4 ] && break
+    [ "$ready" -ge 5 ] && break
   fi
   kill -0 "$sup" 2>/dev/null || { echo "the supervisor exited:"; tail -20 "$DEMO/supervisor.log"; exit 1; }
   sleep 0.25
@@ -93,7 +101,10 @@ else
 fi
 url=$(sed -n 's/.*msg="streamer serving" url=\(rtsp:[^ ]*\).*/\1/p' "$DEMO/supervisor.log" | tail -1)
 url=${url:-rtsp://127.0.0.1:8554/cam}
+web=$(sed -n 's/.*msg="web server listening" url=\(http:[^ ]*\).*/\1/p' "$DEMO/supervisor.log" | tail -1)
+web=${web:-http://127.0.0.1:8889/}
 cat <<TXT
+in a browser:       $web (live over WebRTC or LL-HLS, snapshots, recordings)
 watch the stream:   gst-launch-1.0 rtspsrc location=$url ! decodebin ! autovideosink
                     (or: vlc $url, ffplay $url)
 recordings:         $DEMO/recordings

@@ -23,4 +23,6 @@ done
 [ "$playable" -ge 1 ] || { echo "demo check: no recording plays (gst-discoverer-1.0)"; gst-discoverer-1.0 "${recs[0]}" || true; exit 1; }
 snaps=$(find demo/snapshots -name '*.jpg' -size +1k | wc -l)
 [ "$snaps" -ge 1 ] || { echo "demo check: no snapshot in demo/snapshots"; exit 1; }
-echo "demo check: ok ($playable playable recording(s) of ${#recs[@]}, $snaps snapshot(s))"
+grep -q 'msg="subscribed to the producer" camera=cam' demo/supervisor.log ||
+  { echo "demo check: framehub-web never subscribed to the producer"; grep -i 'web' demo/supervisor.log | tail -20; exit 1; }
+echo "demo check: ok ($playable playable recording(s) of ${#recs[@]}, $snaps snapshot(s), framehub-web live)"

@@ -308,7 +308,12 @@ func marshalFragment(seq uint32, info FragmentInfo, samples []fragSample, data [
 	w.u64(uint64(info.FirstReal))
 	w.u64(uint64(info.LastDTS))
 	w.close(fi)
+	w.moofMdat(seq, samples, data)
+	return w.b
+}
 
+// moofMdat appends the moof and mdat of samples whose AVCC bytes are data.
+func (w *boxes) moofMdat(seq uint32, samples []fragSample, data [][]byte) {
 	moof := w.open("moof")
 	mfhd := w.full("mfhd", 0, 0)
 	w.u32(seq)
@@ -345,5 +350,4 @@ func marshalFragment(seq uint32, info FragmentInfo, samples []fragSample, data [
 		w.b = append(w.b, d...)
 	}
 	w.close(mdat)
-	return w.b
 }

@@ -44,6 +44,7 @@ type Sample struct {
 	CTO      int32 // PTS − DTS, ticks
 	Size     uint32
 	Sync     bool
+	Offset   int64 // file offset of the sample's data (AVCC)
 }
 
 // End is the media time (ticks) after the segment's last sample.
@@ -337,10 +338,12 @@ func parseMoof(body []byte, moof, mdat box) (Fragment, error) {
 	if dataStart < mdat.body || dataStart+total > mdat.end {
 		return f, fmt.Errorf("samples at %d+%d outside mdat %d..%d", dataStart, total, mdat.body, mdat.end)
 	}
-	t := f.BaseTime
+	t, off := f.BaseTime, dataStart
 	for i := range f.Samples {
 		f.Samples[i].DTS = t
+		f.Samples[i].Offset = off
 		t += uint64(f.Samples[i].Duration)
+		off += int64(f.Samples[i].Size)
 	}
 	return f, nil
 }

@@ -234,7 +234,7 @@ func (g *grabber) serve(c *sdk.Client, f *sdk.Frame, due []*grabReq) {
 			g.log.Warn("send release", "err", err)
 		}
 	}
-	src, err := frameNV12(f, c.Caps())
+	src, err := FrameNV12(f, c.Caps())
 	type group struct {
 		r      *grabReq
 		reqs   []*grabReq
@@ -289,8 +289,9 @@ func (g *grabber) serve(c *sdk.Client, f *sdk.Frame, due []*grabReq) {
 	}
 }
 
-// frameNV12 returns the view of a raw frame's planes.
-func frameNV12(f *sdk.Frame, caps sdk.Caps) (NV12, error) {
+// FrameNV12 returns the view of a raw frame's planes, for an Encoder; it
+// is valid until f is released.
+func FrameNV12(f *sdk.Frame, caps sdk.Caps) (NV12, error) {
 	if caps.Format != "NV12" {
 		return NV12{}, fmt.Errorf("snapshot: the stream carries %q frames; snapshots need NV12", caps.Format)
 	}

@@ -306,7 +306,7 @@ func (s *Service) take(ctx context.Context, req Request) (Status, []byte, error)
 		return Status{}, nil, fmt.Errorf("%w at %s", ErrNotConnected, s.cfg.Producer)
 	}
 	fw, fh := s.grab.frameSize()
-	w, h, err := outputSize(req, fw, fh)
+	w, h, err := OutputSize(req, fw, fh)
 	if err != nil {
 		return Status{}, nil, err
 	}
@@ -371,8 +371,9 @@ func (s *Service) resolve(req Request) (Encoder, int, error) {
 	return nil, 0, fmt.Errorf("%w: unknown encoder %q (valid: %s, %s)", ErrInvalid, name, EncoderGo, EncoderGst)
 }
 
-// outputSize computes the snapshot size of req for a fw×fh frame.
-func outputSize(req Request, fw, fh int) (int, int, error) {
+// OutputSize computes the snapshot size of req (Scale, or Width and Height)
+// for a fw×fh frame; errors wrap ErrInvalid.
+func OutputSize(req Request, fw, fh int) (int, int, error) {
 	w, h := fw, fh
 	switch {
 	case req.Scale != 0 && (req.Width != 0 || req.Height != 0):

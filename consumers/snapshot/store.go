@@ -416,3 +416,40 @@ func newID() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
 	return hex.EncodeToString(b[:])
 }
+
+// Stored is a snapshot file found in a snapshot directory.
+type Stored struct {
+	ID    string    `json:"id"`
+	Taken time.Time `json:"taken"` // capture time of the frame
+	Bytes int64     `json:"bytes"`
+	Name  string    `json:"file"`
+}
+
+// ListStored returns the snapshots in dir, newest first: the files this
+// package wrote there (temporary files of writes in progress are not
+// listed).
+func ListStored(dir string) ([]Stored, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: read directory %s: %w", dir, err)
+	}
+	var out []Stored
+	for _, e := range ents {
+		name := e.Name()
+		if !snapshotName.MatchString(name) || !e.Type().IsRegular() {
+			continue
+		}
+		t, err := time.Parse("20060102T150405.000000000Z", name[:len("20060102T150405.000000000Z")])
+		if err != nil {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed by retention meanwhile
+		}
+		id := strings.TrimSuffix(name[len("20060102T150405.000000000Z")+1:], ".jpg")
+		out = append(out, Stored{ID: id, Taken: t, Bytes: fi.Size(), Name: name})
+	}
+	slices.SortFunc(out, func(a, b Stored) int { return strings.Compare(b.Name, a.Name) })
+	return out, nil
+}

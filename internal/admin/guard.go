@@ -115,13 +115,41 @@ func (g *Guard) Wrap(h http.Handler) http.Handler {
 	})
 }
 
-// check returns 0 for a request to pass, else the status code, a short
-// error and its reason.
-func (g *Guard) check(r *http.Request) (int, string, string) {
+// WrapView returns h behind the checks that protect a daemon's viewing
+// endpoints (framehub-web's live view, snapshots and recordings), which
+// need no token: Host must name this daemon (DNS rebinding), and a request
+// other than GET or HEAD (a WebRTC offer) must not come from another site.
+// Cross-site GETs pass, so that <img> and <video> tags of other pages can
+// show a camera; the browser does not let those pages read the bytes.
+// State-changing endpoints go through Wrap instead.
+func (g *Guard) WrapView(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		code, short, reason := g.checkHost(r)
+		if code == 0 && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			code, short, reason = checkOrigin(r)
+		}
+		if code != 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Cache-Control", "no-store")
+			w.WriteHeader(code)
+			_ = json.NewEncoder(w).Encode(map[string]string{"error": short, "reason": reason})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// checkHost is check's Host rule.
+func (g *Guard) checkHost(r *http.Request) (int, string, string) {
 	if !g.unix && !g.hostAllowed(r.Host) {
 		return http.StatusForbidden, "forbidden host", fmt.Sprintf("Host %q is not this daemon's address, localhost or an IP "+
 			"address (a web page reaching the admin endpoints through DNS rebinding?)", r.Host)
 	}
+	return 0, "", ""
+}
+
+// checkOrigin is check's cross-origin rule.
+func checkOrigin(r *http.Request) (int, string, string) {
 	if o := r.Header.Get("Origin"); o != "" && !sameOrigin(o, r.Host) {
 		return http.StatusForbidden, "cross-origin request", fmt.Sprintf("Origin %q is not this daemon's origin: requests "+
 			"from web pages of other sites are refused", o)
@@ -129,6 +157,18 @@ func (g *Guard) check(r *http.Request) (int, string, string) {
 	if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" && s != "none" {
 		return http.StatusForbidden, "cross-origin request", fmt.Sprintf("Sec-Fetch-Site %q: requests from web pages of "+
 			"other sites are refused", s)
+	}
+	return 0, "", ""
+}
+
+// check returns 0 for a request to pass, else the status code, a short
+// error and its reason.
+func (g *Guard) check(r *http.Request) (int, string, string) {
+	if code, short, reason := g.checkHost(r); code != 0 {
+		return code, short, reason
+	}
+	if code, short, reason := checkOrigin(r); code != 0 {
+		return code, short, reason
 	}
 	safe := r.Method == http.MethodGet || r.Method == http.MethodHead
 	if safe && (r.URL.Path == "/metrics" || r.URL.Path == "/healthz") {

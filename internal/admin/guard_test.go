@@ -284,3 +284,43 @@ func FuzzGuard(f *testing.F) {
 		require.True(t, open || (safe && public) || auth == "Bearer "+tok, "%+v passed without the token", q)
 	})
 }
+
+func TestGuardWrapView(t *testing.T) {
+	g, _ := testGuard(t, "127.0.0.1:8889", false)
+	const host = "127.0.0.1:8889"
+	cases := []struct {
+		name                       string
+		method, host, origin, site string
+		code                       int
+	}{
+		{"GET without a token", "GET", host, "", "", 0},
+		{"GET from another site's <img>", "GET", host, "", "cross-site", 0},
+		{"GET through DNS rebinding", "GET", "evil.example:8889", "", "", http.StatusForbidden},
+		{"WHEP offer of the page", "POST", host, "http://" + host, "same-origin", 0},
+		{"WHEP offer without browser headers", "POST", "localhost:8889", "", "", 0},
+		{"WHEP offer of another site", "POST", host, "http://evil.example", "cross-site", http.StatusForbidden},
+		{"WHEP offer, cross-site fetch metadata", "POST", host, "", "cross-site", http.StatusForbidden},
+		{"WHEP offer through DNS rebinding", "POST", "evil.example:8889", "http://evil.example:8889", "same-origin", http.StatusForbidden},
+	}
+	for _, c := range cases {
+		reached := false
+		h := g.WrapView(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { reached = true }))
+		r := httptest.NewRequest(c.method, "http://"+host+"/cam/whep", nil)
+		r.Host = c.host
+		if c.origin != "" {
+			r.Header.Set("Origin", c.origin)
+		}
+		if c.site != "" {
+			r.Header.Set("Sec-Fetch-Site", c.site)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if c.code == 0 {
+			require.True(t, reached, c.name)
+			continue
+		}
+		require.False(t, reached, c.name)
+		require.Equal(t, c.code, w.Code, c.name)
+		require.Contains(t, w.Body.String(), "reason", c.name)
+	}
+}
