@@ -4,6 +4,8 @@ GO ?= go
 BIN := $(CURDIR)/bin
 # make demo CAMERAS=n: the demo with n test cameras in one group.
 CAMERAS ?= 1
+# The GStreamer plugins framehubsrc and framehubsink (GST_PLUGIN_PATH=build/gst).
+GST_DIR := $(CURDIR)/build/gst
 # Debian packages the build, tests and demo need. Installed by `make deps` when missing.
 APT_PACKAGES := ca-certificates gcc pkg-config python3 python3-msgpack \
 	libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
@@ -20,7 +22,7 @@ ADMIN_FUZZ := FuzzGuard:./internal/admin FuzzAdminAPI:./consumers/snapshot FuzzA
 ADMIN_FUZZTIME ?= 5s
 
 .DEFAULT_GOAL := help
-.PHONY: bench-atrest help deps build test bench bench-peers bench-gpu demo chaos soak fuzz lint clean
+.PHONY: bench-atrest help deps build gst test bench bench-peers bench-gpu demo chaos soak fuzz lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,9 +31,12 @@ deps: ## install missing Debian packages (apt-get, with sudo when not root) and 
 	@scripts/deps.sh $(APT_PACKAGES)
 	@$(GO) mod download
 
-build: deps ## build every binary into ./bin
+build: deps gst ## build every binary into ./bin, and the GStreamer plugins into build/gst
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ ./cmd/... ./examples/...
+
+gst: deps ## build the GStreamer plugins framehubsrc and framehubsink into build/gst (use with GST_PLUGIN_PATH=build/gst)
+	scripts/build-gst.sh $(GST_DIR)
 
 test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-end
 	$(GO) vet ./...
@@ -43,7 +48,9 @@ test: deps ## run every test: unit, fuzz seed corpora, multi-process and end-to-
 	# Jetson NVMM adoption (build tag jetson): compiled and unit-tested here with a synthetic NVMM memory.
 	$(GO) vet -tags jetson ./internal/gst/ ./producer/media/
 	$(GO) test -tags jetson -count=1 -run 'NVMM|TestDescription' ./internal/gst/ ./producer/media/
-	$(GO) test -race -count=1 -timeout 20m ./...
+	# The GStreamer plugins: test/gstelem runs them with gst-launch-1.0.
+	scripts/build-gst.sh $(GST_DIR)
+	FRAMEHUB_GST_PLUGINS=$(GST_DIR) $(GO) test -race -count=1 -timeout 20m ./...
 	@for t in $(ADMIN_FUZZ); do \
 		echo "$(GO) test -run='^$$' -fuzz='^$${t%%:*}$$' -fuzztime=$(ADMIN_FUZZTIME) $${t#*:}"; \
 		$(GO) test -run='^$$' -fuzz="^$${t%%:*}$$" -fuzztime=$(ADMIN_FUZZTIME) -fuzzminimizetime=1s "$${t#*:}" || exit 1; \
@@ -76,7 +83,7 @@ bench-gpu: ## cross-build bench/gpu's bundle into ./bin/gpu-bench: copy it to a 
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -ldflags='-s -w' -o $(BIN)/gpu-bench/gpu ./bench/gpu
 	cp internal/gpuframe/kernels.h internal/gpuframe/kernels.cu internal/gpuframe/kernels.ptx bench/gpu/probe/probe.c bench/gpu/run.sh $(BIN)/gpu-bench/
 
-bench-peers: build ## framehub vs GStreamer shmsink/shmsrc (and unixfd when present), N = 1, 3, 6, hung consumer (~40 minutes)
+bench-peers: build ## framehub (Go consumers and framehubsrc) vs GStreamer shmsink/shmsrc (and unixfd when present), N = 1, 3, 6, hung consumer (~45 minutes)
 	$(GO) build -o $(BIN)/ ./bench/consumer
 	$(GO) run ./bench/peers -bin $(BIN)
 
@@ -87,5 +94,5 @@ lint: ## gofmt and go vet
 	@gofmt -l . | tee /dev/stderr | (! read)
 	$(GO) vet ./...
 
-clean: ## remove built binaries
-	rm -rf $(BIN)
+clean: ## remove built binaries and plugins
+	rm -rf $(BIN) $(GST_DIR)

@@ -1,6 +1,8 @@
 // Command peers compares framehub with GStreamer's shared-memory transports
 // (shmsink/shmsrc, with and without a copy, and unixfdsink/unixfdsrc when
-// installed) at 1920×1080 NV12 30 fps with 1, 3 and 6 consumers: CPU of every
+// installed), and framehub's own GStreamer consumer (framehubsrc, from
+// -gst-plugins) beside its Go one, at 1920×1080 NV12 30 fps with 1, 3 and
+// 6 consumers: CPU of every
 // process, the sharing overhead per consumer, frames and drops per consumer,
 // and what happens to the others when one consumer hangs (SIGSTOP). It writes
 // a markdown report, SVG charts beside it and the raw results (issue 9).
@@ -55,6 +57,8 @@ type system struct {
 	// Variant is a system measured only for its cost, beside the one it
 	// varies (no hung-consumer run).
 	Variant bool `json:"variant,omitempty"`
+	// env is added to a GStreamer consumer's environment (GST_PLUGIN_PATH).
+	env []string
 }
 
 // newSystem describes a system from its argv.
@@ -95,7 +99,9 @@ func shellJoin(argv []string) string {
 	return strings.Join(q, " ")
 }
 
-func systems(unixfd bool) []system {
+// systems are the systems to measure; gstPlugins is the directory of
+// framehub's GStreamer plugins ("" when they are not built: no framehubsrc).
+func systems(unixfd bool, gstPlugins string) []system {
 	caps := fmt.Sprintf("video/x-raw,format=NV12,width=%d,height=%d,framerate=30/1", width, height)
 	src := "videotestsrc is-live=true ! " + caps
 	shm := fmt.Sprintf("shmsink socket-path=P shm-size=%d wait-for-connection=false sync=false", 10*frameBytes)
@@ -120,6 +126,14 @@ func systems(unixfd bool) []system {
 	if unixfd {
 		s = append(s, newSystem("unixfdsink", false, gst(src+" ! unixfdsink socket-path=P sync=false"),
 			gstV("unixfdsrc socket-path=P ! "+caps+" ! "+sink), ""))
+	}
+	if gstPlugins != "" {
+		// framehub's GStreamer consumer on framehub's producer: counted like
+		// shmsrc's, by the same sink; like it (and framehub-notouch) it reads
+		// no pixel.
+		fs := variant(newSystem("framehubsrc", false, fhProd, gstV("framehubsrc socket=P ! "+sink), ""))
+		fs.env = []string{"GST_PLUGIN_PATH=" + gstPlugins}
+		s = append(s, fs)
 	}
 	return s
 }
@@ -173,6 +187,8 @@ func (b *bench) argv(template []string, sock string) []string {
 			a[i] = filepath.Join(b.bin, v)
 		case v == "P":
 			a[i] = sock
+		case v == "socket=P": // framehubsrc's property
+			a[i] = "socket=" + sock
 		default:
 			a[i] = strings.ReplaceAll(v, "socket-path=P", "socket-path="+sock)
 		}
@@ -235,6 +251,13 @@ type results struct {
 	Runs       []run         `json:"runs"`
 	Latency    []run         `json:"latency_runs"`   // latencySystem, N = 3
 	IPCBound   []run         `json:"ipc_bound_runs"` // ipcBoundSystem, N = 1
+	// Consumers are the numbers of consumers measured (-consumers); empty
+	// in results from before the flag: 0, 1, 3 and 6.
+	Consumers []int `json:"consumers,omitempty"`
+
+	// FramehubSrc says why framehubsrc was not measured, or "available".
+	FramehubSrc string `json:"framehubsrc,omitempty"`
+
 	// The machine's floor (bench/floor/floor.c), one of each per repeat:
 	// paced at 30 msg/s (consumer CPU per message) and back to back.
 	FloorPaced []map[string]float64 `json:"floor_paced"`
@@ -243,7 +266,13 @@ type results struct {
 	Hangs      []hangRun            `json:"hangs"`
 	Machine    string               `json:"machine"`
 	When       time.Time            `json:"when"`
+
+	// raw is the file the results are written to or read from (-results).
+	raw string
 }
+
+// defaultResults is -results' default.
+const defaultResults = "bench/peers/results.json"
 
 // procs owns every child process so that all of them die on any exit path.
 type procs struct {
@@ -317,7 +346,7 @@ func (b *bench) fatalf(format string, a ...any) {
 func main() {
 	binDir := flag.String("bin", "bin", "directory with framehub-producer and consumer")
 	out := flag.String("out", "docs/bench/peers.md", "report to write (SVG charts go beside it)")
-	raw := flag.String("results", "bench/peers/results.json", "raw results: written by a run, read by -from")
+	raw := flag.String("results", defaultResults, "raw results: written by a run, read by -from")
 	from := flag.Bool("from", false, "render the report from -results instead of measuring")
 	repeats := flag.Int("repeats", 3, "repeats per configuration (medians are reported)")
 	window := flag.Duration("window", 30*time.Second, "measurement window per run")
@@ -325,6 +354,8 @@ func main() {
 	hangWindow := flag.Duration("hang-window", 20*time.Second, "hung-consumer test: observe the others for this long after the stop")
 	only := flag.String("systems", "", "comma-separated systems to measure (default: all); a subset's report lacks what it left out")
 	runsOnly := flag.Bool("runs-only", false, "measure the N = 0, 1, 3, 6 runs only: no latency, IPC-bound, floor or hung-consumer runs")
+	nList := flag.String("consumers", "0,1,3,6", "comma-separated numbers of consumers to run each system with; 0 (the producer alone, which overhead is measured against) must be one")
+	gstDir := flag.String("gst-plugins", "build/gst", "directory with framehub's GStreamer plugins (make gst): adds the system framehubsrc")
 	beforeDir := flag.String("before", "", "directory with the framehub-producer and consumer of another build: adds the systems framehub@before and framehub-notouch@before, run by them, and a before/after table")
 	consume := flag.String("consume", "", "internal: act as a counting framehub consumer of this socket")
 	flag.Parse()
@@ -341,6 +372,7 @@ func main() {
 		if err := json.Unmarshal(data, &res); err != nil {
 			log.Fatal(err)
 		}
+		res.raw = *raw
 		if err := writeReport(&res, *out); err != nil {
 			log.Fatal(err)
 		}
@@ -376,7 +408,15 @@ func main() {
 		unixfd = fmt.Sprintf("`gst-inspect-1.0 unixfdsink` failed (%v): the element is not installed "+
 			"(unixfdsink/unixfdsrc appeared in GStreamer 1.24; this machine has %s)", unixfdErr, sysinfo.GStreamerVersion())
 	}
-	syss := systems(unixfdErr == nil)
+	gstPlugins, fhsrc := "", "available"
+	if dir, err := filepath.Abs(*gstDir); err != nil {
+		fhsrc = err.Error()
+	} else if _, err := os.Stat(filepath.Join(dir, "libgstframehubsrc.so")); err != nil {
+		fhsrc = fmt.Sprintf("not built (%v): `make gst` builds it", err)
+	} else {
+		gstPlugins = dir
+	}
+	syss := systems(unixfdErr == nil, gstPlugins)
 	if *beforeDir != "" {
 		before, err := filepath.Abs(*beforeDir)
 		if err != nil {
@@ -391,11 +431,15 @@ func main() {
 			log.Fatalf("-systems %q: none of these is a system here", *only)
 		}
 	}
+	ns, err := parseConsumers(*nList)
+	if err != nil {
+		log.Fatalf("-consumers %q: %v", *nList, err)
+	}
 	res := results{Command: "go run ./bench/peers " + strings.Join(os.Args[1:], " "), Repeats: *repeats, Window: *window,
-		Warmup: b.warmup, HangAfter: *hangAfter, HangWindow: *hangWindow, Systems: syss, UnixFD: unixfd,
-		Machine: sysinfo.Machine(), When: time.Now().UTC()}
+		Warmup: b.warmup, HangAfter: *hangAfter, HangWindow: *hangWindow, Systems: syss, UnixFD: unixfd, FramehubSrc: fhsrc,
+		Consumers: ns, Machine: sysinfo.Machine(), When: time.Now().UTC(), raw: *raw}
 	for r := 0; r < *repeats; r++ {
-		for _, n := range []int{0, 1, 3, 6} {
+		for _, n := range ns {
 			for _, s := range syss {
 				log.Printf("run %d/%d: %s, %d consumers", r+1, *repeats, s.Name, n)
 				res.Runs = append(res.Runs, b.run(s, n))
@@ -454,6 +498,30 @@ func main() {
 		b.fatalf("%v", err)
 	}
 	log.Printf("wrote %s and %s", *out, *raw)
+}
+
+// parseConsumers reads -consumers: distinct counts in 0..64, 0 among
+// them, returned in increasing order.
+func parseConsumers(list string) ([]int, error) {
+	var ns []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 || n > 64 {
+			return nil, fmt.Errorf("%q is not a number of consumers in 0..64", f)
+		}
+		if slices.Contains(ns, n) {
+			return nil, fmt.Errorf("%d given twice", n)
+		}
+		ns = append(ns, n)
+	}
+	if !slices.Contains(ns, 0) {
+		return nil, errors.New("0 is missing: the overhead per consumer is measured against the producer alone")
+	}
+	if len(ns) < 2 {
+		return nil, errors.New("no run with consumers")
+	}
+	slices.Sort(ns)
+	return ns, nil
 }
 
 // counter follows a consumer's stdout for "rendered: N, dropped: D" lines
@@ -525,6 +593,9 @@ func (b *bench) startConsumer(s system, sock string, counting bool, duration tim
 	default:
 		argv := b.argv(s.cons, sock)
 		c = exec.Command(argv[0], argv[1:]...)
+		if len(s.env) > 0 {
+			c.Env = append(os.Environ(), s.env...)
+		}
 	}
 	c.Stderr = os.Stderr
 	cons := consumer{cmd: c}

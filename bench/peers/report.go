@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/framehub/framehub/internal/chart"
@@ -39,6 +40,28 @@ func summarize(res *results, sys string, n int) stats {
 	st.prod, st.total, st.cons = median(prod), median(total), median(cons)
 	st.fps, st.frames, st.drops, st.p50, st.p99 = median(fpsv), median(frames), median(drops), median(p50), median(p99)
 	return st
+}
+
+// measured is the numbers of consumers the runs had, 0 included.
+func (res *results) measured() []int {
+	if len(res.Consumers) == 0 { // results from before -consumers
+		return []int{0, 1, 3, 6}
+	}
+	return res.Consumers
+}
+
+// counts is measured without 0: the rows and columns of the tables.
+func (res *results) counts() []int {
+	return slices.DeleteFunc(slices.Clone(res.measured()), func(n int) bool { return n == 0 })
+}
+
+// nList writes ns as "1, 3, 6" (sep ", ") or "1 / 3 / 6" (sep " / ").
+func nList(ns []int, sep string) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, sep)
 }
 
 // overhead is (total CPU with n consumers − producer alone) / n, % of a core.
@@ -75,7 +98,7 @@ func slope(x, y []float64) (b, se float64) {
 }
 
 // perConsumer is the slope of total CPU against N over every run of sys
-// (N = 0, 1, 3, 6, all repeats): the cost of one more consumer, % of a
+// (every N, all repeats): the cost of one more consumer, % of a
 // core, using all the runs at once rather than one difference of medians.
 func perConsumer(res *results, sys string) (b, se float64) {
 	return cpuSlope(res, sys, func(r run) float64 { return r.TotalCPU })
@@ -211,7 +234,7 @@ func writeReport(res *results, out string) error {
 	for _, s := range res.Systems {
 		names = append(names, s.Name)
 	}
-	ns := []int{1, 3, 6}
+	ns := res.counts()
 	var ov []chart.Series
 	for _, s := range names {
 		sr := chart.Series{Name: s}
@@ -248,7 +271,7 @@ func writeReport(res *results, out string) error {
 	if sr, ok := latencyCDF(res.Latency, "delivery, N=3"); ok {
 		ls = append(ls, sr)
 	}
-	for _, n := range []int{1, 3, 6} {
+	for _, n := range res.counts() {
 		var rs []run
 		for _, r := range res.Runs {
 			if r.System == "framehub" && r.N == n {
@@ -309,7 +332,11 @@ func render(res *results, ovName, hangName, latName string) string {
 	p("Produced by `%s` on %s. 1920×1080 NV12 at 30 fps; every figure is the median over %d repeat(s) (and over\n",
 		res.Command, res.When.Format("2006-01-02 15:04 MST"), res.Repeats)
 	p("consumers within a run); all configurations ran interleaved in one invocation. Window %v after %v of warm-up.\n", res.Window, res.Warmup)
-	p("Raw results: `bench/peers/results.json` (`go run ./bench/peers -from` renders this file from it).\n\n")
+	if res.raw == "" || res.raw == defaultResults {
+		p("Raw results: `bench/peers/results.json` (`go run ./bench/peers -from` renders this file from it).\n\n")
+	} else {
+		p("Raw results: `%s` (`go run ./bench/peers -from -results %s -out FILE` renders this file from it).\n\n", res.raw, res.raw)
+	}
 	p("## Machine\n\n%s\n", res.Machine)
 	renderHost(p, res)
 	p("## Systems\n\n")
@@ -321,6 +348,9 @@ func render(res *results, ovName, hangName, latName string) string {
 		p("measured (above).\n")
 	} else {
 		p("skipped: %s.\n", res.UnixFD)
+	}
+	if res.FramehubSrc != "" && res.FramehubSrc != "available" {
+		p("- **framehubsrc**: skipped: %s.\n", res.FramehubSrc)
 	}
 	p("\nP is a fresh socket path per run. `shmsink` copies each frame once into its shared-memory area unless the\n")
 	p("upstream buffer already lives there (videotestsrc allocates from shmsink's pool); `shmsink+copy` puts\n")
@@ -341,7 +371,7 @@ func render(res *results, ovName, hangName, latName string) string {
 	for _, s := range res.Systems {
 		a := summarize(res, s.Name, 0)
 		p("| %s | alone | %.1f%% | – | %.1f%% | – | – | – | – | – |\n", s.Name, a.prod, a.total)
-		for _, n := range []int{1, 3, 6} {
+		for _, n := range res.counts() {
 			st := summarize(res, s.Name, n)
 			o := overhead(res, s.Name, n)
 			lat := "n/a"
@@ -362,13 +392,15 @@ func render(res *results, ovName, hangName, latName string) string {
 	}
 	p("**Cost of one more consumer, all runs at once.** Each overhead above is a difference of two medians of a\n")
 	p("producer's CPU, which videotestsrc's own cost makes noisy at this scale. The slope of total CPU against N fitted\n")
-	p("by least squares over every run (N = 0, 1, 3, 6, all repeats) uses all %d runs of a system and gives its error:\n\n", 4*res.Repeats)
+	p("by least squares over every run (N = %s, all repeats) uses all %d runs of a system and gives its error:\n\n",
+		nList(res.measured(), ", "), len(res.measured())*res.Repeats)
 	p("| system | CPU per added consumer (slope ± standard error) | µs per frame |\n|---|---|---|\n")
 	for _, s := range res.Systems {
 		b, se := perConsumer(res, s.Name)
 		p("| %s | %.2f%% ± %.2f%% of a core | %.0f ± %.0f |\n", s.Name, b, se, usPerFrame(b), usPerFrame(se))
 	}
 	p("\n")
+	renderGstConsumer(p, res)
 
 	p("## Hung consumer\n\n")
 	if len(res.Hangs) == 0 {
@@ -391,6 +423,10 @@ func render(res *results, ovName, hangName, latName string) string {
 	p("\n![healthy consumers' frames/s after the hang](%s)\n\n", hangName)
 
 	renderBeforeAfter(p, res)
+	if !hasSystem(res, "framehub") || !hasSystem(res, "shmsink") {
+		p("## Targets\n\nNot judged: the targets compare framehub with shmsink, and this run (`-systems`) measured not both.\n")
+		return w.String()
+	}
 	p("## Targets\n\n| target | measured (median) | verdict |\n|---|---|---|\n")
 	verdict := func(ok bool) string {
 		if ok {
@@ -398,7 +434,7 @@ func render(res *results, ovName, hangName, latName string) string {
 		}
 		return "**missed**"
 	}
-	for _, n := range []int{1, 3, 6} {
+	for _, n := range res.counts() {
 		fh, sh := overhead(res, "framehub", n), overhead(res, "shmsink", n)
 		p("| framehub overhead per consumer ≤ ½ of shmsink/shmsrc's, N=%d | framehub %.2f%% (%.0f µs/frame), shmsink %.2f%% (%.0f µs/frame): ratio %.2f | %s |\n",
 			n, fh, usPerFrame(fh), sh, usPerFrame(sh), fh/sh, ratioVerdict(fh, sh))
@@ -408,7 +444,7 @@ func render(res *results, ovName, hangName, latName string) string {
 	p("| framehub CPU per added consumer ≤ ½ of shmsink's, all runs (slope) | framehub %.2f%% ± %.2f%% (%.0f µs/frame), shmsink %.2f%% ± %.2f%% (%.0f µs/frame) | %s |\n",
 		fb, fse, usPerFrame(fb), sb, sse, usPerFrame(sb), slopeVerdict(fb, fse, sb, sse))
 	if hasSystem(res, "framehub-notouch") {
-		for _, n := range []int{1, 3, 6} {
+		for _, n := range res.counts() {
 			fh, sh := overhead(res, "framehub-notouch", n), overhead(res, "shmsink", n)
 			p("| like for like (neither reads pixels): framehub-notouch ≤ ½ of shmsink/shmsrc's, N=%d | framehub-notouch %.2f%% (%.0f µs/frame), shmsink %.2f%% (%.0f µs/frame): ratio %.2f | %s |\n",
 				n, fh, usPerFrame(fh), sh, usPerFrame(sh), fh/sh, ratioVerdict(fh, sh))
@@ -488,13 +524,14 @@ func renderBounds(p func(string, ...any), res *results) {
 	p("  machine it is lower.\n")
 	if hasSystem(res, "framehub-notouch") {
 		var touch, none []float64
-		for _, n := range []int{1, 3, 6} {
+		for _, n := range res.counts() {
 			touch, none = append(touch, summarize(res, "framehub", n).cons), append(none, summarize(res, "framehub-notouch", n).cons)
 		}
 		nb, _ := perConsumer(res, "framehub-notouch")
 		p("- **Reading the pixels is a cost shmsrc's consumers do not pay.** framehub's consumers read one byte per row of\n")
 		p("  each plane: 1,620 reads spread over 3 MB, each a cache and TLB miss. A consumer that does cost %.0f µs per\n", usPerFrame(median(touch)))
-		p("  frame here, one that maps nothing (framehub-notouch) %.0f µs (medians over N = 1, 3, 6); `shmsrc ! fakesink`\n", usPerFrame(median(none)))
+		p("  frame here, one that maps nothing (framehub-notouch) %.0f µs (medians over N = %s); `shmsrc ! fakesink`\n",
+			usPerFrame(median(none)), nList(res.counts(), ", "))
 		p("  reads nothing. Like for like, framehub costs %.0f µs per frame per added consumer (slope) against shmsink's %.0f µs.\n", usPerFrame(nb), usPerFrame(sb))
 		pb, pse := producerPerConsumer(res, "framehub-notouch")
 		p("- **Where framehub's cost per consumer goes** (framehub-notouch): the consumer's own process %.0f µs per frame\n", usPerFrame(median(none)))

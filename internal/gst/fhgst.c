@@ -557,3 +557,100 @@ fh_force_key_unit (GstElement * encoder)
   return ok;
 }
 
+
+/* fh_request_key_unit asks whatever encodes upstream of a sink (an appsink
+ * inside an application's pipeline) for a keyframe: an upstream
+ * force-key-unit event sent from the sink's sink pad. It reports whether
+ * an element upstream handled it. */
+int
+fh_request_key_unit (GstElement * sink)
+{
+  GstPad *pad = gst_element_get_static_pad (sink, "sink");
+  gboolean ok;
+  if (pad == NULL)
+    return 0;
+  ok = gst_pad_push_event (pad,
+      gst_video_event_new_upstream_force_key_unit (GST_CLOCK_TIME_NONE, TRUE,
+          0));
+  gst_object_unref (pad);
+  return ok;
+}
+
+/* fh_sample_media_type is the media type of the sample's caps
+ * ("video/x-raw", "video/x-h264"), or NULL; borrowed from the sample. */
+const char *
+fh_sample_media_type (GstSample * s)
+{
+  GstCaps *caps = gst_sample_get_caps (s);
+  if (caps == NULL || gst_caps_get_size (caps) == 0)
+    return NULL;
+  return gst_structure_get_name (gst_caps_get_structure (caps, 0));
+}
+
+/* fh_plane0_map_write maps the memory holding plane 0 of the sample's
+ * video frame (where its GstVideoMeta, or vi, puts it) for writing,
+ * whoever else holds the buffer: the caller writes only into buffers that
+ * are its own (its memfd pool's). (gst_video_frame_map cannot: a buffer
+ * inside a GstSample that appsink keeps a reference to is never
+ * "writable".) NULL when the memory cannot be mapped so (read-only). The
+ * caller unmaps with fh_plane_unmap. */
+FhPlaneMap *
+fh_plane0_map_write (GstSample * s, const GstVideoInfo * vi)
+{
+  GstBuffer *buf = gst_sample_get_buffer (s);
+  GstVideoMeta *meta;
+  gsize offset, skip, len;
+  guint idx, n;
+  gint stride;
+  FhPlaneMap *m;
+
+  if (buf == NULL || vi == NULL)
+    return NULL;
+  meta = gst_buffer_get_video_meta (buf);
+  offset = meta ? meta->offset[0] : GST_VIDEO_INFO_PLANE_OFFSET (vi, 0);
+  stride = meta ? meta->stride[0] : GST_VIDEO_INFO_PLANE_STRIDE (vi, 0);
+  if (stride <= 0 || !gst_buffer_find_memory (buf, offset, 1, &idx, &n, &skip))
+    return NULL;
+  m = g_new0 (FhPlaneMap, 1);
+  m->mem = gst_buffer_get_memory (buf, idx);
+  if (!gst_memory_map (m->mem, &m->info, GST_MAP_WRITE)) {
+    gst_memory_unref (m->mem);
+    g_free (m);
+    return NULL;
+  }
+  len = m->info.size - skip;
+  m->y = m->info.data + skip;
+  m->y_len = len;
+  m->stride = stride;
+  return m;
+}
+
+void
+fh_plane_unmap (FhPlaneMap * m)
+{
+  gst_memory_unmap (m->mem, &m->info);
+  gst_memory_unref (m->mem);
+  g_free (m);
+}
+
+/* fh_sample_geometry reads width, height and framerate from the sample's
+ * caps (any video caps, encoded too); 0 for what they lack (0/1 rate). */
+void
+fh_sample_geometry (GstSample * s, int *w, int *h, int *fps_n, int *fps_d)
+{
+  GstCaps *caps = gst_sample_get_caps (s);
+  GstStructure *st;
+
+  *w = *h = *fps_n = 0;
+  *fps_d = 1;
+  if (caps == NULL || gst_caps_get_size (caps) == 0)
+    return;
+  st = gst_caps_get_structure (caps, 0);
+  gst_structure_get_int (st, "width", w);
+  gst_structure_get_int (st, "height", h);
+  if (!gst_structure_get_fraction (st, "framerate", fps_n, fps_d)
+      || *fps_d == 0) {
+    *fps_n = 0;
+    *fps_d = 1;
+  }
+}

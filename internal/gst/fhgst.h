@@ -50,6 +50,7 @@ void fh_init (void);
 
 /* Pad probe answering the ALLOCATION query on pad with a new FhMemfdPool. */
 gulong fh_install_alloc_probe (GstElement * sink, guint min, guint max);
+void fh_remove_probe (GstElement * sink, gulong id);
 
 /* Parse a launch description with fatal errors. Returns a ref-sunk pipeline
  * owned by the caller, or NULL with *errmsg (g_free) and *missing
@@ -86,6 +87,18 @@ int fh_appsrc_push_bytes (GstElement * appsrc, const guint8 * data,
 int fh_appsrc_eos (GstElement * appsrc);
 guint64 fh_appsrc_queued (GstElement * appsrc);
 int fh_force_key_unit (GstElement * encoder);
+int fh_request_key_unit (GstElement * sink);
+const char *fh_sample_media_type (GstSample * s);
+void fh_sample_geometry (GstSample * s, int *w, int *h, int *fps_n, int *fps_d);
+typedef struct {
+  GstMemory *mem;               /* the memory mapped, referenced */
+  GstMapInfo info;
+  guint8 *y;                    /* plane 0 */
+  gsize y_len;                  /* bytes from y to the end of the memory */
+  gint stride;
+} FhPlaneMap;
+FhPlaneMap *fh_plane0_map_write (GstSample * s, const GstVideoInfo * vi);
+void fh_plane_unmap (FhPlaneMap * m);
 
 /* Test support. */
 GstBuffer *fh_test_wrap_dmabuf (int fd, gsize size, gsize offset);

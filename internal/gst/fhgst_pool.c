@@ -432,3 +432,13 @@ fh_install_alloc_probe (GstElement * sink, guint min, guint max)
   return id;
 }
 
+
+void
+fh_remove_probe (GstElement * sink, gulong id)
+{
+  GstPad *pad = gst_element_get_static_pad (sink, "sink");
+  if (pad == NULL)
+    return;
+  gst_pad_remove_probe (pad, id);
+  gst_object_unref (pad);
+}

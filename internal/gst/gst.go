@@ -135,21 +135,56 @@ func (e *Element) Unref() {
 
 // InstallAllocationProbe makes the element's sink pad (an appsink's) answer
 // the ALLOCATION query for system-memory video caps with a new memfd pool of
-// min..max buffers, and GstVideoMeta support.
+// min..max buffers, and GstVideoMeta support, for the element's life.
 func (e *Element) InstallAllocationProbe(min, max int) error {
+	_, err := e.AddAllocationProbe(min, max)
+	return err
+}
+
+// AllocationProbe is an allocation probe on an element's sink pad.
+type AllocationProbe struct {
+	e  *Element
+	id C.gulong
+}
+
+// AddAllocationProbe is InstallAllocationProbe for an element that outlives
+// the probe (framehubsink's appsink, whose pool bounds may change between
+// runs): the caller Removes it.
+func (e *Element) AddAllocationProbe(min, max int) (*AllocationProbe, error) {
 	if min < 0 || max < 1 || min > max {
-		return fmt.Errorf("gst: allocation probe: invalid pool bounds min %d max %d", min, max)
+		return nil, fmt.Errorf("gst: allocation probe: invalid pool bounds min %d max %d", min, max)
 	}
-	if C.fh_install_alloc_probe(e.e, C.guint(min), C.guint(max)) == 0 {
-		return errors.New("gst: allocation probe: element has no sink pad")
+	id := C.fh_install_alloc_probe(e.e, C.guint(min), C.guint(max))
+	if id == 0 {
+		return nil, errors.New("gst: allocation probe: element has no sink pad")
 	}
-	return nil
+	return &AllocationProbe{e: e, id: id}, nil
+}
+
+// Remove takes the probe off the pad.
+func (p *AllocationProbe) Remove() { C.fh_remove_probe(p.e.e, p.id) }
+
+// ElementFromPointer returns an Element for a GstElement that C code hands
+// over (an element's own child, such as framehubsink's appsink), taking a
+// new reference: the caller must Unref it.
+func ElementFromPointer(p unsafe.Pointer) *Element {
+	return &Element{e: (*C.GstElement)(C.gst_object_ref(C.gpointer(p)))}
 }
 
 // ForceKeyUnit sends an upstream force-key-unit event (all headers) to the
 // element's src pad: a GstVideoEncoder makes its next frame a keyframe. It
 // reports whether the event was handled.
 func (e *Element) ForceKeyUnit() bool { return C.fh_force_key_unit(e.e) != 0 }
+
+// RequestKeyUnit sends an upstream force-key-unit event from the element's
+// sink pad (an appsink's): an encoder upstream makes its next frame a
+// keyframe. It reports whether an element upstream handled the event.
+func (e *Element) RequestKeyUnit() bool { return C.fh_request_key_unit(e.e) != 0 }
+
+// MonoBase returns the base time of the pipeline the element is in when
+// its clock runs on CLOCK_MONOTONIC (see Pipeline.MonoBase), or -1. Call
+// it in PLAYING.
+func (e *Element) MonoBase() int64 { return int64(C.fh_mono_base(e.e)) }
 
 // IsEOS reports whether an appsink received EOS and has no sample queued.
 func (e *Element) IsEOS() bool { return C.fh_appsink_is_eos(e.e) != 0 }
@@ -335,6 +370,54 @@ func (s *Sample) CopyFrame(vi *VideoInfo, dst []byte, offsets, strides []uint32)
 		return fmt.Errorf("gst: copy %s %dx%d frame into %d planes of %d bytes: layout does not fit", vi.Format(), vi.Width(), vi.Height(), len(offsets), len(dst))
 	}
 	return nil
+}
+
+// MediaType returns the media type of the sample's caps ("video/x-raw",
+// "video/x-h264"), or "".
+func (s *Sample) MediaType() string {
+	if t := C.fh_sample_media_type(s.s); t != nil {
+		return C.GoString(t)
+	}
+	return ""
+}
+
+// Geometry returns the width, height and frame rate of the sample's caps,
+// raw or encoded: 0 for what they lack (a rate of 0/1).
+func (s *Sample) Geometry() (width, height, fpsNum, fpsDen int) {
+	var w, h, fn, fd C.int
+	C.fh_sample_geometry(s.s, &w, &h, &fn, &fd)
+	return int(w), int(h), int(fn), int(fd)
+}
+
+// WritablePlane is plane 0 of a sample's video frame mapped for writing;
+// the caller must Unmap it exactly once, before the sample is
+// unreferenced.
+type WritablePlane struct {
+	m      *C.FhPlaneMap
+	Y      []byte // from plane 0's first byte to the end of its memory
+	Stride int
+}
+
+// MapPlane0Writable maps plane 0 of the sample's video frame (where its
+// GstVideoMeta, or vi, puts it) for writing; nil when its memory is
+// read-only. It does not look at who else holds the buffer: call it only
+// for buffers that are the caller's own (Desc.Ours: a tee never proposes a
+// pool upstream, so no other branch can have one).
+func (s *Sample) MapPlane0Writable(vi *VideoInfo) *WritablePlane {
+	if vi == nil {
+		return nil
+	}
+	m := C.fh_plane0_map_write(s.s, vi.vi)
+	if m == nil {
+		return nil
+	}
+	return &WritablePlane{m: m, Y: unsafe.Slice((*byte)(m.y), int(m.y_len)), Stride: int(m.stride)}
+}
+
+// Unmap ends the write mapping.
+func (w *WritablePlane) Unmap() {
+	C.fh_plane_unmap(w.m)
+	w.m, w.Y = nil, nil
 }
 
 // VideoInfo returns the video info of the sample's caps, or nil. The caller

@@ -10,6 +10,7 @@ import (
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/surface"
+	"github.com/framehub/framehub/sdk/stamp"
 )
 
 // foreignReserve is how many buffers of a foreign pool (a camera driver's)
@@ -109,6 +110,9 @@ func (r *run) handleRaw(s *fhgst.Sample) {
 					"outstanding", d.PoolOutstanding, "pool_max", d.PoolMax, "held", p.ctr.held.Load(), "dropped_total", p.ctr.rawDropped.Load())
 			}
 			return
+		}
+		if p.stamp {
+			fi.MonoNS = r.stampShared(s, &d, fi.MonoNS)
 		}
 		r.publishShared(s, &d, fi)
 	} else if !r.publishCopy(s, fi) {
@@ -230,6 +234,44 @@ func (r *run) publishShared(s *fhgst.Sample, d *fhgst.Desc, fi producer.FrameInf
 	}
 }
 
+// stampShared writes the test stamp (a Sink's Stamp option, PROTOCOL.md
+// §9) into the top rows of a frame shared in its own memory, with the
+// sequence number its publish is about to get, before any consumer can
+// see it. Only buffers of framehub's memfd pool are stamped: they are
+// ours, and no other branch of the pipeline can hold them (a tee never
+// proposes a pool upstream); an adopted DMA-BUF belongs to its producer.
+// It returns the capture time it stamped, which the frame must carry.
+func (r *run) stampShared(s *fhgst.Sample, d *fhgst.Desc, mono int64) int64 {
+	if mono == 0 {
+		mono = clock.Mono()
+	}
+	var w *fhgst.WritablePlane
+	if d.Ours {
+		w = s.MapPlane0Writable(r.vi)
+	}
+	if w == nil {
+		r.countStamp(errors.New("the frame is not in framehub's memfd pool (an adopted DMA-BUF), or its memory is read-only"))
+		return mono
+	}
+	r.countStamp(stamp.Write(w.Y, w.Stride, r.vi.Width(), r.p.raw.NextSeq(), mono))
+	w.Unmap()
+	return mono
+}
+
+// countStamp counts a stamp written, or one that could not be (logged at
+// most once a second).
+func (r *run) countStamp(err error) {
+	if err == nil {
+		r.p.ctr.stamped.Add(1)
+		return
+	}
+	r.p.ctr.unstamped.Add(1)
+	if now := time.Now(); now.Sub(r.lastStampLog) >= time.Second {
+		r.lastStampLog = now
+		r.p.log.Warn("frame published without a stamp", "err", err, "unstamped_total", r.p.ctr.unstamped.Load())
+	}
+}
+
 // publishCopy copies a frame that has no shareable memory once into a
 // surface of the raw stream's copy pool. It reports whether it published.
 func (r *run) publishCopy(s *fhgst.Sample, fi producer.FrameInfo) bool {
@@ -244,6 +286,13 @@ func (r *run) publishCopy(s *fhgst.Sample, fi producer.FrameInfo) bool {
 	err = surf.Mem.BeginWrite()
 	if err == nil {
 		err = s.CopyFrame(r.vi, surf.Mem.Bytes(), r.copyOffsets, r.copyStrides)
+		if err == nil && p.stamp {
+			if fi.MonoNS == 0 {
+				fi.MonoNS = clock.Mono()
+			}
+			y := r.layout.Planes[0]
+			r.countStamp(stamp.Write(surf.Mem.Bytes()[y.Offset:], int(y.Stride), r.layout.Width, p.raw.NextSeq(), fi.MonoNS))
+		}
 		if eerr := surf.Mem.EndWrite(); err == nil {
 			err = eerr
 		}
@@ -332,7 +381,7 @@ func (r *run) mono(running int64) int64 {
 	}
 	base := r.monoBase.Load()
 	if base == monoUnknown {
-		base = r.pipe.MonoBase()
+		base = r.base.MonoBase()
 		r.monoBase.Store(base)
 	}
 	if base < 0 {
@@ -355,10 +404,12 @@ func (r *run) handleH264(s *fhgst.Sample) {
 	if n == 0 {
 		return
 	}
-	p.ledger.encoded(t.Running)
-	if _, _, off := p.ledger.counts(); off != "" && !r.uncountedLogged {
-		r.uncountedLogged = true
-		p.log.Warn("frames the encoder drops are not counted in this run", "why", off)
+	if p.encoder != "" { // a Sink's access units come from someone else's encoder
+		p.ledger.encoded(t.Running)
+		if _, _, off := p.ledger.counts(); off != "" && !r.uncountedLogged {
+			r.uncountedLogged = true
+			p.log.Warn("frames the encoder drops are not counted in this run", "why", off)
+		}
 	}
 	if n > p.cfg.H264SlabSize {
 		p.ctr.h264Dropped.Add(1)

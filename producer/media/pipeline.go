@@ -57,6 +57,7 @@ type Stats struct {
 type counters struct {
 	raw, h264, zeroCopy, adopted, copied, restarts, keyframes, rawDropped, h264Dropped, unwatched atomic.Uint64
 	decStarts, decSkipped                                                                         atomic.Uint64
+	stamped, unstamped                                                                            atomic.Uint64 // a Sink's Stamp option
 	held                                                                                          atomic.Int64
 }
 
@@ -68,9 +69,10 @@ type Pipeline struct {
 	cfg      Config
 	log      *slog.Logger
 	src      source
-	encoder  string // element name; "" when nothing is encoded (no h264 stream, or an rtsp:// source's)
+	encoder  string // element name; "" when nothing is encoded (no h264 stream, an rtsp:// source's, or the encoder is not ours: a Sink)
 	decoder  string // rtsp:// source: the raw stream's decoder element; "" when there is no raw stream
 	overlay  bool
+	stamp    bool // write the test stamp into raw frames (a Sink's Stamp option)
 	raw      *producer.Stream
 	h264     *producer.Stream
 	rawPool  *surface.Pool // the copy fallback's surfaces
@@ -397,7 +399,7 @@ func (p *Pipeline) fail(reason string, err error) {
 // stopped. An rtsp:// source's GStreamer pipeline is only its decoder: its
 // h264 stream goes on (the camera's session ends it, camera.go).
 func (p *Pipeline) endOfStream(reason string) {
-	if p.raw != nil {
+	if p.raw != nil { // a Sink of H.264 has no raw stream, an rtsp:// source without a decoder neither
 		p.raw.EndOfStream(reason)
 	}
 	if p.h264 != nil && p.cam == nil {
@@ -440,18 +442,31 @@ func (p *Pipeline) Close() error {
 	p.closeOnce.Do(func() {
 		p.flushForgets()
 		p.reg.close()
-		errs := []error{p.rawPool.Close()}
-		if p.h264Pool != nil {
-			errs = append(errs, p.h264Pool.Close())
-		}
-		p.closeErr = errors.Join(errs...)
+		p.closeErr = p.closePools()
 	})
 	return p.closeErr
 }
 
-// run is one instance of the GStreamer pipeline, from start to stop.
+// closePools closes the pools the pipeline has (a Sink has one of them).
+func (p *Pipeline) closePools() error {
+	var errs []error
+	for _, pool := range []*surface.Pool{p.rawPool, p.h264Pool} {
+		if pool != nil {
+			errs = append(errs, pool.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// monoBaser gives the CLOCK_MONOTONIC base time of the pipeline a run's
+// buffers come from (fhgst.Pipeline.MonoBase, fhgst.Element.MonoBase).
+type monoBaser interface{ MonoBase() int64 }
+
+// run is one instance of the GStreamer pipeline, from start to stop, or
+// one attachment of a Sink to its element.
 type run struct {
 	p        *Pipeline
+	base     monoBaser // the pipeline the run's buffers come from
 	pipe     *fhgst.Pipeline
 	gp       *gogst.Pipeline
 	rawSink  *fhgst.Element
@@ -468,13 +483,14 @@ type run struct {
 	pumps   sync.WaitGroup
 
 	// Raw sink's pump only.
-	caps        fhgst.CapsTracker
-	vi          *fhgst.VideoInfo
-	layout      surface.Layout // of the copy pool's surfaces
-	copyOffsets []uint32       // layout's plane offsets and strides
-	copyStrides []uint32
-	lastDropLog time.Time
-	capPool     uintptr // the foreign pool whose size the raw stream's capacity follows
+	caps         fhgst.CapsTracker
+	vi           *fhgst.VideoInfo
+	layout       surface.Layout // of the copy pool's surfaces
+	copyOffsets  []uint32       // layout's plane offsets and strides
+	copyStrides  []uint32
+	lastDropLog  time.Time
+	lastStampLog time.Time
+	capPool      uintptr // the foreign pool whose size the raw stream's capacity follows
 	// H.264 sink's pump only.
 	lastAULog       time.Time
 	uncountedLogged bool       // the ledger's giving up was logged
@@ -490,7 +506,7 @@ func (p *Pipeline) start() (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: build pipeline: %w", err)
 	}
-	r := &run{p: p, pipe: pipe, gp: pipe.Go()}
+	r := &run{p: p, base: pipe, pipe: pipe, gp: pipe.Go()}
 	r.monoBase.Store(monoUnknown)
 	layout, _ := surface.NV12(p.cfg.Width, p.cfg.Height, 0) // Validate checked the size
 	r.setLayout(layout)

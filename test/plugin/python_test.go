@@ -60,15 +60,14 @@ func TestPythonConsumer(t *testing.T) {
 	// The producer honoured the releases, not only the disconnect: with a
 	// budget of 4 a consumer that did not release would have got 4 frames.
 	// The last releases (up to the budget) may be unread when the consumer
-	// closes: the producer reads them on its frame clock. (Waiting for the
-	// session to vanish instead would hit a producer bug: a queue-policy
-	// session whose send fails with EPIPE, because the consumer closed
-	// between two reads of its socket, leaves the fan-out but is never
-	// removed from Server.Sessions, nor are its last packets read.)
+	// closes: the producer reads them on its frame clock, and a send that
+	// finds the socket closed (EPIPE) ends the session without reading
+	// them (its leases end as released on close). Either way the session
+	// is gone from the server.
 	testutil.WaitUntil(t, waitTimeout, func() bool {
 		st := p.Stream.Stats()
-		return st.Released-rel0 >= 296 && st.Leases == 0
-	}, "the producer to read 296 releases and hold no lease")
+		return st.Released-rel0 >= 296 && st.Leases == 0 && len(p.Srv.Sessions()) == 0
+	}, "the producer to read 296 releases, hold no lease and end the session")
 	st := p.Stream.Stats()
 	t.Logf("python: %d frames at %.1f fps, %d skipped by the producer; producer: %d leases released by the consumer, %d on close",
 		sum.Frames, sum.FPS, sum.Dropped, st.Released-rel0, st.ReleasedOnClose)

@@ -36,7 +36,8 @@ func TestMain(m *testing.M) {
 func runTests(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute) // the first cgo build of go-gst is slow
 	dir, err := testutil.BuildToTemp(ctx, "github.com/framehub/framehub/cmd/framehub-producer",
-		"github.com/framehub/framehub/cmd/framehub-recorder", "github.com/framehub/framehub/cmd/framehub-web")
+		"github.com/framehub/framehub/cmd/framehub-recorder", "github.com/framehub/framehub/cmd/framehub-web",
+		"github.com/framehub/framehub/cmd/framehub-streamer") // the streamer: TestLatencyReport's RTSP row
 	cancel()
 	defer os.RemoveAll(dir)
 	if err != nil {
@@ -54,6 +55,7 @@ type group struct {
 	dir, sock, recordings, snapshots string
 	base                             string // framehub-web's URL, without the trailing slash
 	web                              *testutil.Daemon
+	streamer                         *testutil.Daemon // only where startStreamer started it
 }
 
 var listening = regexp.MustCompile(`msg="web server listening" url=(http://\S+)/`)
