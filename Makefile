@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
+# make demo CAMERAS=n: the demo with n test cameras in one group.
+CAMERAS ?= 1
 # The GStreamer plugins framehubsrc and framehubsink (GST_PLUGIN_PATH=build/gst).
 GST_DIR := $(CURDIR)/build/gst
 # Debian packages the build, tests and demo need. Installed by `make deps` when missing.
@@ -66,8 +68,8 @@ bench: build ## run the benchmarks; reports in docs/bench/ (see docs/BENCHMARKS.
 bench-atrest: build ## the producer alone (no consumer, no encoder) against videotestsrc ! shmsink, 5 alternating runs (~5 minutes; docs/bench/atrest.md)
 	bench/atrest/run.sh -seconds 15 -repeats 5 $(BIN)
 
-demo: build ## the whole group under the supervisor: test camera, x264enc, memfd surfaces, recorder, RTSP, snapshots (DEMO_SECONDS=n to stop by itself)
-	@BIN=$(BIN) scripts/demo.sh
+demo: build ## the whole group under the supervisor: test camera, x264enc, memfd surfaces, recorder, RTSP, snapshots (CAMERAS=n cameras; DEMO_SECONDS=n to stop by itself)
+	@BIN=$(BIN) CAMERAS=$(CAMERAS) scripts/demo.sh
 
 soak: deps ## the long chaos run: DURATION (default 30m) of random faults; report and charts in docs/SOAK.md, docs/soak/
 	FRAMEHUB_CHAOS=1 FRAMEHUB_CHAOS_DURATION=$(DURATION) FRAMEHUB_SOAK_REPORT=$(CURDIR)/docs/SOAK.md \

@@ -1,7 +1,7 @@
 // Command framehub-supervisor runs the framehub processes (producer and
-// consumers) as one group from a config file: start order, restarts with
-// backoff, clean stop, no orphans, status on an admin address, config
-// reloads on SIGHUP.
+// consumers, or a producer per camera and their consumers) as one group
+// from a config file: start order, restarts with backoff, clean stop, no
+// orphans, status on an admin address, config reloads on SIGHUP.
 package main
 
 import (
@@ -23,7 +23,10 @@ const usage = "Usage: framehub-supervisor -config framehub.yaml\n\n" +
 	"given up on after a crash loop, stopped in reverse order on SIGTERM/SIGINT (SIGKILL after the grace\n" +
 	"period). Children are killed if the supervisor dies. SIGHUP reloads the config file: processes whose\n" +
 	"entry changed are restarted, new ones started, removed ones stopped, the others left running; a config\n" +
-	"with an error is refused and the group goes on. GET /status, /logs, /metrics and /healthz on the\n" +
+	"with an error is refused and the group goes on. A config that lists cameras (cameras: name, source,\n" +
+	"options) gets a producer per camera (producer.<camera>), an instance per camera of each per-camera\n" +
+	"process (<process>.<camera>) and camera-args for the processes serving every camera (docs/OPERATIONS.md,\n" +
+	"\"Cameras\"). GET /status, /logs, /metrics and /healthz on the\n" +
 	"admin address; /status and /logs need the admin token (see -admin-token, docs/SECURITY.md).\n\nFlags:\n"
 
 func main() {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/framehub/framehub/internal/admin"
+	"github.com/framehub/framehub/internal/supervisor"
 )
 
 // tokenFlag defines -token-file on fs.
@@ -95,4 +97,49 @@ func (d *daemonAPI) do(ctx context.Context, method, path string, body io.Reader,
 // get fetches path.
 func (d *daemonAPI) get(ctx context.Context, path string) ([]byte, error) {
 	return d.do(ctx, http.MethodGet, path, nil, "")
+}
+
+// cameraFlags are -camera and -supervisor of the commands that talk to a
+// per-camera daemon (snapshot, record): with -camera, the daemon's address
+// is the one the supervisor's /status gives its process <process>.<camera>.
+type cameraFlags struct {
+	camera, supervisor *string
+}
+
+func addCameraFlags(fs *flag.FlagSet, process string) cameraFlags {
+	return cameraFlags{
+		camera: fs.String("camera", "", "the camera whose "+process+" to ask, in a group config with cameras: its address (process "+process+
+			".<camera>) comes from the supervisor's /status; -addr is then not used"),
+		supervisor: fs.String("supervisor", "127.0.0.1:7700", "framehub-supervisor's admin address, for -camera"),
+	}
+}
+
+// addr returns the daemon's address: def without -camera, else the
+// supervisor's word for the camera's process.
+func (f cameraFlags) addr(ctx context.Context, process, def, tokenFile string) (string, error) {
+	if *f.camera == "" {
+		return def, nil
+	}
+	body, err := newDaemonAPI("framehub-supervisor", *f.supervisor, tokenFile).get(ctx, "/status")
+	if err != nil {
+		return "", err
+	}
+	var st supervisor.StatusResponse
+	if err := json.Unmarshal(body, &st); err != nil {
+		return "", fmt.Errorf("framehub-supervisor at %s: /status: %w", *f.supervisor, err)
+	}
+	var names []string
+	for _, c := range st.Cameras {
+		names = append(names, c.Name)
+	}
+	name := process + "." + *f.camera
+	for _, p := range st.Processes {
+		if p.Name == name {
+			if p.Admin == "" {
+				return "", fmt.Errorf("framehub-supervisor at %s: process %s has no admin address in its config", *f.supervisor, name)
+			}
+			return p.Admin, nil
+		}
+	}
+	return "", fmt.Errorf("framehub-supervisor at %s runs no process %s (cameras: %s)", *f.supervisor, name, strings.Join(names, ", "))
 }

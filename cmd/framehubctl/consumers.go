@@ -19,12 +19,18 @@ func runConsumers(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(addr, "producer", "127.0.0.1:7701", "the old name of -addr")
 	asJSON := fs.Bool("json", false, "print JSON (the producer's /consumers: snake_case keys, durations in seconds)")
 	tokenFile := tokenFlag(fs)
+	cam := addCameraFlags(fs, "producer")
 	if err := fs.Parse(args); err != nil {
 		return usageErr(err)
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
+	a, err := cam.addr(ctx, "producer", *addr, *tokenFile)
+	if err != nil {
+		return err
+	}
+	addr = &a
 	body, err := newDaemonAPI("framehub-producer", *addr, *tokenFile).get(ctx, "/consumers")
 	if err != nil {
 		return err

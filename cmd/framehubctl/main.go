@@ -30,7 +30,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{name: "status", summary: "the group at a glance: each process, state, uptime, restarts, frame rate, leases, drops, and why it waits or failed", run: runStatus},
-		{name: "consumers", summary: "the producer's consumers: budget, leases held, frames delivered, skipped and superseded", run: runConsumers},
+		{name: "consumers", summary: "the producer's (or a camera's, -camera) consumers: budget, leases held, frames delivered, skipped and superseded", run: runConsumers},
 		{name: "logs", summary: "a supervised process's recent output (-f to follow)", run: runLogs},
 		{name: "snapshot", summary: "take a JPEG snapshot with framehub-snapshot (and save it)", run: runSnapshot},
 		{name: "record", summary: "record event: start an event recording with framehub-recorder", run: runRecord},

@@ -26,6 +26,7 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	lbl := fs.String("label", "", "a label stored with the event")
 	asJSON := fs.Bool("json", false, `print the recorder's answer as JSON ({"file", "start", "pre_seconds", "post_seconds", "extended"})`)
 	tokenFile := tokenFlag(fs)
+	cam := addCameraFlags(fs, "recorder")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageErr(err)
 	}
@@ -43,7 +44,11 @@ func runRecord(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		body["label"] = *lbl
 	}
 	b, _ := json.Marshal(body)
-	rec := newDaemonAPI("framehub-recorder", *addr, *tokenFile)
+	a, err := cam.addr(ctx, "recorder", *addr, *tokenFile)
+	if err != nil {
+		return err
+	}
+	rec := newDaemonAPI("framehub-recorder", a, *tokenFile)
 	rec.hc.Timeout = 10 * time.Second
 	out, err := rec.do(ctx, http.MethodPost, "/record/event", bytes.NewReader(b), "application/json")
 	if err != nil {

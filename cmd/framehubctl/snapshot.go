@@ -45,6 +45,7 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long")
 	tokenFile := tokenFlag(fs)
+	cam := addCameraFlags(fs, "snapshot")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -59,7 +60,11 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
-	c := snapshot.NewClient(*addr)
+	a, err := cam.addr(ctx, "snapshot", *addr, *tokenFile)
+	if err != nil {
+		return err
+	}
+	c := snapshot.NewClient(a)
 	defer c.Close()
 	tok, tokErr := loadToken(*tokenFile)
 	c.SetToken(tok)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -50,13 +51,14 @@ func (r statusRow) note() string {
 
 // producerView is what the producer's metrics say, per consumer and overall.
 type producerView struct {
-	fps             map[string]float64 // stream → frames/s
-	leases          int
-	drops           uint64
-	consumerFPS     map[string]float64 // consumer name → delivered frames/s
-	consumerLeases  map[string]int
-	consumerSkipped map[string]uint64
-	consumers       int
+	connected, hasConnected bool               // an rtsp:// camera's framehub_producer_camera_connected
+	fps                     map[string]float64 // stream → frames/s
+	leases                  int
+	drops                   uint64
+	consumerFPS             map[string]float64 // consumer name → delivered frames/s
+	consumerLeases          map[string]int
+	consumerSkipped         map[string]uint64
+	consumers               int
 }
 
 func scrape(ctx context.Context, addr string) (map[string]*dto.MetricFamily, error) {
@@ -136,6 +138,9 @@ func viewProducer(ctx context.Context, addr string, interval time.Duration) (*pr
 			}
 		}
 	}
+	if f := b["framehub_producer_camera_connected"]; f != nil && len(f.Metric) > 0 { // only an rtsp:// source has it
+		v.connected, v.hasConnected = value(f.Metric[0]) == 1, true
+	}
 	if f := b["framehub_producer_consumers"]; f != nil {
 		for _, m := range f.Metric {
 			v.consumers += int(value(m))
@@ -168,7 +173,9 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:7700", "framehub-supervisor admin address (host:port or unix:/path)")
 	producerAddr := fs.String("producer", "", "producer admin address; default: the one the supervisor's config names")
-	asJSON := fs.Bool("json", false, "print JSON: each process with uptime_seconds, fps, leases, drops, last_exit, last_error, waiting_for")
+	asJSON := fs.Bool("json", false, "print JSON: each process with uptime_seconds, fps, leases, drops, last_exit, last_error, waiting_for, camera "+
+		"(with -cameras: each camera with state, connected, h264_fps, raw_fps, consumers, leases, drops, source)")
+	cameras := fs.Bool("cameras", false, "only the camera table (a group config with cameras): a row per camera")
 	line := fs.Bool("line", false, "print one summary line (for a live status)")
 	interval := fs.Duration("interval", time.Second, "time between the two metric samples that give frame rates")
 	tokenFile := tokenFlag(fs)
@@ -182,6 +189,12 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	var st supervisor.StatusResponse
 	if err := json.Unmarshal(body, &st); err != nil {
 		return fmt.Errorf("framehub-supervisor at %s: /status: %w", *addr, err)
+	}
+	if len(st.Cameras) > 0 {
+		return statusCameras(ctx, st, *interval, *asJSON, *line, *cameras, stdout, stderr)
+	}
+	if *cameras {
+		return fmt.Errorf("framehub-supervisor at %s: its config lists no cameras", *addr)
 	}
 	pAddr := *producerAddr
 	producerName := ""
@@ -200,10 +213,7 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	rows := make([]statusRow, 0, len(st.Processes))
 	for _, p := range st.Processes {
-		r := statusRow{ChildStatus: p}
-		if !p.Started.IsZero() && p.PID != 0 {
-			r.UptimeSeconds = time.Since(p.Started).Seconds()
-		}
+		r := newRow(p)
 		if pv != nil {
 			if p.Name == producerName {
 				r.FPS, r.Leases, r.Drops = pv.fps["raw"], pv.leases, pv.drops
@@ -229,19 +239,161 @@ func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		fmt.Fprintln(stdout, strings.Join(parts, " | "))
 	default:
-		tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tFPS\tLEASES\tDROPS\tNOTE")
-		for _, r := range rows {
-			uptime := ""
-			if r.UptimeSeconds > 0 {
-				uptime = (time.Duration(r.UptimeSeconds) * time.Second).String()
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%.1f\t%d\t%d\t%s\n", r.Name, r.State, r.PID, uptime, r.Restarts, r.FPS, r.Leases, r.Drops, r.note())
-		}
-		_ = tw.Flush()
+		printRows(stdout, rows)
 	}
 	if pErr != nil {
 		fmt.Fprintf(stderr, "framehubctl status: no frame rates: %v\n", pErr)
+	}
+	return nil
+}
+
+func newRow(p supervisor.ChildStatus) statusRow {
+	r := statusRow{ChildStatus: p}
+	if !p.Started.IsZero() && p.PID != 0 {
+		r.UptimeSeconds = time.Since(p.Started).Seconds()
+	}
+	return r
+}
+
+func printRows(w io.Writer, rows []statusRow) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tSTATE\tPID\tUPTIME\tRESTARTS\tFPS\tLEASES\tDROPS\tNOTE")
+	for _, r := range rows {
+		uptime := ""
+		if r.UptimeSeconds > 0 {
+			uptime = (time.Duration(r.UptimeSeconds) * time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%.1f\t%d\t%d\t%s\n", r.Name, r.State, r.PID, uptime, r.Restarts, r.FPS, r.Leases, r.Drops, r.note())
+	}
+	_ = tw.Flush()
+}
+
+// cameraRow is one line of `framehubctl status`'s camera table.
+type cameraRow struct {
+	Name   string `json:"name"`
+	Source string `json:"source"` // without credentials
+	// State is its producer's.
+	State supervisor.State `json:"state"`
+	// Connected is whether an rtsp:// camera is connected now (null for
+	// other sources, and when its producer does not answer).
+	Connected *bool   `json:"connected"`
+	H264FPS   float64 `json:"h264_fps"`
+	RawFPS    float64 `json:"raw_fps"`
+	Consumers int     `json:"consumers"`
+	Leases    int     `json:"leases"`
+	Drops     uint64  `json:"drops"`
+	// Error is why its producer's metrics could not be read.
+	Error string `json:"error,omitempty"`
+}
+
+// statusCameras is `framehubctl status` of a group with cameras: a row
+// per process, its figures from its own camera's producer, then a row per
+// camera; -cameras only the cameras.
+func statusCameras(ctx context.Context, st supervisor.StatusResponse, interval time.Duration, asJSON, line, camerasOnly bool, stdout, stderr io.Writer) error {
+	byName := map[string]supervisor.ChildStatus{}
+	for _, p := range st.Processes {
+		byName[p.Name] = p
+	}
+	// Every camera's producer is scraped at once: the rates take one
+	// interval, not one per camera.
+	views := make([]*producerView, len(st.Cameras))
+	errs := make([]error, len(st.Cameras))
+	var wg sync.WaitGroup
+	for i, c := range st.Cameras {
+		if len(c.Processes) == 0 {
+			continue
+		}
+		p := byName[c.Processes[0]]
+		if p.Admin == "" {
+			continue
+		}
+		wg.Go(func() {
+			views[i], errs[i] = viewProducer(ctx, p.Admin, interval)
+		})
+	}
+	wg.Wait()
+	camIndex := map[string]int{}
+	for i, c := range st.Cameras {
+		camIndex[c.Name] = i
+	}
+	rows := make([]statusRow, 0, len(st.Processes))
+	for _, p := range st.Processes {
+		r := newRow(p)
+		if i, ok := camIndex[p.Camera]; ok {
+			if pv := views[i]; pv != nil {
+				if p.Name == st.Cameras[i].Processes[0] {
+					r.FPS, r.Leases, r.Drops = pv.fps["h264"], pv.leases, pv.drops
+				} else {
+					base := strings.TrimSuffix(p.Name, "."+p.Camera)
+					r.FPS, r.Leases, r.Drops = lookup(pv.consumerFPS, base), lookup(pv.consumerLeases, base), lookup(pv.consumerSkipped, base)
+				}
+			}
+		} else {
+			// A process of the whole group (the streamer): its figures over
+			// every camera.
+			for _, pv := range views {
+				if pv != nil {
+					r.FPS += lookup(pv.consumerFPS, p.Name)
+					r.Leases += lookup(pv.consumerLeases, p.Name)
+					r.Drops += lookup(pv.consumerSkipped, p.Name)
+				}
+			}
+		}
+		rows = append(rows, r)
+	}
+	cams := make([]cameraRow, len(st.Cameras))
+	for i, c := range st.Cameras {
+		cr := cameraRow{Name: c.Name, Source: c.Source}
+		if len(c.Processes) > 0 {
+			cr.State = byName[c.Processes[0]].State
+		}
+		if pv := views[i]; pv != nil {
+			cr.H264FPS, cr.RawFPS, cr.Consumers, cr.Leases, cr.Drops = pv.fps["h264"], pv.fps["raw"], pv.consumers, pv.leases, pv.drops
+			if pv.hasConnected {
+				connected := pv.connected
+				cr.Connected = &connected
+			}
+		} else if errs[i] != nil {
+			cr.Error = errs[i].Error()
+		}
+		cams[i] = cr
+	}
+	switch {
+	case asJSON && camerasOnly:
+		return writeJSON(stdout, cams)
+	case asJSON:
+		return writeJSON(stdout, rows)
+	case line:
+		var parts []string
+		for _, c := range cams {
+			parts = append(parts, fmt.Sprintf("%s %s h264 %.1f fps", c.Name, c.State, c.H264FPS))
+		}
+		for _, r := range rows {
+			if r.Camera == "" {
+				parts = append(parts, r.Name+" "+string(r.State))
+			}
+		}
+		fmt.Fprintln(stdout, strings.Join(parts, " | "))
+		return nil
+	}
+	if !camerasOnly {
+		printRows(stdout, rows)
+		fmt.Fprintln(stdout)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CAMERA\tSTATE\tCONNECTED\tH264 FPS\tRAW FPS\tCONSUMERS\tLEASES\tDROPS\tSOURCE")
+	for _, c := range cams {
+		conn := "-"
+		if c.Connected != nil {
+			conn = map[bool]string{true: "yes", false: "no"}[*c.Connected]
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f\t%.1f\t%d\t%d\t%d\t%s\n", c.Name, c.State, conn, c.H264FPS, c.RawFPS, c.Consumers, c.Leases, c.Drops, c.Source)
+	}
+	_ = tw.Flush()
+	for _, c := range cams {
+		if c.Error != "" {
+			fmt.Fprintf(stderr, "framehubctl status: camera %s: no frame rates: %s\n", c.Name, c.Error)
+		}
 	}
 	return nil
 }

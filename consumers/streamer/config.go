@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/framehub/framehub/internal/camname"
 	"github.com/framehub/framehub/internal/config"
 	"github.com/framehub/framehub/sdk"
 )
@@ -16,7 +17,8 @@ import (
 // every field; framehub-streamer's flags and config file keys
 // (consumers/streamer/daemon) set them.
 type Config struct {
-	// Socket is the producer's socket; Stream the encoded stream to serve.
+	// Socket is the producer's socket; Stream the encoded stream to serve
+	// (of every camera).
 	Socket string
 	Stream string
 	// Name identifies the streamer in the producer's logs and metrics.
@@ -26,6 +28,11 @@ type Config struct {
 	// viewers play rtsp://RTSPAddr/Path.
 	RTSPAddr string
 	Path     string
+	// Cameras, when given, are the producers served instead of Socket and
+	// Path: each camera's stream at rtsp://RTSPAddr/<Name>, all from this
+	// process (one RTSP port, one UDP pair). A group config's camera list
+	// (internal/supervisor) gives them.
+	Cameras []Camera
 	// UDPRTPAddr is where RTP over UDP is sent from; RTCP uses the next
 	// port. Its port must be even; 0 picks a free pair; "" disables UDP.
 	UDPRTPAddr string
@@ -67,6 +74,14 @@ type Config struct {
 	HealthStale time.Duration
 }
 
+// Camera is one producer the streamer serves.
+type Camera struct {
+	// Name is the camera's RTSP path; a valid camera name (camname.Check).
+	Name string
+	// Socket is the camera's producer socket.
+	Socket string
+}
+
 // Defaults returns the streamer's default configuration: no
 // authentication, no publishing, the producer's socket sdk.DefaultAddr().
 func Defaults() Config {
@@ -83,11 +98,11 @@ func Defaults() Config {
 func (o *Config) Validate() error {
 	o.Path = strings.Trim(o.Path, "/")
 	switch {
-	case o.Socket == "":
+	case o.Socket == "" && len(o.Cameras) == 0:
 		return config.Invalid("socket", "%w", sdk.AddrError(o.Socket))
 	case o.Stream == "":
 		return config.Invalid("stream", "must not be empty")
-	case o.Path == "":
+	case o.Path == "" && len(o.Cameras) == 0:
 		return config.Invalid("path", "must not be empty")
 	case (o.User == "") != (o.Pass == ""):
 		if o.User == "" {
@@ -112,6 +127,23 @@ func (o *Config) Validate() error {
 		return config.Invalid("reconnect-max", "%v must be positive", o.ReconnectMax)
 	case o.HealthStale <= 0:
 		return config.Invalid("health-stale", "%v must be positive", o.HealthStale)
+	}
+	seen := map[string]int{}
+	for i, c := range o.Cameras {
+		at := fmt.Sprintf("camera.%d", i)
+		if err := camname.Check(c.Name); err != nil {
+			return config.Invalid(at, "%w", err)
+		}
+		if c.Socket == "" {
+			return config.Invalid(at, "camera %q has no producer socket: give name=socket", c.Name)
+		}
+		if j, dup := seen[c.Name]; dup {
+			return config.Invalid(at, "camera %q is also camera %d", c.Name, j)
+		}
+		seen[c.Name] = i
+	}
+	if len(o.Cameras) > 1 && o.Publish != "" {
+		return config.Invalid("publish", "publishes one stream: with %d cameras, run a streamer per camera to publish", len(o.Cameras))
 	}
 	if _, _, err := splitPort(o.RTSPAddr); err != nil {
 		return config.Invalid("rtsp-addr", "%w", err)
@@ -140,6 +172,15 @@ func (o *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// cameras returns the cameras served: Cameras, or the one of Socket and
+// Path.
+func (o *Config) cameras() []Camera {
+	if len(o.Cameras) > 0 {
+		return o.Cameras
+	}
+	return []Camera{{Name: o.Path, Socket: o.Socket}}
 }
 
 // splitPort checks a host:port address and returns its parts.

@@ -3,6 +3,17 @@
 // any number of viewers, over TCP and UDP, and optionally publishes it to an
 // external RTSP server (MediaMTX, for fan-out beyond this machine).
 //
+// # Several cameras
+//
+// With Config.Cameras (-camera name=socket, once per camera; a group
+// config's camera list passes them) one streamer serves every camera,
+// each at rtsp://<rtsp-addr>/<name>, on one RTSP port and one UDP pair:
+// each camera has its own subscription, hub, GOP cache and viewers, as a
+// streamer of one camera would; they share only the RTSP server. A camera
+// whose producer is away delays nobody else. Without cameras the one
+// camera is Socket at Path (/cam by default). Publishing (-publish) takes
+// one camera.
+//
 // # Data path
 //
 //	producer ─lease─► source ─copy AU, release─► hub ─┬─► viewer queue ─► writer ─► ServerStream (one per session) ─► viewer

@@ -44,7 +44,7 @@ func startTestStreamer(t *testing.T, requestKey func(), mutate func(*Config)) *S
 	st, err := New(o, testutil.Logger(t, slog.LevelError))
 	require.NoError(t, err)
 	if requestKey != nil {
-		st.hub.requestKey = requestKey
+		st.cams[0].hub.requestKey = requestKey
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

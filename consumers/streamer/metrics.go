@@ -17,6 +17,7 @@ type collector struct {
 	sinkBytes, sinkFrames, sinkDropped                                      *prometheus.Desc
 	received, producerDropped, reconnects, keyRequests, lastFrameAge, dials *prometheus.Desc
 	publishConnected, publishAttempts                                       *prometheus.Desc
+	camViewers, camReceived, camLastFrameAge                                *prometheus.Desc
 }
 
 func newCollector(st *Streamer) *collector {
@@ -42,6 +43,9 @@ func newCollector(st *Streamer) *collector {
 		lastFrameAge:     d("last_frame_age_seconds", "Time since the last access unit from the producer (-1: none yet)."),
 		publishConnected: d("publish_connected", "1 while the stream is being published to -publish."),
 		publishAttempts:  d("publish_attempts_total", "Attempts to publish to -publish."),
+		camViewers:       d("camera_viewers", "RTSP viewers playing one camera's stream now.", "camera"),
+		camReceived:      d("camera_frames_received_total", "Access units received from one camera's producer.", "camera"),
+		camLastFrameAge:  d("camera_last_frame_age_seconds", "Time since the last access unit from one camera's producer (-1: none yet).", "camera"),
 	}
 }
 
@@ -50,6 +54,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.viewers, c.bytesSent, c.framesSent, c.viewerDropped, c.sinkBytes, c.sinkFrames, c.sinkDropped,
 		c.received, c.producerDropped, c.reconnects, c.dials, c.keyRequests, c.lastFrameAge, c.publishConnected, c.publishAttempts,
+		c.camViewers, c.camReceived, c.camLastFrameAge,
 	} {
 		ch <- d
 	}
@@ -64,34 +69,57 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	tot, _ := st.hub.totals()
+	// The series without a camera label are the streamer's: sums over
+	// its cameras (the oldest last frame), as they were with one camera.
+	var tot sinkCounts
+	var viewers int
+	var received, producerDropped, resyncDropped, badAUs, reconnects, dials, keyRequests uint64
+	oldest := 0.0
+	for _, cam := range st.cams {
+		t, _ := cam.hub.totals()
+		tot.bytes, tot.frames, tot.dropped = tot.bytes+t.bytes, tot.frames+t.frames, tot.dropped+t.dropped
+		camViewers := 0
+		for _, s := range cam.hub.snapshot() {
+			if s.id != publishSinkID {
+				camViewers++
+			}
+			k := s.counts()
+			counter(c.sinkBytes, k.bytes, s.id, s.remote, s.transport)
+			counter(c.sinkFrames, k.frames, s.id, s.remote, s.transport)
+			counter(c.sinkDropped, k.dropped, s.id, s.remote, s.transport)
+		}
+		viewers += camViewers
+		src := cam.src
+		received += src.received.Load()
+		producerDropped += src.producerDropped.Load()
+		resyncDropped += src.resyncDropped.Load()
+		badAUs += src.badAUs.Load()
+		reconnects += src.reconnects.Load()
+		dials += src.dials.Load()
+		keyRequests += src.keyRequests.Load()
+		age := -1.0
+		if t := cam.hub.lastFrame(); !t.IsZero() {
+			age = time.Since(t).Seconds()
+		}
+		if oldest >= 0 && (age < 0 || age > oldest) {
+			oldest = age
+		}
+		gauge(c.camViewers, float64(camViewers), cam.name)
+		counter(c.camReceived, src.received.Load(), cam.name)
+		gauge(c.camLastFrameAge, age, cam.name)
+	}
 	counter(c.bytesSent, tot.bytes)
 	counter(c.framesSent, tot.frames)
 	counter(c.viewerDropped, tot.dropped)
-	viewers := 0
-	for _, s := range st.hub.snapshot() {
-		if s.id != publishSinkID {
-			viewers++
-		}
-		k := s.counts()
-		counter(c.sinkBytes, k.bytes, s.id, s.remote, s.transport)
-		counter(c.sinkFrames, k.frames, s.id, s.remote, s.transport)
-		counter(c.sinkDropped, k.dropped, s.id, s.remote, s.transport)
-	}
 	gauge(c.viewers, float64(viewers))
-	src := st.src
-	counter(c.received, src.received.Load())
-	counter(c.producerDropped, src.producerDropped.Load(), "producer")
-	counter(c.producerDropped, src.resyncDropped.Load(), "resync")
-	counter(c.producerDropped, src.badAUs.Load(), "malformed")
-	counter(c.reconnects, src.reconnects.Load())
-	counter(c.dials, src.dials.Load())
-	counter(c.keyRequests, src.keyRequests.Load())
-	age := -1.0
-	if t := st.hub.lastFrame(); !t.IsZero() {
-		age = time.Since(t).Seconds()
-	}
-	gauge(c.lastFrameAge, age)
+	counter(c.received, received)
+	counter(c.producerDropped, producerDropped, "producer")
+	counter(c.producerDropped, resyncDropped, "resync")
+	counter(c.producerDropped, badAUs, "malformed")
+	counter(c.reconnects, reconnects)
+	counter(c.dials, dials)
+	counter(c.keyRequests, keyRequests)
+	gauge(c.lastFrameAge, oldest)
 	if p := st.pub; p != nil {
 		v := 0.0
 		if p.connected.Load() {

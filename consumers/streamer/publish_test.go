@@ -146,7 +146,7 @@ func TestPublishReconnects(t *testing.T) {
 		o.Publish = "rtsp://" + addr + "/mirror"
 		o.PublishBackoffMax = 500 * time.Millisecond
 	})
-	f = startFeeder(t, st.hub, 300)
+	f = startFeeder(t, st.cams[0].hub, 300)
 	got := ms.waitFrames(t, 20)
 	requireContinuous(t, got)
 	ms.mu.Lock()

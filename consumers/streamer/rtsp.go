@@ -40,11 +40,11 @@ const payloadType = 96
 // own queue (see hub), so that a viewer starts on a keyframe of its own and
 // a slow one only loses its own frames.
 type rtspServer struct {
-	o   *Config
-	log *slog.Logger
-	hub *hub
-	srv *gortsplib.Server
-	ctx context.Context // ends the viewers' writers and DESCRIBE waits
+	o      *Config
+	log    *slog.Logger
+	byPath map[string]*camera // the cameras, by their path (name)
+	srv    *gortsplib.Server
+	ctx    context.Context // ends the viewers' writers and DESCRIBE waits
 
 	mu      sync.Mutex
 	viewers map[*gortsplib.ServerSession]*viewer
@@ -54,6 +54,7 @@ type rtspServer struct {
 
 // viewer is one RTSP session that SETUP a stream.
 type viewer struct {
+	hub         *hub // its camera's
 	sink        *sink
 	stream      *gortsplib.ServerStream
 	writeFailed atomic.Bool // gortsplib dropped a packet (session queue full)
@@ -64,8 +65,11 @@ type viewer struct {
 
 // newRTSPServer prepares the gortsplib server on the listeners given (udp
 // may be nil: TCP only).
-func newRTSPServer(ctx context.Context, o *Config, log *slog.Logger, h *hub, tcp net.Listener, udp *udpPair) *rtspServer {
-	r := &rtspServer{o: o, log: log, hub: h, ctx: ctx, viewers: make(map[*gortsplib.ServerSession]*viewer)}
+func newRTSPServer(ctx context.Context, o *Config, log *slog.Logger, cams []*camera, tcp net.Listener, udp *udpPair) *rtspServer {
+	r := &rtspServer{o: o, log: log, byPath: make(map[string]*camera, len(cams)), ctx: ctx, viewers: make(map[*gortsplib.ServerSession]*viewer)}
+	for _, c := range cams {
+		r.byPath[c.name] = c
+	}
 	r.srv = &gortsplib.Server{
 		Handler:        r,
 		RTSPAddress:    tcp.Addr().String(),
@@ -125,9 +129,10 @@ func (r *rtspServer) close() {
 	r.wg.Wait()
 }
 
-// description is the SDP of the stream with the current parameter sets.
-func (r *rtspServer) description() *description.Session {
-	sps, pps, _ := r.hub.params()
+// sdpOf is the SDP of a camera's stream with its current parameter
+// sets.
+func sdpOf(h *hub) *description.Session {
+	sps, pps, _ := h.params()
 	return sdpDescription(sps, pps)
 }
 
@@ -144,34 +149,36 @@ func sdpDescription(sps, pps []byte) *description.Session {
 	}
 }
 
-// check authenticates a request and checks its path; it returns the
-// response to send instead of going on, or nil.
-func (r *rtspServer) check(c *gortsplib.ServerConn, req *base.Request, path string) (*base.Response, error) {
+// check authenticates a request and finds the camera of its path; it
+// returns the camera, or the response to send instead of going on.
+func (r *rtspServer) check(c *gortsplib.ServerConn, req *base.Request, path string) (*camera, *base.Response, error) {
 	if r.o.User != "" && !c.VerifyCredentials(req, r.o.User, r.o.Pass) {
 		// ErrServerAuth makes gortsplib ask for credentials (401 with
 		// WWW-Authenticate) rather than drop the client.
-		return &base.Response{StatusCode: base.StatusUnauthorized}, liberrors.ErrServerAuth{}
+		return nil, &base.Response{StatusCode: base.StatusUnauthorized}, liberrors.ErrServerAuth{}
 	}
-	if strings.Trim(path, "/") != r.o.Path {
+	cam := r.byPath[strings.Trim(path, "/")]
+	if cam == nil {
 		r.log.Debug("rtsp: unknown path", "path", path, "remote", c.NetConn().RemoteAddr())
-		return &base.Response{StatusCode: base.StatusNotFound}, nil
+		return nil, &base.Response{StatusCode: base.StatusNotFound}, nil
 	}
-	return nil, nil
+	return cam, nil, nil
 }
 
 // OnDescribe answers with the SDP once the parameter sets are known.
 func (r *rtspServer) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if res, err := r.check(ctx.Conn, ctx.Request, ctx.Path); res != nil {
+	cam, res, err := r.check(ctx.Conn, ctx.Request, ctx.Path)
+	if res != nil {
 		return res, nil, err
 	}
 	wctx, cancel := context.WithTimeout(r.ctx, describeWait)
 	defer cancel()
-	if err := r.hub.waitParams(wctx); err != nil {
-		r.log.Warn("rtsp: DESCRIBE refused: no H.264 parameter sets from the producer yet", "waited", describeWait,
+	if err := cam.hub.waitParams(wctx); err != nil {
+		r.log.Warn("rtsp: DESCRIBE refused: no H.264 parameter sets from the producer yet", "camera", cam.name, "waited", describeWait,
 			"remote", ctx.Conn.NetConn().RemoteAddr())
 		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, nil
 	}
-	body, err := r.description().Marshal(false)
+	body, err := sdpOf(cam.hub).Marshal(false)
 	if err != nil {
 		return &base.Response{StatusCode: base.StatusInternalServerError}, nil, fmt.Errorf("marshal SDP: %w", err)
 	}
@@ -183,7 +190,8 @@ func (r *rtspServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Resp
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return &base.Response{StatusCode: base.StatusBadRequest}, nil, errors.New("this server does not accept published streams")
 	}
-	if res, err := r.check(ctx.Conn, ctx.Request, ctx.Path); res != nil {
+	cam, res, err := r.check(ctx.Conn, ctx.Request, ctx.Path)
+	if res != nil {
 		return res, nil, err
 	}
 	r.mu.Lock()
@@ -195,10 +203,10 @@ func (r *rtspServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Resp
 		r.log.Warn("rtsp: viewer refused: too many viewers", "max_viewers", r.o.MaxViewers, "remote", ctx.Conn.NetConn().RemoteAddr())
 		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, nil
 	}
-	if _, _, gen := r.hub.params(); gen == 0 {
+	if _, _, gen := cam.hub.params(); gen == 0 {
 		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil, nil
 	}
-	st := &gortsplib.ServerStream{Server: r.srv, Desc: r.description()}
+	st := &gortsplib.ServerStream{Server: r.srv, Desc: sdpOf(cam.hub)}
 	if err := st.Initialize(); err != nil {
 		return &base.Response{StatusCode: base.StatusInternalServerError}, nil, fmt.Errorf("viewer stream: %w", err)
 	}
@@ -210,7 +218,7 @@ func (r *rtspServer) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Resp
 		tr = "udp-multicast"
 	}
 	id := strconv.Itoa(r.nextID)
-	v := &viewer{sink: newSink(id, ctx.Conn.NetConn().RemoteAddr().String(), tr, r.o.ViewerQueue), stream: st}
+	v := &viewer{hub: cam.hub, sink: newSink(id, ctx.Conn.NetConn().RemoteAddr().String(), tr, r.o.ViewerQueue), stream: st}
 	r.viewers[ctx.Session] = v
 	// OnStreamWriteError finds the viewer here rather than in r.viewers:
 	// it runs inside the viewer's own stream write, which must not wait
@@ -249,12 +257,12 @@ func (r *rtspServer) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Respon
 	v.start = func() {
 		wctx, cancel := context.WithCancel(r.ctx)
 		v.cancel = cancel
-		r.hub.attach(v.sink)
-		r.log.Info("rtsp: viewer playing", "viewer", v.sink.id, "remote", v.sink.remote, "transport", v.sink.transport)
+		v.hub.attach(v.sink)
+		r.log.Info("rtsp: viewer playing", "path", ctx.Path, "viewer", v.sink.id, "remote", v.sink.remote, "transport", v.sink.transport)
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			err := runWriter(wctx, r.hub, v.sink, enc, write, writerConfig{keyframeWait: r.o.KeyframeWait})
+			err := runWriter(wctx, v.hub, v.sink, enc, write, writerConfig{keyframeWait: r.o.KeyframeWait})
 			if err != nil && wctx.Err() == nil {
 				r.log.Warn("rtsp: viewer writer stopped", "viewer", v.sink.id, "err", err)
 				ss.Close()
@@ -308,7 +316,7 @@ func (r *rtspServer) endViewer(v *viewer) {
 	if cancel != nil {
 		cancel()
 	}
-	r.hub.detach(v.sink)
+	v.hub.detach(v.sink)
 	v.stream.Close()
 }
 

@@ -18,7 +18,7 @@ import (
 
 func TestPlayTCPAndUDP(t *testing.T) {
 	st := startTestStreamer(t, nil, nil)
-	startFeeder(t, st.hub, 30)
+	startFeeder(t, st.cams[0].hub, 30)
 	for _, tr := range []gortsplib.Transport{gortsplib.TransportTCP, gortsplib.TransportUDP} {
 		t.Run(tr.String(), func(t *testing.T) {
 			v, err := play(t, st.URL(), tr)
@@ -37,7 +37,7 @@ func TestPlayTCPAndUDP(t *testing.T) {
 func TestNewViewerStartsOnRequestedKeyframe(t *testing.T) {
 	var f *feeder
 	st := startTestStreamer(t, func() { f.force.Store(true) }, nil)
-	f = startFeeder(t, st.hub, 300) // a 10 s GOP
+	f = startFeeder(t, st.cams[0].hub, 300) // a 10 s GOP
 	for f.n.Load() < 5 {
 		f.waitFrame(t)
 	}
@@ -57,7 +57,7 @@ func TestNewViewerStartsFromGOPCache(t *testing.T) {
 	for _, wait := range []time.Duration{0, 200 * time.Millisecond} {
 		t.Run(wait.String(), func(t *testing.T) {
 			st := startTestStreamer(t, func() {}, func(o *Config) { o.KeyframeWait = wait })
-			f := startFeeder(t, st.hub, 300)
+			f := startFeeder(t, st.cams[0].hub, 300)
 			for f.n.Load() < 20 {
 				f.waitFrame(t)
 			}
@@ -75,7 +75,7 @@ func TestNewViewerStartsFromGOPCache(t *testing.T) {
 
 func TestAuthentication(t *testing.T) {
 	st := startTestStreamer(t, nil, func(o *Config) { o.User, o.Pass = "viewer", "s3cret" })
-	startFeeder(t, st.hub, 30)
+	startFeeder(t, st.cams[0].hub, 30)
 	_, err := play(t, st.URL(), gortsplib.TransportTCP)
 	require.ErrorContains(t, err, "401")
 	_, err = play(t, strings.Replace(st.URL(), "rtsp://", "rtsp://viewer:wrong@", 1), gortsplib.TransportTCP)
@@ -87,7 +87,7 @@ func TestAuthentication(t *testing.T) {
 
 func TestUnknownPathAndTooManyViewers(t *testing.T) {
 	st := startTestStreamer(t, nil, func(o *Config) { o.MaxViewers = 1 })
-	startFeeder(t, st.hub, 30)
+	startFeeder(t, st.cams[0].hub, 30)
 	_, err := play(t, strings.TrimSuffix(st.URL(), "cam")+"other", gortsplib.TransportTCP)
 	require.ErrorContains(t, err, "404")
 	v, err := play(t, st.URL(), gortsplib.TransportTCP)
@@ -116,7 +116,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	require.Contains(t, h.Reason, "no frame from the producer yet")
 	require.Nil(t, h.LastFrameAgeSeconds)
 
-	f := startFeeder(t, st.hub, 30)
+	f := startFeeder(t, st.cams[0].hub, 30)
 	f.waitFrame(t)
 	code, body = get("/healthz")
 	require.Equal(t, http.StatusOK, code, body)
@@ -157,14 +157,14 @@ func (f *feeder) waitFrame(t *testing.T) {
 // viewer keeps getting every frame.
 func TestSlowViewerOnlyHurtsItself(t *testing.T) {
 	st := startTestStreamer(t, nil, func(o *Config) { o.ViewerQueue = 10 })
-	f := startFeederPadded(t, st.hub, 30, 60_000) // ~2 MB/s
+	f := startFeederPadded(t, st.cams[0].hub, 30, 60_000) // ~2 MB/s
 	good, err := play(t, st.URL(), gortsplib.TransportTCP)
 	require.NoError(t, err)
 	stalled := stallingViewer(t, st.URL())
 
 	var sink *sink
 	require.Eventually(t, func() bool {
-		for _, s := range st.hub.snapshot() {
+		for _, s := range st.cams[0].hub.snapshot() {
 			if s.remote == stalled {
 				sink = s
 			}
@@ -211,4 +211,68 @@ func stallingViewer(t *testing.T, url string) string {
 func (v *rtspViewer) firstFrame(t *testing.T) int {
 	t.Helper()
 	return v.waitFrames(t, 1)[0].n
+}
+
+// Several cameras from one streamer: each at its own path, from its own
+// hub; an unknown path is 404; the metrics have a series per camera.
+func TestCameras(t *testing.T) {
+	st := startTestStreamer(t, nil, func(o *Config) {
+		o.Cameras = []Camera{{Name: "front", Socket: "@framehub-streamer-test-none-a"}, {Name: "back", Socket: "@framehub-streamer-test-none-b"}}
+	})
+	front := startFeeder(t, st.cams[0].hub, 30)
+	for front.n.Load() < 200 {
+		front.waitFrame(t)
+	}
+	startFeeder(t, st.cams[1].hub, 30)
+	require.Equal(t, strings.Replace(st.URL(), "/front", "/back", 1), st.CameraURL("back"))
+	vf, err := play(t, st.CameraURL("front"), gortsplib.TransportTCP)
+	require.NoError(t, err)
+	vb, err := play(t, st.CameraURL("back"), gortsplib.TransportUDP)
+	require.NoError(t, err)
+	gotF, gotB := vf.waitFrames(t, 20), vb.waitFrames(t, 20)
+	requireContinuous(t, gotF)
+	requireContinuous(t, gotB)
+	// A viewer starts from its camera's GOP cache here (no producer to
+	// ask for a keyframe): front's last keyframe is frame 180 or later.
+	require.GreaterOrEqual(t, gotF[0].n, 180, "the front viewer gets the front camera's frames")
+	require.Less(t, gotB[0].n, 100, "the back viewer gets the back camera's frames, which started later")
+
+	_, err = play(t, strings.Replace(st.URL(), "/front", "/side", 1), gortsplib.TransportTCP)
+	require.ErrorContains(t, err, "404")
+
+	resp, err := http.Get("http://" + st.AdminAddr() + "/metrics")
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	for _, want := range []string{
+		"framehub_streamer_viewers 2",
+		`framehub_streamer_camera_viewers{camera="front"} 1`,
+		`framehub_streamer_camera_viewers{camera="back"} 1`,
+		`framehub_streamer_camera_last_frame_age_seconds{camera="back"} `,
+	} {
+		require.Contains(t, string(body), want)
+	}
+	h := st.Health()
+	require.True(t, h.OK, "%+v", h)
+	require.Len(t, h.Cameras, 2)
+	require.Equal(t, "back", h.Cameras[1].Name)
+	require.Equal(t, st.CameraURL("back"), h.Cameras[1].URL)
+}
+
+func TestCamerasConfig(t *testing.T) {
+	for _, c := range []struct {
+		cams    []Camera
+		publish string
+		want    string
+	}{
+		{[]Camera{{Name: "Front", Socket: "/s"}}, "", `camera.0: camera name "Front" has 'F' at byte 0`},
+		{[]Camera{{Name: "a", Socket: "/s"}, {Name: "a", Socket: "/t"}}, "", `camera.1: camera "a" is also camera 0`},
+		{[]Camera{{Name: "a"}}, "", `camera "a" has no producer socket`},
+		{[]Camera{{Name: "a", Socket: "/s"}, {Name: "b", Socket: "/t"}}, "rtsp://h:8554/x", "publish: publishes one stream: with 2 cameras"},
+	} {
+		o := Defaults()
+		o.Cameras, o.Publish = c.cams, c.publish
+		require.ErrorContains(t, o.Validate(), c.want)
+	}
 }

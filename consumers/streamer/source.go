@@ -26,9 +26,10 @@ const (
 // refusals), skips to a keyframe after every gap, and keeps timestamps on
 // one continuous timeline (see timeline).
 type source struct {
-	o   *Config
-	log *slog.Logger
-	hub *hub
+	o      *Config
+	socket string // the producer's
+	log    *slog.Logger
+	hub    *hub
 
 	keyReq chan struct{} // capacity 1: a keyframe is wanted
 
@@ -41,8 +42,8 @@ type source struct {
 	reconnects                                                           atomic.Uint64
 }
 
-func newSource(o *Config, log *slog.Logger) *source {
-	return &source{o: o, log: log, keyReq: make(chan struct{}, 1)}
+func newSource(o *Config, socket string, log *slog.Logger) *source {
+	return &source{o: o, socket: socket, log: log, keyReq: make(chan struct{}, 1)}
 }
 
 // requestKeyframe asks for a keyframe soon; requests are coalesced and
@@ -118,7 +119,7 @@ func (s *source) run(ctx context.Context) error {
 		if failures++; failures > 1 {
 			level = slog.LevelDebug
 		}
-		s.log.Log(ctx, level, "producer subscription failed; retrying", "socket", s.o.Socket, "stream", s.o.Stream,
+		s.log.Log(ctx, level, "producer subscription failed; retrying", "socket", s.socket, "stream", s.o.Stream,
 			"retry_in", wait, "failures", failures, "err", err)
 		t := time.NewTimer(wait)
 		select {
@@ -135,15 +136,15 @@ func (s *source) dial(ctx context.Context) (*sdk.Client, error) {
 	s.dials.Add(1)
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	c, err := sdk.Dial(dctx, s.o.Socket, sdk.Options{
+	c, err := sdk.Dial(dctx, s.socket, sdk.Options{
 		Stream: s.o.Stream, Name: s.o.Name, MaxInFlight: leaseBudget, MaxHold: leaseHold,
 		Reconnect: true, ReconnectMax: s.o.ReconnectMax, Logger: s.log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("subscribe to stream %q at %s: %w", s.o.Stream, s.o.Socket, err)
+		return nil, fmt.Errorf("subscribe to stream %q at %s: %w", s.o.Stream, s.socket, err)
 	}
 	caps := c.Caps()
-	s.log.Info("subscribed to the producer", "socket", s.o.Socket, "stream", s.o.Stream, "format", caps.Format,
+	s.log.Info("subscribed to the producer", "socket", s.socket, "stream", s.o.Stream, "format", caps.Format,
 		"codec", caps.Codec, "width", caps.Width, "height", caps.Height)
 	s.mu.Lock()
 	s.client = c

@@ -18,15 +18,14 @@ import (
 	"github.com/framehub/framehub/internal/daemonrun"
 )
 
-// Streamer is the framehub-streamer program: it subscribes to the
-// producer's H.264 stream and serves it over RTSP (see the package
+// Streamer is the framehub-streamer program: it subscribes to the H.264
+// stream of each camera's producer and serves it over RTSP (see the package
 // documentation).
 type Streamer struct {
-	o   Config
-	log *slog.Logger
-	hub *hub
-	src *source
-	pub *publisher // nil without -publish
+	o    Config
+	log  *slog.Logger
+	cams []*camera  // Config.cameras() order
+	pub  *publisher // nil without -publish
 
 	health              *admin.HealthClock
 	ready               chan struct{}
@@ -43,13 +42,28 @@ func New(o Config, log *slog.Logger) (*Streamer, error) {
 		log = slog.Default()
 	}
 	st := &Streamer{o: o, log: log, health: admin.NewHealthClock(), ready: make(chan struct{})}
-	st.src = newSource(&st.o, log)
-	st.hub = newHub(o.GOPCache, st.src.requestKeyframe)
-	st.src.hub = st.hub
+	for _, c := range st.o.cameras() {
+		clog := log
+		if len(st.o.Cameras) > 0 {
+			clog = log.With("camera", c.Name)
+		}
+		src := newSource(&st.o, c.Socket, clog)
+		src.hub = newHub(o.GOPCache, src.requestKeyframe)
+		st.cams = append(st.cams, &camera{name: c.Name, socket: c.Socket, hub: src.hub, src: src})
+	}
 	if o.Publish != "" {
-		st.pub = newPublisher(&st.o, log, st.hub)
+		st.pub = newPublisher(&st.o, log, st.cams[0].hub)
 	}
 	return st, nil
+}
+
+// camera is one producer the streamer serves, at rtsp://RTSPAddr/<name>:
+// its subscription (src) and the hub that fans its access units out to
+// the camera's viewers.
+type camera struct {
+	name, socket string
+	hub          *hub
+	src          *source
 }
 
 // Ready is closed once Run has bound its listeners and serves.
@@ -58,8 +72,11 @@ func (st *Streamer) Ready() <-chan struct{} { return st.ready }
 // RTSPAddr returns the RTSP listen address (host:port), once Ready.
 func (st *Streamer) RTSPAddr() string { return st.rtspAddr }
 
-// URL returns the stream's RTSP URL, once Ready.
-func (st *Streamer) URL() string { return "rtsp://" + st.rtspAddr + "/" + st.o.Path }
+// URL returns the RTSP URL of the first camera's stream, once Ready.
+func (st *Streamer) URL() string { return st.CameraURL(st.cams[0].name) }
+
+// CameraURL returns the RTSP URL of the named camera's stream, once Ready.
+func (st *Streamer) CameraURL(name string) string { return "rtsp://" + st.rtspAddr + "/" + name }
 
 // AdminAddr returns the HTTP address of /metrics and /healthz ("" when
 // disabled), once Ready.
@@ -96,7 +113,7 @@ func (st *Streamer) Run(ctx context.Context) error {
 
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rs := newRTSPServer(rctx, &st.o, st.log, st.hub, tcp, udp)
+	rs := newRTSPServer(rctx, &st.o, st.log, st.cams, tcp, udp)
 	if err := rs.start(); err != nil {
 		_ = tcp.Close()
 		udp.close()
@@ -110,10 +127,11 @@ func (st *Streamer) Run(ctx context.Context) error {
 		st.udpAddr = udp.rtp.LocalAddr().String()
 	}
 
-	actors := []daemonrun.Actor{
-		{Name: "rtsp server", Run: rs.run},
-		{Name: "producer subscription", Run: st.src.run},
-		{Name: "keyframe requests", Run: st.src.keyframeLoop},
+	actors := []daemonrun.Actor{{Name: "rtsp server", Run: rs.run}}
+	for _, c := range st.cams {
+		actors = append(actors,
+			daemonrun.Actor{Name: "producer subscription of camera " + c.name, Run: c.src.run},
+			daemonrun.Actor{Name: "keyframe requests of camera " + c.name, Run: c.src.keyframeLoop})
 	}
 	if st.pub != nil {
 		actors = append(actors, daemonrun.Actor{Name: "publisher", Run: st.pub.run})
@@ -137,8 +155,10 @@ func (st *Streamer) Run(ctx context.Context) error {
 			return nil
 		}})
 	}
-	st.log.Info("streamer serving", "url", st.URL(), "udp", st.udpAddr, "admin", st.adminAddr, "socket", st.o.Socket,
-		"stream", st.o.Stream, "publish", redact(st.o.Publish))
+	for _, c := range st.cams {
+		st.log.Info("streamer serving", "url", st.CameraURL(c.name), "udp", st.udpAddr, "admin", st.adminAddr, "socket", c.socket,
+			"stream", st.o.Stream, "publish", redact(st.o.Publish))
+	}
 	close(st.ready)
 	return daemonrun.RunActors(rctx, st.log, actors...)
 }
@@ -160,9 +180,11 @@ func (st *Streamer) adminHandler() http.Handler {
 
 // Health is the streamer's /healthz: the keys of every framehub daemon
 // (admin.Health: ok, status, reason, since), then the streamer's. It is
-// not OK until the first frame came from the producer ("no_frames") and
-// whenever none came for HealthStale ("stale"): it measures the stream end
-// to end, not just the process.
+// not OK until the first frame came from every camera's producer
+// ("no_frames") and whenever none came from one for HealthStale
+// ("stale"): it measures the streams end to end, not just the process.
+// URL, Producer and LastFrameAgeSeconds are the first camera's; Cameras
+// has each one's.
 type Health struct {
 	admin.Health
 	URL      string `json:"url"`
@@ -171,23 +193,47 @@ type Health struct {
 	Sinks    int    `json:"sinks"` // viewers and the publisher
 	// LastFrameAgeSeconds is the time since the last frame from the
 	// producer; absent before the first.
+	LastFrameAgeSeconds *float64       `json:"last_frame_age_seconds,omitempty"`
+	Cameras             []CameraHealth `json:"cameras"`
+}
+
+// CameraHealth is one camera's part of Health.
+type CameraHealth struct {
+	Name                string   `json:"name"`
+	URL                 string   `json:"url"`
+	Producer            string   `json:"producer"`
+	Sinks               int      `json:"sinks"`
 	LastFrameAgeSeconds *float64 `json:"last_frame_age_seconds,omitempty"`
 }
 
-// Health reports whether the stream is live end to end.
+// Health reports whether every camera's stream is live end to end.
 func (st *Streamer) Health() Health {
-	_, sinks := st.hub.totals()
-	h := Health{Health: admin.Healthy(), URL: st.URL(), Producer: st.o.Socket, Stream: st.o.Stream, Sinks: sinks}
-	last := st.hub.lastFrame()
-	if last.IsZero() {
-		h.Fail("no_frames", fmt.Sprintf("no frame from the producer yet (socket %s, stream %q)", st.o.Socket, st.o.Stream))
-	} else {
-		age := time.Since(last)
-		secs := age.Seconds()
-		h.LastFrameAgeSeconds = &secs
-		if age > st.o.HealthStale {
-			h.Fail("stale", fmt.Sprintf("no frame from the producer for %v (socket %s)", age.Round(time.Millisecond), st.o.Socket))
+	h := Health{Health: admin.Healthy(), Stream: st.o.Stream}
+	for i, c := range st.cams {
+		_, sinks := c.hub.totals()
+		ch := CameraHealth{Name: c.name, URL: st.CameraURL(c.name), Producer: c.socket, Sinks: sinks}
+		who := "the producer"
+		if len(st.cams) > 1 {
+			who = fmt.Sprintf("camera %s's producer", c.name)
 		}
+		last := c.hub.lastFrame()
+		if last.IsZero() {
+			if h.OK {
+				h.Fail("no_frames", fmt.Sprintf("no frame from %s yet (socket %s, stream %q)", who, c.socket, st.o.Stream))
+			}
+		} else {
+			age := time.Since(last)
+			secs := age.Seconds()
+			ch.LastFrameAgeSeconds = &secs
+			if age > st.o.HealthStale && h.OK {
+				h.Fail("stale", fmt.Sprintf("no frame from %s for %v (socket %s)", who, age.Round(time.Millisecond), c.socket))
+			}
+		}
+		h.Sinks += sinks
+		if i == 0 {
+			h.URL, h.Producer, h.LastFrameAgeSeconds = ch.URL, ch.Producer, ch.LastFrameAgeSeconds
+		}
+		h.Cameras = append(h.Cameras, ch)
 	}
 	st.health.Stamp(&h.Health)
 	return h

@@ -510,6 +510,22 @@ fh_appsrc_push (GstElement * appsrc, GstSample * s)
   return (int) gst_app_src_push_sample (GST_APP_SRC (appsrc), s);
 }
 
+/* fh_appsrc_push_bytes copies len bytes into a new buffer with the given
+ * timestamps (ns, -1: none) and pushes it (the appsrc takes it). */
+int
+fh_appsrc_push_bytes (GstElement * appsrc, const guint8 * data, gsize len,
+    int64_t pts, int64_t dts, int64_t dur, int delta)
+{
+  GstBuffer *buf = gst_buffer_new_memdup (data, len);
+  GST_BUFFER_PTS (buf) = pts >= 0 ? (GstClockTime) pts : GST_CLOCK_TIME_NONE;
+  GST_BUFFER_DTS (buf) = dts >= 0 ? (GstClockTime) dts : GST_CLOCK_TIME_NONE;
+  GST_BUFFER_DURATION (buf) =
+      dur >= 0 ? (GstClockTime) dur : GST_CLOCK_TIME_NONE;
+  if (delta)
+    GST_BUFFER_FLAG_SET (buf, GST_BUFFER_FLAG_DELTA_UNIT);
+  return (int) gst_app_src_push_buffer (GST_APP_SRC (appsrc), buf);
+}
+
 int
 fh_appsrc_eos (GstElement * appsrc)
 {

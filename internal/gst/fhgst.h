@@ -82,6 +82,8 @@ int fh_copy_frame (GstSample * s, const GstVideoInfo * vi, guint8 * dst,
     int n_planes);
 gsize fh_extract (GstSample * s, guint8 * dst, gsize dst_len);
 int fh_appsrc_push (GstElement * appsrc, GstSample * s);
+int fh_appsrc_push_bytes (GstElement * appsrc, const guint8 * data,
+    gsize len, int64_t pts, int64_t dts, int64_t dur, int delta);
 int fh_appsrc_eos (GstElement * appsrc);
 guint64 fh_appsrc_queued (GstElement * appsrc);
 int fh_force_key_unit (GstElement * encoder);

@@ -305,6 +305,21 @@ func (w *SampleWatch) Close() error { return w.f.Close() }
 // reference to the buffer) and returns the GstFlowReturn.
 func (e *Element) PushSample(s *Sample) int { return int(C.fh_appsrc_push(e.e, s.s)) }
 
+// PushBytes queues a copy of data on an appsrc as one buffer with the
+// given timestamps (ns; -1: unknown), flagged DELTA_UNIT when delta (not a
+// keyframe), and returns the GstFlowReturn (0: OK). data is not retained.
+func (e *Element) PushBytes(data []byte, pts, dts, dur int64, delta bool) int {
+	if len(data) == 0 {
+		return 0
+	}
+	d := 0
+	if delta {
+		d = 1
+	}
+	return int(C.fh_appsrc_push_bytes(e.e, (*C.guint8)(unsafe.Pointer(&data[0])), C.gsize(len(data)),
+		C.int64_t(pts), C.int64_t(dts), C.int64_t(dur), C.int(d)))
+}
+
 // EndOfStream tells an appsrc that no more buffers follow.
 func (e *Element) EndOfStream() { C.fh_appsrc_eos(e.e) }
 

@@ -157,6 +157,9 @@ func (m *metrics) reloaded(ok bool) {
 type StatusResponse struct {
 	Started   time.Time     `json:"started"`
 	Processes []ChildStatus `json:"processes"`
+	// Cameras are the group's cameras, in config order (none in a config
+	// without cameras).
+	Cameras []CameraStatus `json:"cameras"`
 }
 
 // Health is the supervisor's /healthz: not OK ("process_failed") while it
@@ -193,7 +196,7 @@ func (s *Supervisor) Handler() http.Handler {
 		started := s.start
 		s.mu.Unlock()
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(StatusResponse{Started: started, Processes: s.Status()})
+		_ = json.NewEncoder(w).Encode(StatusResponse{Started: started, Processes: s.Status(), Cameras: cameraStatus(s.Config())})
 	})
 	mux.HandleFunc("GET /logs", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.URL.Query().Get("lines"))

@@ -53,6 +53,9 @@ type ChildStatus struct {
 	// Error is why the supervisor gave up on it (state failed).
 	Error string `json:"error,omitempty"`
 	Admin string `json:"admin,omitempty"`
+	// Camera is the camera the process belongs to (its producer, or an
+	// instance of a per-camera process); "" for the group's processes.
+	Camera string `json:"camera,omitempty"`
 }
 
 // child is one process entry of the config being supervised. A reload
@@ -125,7 +128,7 @@ func (c *child) status() ChildStatus {
 	return ChildStatus{
 		Name: c.p.Name, PID: st.PID, State: st.State, Since: st.Since, Started: st.Started, Restarts: st.Restarts,
 		Crashes: st.Crashes, LastExit: st.LastExit, LastError: st.LastError, ExitedAt: st.ExitedAt,
-		WaitingFor: st.WaitingFor, Error: st.Error, Admin: c.p.Admin,
+		WaitingFor: st.WaitingFor, Error: st.Error, Admin: c.p.Admin, Camera: c.p.Camera,
 	}
 }
 
@@ -184,6 +187,9 @@ func (s *Supervisor) supervise(stopCtx context.Context, c *child) {
 // accepts, and returns how it ended; when ctx is done it stops it first.
 // Its error says the binary cannot be started at all.
 func (s *Supervisor) runOnce(ctx context.Context, c *child, log *slog.Logger) (restart.Exit, error) {
+	if err := prepareCamera(c.p); err != nil {
+		return restart.Exit{}, err
+	}
 	cmd, out := s.command(c)
 	if c.p.ReadySocket != "" {
 		c.proc.Set(StateStarting, fmt.Sprintf("its ready socket %s to accept connections", c.p.ReadySocket))

@@ -23,8 +23,29 @@ type Config struct {
 	// Grace is how long a stopping process has between SIGTERM and SIGKILL.
 	// It defaults to 5 seconds.
 	Grace time.Duration `yaml:"grace"`
+	// RunDir holds a directory per camera (mode 0700): its producer's
+	// socket (framehub.sock), config file and admin socket, and whatever
+	// its per-camera processes put in {dir}. It defaults to the daemons'
+	// run directory (/run/framehub as root, else
+	// $XDG_RUNTIME_DIR/framehub).
+	RunDir string `yaml:"run-dir"`
+	// Cameras are the group's cameras: a producer runs for each (see
+	// Camera), before the processes.
+	Cameras []Camera `yaml:"cameras"`
+	// ProducerBinary is the program of the cameras' producers, found as a
+	// process's binary is; default framehub-producer.
+	ProducerBinary string `yaml:"producer-binary"`
+	// ProducerAdmin is the admin address of each camera's producer, with
+	// placeholders (Camera): default "unix:{dir}/producer.admin"; e.g.
+	// "127.0.0.1:{port:7711}" for TCP ports 7711, 7712… that Prometheus
+	// can scrape.
+	ProducerAdmin string `yaml:"producer-admin"`
 	// Processes are started in this order and stopped in the reverse order.
+	// With cameras, an entry with per-camera runs once per camera, and the
+	// others once, with their camera-args repeated for every camera.
 	Processes []Process `yaml:"processes"`
+
+	expanded bool // Processes are the processes run, not the entries as written
 }
 
 // Process is one supervised program.
@@ -49,6 +70,27 @@ type Process struct {
 	// in the status so framehubctl can query it.
 	Admin   string  `yaml:"admin"`
 	Restart Restart `yaml:"restart"`
+
+	// PerCamera runs the process once per camera, named <name>.<camera>,
+	// with {camera}, {socket} and {dir} in args, env, dir, admin and
+	// ready-socket replaced by the camera's name, its producer's socket
+	// and its run directory; it starts after its camera's producer (and
+	// the processes of after, a per-camera one of the same camera), not
+	// after the other cameras'. The recorder and the snapshot service run
+	// so: a camera's crash, memory and disk stay its own
+	// (docs/OPERATIONS.md, "Cameras").
+	PerCamera bool `yaml:"per-camera"`
+	// CameraArgs are appended to args once for every camera, placeholders
+	// replaced: how one process serving every camera learns them, e.g. the
+	// streamer's [-camera, "{camera}={socket}"].
+	CameraArgs []string `yaml:"camera-args"`
+
+	// Camera is the camera a process of the expanded config belongs to
+	// ("" for a process of the whole group).
+	Camera string `yaml:"-"`
+	// ProducerConfig is, for a camera's producer, the config file the
+	// supervisor writes before starting it (its source and options).
+	ProducerConfig string `yaml:"-"`
 }
 
 // Restart is a process's restart policy.
@@ -88,36 +130,45 @@ func (c *Config) setDefaults() {
 	var ready []string
 	for i := range c.Processes {
 		p := &c.Processes[i]
-		r := &p.Restart
-		if r.Policy == "" {
-			r.Policy = "always"
-		}
-		if r.BackoffMin == 0 {
-			r.BackoffMin = 500 * time.Millisecond
-		}
-		if r.BackoffMax == 0 {
-			r.BackoffMax = 30 * time.Second
-		}
-		if r.StableAfter == 0 {
-			r.StableAfter = 30 * time.Second
-		}
-		if r.MaxCrashes == 0 {
-			r.MaxCrashes = 5
-		}
+		p.Restart = defaultRestart(p.Restart)
 		if p.After == nil {
 			p.After = append([]string(nil), ready...)
 		}
-		if p.ReadySocket != "" {
+		if p.ReadySocket != "" && !p.PerCamera {
 			ready = append(ready, p.Name)
 		}
 	}
 }
 
-// validate fills defaults and checks the config; errors name the key path.
+// defaultRestart returns r with its defaults filled in.
+func defaultRestart(r Restart) Restart {
+	if r.Policy == "" {
+		r.Policy = "always"
+	}
+	if r.BackoffMin == 0 {
+		r.BackoffMin = 500 * time.Millisecond
+	}
+	if r.BackoffMax == 0 {
+		r.BackoffMax = 30 * time.Second
+	}
+	if r.StableAfter == 0 {
+		r.StableAfter = 30 * time.Second
+	}
+	if r.MaxCrashes == 0 {
+		r.MaxCrashes = 5
+	}
+	return r
+}
+
+// validate fills defaults, checks the config and expands its cameras
+// (expand); errors name the key path as written.
 func (c *Config) validate() error {
+	if c.expanded {
+		return nil
+	}
 	c.setDefaults()
-	if len(c.Processes) == 0 {
-		return config.Invalid("processes", "at least one process is needed")
+	if len(c.Processes) == 0 && len(c.Cameras) == 0 {
+		return config.Invalid("processes", "at least one process (or camera) is needed")
 	}
 	if c.Grace < 0 {
 		return config.Invalid("grace", "%v must not be negative", c.Grace)
@@ -161,6 +212,13 @@ func (c *Config) validate() error {
 			return config.Invalid(at("restart.max-crashes"), "%d must be ≥ 1", r.MaxCrashes)
 		}
 	}
+	if err := c.validateCameras(); err != nil {
+		return err
+	}
+	if err := c.expand(); err != nil {
+		return err
+	}
+	c.expanded = true
 	return nil
 }
 

@@ -165,6 +165,9 @@ func changedKeys(a, b Process) []string {
 	for i := range t.NumField() {
 		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
 			name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+			if name == "-" { // the camera's settings (ProducerConfig)
+				name = "camera " + a.Camera
+			}
 			keys = append(keys, name)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/framehub/framehub/internal/testutil"
 )
@@ -50,6 +51,23 @@ func TestMain(m *testing.M) {
 				_ = c.Close()
 			}
 		}()
+		waitTerm()
+		_ = ln.Close()
+	case "camera": // a camera's producer: listens on the socket of its -config file
+		b, err := os.ReadFile(os.Args[len(os.Args)-1])
+		if err != nil {
+			os.Exit(3)
+		}
+		var c struct {
+			Socket string `yaml:"socket"`
+		}
+		if err := yaml.Unmarshal(b, &c); err != nil {
+			os.Exit(3)
+		}
+		ln, err := net.Listen("unixpacket", c.Socket)
+		if err != nil {
+			os.Exit(3)
+		}
 		waitTerm()
 		_ = ln.Close()
 	case "consumer": // records its start time
@@ -292,4 +310,171 @@ func TestConfigErrors(t *testing.T) {
 	require.ErrorContains(t, err, `"no-such-binary-fh" not found`)
 	require.True(t, errors.Is(err, err))
 	_ = bufio.NewReader
+}
+
+func TestCameraConfigErrors(t *testing.T) {
+	cases := []struct{ name, file, want string }{
+		{"bad name", "run-dir: /run/fh\ncameras:\n  - name: front\n    source: test\n  - name: Back Yard\n    source: test\n",
+			`g.yaml:5: cameras.1.name: camera name "Back Yard" has 'B' at byte 0`},
+		{"long name", "run-dir: /run/fh\ncameras:\n  - name: " + strings.Repeat("a", 33) + "\n    source: test\n", "g.yaml:3: cameras.0.name: camera name"},
+		{"duplicate", "run-dir: /run/fh\ncameras:\n  - {name: a, source: test}\n  - {name: a, source: test}\n", `g.yaml:4: cameras.1.name: camera "a" is also camera 0`},
+		{"no source", "run-dir: /run/fh\ncameras:\n  - name: a\n", `cameras.0.source: camera "a" has no source`},
+		{"reserved option", "run-dir: /run/fh\ncameras:\n  - name: a\n    source: test\n    options:\n      socket: /x\n", `g.yaml:6: cameras.0.options.socket`},
+		{"relative run-dir", "run-dir: run\ncameras:\n  - {name: a, source: test}\n", `run-dir: "run" must be an absolute path`},
+		{"per-camera without cameras", "processes:\n  - name: r\n    binary: x\n    per-camera: true\n", `g.yaml:4: processes.0.per-camera`},
+		{"name clash", "run-dir: /run/fh\ncameras:\n  - {name: a, source: test}\nprocesses:\n  - {name: producer.a, binary: x}\n", `two processes are named "producer.a"`},
+		{"unknown placeholder", "run-dir: /run/fh\ncameras:\n  - {name: a, source: test}\nprocesses:\n  - name: r\n    binary: x\n    per-camera: true\n    args: [-dir, \"/rec/{camra}\"]\n",
+			`g.yaml:8: processes.0.args: unknown placeholder {camra} in "/rec/{camra}"`},
+		{"placeholder in a process for all cameras", "run-dir: /run/fh\ncameras:\n  - {name: a, source: test}\nprocesses:\n  - name: s\n    binary: x\n    args: [-socket, \"{socket}\"]\n",
+			`g.yaml:5: processes.0.name: process "s" runs once for all cameras: {socket} in "{socket}" has no camera to stand for`},
+		{"port out of range", "run-dir: /run/fh\nproducer-admin: \"127.0.0.1:{port:65535}\"\ncameras:\n  - {name: a, source: test}\n  - {name: b, source: test}\n",
+			`g.yaml:2: producer-admin: {port:65535}: want {port:N}, N a port number with N + 1 ≤ 65535`},
+	}
+	for _, ca := range cases {
+		t.Run(ca.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "g.yaml")
+			require.NoError(t, os.WriteFile(p, []byte(ca.file), 0o644))
+			_, err := Load(p)
+			require.ErrorContains(t, err, ca.want)
+		})
+	}
+}
+
+func TestOneCameraNamedCam(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "g.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("run-dir: /run/fh\ncameras:\n  - source: test\n"), 0o644))
+	cfg, err := Load(p)
+	require.NoError(t, err)
+	require.Equal(t, "cam", cfg.Cameras[0].Name, "one camera without a name is cam")
+	require.Equal(t, "producer.cam", cfg.Processes[0].Name)
+	require.NoError(t, os.WriteFile(p, []byte("run-dir: /run/fh\ncameras:\n  - source: test\n  - {name: b, source: test}\n"), 0o644))
+	_, err = Load(p)
+	require.ErrorContains(t, err, "g.yaml:3: cameras.0.name: camera name must not be empty")
+}
+
+func TestCamerasExpand(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "g.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(`run-dir: /run/fh
+cameras:
+  - name: front
+    source: rtsp://op:s3cret@10.0.0.5/stream1
+    options: {rtsp-transport: udp, decoder: none}
+  - name: back
+    source: test
+processes:
+  - name: recorder
+    binary: framehub-recorder
+    per-camera: true
+    args: [-socket, "{socket}", -dir, "/var/lib/fh/{camera}", -admin, "unix:{dir}/recorder.admin"]
+    admin: "unix:{dir}/recorder.admin"
+  - name: streamer
+    binary: framehub-streamer
+    args: [-rtsp-addr, "127.0.0.1:8554"]
+    camera-args: [-camera, "{camera}={socket}"]
+  - name: snapshot
+    binary: framehub-snapshot
+    per-camera: true
+    args: [-admin, "127.0.0.1:{port:7740}"]
+  - name: web
+    binary: framehub-web
+    camera-args: [-camera, "name={camera},socket={socket},recordings=/var/lib/fh/{camera},admin={producer-admin}"]
+producer-admin: "127.0.0.1:{port:7710}"
+`), 0o644))
+	cfg, err := Load(p)
+	require.NoError(t, err)
+	var names []string
+	for _, q := range cfg.Processes {
+		names = append(names, q.Name)
+	}
+	require.Equal(t, []string{"producer.front", "producer.back", "recorder.front", "recorder.back", "streamer", "snapshot.front", "snapshot.back", "web"}, names)
+	require.Equal(t, []string{"-camera", "name=front,socket=/run/fh/front/framehub.sock,recordings=/var/lib/fh/front,admin=127.0.0.1:7710",
+		"-camera", "name=back,socket=/run/fh/back/framehub.sock,recordings=/var/lib/fh/back,admin=127.0.0.1:7711"}, cfg.Processes[7].Args,
+		"the browser view's camera list (consumers/web's -camera), from the group's cameras")
+	require.Equal(t, "127.0.0.1:7711", cfg.Processes[1].Admin, "{port:N}: N for the first camera, N+1 for the second")
+	require.Contains(t, cfg.Processes[1].ProducerConfig, "admin: 127.0.0.1:7711")
+	require.Equal(t, []string{"-admin", "127.0.0.1:7741"}, cfg.Processes[6].Args)
+	front := cfg.Processes[0]
+	require.Equal(t, "front", front.Camera)
+	require.Equal(t, []string{"-config", "/run/fh/front/producer.yaml"}, front.Args, "no source (nor its password) on the command line")
+	require.Equal(t, "/run/fh/front/framehub.sock", front.ReadySocket)
+	require.Contains(t, front.ProducerConfig, "source: rtsp://op:s3cret@10.0.0.5/stream1")
+	require.Contains(t, front.ProducerConfig, "rtsp-transport: udp")
+	require.Contains(t, front.ProducerConfig, "socket: /run/fh/front/framehub.sock")
+	require.Empty(t, front.After)
+	rec := cfg.Processes[3]
+	require.Equal(t, "back", rec.Camera)
+	require.Equal(t, []string{"-socket", "/run/fh/back/framehub.sock", "-dir", "/var/lib/fh/back", "-admin", "unix:/run/fh/back/recorder.admin"}, rec.Args)
+	require.Equal(t, "unix:/run/fh/back/recorder.admin", rec.Admin)
+	require.Equal(t, []string{"producer.back"}, rec.After, "a camera's recorder waits for its own producer only")
+	st := cfg.Processes[4]
+	require.Equal(t, []string{"-rtsp-addr", "127.0.0.1:8554", "-camera", "front=/run/fh/front/framehub.sock", "-camera", "back=/run/fh/back/framehub.sock"}, st.Args)
+	require.Empty(t, st.After, "the streamer waits for no camera: it serves the others while one is down")
+
+	cs := cameraStatus(cfg)
+	require.Equal(t, "rtsp://10.0.0.5/stream1", cs[0].Source, "no credentials in /status")
+	require.Equal(t, []string{"producer.front", "recorder.front", "snapshot.front"}, cs[0].Processes)
+
+	again := cfg
+	require.NoError(t, again.validate(), "validating an expanded config again changes nothing")
+	require.Equal(t, cfg.Processes, again.Processes)
+}
+
+// A reload of a camera config: a camera whose options changed restarts its
+// producer only; an added camera starts its producer and its per-camera
+// processes and restarts the processes for all cameras (their camera-args
+// changed); the rest keeps running.
+func TestCamerasReload(t *testing.T) {
+	t.Setenv("FH_SUP_CHILD", "camera") // the producers' mode; the others set theirs
+	self, err := os.Executable()
+	require.NoError(t, err)
+	run := testutil.ShortDir(t)
+	cfg := func(cams ...Camera) Config {
+		return Config{RunDir: run, ProducerBinary: self, Cameras: cams, Processes: []Process{
+			{Name: "rec", Binary: self, Env: []string{"FH_SUP_CHILD=consumer"}, PerCamera: true, Args: []string{"-socket", "{socket}"}},
+			{Name: "str", Binary: self, Env: []string{"FH_SUP_CHILD=consumer"}, CameraArgs: []string{"-camera", "{camera}={socket}"}},
+		}}
+	}
+	a, b := Camera{Name: "a", Source: "test"}, Camera{Name: "b", Source: "test"}
+	s, _, _ := startSupervisor(t, cfg(a, b))
+	allReady := func(names ...string) map[string]int {
+		pids := map[string]int{}
+		require.Eventually(t, func() bool {
+			for _, n := range names {
+				st := state(s, n)
+				if st.State != StateReady {
+					return false
+				}
+				pids[n] = st.PID
+			}
+			return true
+		}, waitFor, 10*time.Millisecond, "%v ready", names)
+		return pids
+	}
+	before := allReady("producer.a", "producer.b", "rec.a", "rec.b", "str")
+	require.Equal(t, "b", state(s, "rec.b").Camera)
+
+	a2 := a
+	a2.Options = map[string]any{"rtsp-transport": "udp"}
+	r, err := s.Reload(context.Background(), cfg(a2, b))
+	require.NoError(t, err)
+	require.Equal(t, []string{"producer.a"}, r.Restarted)
+	require.Empty(t, r.Added)
+	after := allReady("producer.a", "producer.b", "rec.a", "rec.b", "str")
+	require.NotEqual(t, before["producer.a"], after["producer.a"])
+	for _, n := range []string{"producer.b", "rec.a", "rec.b", "str"} {
+		require.Equal(t, before[n], after[n], "%s untouched", n)
+	}
+	b2, err := os.ReadFile(filepath.Join(run, "a", "producer.yaml"))
+	require.NoError(t, err)
+	require.Contains(t, string(b2), "rtsp-transport: udp", "the new options are in the producer's config file")
+
+	c := Camera{Name: "c", Source: "test"}
+	r, err = s.Reload(context.Background(), cfg(a2, b, c))
+	require.NoError(t, err)
+	require.Equal(t, []string{"producer.c", "rec.c"}, r.Added)
+	require.Equal(t, []string{"str"}, r.Restarted)
+	again := allReady("producer.a", "producer.b", "producer.c", "rec.a", "rec.b", "rec.c", "str")
+	for _, n := range []string{"producer.a", "producer.b", "rec.a", "rec.b"} {
+		require.Equal(t, after[n], again[n], "%s untouched", n)
+	}
 }

@@ -15,10 +15,12 @@ func (o *Options) validate() error {
 		return config.Invalid("socket", "%w", rundir.SocketError(o.Socket))
 	case o.SocketMode > 0o777:
 		return config.Invalid("socket-mode", "%#o has bits other than permissions", o.SocketMode)
-	case o.Width < 2 || o.Width%2 != 0:
-		return config.Invalid("width", "%d must be an even number ≥ 2", o.Width)
-	case o.Height < 2 || o.Height%2 != 0:
-		return config.Invalid("height", "%d must be an even number ≥ 2", o.Height)
+	case o.Width != 0 && (o.Width < 2 || o.Width%2 != 0):
+		return config.Invalid("width", "%d must be an even number ≥ 2 (or 0: the source's own)", o.Width)
+	case o.Height != 0 && (o.Height < 2 || o.Height%2 != 0):
+		return config.Invalid("height", "%d must be an even number ≥ 2 (or 0: the source's own)", o.Height)
+	case (o.Width == 0) != (o.Height == 0):
+		return config.Invalid("height", "give both width (%d) and height (%d), or neither", o.Width, o.Height)
 	case o.FPS < 0:
 		return config.Invalid("fps", "%v must not be negative", o.FPS)
 	case o.PoolMin < 0:

@@ -23,7 +23,7 @@ func TestConfigFile(t *testing.T) {
 }
 
 func TestFlagsWinOverFile(t *testing.T) {
-	o, err := configtest.Load[Options](t, "producer.yaml", "width: 1280\nallow-uid: [1000]\n", "-width", "640", "-allow-uid", "7", "-allow-uid", "8,9")
+	o, err := configtest.Load[Options](t, "producer.yaml", "width: 1280\nheight: 720\nallow-uid: [1000]\n", "-width", "640", "-allow-uid", "7", "-allow-uid", "8,9")
 	require.NoError(t, err)
 	require.Equal(t, 640, o.Width)
 	require.Equal(t, intList{7, 8, 9}, o.AllowUIDs, "the command line's list replaces the file's")
@@ -56,7 +56,7 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 	_, err := configtest.Load[Options](t, "producer.yaml", "", "-width", "5")
-	require.EqualError(t, err, "-width: 5 must be an even number ≥ 2")
+	require.EqualError(t, err, "-width: 5 must be an even number ≥ 2 (or 0: the source's own)")
 }
 
 func TestConfigSecurityKeys(t *testing.T) {

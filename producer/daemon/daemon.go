@@ -53,6 +53,10 @@ type Options struct {
 	H264SlabSize int           `yaml:"h264-slab-size"`
 	H264Replay   time.Duration `yaml:"h264-replay"`
 
+	Decoder       string        `yaml:"decoder"`
+	RTSPTransport string        `yaml:"rtsp-transport"`
+	RTSPTimeout   time.Duration `yaml:"rtsp-timeout"`
+
 	Width     int     `yaml:"width"`
 	Height    int     `yaml:"height"`
 	FPS       float64 `yaml:"fps"`
@@ -115,16 +119,23 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.Var(&o.AllowUIDs, "allow-uid", "admit only these peer uids (comma-separated; with -allow-gid: either matches)")
 	fs.Var(&o.AllowGIDs, "allow-gid", "admit only these peer gids (comma-separated)")
 	fs.StringVar(&o.Source, "source", "test", "frame source: test (GStreamer videotestsrc), v4l2:/dev/videoN, jetson-csi:N, "+
-		"launch:<gst-launch source description>, synthetic (pure Go, stamped frames, no GStreamer; only a raw stream), "+
+		"launch:<gst-launch source description>, rtsp://[user:pass@]host[:port]/path (an IP camera: its H.264 goes to the h264 stream as it is, "+
+		"neither decoded nor encoded, and is decoded for the raw stream only while raw consumers are subscribed; give the URL in the -config file, "+
+		"not on the command line, which every local user can read), synthetic (pure Go, stamped frames, no GStreamer; only a raw stream), "+
 		"or gpu (CUDA kernels render stamped frames into GPU memory, shared as cuda surfaces; needs an NVIDIA GPU; only a raw stream)")
-	fs.StringVar(&o.Encoder, "encoder", "", "H.264 encoder element; empty picks the first installed of nvv4l2h264enc, v4l2h264enc, x264enc, openh264enc; none disables the h264 stream")
+	fs.StringVar(&o.Encoder, "encoder", "", "H.264 encoder element; empty picks the first installed of nvv4l2h264enc, v4l2h264enc, x264enc, openh264enc; none disables the h264 stream "+
+		"(an rtsp:// source is not encoded: leave it empty)")
+	fs.StringVar(&o.Decoder, "decoder", "", "H.264 decoder of an rtsp:// source's raw stream, run only while raw consumers are subscribed; empty picks the first installed of "+
+		"nvv4l2decoder, v4l2h264dec, v4l2slh264dec, vah264dec, vaapih264dec, avdec_h264; none: no raw stream")
+	fs.StringVar(&o.RTSPTransport, "rtsp-transport", pipe.RTSPTransport, "how an rtsp:// source receives RTP: tcp (in the RTSP connection: nothing lost on the way), udp, or auto (UDP, then TCP when no packet comes)")
+	fs.DurationVar(&o.RTSPTimeout, "rtsp-timeout", pipe.RTSPTimeout, "how long an rtsp:// camera may stay silent before the producer declares it gone (EOS to consumers) and reconnects")
 	fs.IntVar(&o.BitrateKbps, "bitrate", pipe.BitrateKbps, "H.264 bitrate, kbit/s")
 	fs.IntVar(&o.GOP, "gop", 0, "H.264 keyframe interval in frames (0: two seconds' worth)")
 	fs.IntVar(&o.H264PoolMax, "h264-pool-max", pipe.H264PoolMax, "surfaces of the h264 stream")
 	fs.IntVar(&o.H264SlabSize, "h264-slab-size", pipe.H264SlabSize, "bytes of one h264 slab (consecutive access units are packed into it; also the largest access unit accepted)")
 	fs.DurationVar(&o.H264Replay, "h264-replay", pipe.H264Replay, "how long the h264 stream keeps its access units for consumers that replay from a capture time (a restarted recorder resumes without a gap); 0 disables")
-	fs.IntVar(&o.Width, "width", pipe.Width, "frame width")
-	fs.IntVar(&o.Height, "height", pipe.Height, "frame height")
+	fs.IntVar(&o.Width, "width", 0, fmt.Sprintf("frame width (0: %d, or an rtsp:// camera's own width)", pipe.Width))
+	fs.IntVar(&o.Height, "height", 0, fmt.Sprintf("frame height (0: %d, or an rtsp:// camera's own height)", pipe.Height))
 	fs.Float64Var(&o.FPS, "fps", float64(pipe.FPSNum)/float64(pipe.FPSDen), "frame rate; 0 renders as fast as surfaces free up (benchmarks)")
 	fs.StringVar(&o.Pattern, "pattern", "moving", "pattern of -source synthetic: moving, static, stamp-only")
 	fs.Uint64Var(&o.Frames, "frames", 0, "stop after this many frames (0: run until stopped)")
@@ -154,6 +165,10 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 // actors, the frame source with its socket and the admin endpoints, run
 // together (daemonrun.RunActors). It makes o a daemonrun.Program.
 func (o *Options) Run(ctx context.Context, log *slog.Logger) error {
+	if o.Width == 0 && o.Height == 0 && !strings.HasPrefix(strings.ToLower(o.Source), media.SourceRTSP) {
+		d := media.Defaults()
+		o.Width, o.Height = d.Width, d.Height
+	}
 	gid, err := groupID(o.SocketGroup)
 	if err != nil {
 		return fmt.Errorf("-socket-group: %w", err)
@@ -212,6 +227,7 @@ func runMedia(ctx context.Context, o Options, srv *producer.Server, metrics *pro
 		Source: o.Source, Width: o.Width, Height: o.Height, FPSNum: int(fpsN), FPSDen: int(fpsD),
 		Encoder: o.Encoder, BitrateKbps: o.BitrateKbps, GOP: o.GOP, RawPoolMin: o.PoolMin, RawPoolMax: o.PoolMax, RawReserve: o.PoolRes,
 		H264PoolMax: o.H264PoolMax, H264SlabSize: o.H264SlabSize, H264Replay: replayOption(o.H264Replay),
+		Decoder: o.Decoder, RTSPTransport: o.RTSPTransport, RTSPTimeout: o.RTSPTimeout,
 		AllowWritableSurfaces: o.AllowWritableSurfaces, Logger: log,
 	}, srv)
 	if err != nil {
@@ -223,12 +239,23 @@ func runMedia(ctx context.Context, o Options, srv *producer.Server, metrics *pro
 		return err
 	}
 	defer srv.Close()
-	log.Info("media pipeline", "pipeline", p.Describe())
+	if cam := p.Camera(); cam != "" {
+		raw, _ := p.Streams()
+		log.Info("camera source: its H.264 is passed through; raw frames are decoded only while raw consumers are subscribed",
+			"camera", cam, "rtsp_transport", o.RTSPTransport, "raw_stream", raw, "decoder_pipeline", p.Describe())
+	} else {
+		log.Info("media pipeline", "pipeline", p.Describe())
+	}
 	err = p.Run(ctx)
 	s := p.Stats()
-	log.Info("pipeline stopped", "raw_frames", s.RawFrames, "unwatched_frames", s.UnwatchedFrames, "h264_frames", s.H264Frames, "copied_frames", s.CopiedFrames,
-		"raw_dropped", s.RawDropped, "encoder_busy", s.EncoderBusy, "encoder_skipped", s.EncoderSkipped, "h264_too_large", s.H264Dropped,
-		"restarts", s.Restarts)
+	if p.Camera() != "" {
+		log.Info("camera source stopped", "h264_frames", s.H264Frames, "raw_frames", s.RawFrames, "copied_frames", s.CopiedFrames,
+			"reconnects", s.Restarts, "packets_lost", s.PacketsLost, "wait_keyframe", s.WaitKeyframe, "decoder_starts", s.DecoderStarts)
+	} else {
+		log.Info("pipeline stopped", "raw_frames", s.RawFrames, "unwatched_frames", s.UnwatchedFrames, "h264_frames", s.H264Frames, "copied_frames", s.CopiedFrames,
+			"raw_dropped", s.RawDropped, "encoder_busy", s.EncoderBusy, "encoder_skipped", s.EncoderSkipped, "h264_too_large", s.H264Dropped,
+			"restarts", s.Restarts)
+	}
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -326,13 +353,40 @@ func groupID(group string) (int, error) {
 // stream's drops.
 func registerMediaMetrics(metrics *producer.Metrics, p *media.Pipeline) {
 	reg := metrics.Registry()
+	camera := p.Camera() != ""
 	metrics.AddDrops(media.StreamH264, func() map[string]uint64 {
 		s := p.Stats()
+		if camera {
+			return map[string]uint64{"wait_keyframe": s.WaitKeyframe, "too_large": s.H264Dropped}
+		}
 		return map[string]uint64{"encoder_busy": s.EncoderBusy, "encoder_skipped": s.EncoderSkipped, "too_large": s.H264Dropped}
 	})
 	counter := func(name, help string, v func(media.Stats) uint64) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 			func() float64 { return float64(v(p.Stats())) }))
+	}
+	gauge := func(name, help string, v func(media.Stats) bool) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+			if v(p.Stats()) {
+				return 1
+			}
+			return 0
+		}))
+	}
+	if camera {
+		// No label names the camera: its URL may carry credentials (the log names it without them).
+		gauge("framehub_producer_camera_connected", "1 while a session with the rtsp:// camera publishes access units.",
+			func(s media.Stats) bool { return s.CameraConnected })
+		counter("framehub_producer_camera_packets_lost_total", "RTP packets of the camera that never arrived (UDP transport).",
+			func(s media.Stats) uint64 { return s.PacketsLost })
+		counter("framehub_producer_camera_bad_packets_total", "RTP packets and access units of the camera that could not be used.",
+			func(s media.Stats) uint64 { return s.BadAccessUnits })
+		gauge("framehub_producer_decoder_running", "1 while the raw stream's decoder runs (raw consumers are subscribed).",
+			func(s media.Stats) bool { return s.DecoderRunning })
+		counter("framehub_producer_decoder_starts_total", "Times the raw stream's decoder was started.",
+			func(s media.Stats) uint64 { return s.DecoderStarts })
+		counter("framehub_producer_decoder_skipped_total", "Access units not decoded because the decoder fell behind (it resumed at the next keyframe).",
+			func(s media.Stats) uint64 { return s.DecoderSkipped })
 	}
 	counter("framehub_producer_copied_frames_total", "Raw frames that had no fd and were copied once into a pool surface.",
 		func(s media.Stats) uint64 { return s.CopiedFrames })
@@ -340,7 +394,7 @@ func registerMediaMetrics(metrics *producer.Metrics, p *media.Pipeline) {
 		func(s media.Stats) uint64 { return s.ZeroCopyFrames })
 	counter("framehub_producer_adopted_frames_total", "Raw frames shared as the DMA-BUFs they arrived in.",
 		func(s media.Stats) uint64 { return s.AdoptedFrames })
-	counter("framehub_producer_pipeline_restarts_total", "Media pipeline restarts after an error.",
+	counter("framehub_producer_pipeline_restarts_total", "Media pipeline restarts after an error (an rtsp:// source: reconnections to the camera).",
 		func(s media.Stats) uint64 { return s.Restarts })
 	counter("framehub_producer_keyframes_forced_total", "Keyframes forced at a consumer's request.",
 		func(s media.Stats) uint64 { return s.KeyframesForced })

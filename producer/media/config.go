@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -23,10 +24,28 @@ const (
 	SourceV4L2      = "v4l2:"       // v4l2:/dev/videoN
 	SourceJetsonCSI = "jetson-csi:" // jetson-csi:N, nvarguscamerasrc sensor-id=N
 	SourceLaunch    = "launch:"     // launch:<gst-launch description of a source>
+	SourceRTSP      = "rtsp://"     // rtsp://[user:pass@]host[:port]/path: an IP camera's H.264, not re-encoded
+)
+
+// DecoderNone disables the raw stream of an rtsp:// source.
+const DecoderNone = "none"
+
+// RTSP transports of Config.RTSPTransport.
+const (
+	TransportTCP  = "tcp"  // RTP interleaved in the RTSP connection (the default)
+	TransportUDP  = "udp"  // RTP and RTCP on UDP ports of their own
+	TransportAuto = "auto" // UDP, then TCP when no UDP packet comes
 )
 
 // EncoderNone disables the h264 stream.
 const EncoderNone = "none"
+
+// autoDecoders is the order in which Decoder "" picks the first installed
+// H.264 decoder of an rtsp:// source: Jetson, V4L2 stateful then stateless
+// M2M decoders, VA (the va plugin, then gstreamer-vaapi), then software.
+// Hardware decoders register their elements only where their device
+// exists, so "installed" means usable here.
+var autoDecoders = []string{"nvv4l2decoder", "v4l2h264dec", "v4l2slh264dec", "vah264dec", "vaapih264dec", "avdec_h264"}
 
 // autoEncoders is the order in which Encoder "" picks the first installed
 // H.264 encoder: hardware (Jetson, then V4L2 M2M), then software.
@@ -46,18 +65,44 @@ type Config struct {
 	// source description, e.g. "launch:videotestsrc is-live=true
 	// pattern=snow". The pipeline converts and scales to Width×Height NV12
 	// at FPSNum/FPSDen.
+	//
+	// "rtsp://[user:pass@]host[:port]/path" is an IP camera: its H.264
+	// access units go to the h264 stream as they arrive, neither decoded
+	// nor encoded again (camera.go), and its raw stream is decoded only
+	// while a raw consumer is subscribed (decoder.go). Credentials in the
+	// URL (basic or digest authentication, whichever the camera asks for)
+	// never appear in logs or errors: Camera returns the URL without them.
 	Source string
-	// Width and Height of the raw frames; default 1920×1080. Even, ≤ 16384.
+	// Width and Height of the raw frames; default 1920×1080 (of an rtsp://
+	// source: the camera's own size; given, the decoded frames are scaled
+	// to it). Even, ≤ 16384.
 	Width, Height int
-	// FPSNum/FPSDen is the frame rate; default 30/1.
+	// FPSNum/FPSDen is the frame rate; default 30/1. An rtsp:// source has
+	// the camera's rate (from its SPS), whatever is set here.
 	FPSNum, FPSDen int
 	// Format of the raw frames; "NV12" (default) is the only one supported.
 	Format string
 	// Encoder is the H.264 encoder element: "" picks the first installed of
 	// nvv4l2h264enc, v4l2h264enc, x264enc, openh264enc (x264enc with
 	// tune=zerolatency and no B-frames); "none" means no h264 stream; anything else is an
-	// element name, used with its default properties.
+	// element name, used with its default properties. An rtsp:// source
+	// is not encoded: Encoder must be "".
 	Encoder string
+	// Decoder is the H.264 decoder of an rtsp:// source's raw stream: ""
+	// picks the first installed of nvv4l2decoder, v4l2h264dec,
+	// v4l2slh264dec, vah264dec, vaapih264dec, avdec_h264; "none" means no
+	// raw stream; anything else is an element name. It runs only while a
+	// raw consumer is subscribed. Other sources ignore it.
+	Decoder string
+	// RTSPTransport is how an rtsp:// source receives RTP: "tcp" (default:
+	// interleaved in the RTSP connection, so an I-frame's burst of packets
+	// cannot overflow a socket buffer and nothing is lost on the way),
+	// "udp", or "auto" (UDP, then TCP if no packet comes within 3 s).
+	RTSPTransport string
+	// RTSPTimeout is how long an rtsp:// source waits for the camera's
+	// answers and packets before it declares the camera gone (EOS to
+	// consumers) and reconnects; default 10 s.
+	RTSPTimeout time.Duration
 	// BitrateKbps is the encoder's target bitrate; default 4000.
 	BitrateKbps int
 	// GOP is the keyframe interval in frames; default two seconds' worth.
@@ -105,13 +150,15 @@ type Config struct {
 }
 
 // Defaults returns the configuration of the defaults given on each field
-// (GOP and RawReserve, which depend on other fields, 0): the values
+// (GOP and RawReserve, which depend on other fields, 0; Width and Height
+// are 1920×1080, which an rtsp:// source leaves at 0 for the camera's own
+// size when neither is given): the values
 // Validate gives zero fields, and those of framehub-producer's flags.
 func Defaults() Config {
 	return Config{
 		Source: SourceTest, Width: 1920, Height: 1080, FPSNum: 30, FPSDen: 1, Format: "NV12", BitrateKbps: 4000,
 		RawPoolMin: 4, RawPoolMax: 32, H264PoolMax: 64, H264SlabSize: 2 << 20, H264Replay: 30 * time.Second,
-		RetryMin: time.Second, RetryMax: 30 * time.Second,
+		RTSPTransport: TransportTCP, RTSPTimeout: 10 * time.Second, RetryMin: time.Second, RetryMax: 30 * time.Second,
 	}
 }
 
@@ -122,7 +169,12 @@ func (c *Config) Validate() error {
 	if c.Source == "" {
 		c.Source = d.Source
 	}
-	if c.Width == 0 && c.Height == 0 {
+	src, err := parseSource(c.Source)
+	if err != nil {
+		return err
+	}
+	native := src.kind == SourceRTSP && c.Width == 0 && c.Height == 0 // the camera's size
+	if c.Width == 0 && c.Height == 0 && !native {
 		c.Width, c.Height = d.Width, d.Height
 	}
 	if c.FPSNum == 0 && c.FPSDen == 0 {
@@ -167,12 +219,28 @@ func (c *Config) Validate() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-
-	if _, err := parseSource(c.Source); err != nil {
-		return err
+	if c.RTSPTransport == "" {
+		c.RTSPTransport = d.RTSPTransport
 	}
-	if _, err := surface.NV12(c.Width, c.Height, 0); err != nil {
+	if c.RTSPTimeout == 0 {
+		c.RTSPTimeout = d.RTSPTimeout
+	}
+
+	if _, err := surface.NV12(c.Width, c.Height, 0); err != nil && !native {
 		return fmt.Errorf("media: config: Width %d, Height %d: %w", c.Width, c.Height, err)
+	}
+	if src.kind == SourceRTSP {
+		switch {
+		case c.Encoder != "":
+			return fmt.Errorf("media: config: Encoder %q: an rtsp:// source is not encoded (the camera's H.264 goes to the h264 stream as it is); leave Encoder empty", c.Encoder)
+		case c.RTSPTransport != TransportTCP && c.RTSPTransport != TransportUDP && c.RTSPTransport != TransportAuto:
+			return fmt.Errorf("media: config: RTSPTransport %q: want %q, %q or %q", c.RTSPTransport, TransportTCP, TransportUDP, TransportAuto)
+		case c.RTSPTimeout < 0:
+			return fmt.Errorf("media: config: RTSPTimeout %v must be positive", c.RTSPTimeout)
+		}
+	}
+	if strings.ContainsAny(c.Decoder, " !\t\n\"'") {
+		return fmt.Errorf("media: config: Decoder %q must be an element name, \"\" or %q", c.Decoder, DecoderNone)
 	}
 	switch {
 	case c.FPSNum <= 0 || c.FPSDen <= 0:
@@ -201,10 +269,12 @@ func (c *Config) Validate() error {
 
 // source is Config.Source parsed.
 type source struct {
-	kind   string // SourceTest, SourceV4L2, SourceJetsonCSI or SourceLaunch
-	device string // v4l2
-	sensor int    // jetson-csi
-	desc   string // launch
+	kind   string   // SourceTest, SourceV4L2, SourceJetsonCSI, SourceLaunch or SourceRTSP
+	device string   // v4l2
+	sensor int      // jetson-csi
+	desc   string   // launch
+	camera *url.URL // rtsp, with its credentials: never logged (see redactURL)
+	raw    string   // rtsp: the URL as given (for scrubber)
 }
 
 func parseSource(s string) (source, error) {
@@ -229,8 +299,14 @@ func parseSource(s string) (source, error) {
 			return source{}, fmt.Errorf("media: config: Source %q: empty launch description", s)
 		}
 		return source{kind: SourceLaunch, desc: d}, nil
+	case strings.HasPrefix(strings.ToLower(s), SourceRTSP):
+		u, err := parseCameraURL(s)
+		if err != nil {
+			return source{}, fmt.Errorf("media: config: Source %q: %w", redactSource(s), err)
+		}
+		return source{kind: SourceRTSP, camera: u, raw: s}, nil
 	}
-	return source{}, fmt.Errorf("media: config: unknown Source %q (want %q, v4l2:/dev/videoN, jetson-csi:N or launch:DESC)", s, SourceTest)
+	return source{}, fmt.Errorf("media: config: unknown Source %q (want %q, v4l2:/dev/videoN, jetson-csi:N, launch:DESC or rtsp://host/path)", redactSource(s), SourceTest)
 }
 
 // elementPackages names the Debian package that provides each GStreamer
@@ -256,6 +332,11 @@ var elementPackages = map[string]string{
 	"openh264enc":      "gstreamer1.0-plugins-bad",
 	"h264parse":        "gstreamer1.0-plugins-bad",
 	"avdec_h264":       "gstreamer1.0-libav",
+	"v4l2h264dec":      "gstreamer1.0-plugins-good (and a V4L2 M2M decoder device)",
+	"v4l2slh264dec":    "gstreamer1.0-plugins-bad (and a V4L2 stateless decoder device)",
+	"vah264dec":        "gstreamer1.0-plugins-bad (and a VA-API driver and device)",
+	"vaapih264dec":     "gstreamer1.0-vaapi (and a VA-API driver and device)",
+	"nvv4l2decoder":    "nvidia-l4t-gstreamer (NVIDIA JetPack)",
 	"nvarguscamerasrc": "nvidia-l4t-gstreamer (NVIDIA JetPack)",
 	"nvvidconv":        "nvidia-l4t-gstreamer (NVIDIA JetPack)",
 	"nvv4l2h264enc":    "nvidia-l4t-gstreamer (NVIDIA JetPack)",

@@ -84,10 +84,21 @@ func (r *run) handleRaw(s *fhgst.Sample) {
 	if r.caps.Changed(s) && !r.capsChanged(s) {
 		return
 	}
+	var camMono int64
+	if r.feed != nil {
+		// A camera's picture: its capture time is its access unit's.
+		var publish bool
+		if camMono, publish = r.feed.frame(s.Timing().PTS); !publish {
+			return // decoded from the GOP cache to prime the decoder: the past
+		}
+	}
 	p.flushForgets()
 	d := s.Describe(r.vi, p.reg.obs)
 	p.reg.noteFresh(&d)
 	fi := producer.FrameInfo{PTS: d.PTS, DTS: d.DTS, Dur: d.Dur, MonoNS: r.mono(d.Running)}
+	if r.feed != nil {
+		fi.MonoNS = camMono
+	}
 	if d.Kind != fhgst.KindNone && fits(&d) {
 		r.followPool(&d)
 		if !r.admit(&d) && !r.reclaim(&d) {
@@ -330,7 +341,7 @@ func (r *run) capsChanged(s *fhgst.Sample) bool {
 		p.log.Info("raw caps changed", "width", w, "height", h, "fps", fmt.Sprintf("%d/%d", fn, fd))
 		p.raw.SetCaps(caps, forget)
 	}
-	if p.h264 != nil {
+	if p.h264 != nil && p.cam == nil { // a camera's h264 caps follow its SPS (camera.go)
 		hc := p.h264.Caps()
 		if hc.Width != uint32(w) || hc.Height != uint32(h) || hc.FPSNum != uint32(fn) || hc.FPSDen != uint32(fd) {
 			hc.Width, hc.Height, hc.FPSNum, hc.FPSDen = uint32(w), uint32(h), uint32(fn), uint32(fd)

@@ -58,6 +58,8 @@ func checkSource(src source) error {
 				return missingElement(e, fmt.Sprintf("Jetson CSI camera %d", src.sensor))
 			}
 		}
+	case SourceRTSP:
+		return nil // read in Go (camera.go); chooseDecoder checks the raw stream's elements
 	}
 	needs := []string{"appsink", "capsfilter"}
 	if src.kind == SourceV4L2 || src.kind == SourceLaunch {
@@ -108,17 +110,25 @@ func chooseEncoder(want string) (string, error) {
 }
 
 // rawCaps is the caps the raw branch forces: system-memory NV12 at the
-// configured size and rate.
-func (c *Config) rawCaps() string {
+// configured size and rate; for an rtsp:// source the camera's rate, and
+// its size unless one is configured.
+func (c *Config) rawCaps(src source) string {
+	if src.kind == SourceRTSP {
+		if c.Width == 0 && c.Height == 0 {
+			return "video/x-raw,format=" + c.Format
+		}
+		return fmt.Sprintf("video/x-raw,format=%s,width=%d,height=%d", c.Format, c.Width, c.Height)
+	}
 	return fmt.Sprintf("video/x-raw,format=%s,width=%d,height=%d,framerate=%d/%d", c.Format, c.Width, c.Height, c.FPSNum, c.FPSDen)
 }
 
 // description builds the gst-launch description of the whole pipeline: the
 // raw branch ending in the appsink whose ALLOCATION query framehub answers,
 // and, unless encoder is "", the encoded branch fed from an appsrc (see the
-// package documentation for why there is no tee).
-func description(c *Config, src source, encoder string, overlay bool, ioMode string) string {
-	caps := c.rawCaps()
+// package documentation for why there is no tee). An rtsp:// source's raw
+// branch is the decoding pipeline (decoder.go) and has no encoded branch.
+func description(c *Config, src source, encoder, decoder string, overlay bool, ioMode string) string {
+	caps := c.rawCaps(src)
 	var raw string
 	switch src.kind {
 	case SourceTest:
@@ -145,6 +155,11 @@ func description(c *Config, src source, encoder string, overlay bool, ioMode str
 		}
 	case SourceLaunch:
 		raw = src.desc + " ! videoconvert ! videoscale ! "
+	case SourceRTSP:
+		raw = decoderDescription(decoder)
+		if strings.HasPrefix(decoder, "nv") && adoptNVMM {
+			caps = strings.Replace(caps, "video/x-raw,", "video/x-raw(memory:NVMM),", 1)
+		}
 	}
 	// The last capsfilter before the appsink is what makes every upstream
 	// element produce plain system-memory NV12 (no overlay meta, no special

@@ -279,7 +279,7 @@ func TestDescription(t *testing.T) {
 	desc := func(srcSpec, enc, io string) string {
 		src, err := parseSource(srcSpec)
 		require.NoError(t, err)
-		return description(&cfg, src, enc, false, io)
+		return description(&cfg, src, enc, "", false, io)
 	}
 	d := desc("v4l2:/dev/video3", "v4l2h264enc", "dmabuf")
 	require.Contains(t, d, "v4l2src name=fh_src device=/dev/video3 io-mode=dmabuf ! videoconvert ! videoscale ! capsfilter")
@@ -301,4 +301,22 @@ func TestDescription(t *testing.T) {
 	require.Contains(t, d, "h264parse config-interval=-1 ! video/x-h264,stream-format=byte-stream,alignment=au ! appsink name=fh_h264")
 	require.NotContains(t, d, " tee ", "see the package documentation")
 	require.Contains(t, desc("test", "openh264enc", ""), "openh264enc name=fh_enc bitrate=4000000 gop-size=60")
+
+	// An rtsp:// source: the raw branch is the on-demand decoder, nothing is encoded.
+	cam := func(c Config, decoder string) string {
+		require.NoError(t, c.Validate())
+		src, err := parseSource(c.Source)
+		require.NoError(t, err)
+		return description(&c, src, "", decoder, false, "")
+	}
+	d = cam(Config{Source: "rtsp://u:secret@cam.local/live"}, "avdec_h264")
+	require.Contains(t, d, `appsrc name=fh_decsrc is-live=true format=time`)
+	require.Contains(t, d, `caps="video/x-h264,stream-format=byte-stream,alignment=au" ! h264parse ! avdec_h264 name=fh_dec ! videoconvert ! videoscale ! `+
+		`capsfilter name=fh_caps caps="video/x-raw,format=NV12" ! appsink name=fh_raw`)
+	require.NotContains(t, d, "secret")
+	require.NotContains(t, d, "fh_enc")
+	require.Contains(t, cam(Config{Source: "rtsp://cam.local/live", Width: 640, Height: 360}, "vah264dec"),
+		`vah264dec name=fh_dec ! videoconvert ! videoscale ! capsfilter name=fh_caps caps="video/x-raw,format=NV12,width=640,height=360"`)
+	d = cam(Config{Source: "rtsp://cam.local/live"}, "nvv4l2decoder")
+	require.Contains(t, d, "nvv4l2decoder name=fh_dec ! nvvidconv ! "+strings.TrimSuffix(sinkCaps, `,format=NV12`))
 }

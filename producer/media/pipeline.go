@@ -11,6 +11,7 @@ import (
 
 	gogst "github.com/go-gst/go-gst/gst"
 
+	"github.com/framehub/framehub/internal/clock"
 	fhgst "github.com/framehub/framehub/internal/gst"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
@@ -41,11 +42,21 @@ type Stats struct {
 	// says why they are no longer counted, "" while they are.
 	EncoderBusy, EncoderSkipped uint64
 	EncoderUncounted            string
-	LastError                   string // the last pipeline error, "" if none
+	LastError                   string // the last pipeline error (an rtsp:// source's: the last camera session's), "" if none
+
+	// An rtsp:// source's (Restarts counts its reconnections).
+	CameraConnected bool   // a session with the camera publishes access units now
+	PacketsLost     uint64 // RTP packets the camera sent that never arrived (UDP; the next access unit says DISCONT)
+	WaitKeyframe    uint64 // access units dropped at the start of a session, before its first IDR: nothing could decode them
+	BadAccessUnits  uint64 // RTP packets and access units the depayloader could not use (logged)
+	DecoderRunning  bool   // the raw stream's decoder runs (a raw consumer is subscribed)
+	DecoderStarts   uint64 // times the decoder was started
+	DecoderSkipped  uint64 // access units not decoded because the decoder fell behind (it resumed at the next keyframe)
 }
 
 type counters struct {
 	raw, h264, zeroCopy, adopted, copied, restarts, keyframes, rawDropped, h264Dropped, unwatched atomic.Uint64
+	decStarts, decSkipped                                                                         atomic.Uint64
 	stamped, unstamped                                                                            atomic.Uint64 // a Sink's Stamp option
 	held                                                                                          atomic.Int64
 }
@@ -58,7 +69,8 @@ type Pipeline struct {
 	cfg      Config
 	log      *slog.Logger
 	src      source
-	encoder  string // element name; "" when there is no h264 stream, or the encoder is not ours (a Sink)
+	encoder  string // element name; "" when nothing is encoded (no h264 stream, an rtsp:// source's, or the encoder is not ours: a Sink)
+	decoder  string // rtsp:// source: the raw stream's decoder element; "" when there is no raw stream
 	overlay  bool
 	stamp    bool // write the test stamp into raw frames (a Sink's Stamp option)
 	raw      *producer.Stream
@@ -82,6 +94,14 @@ type Pipeline struct {
 
 	foreignMu   sync.Mutex
 	foreignHeld map[uintptr]int // lease references per foreign buffer pool
+
+	// rtsp:// source (camera.go, decoder.go).
+	cam        *camera
+	decWake    chan struct{} // wakes runDecoder
+	decRunning atomic.Bool
+	decMu      sync.Mutex
+	gop        gopCache // decMu
+	feed       *decFeed // decMu: the running decoder's input, nil when none
 }
 
 // New validates cfg, checks that the source's device and every element
@@ -106,24 +126,37 @@ func New(cfg Config, srv *producer.Server) (*Pipeline, error) {
 	if err := checkSource(src); err != nil {
 		return nil, err
 	}
-	enc, err := chooseEncoder(cfg.Encoder)
+	enc, err := "", error(nil)
+	if src.kind == SourceRTSP {
+		p.decoder, err = chooseDecoder(cfg.Decoder)
+	} else {
+		enc, err = chooseEncoder(cfg.Encoder)
+	}
 	if err != nil {
 		return nil, err
 	}
 	p.encoder = enc
+	hasRaw := src.kind != SourceRTSP || p.decoder != ""
+	hasH264 := enc != "" || src.kind == SourceRTSP
 	if src.kind == SourceTest {
 		p.overlay = elementExists("timeoverlay")
 		if !p.overlay {
 			p.log.Info("timeoverlay is not installed (Debian package gstreamer1.0-x): the test source shows no timestamp")
 		}
 	}
-	if err := parseCheck(p.Describe()); err != nil {
-		return nil, err
+	if hasRaw {
+		if err := parseCheck(p.Describe()); err != nil {
+			return nil, err
+		}
 	}
 
-	layout, err := surface.NV12(cfg.Width, cfg.Height, 0)
+	w, h := cfg.Width, cfg.Height
+	if w == 0 && h == 0 {
+		w, h = 1920, 1080 // an rtsp:// source's own size, until its SPS tells it
+	}
+	layout, err := surface.NV12(w, h, 0)
 	if err != nil {
-		return nil, fmt.Errorf("media: raw layout %dx%d: %w", cfg.Width, cfg.Height, err)
+		return nil, fmt.Errorf("media: raw layout %dx%d: %w", w, h, err)
 	}
 	// The copy pool allocates nothing up front: with a source that writes
 	// into framehub's memfd pool it is never used.
@@ -131,7 +164,7 @@ func New(cfg Config, srv *producer.Server) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: raw copy pool: %w", err)
 	}
-	if enc != "" {
+	if hasH264 {
 		p.h264Pool, err = surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfdWith(surface.MemfdConfig{Name: "framehub-h264", AllowWritable: cfg.AllowWritableSurfaces}), Size: cfg.H264SlabSize,
 			Min: min(4, cfg.H264PoolMax), Max: cfg.H264PoolMax})
 		if err != nil {
@@ -139,16 +172,28 @@ func New(cfg Config, srv *producer.Server) (*Pipeline, error) {
 			return nil, fmt.Errorf("media: h264 slab pool: %w", err)
 		}
 	}
-	p.raw, err = srv.AddStream(producer.StreamConfig{
-		Name: StreamRaw, Pool: p.rawPool, Capacity: cfg.RawPoolMax, Reserve: cfg.RawReserve,
-		Caps:        producer.RawCaps(layout, uint32(cfg.FPSNum), uint32(cfg.FPSDen)),
-		OnConsumers: p.onRawConsumers,
-	})
-	if err == nil && enc != "" {
+	fpsN, fpsD := uint32(cfg.FPSNum), uint32(cfg.FPSDen)
+	onKey, onConsumers := p.requestKeyframe, p.onRawConsumers
+	if src.kind == SourceRTSP {
+		fpsN, fpsD = 0, 1 // the camera's, once its SPS is read
+		p.decWake = make(chan struct{}, 1)
+		onKey = nil // a camera cannot be asked for a keyframe
+		onConsumers = func(n int) {
+			p.onRawConsumers(n)
+			p.wakeDecoder()
+		}
+	}
+	if hasRaw {
+		p.raw, err = srv.AddStream(producer.StreamConfig{
+			Name: StreamRaw, Pool: p.rawPool, Capacity: cfg.RawPoolMax, Reserve: cfg.RawReserve,
+			Caps: producer.RawCaps(layout, fpsN, fpsD), OnConsumers: onConsumers,
+		})
+	}
+	if err == nil && hasH264 {
 		p.h264, err = srv.AddStream(producer.StreamConfig{
 			// Reserve: the slab being filled and the next one.
-			Name: StreamH264, Pool: p.h264Pool, Reserve: 2, OnKeyframeRequest: p.requestKeyframe, Replay: cfg.H264Replay,
-			Caps: ipc.Caps{Format: "H264", Width: uint32(cfg.Width), Height: uint32(cfg.Height), FPSNum: uint32(cfg.FPSNum), FPSDen: uint32(cfg.FPSDen)},
+			Name: StreamH264, Pool: p.h264Pool, Reserve: 2, OnKeyframeRequest: onKey, Replay: cfg.H264Replay,
+			Caps: ipc.Caps{Format: "H264", Width: uint32(w), Height: uint32(h), FPSNum: fpsN, FPSDen: fpsD},
 		})
 	}
 	if err != nil {
@@ -161,17 +206,37 @@ func New(cfg Config, srv *producer.Server) (*Pipeline, error) {
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	p.reg = newRegistry()
+	if src.kind == SourceRTSP {
+		p.cam = newCamera(p)
+	}
 	p.log.Debug("media pipeline ready", "pipeline", p.Describe())
 	return p, nil
 }
 
-// Describe returns the gst-launch description of the pipeline in use.
+// Describe returns the gst-launch description of the pipeline in use; for
+// an rtsp:// source the raw stream's decoding pipeline (which runs only
+// while raw consumers are subscribed), or "" when it has no raw stream.
 func (p *Pipeline) Describe() string {
+	if p.src.kind == SourceRTSP && p.decoder == "" {
+		return ""
+	}
 	p.mu.Lock()
 	io := p.ioMode
 	p.mu.Unlock()
-	return description(&p.cfg, p.src, p.encoder, p.overlay, io)
+	return description(&p.cfg, p.src, p.encoder, p.decoder, p.overlay, io)
 }
+
+// Camera returns an rtsp:// source's URL without its credentials (what
+// may be logged and shown), or "" for other sources.
+func (p *Pipeline) Camera() string {
+	if p.cam == nil {
+		return ""
+	}
+	return p.cam.name
+}
+
+// Streams reports which streams the pipeline serves.
+func (p *Pipeline) Streams() (raw, h264 bool) { return p.raw != nil, p.h264 != nil }
 
 // Stats returns the pipeline's counters.
 func (p *Pipeline) Stats() Stats {
@@ -180,13 +245,18 @@ func (p *Pipeline) Stats() Stats {
 	p.mu.Unlock()
 	c := &p.ctr
 	busy, skipped, uncounted := p.ledger.counts()
-	return Stats{
+	s := Stats{
 		EncoderBusy: busy, EncoderSkipped: skipped, EncoderUncounted: uncounted,
 		RawFrames: c.raw.Load(), H264Frames: c.h264.Load(), ZeroCopyFrames: c.zeroCopy.Load(),
 		AdoptedFrames: c.adopted.Load(), CopiedFrames: c.copied.Load(), HeldBuffers: uint64(max(0, c.held.Load())),
 		Restarts: c.restarts.Load(), KeyframesForced: c.keyframes.Load(), RawDropped: c.rawDropped.Load(),
 		H264Dropped: c.h264Dropped.Load(), UnwatchedFrames: c.unwatched.Load(), LastError: last, RawSurfaces: p.reg.surfaces(),
+		DecoderRunning: p.decRunning.Load(), DecoderStarts: c.decStarts.Load(), DecoderSkipped: c.decSkipped.Load(),
 	}
+	if cam := p.cam; cam != nil {
+		s.CameraConnected, s.PacketsLost, s.WaitKeyframe, s.BadAccessUnits = cam.up.Load(), cam.lost.Load(), cam.waitKey.Load(), cam.badAU.Load()
+	}
+	return s
 }
 
 // Run builds and plays the pipeline until ctx is done, then returns nil. A
@@ -199,14 +269,21 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return errors.New("media: Run: already running")
 	}
 	defer p.running.Store(false)
-	if p.raw == nil || p.reg.isClosed() {
+	if p.reg.isClosed() {
 		return errors.New("media: Run: pipeline closed")
+	}
+	if p.cam != nil {
+		p.runCamera(ctx)
+		return nil
 	}
 	backoff := p.cfg.RetryMin
 	for {
 		started := time.Now()
 		frames, err := p.runOnce(ctx)
 		if ctx.Err() != nil {
+			if err == nil {
+				p.endOfStream("producer stopping")
+			}
 			p.flushForgets()
 			return nil
 		}
@@ -230,6 +307,23 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 }
 
+// runCamera runs an rtsp:// source: the camera's session loop, and the
+// raw stream's decoder beside it, until ctx is done.
+func (p *Pipeline) runCamera(ctx context.Context) {
+	p.cam.epoch = clock.Mono()
+	var wg sync.WaitGroup
+	if p.raw != nil {
+		wg.Go(func() { p.runDecoder(ctx) })
+	}
+	p.cam.run(ctx)
+	wg.Wait()
+	p.h264.EndOfStream("producer stopping")
+	if p.raw != nil {
+		p.raw.EndOfStream("producer stopping")
+	}
+	p.flushForgets()
+}
+
 func (p *Pipeline) switchToMmap() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -244,7 +338,8 @@ func (p *Pipeline) switchToMmap() bool {
 var errEOS = errors.New("end of stream")
 
 // runOnce runs one pipeline until ctx is done (nil) or it fails. It returns
-// how many raw frames it received.
+// how many raw frames it received. A failure is logged and told to
+// consumers (fail); the end by ctx is the caller's to tell.
 func (p *Pipeline) runOnce(ctx context.Context) (uint64, error) {
 	p.ledger.reset() // frames in flight in the last run are gone with it
 	r, err := p.start()
@@ -266,7 +361,6 @@ func (p *Pipeline) runOnce(ctx context.Context) (uint64, error) {
 		msg := bus.TimedPopFiltered(gogst.ClockTime(time.Second), mask)
 		p.flushForgets()
 		if ctx.Err() != nil {
-			p.endOfStream("producer stopping")
 			return r.frames.Load(), nil
 		}
 		if msg == nil {
@@ -301,11 +395,14 @@ func (p *Pipeline) fail(reason string, err error) {
 	p.endOfStream(reason + "; restarting")
 }
 
+// endOfStream tells the consumers of the pipeline's streams that it
+// stopped. An rtsp:// source's GStreamer pipeline is only its decoder: its
+// h264 stream goes on (the camera's session ends it, camera.go).
 func (p *Pipeline) endOfStream(reason string) {
-	if p.raw != nil { // a Sink of H.264 has no raw stream
+	if p.raw != nil { // a Sink of H.264 has no raw stream, an rtsp:// source without a decoder neither
 		p.raw.EndOfStream(reason)
 	}
-	if p.h264 != nil {
+	if p.h264 != nil && p.cam == nil {
 		p.h264.EndOfStream(reason)
 	}
 }
@@ -373,6 +470,8 @@ type run struct {
 	pipe     *fhgst.Pipeline
 	gp       *gogst.Pipeline
 	rawSink  *fhgst.Element
+	decSrc   *fhgst.Element // rtsp:// source: the decoder's input
+	feed     *decFeed       // rtsp:// source: what went into the decoder
 	encSrc   *fhgst.Element // nil without encoder
 	enc      *fhgst.Element
 	h264Sink *fhgst.Element
@@ -421,7 +520,12 @@ func (p *Pipeline) start() (*run, error) {
 	if err := r.rawSink.InstallAllocationProbe(p.cfg.RawPoolMin, p.cfg.RawPoolMax); err != nil {
 		return fail(fmt.Errorf("media: %w", err))
 	}
-	if p.h264 != nil {
+	if p.cam != nil {
+		if r.decSrc = pipe.Element(elemDecSrc); r.decSrc == nil {
+			return fail(fmt.Errorf("media: pipeline has no element %s", elemDecSrc))
+		}
+	}
+	if p.encoder != "" { // an rtsp:// source has an h264 stream and no encoder
 		r.encSrc, r.enc, r.h264Sink = pipe.Element(elemEncSrc), pipe.Element(elemEncoder), pipe.Element(elemH264Sink)
 		if r.encSrc == nil || r.enc == nil || r.h264Sink == nil {
 			return fail(fmt.Errorf("media: pipeline lacks %s, %s or %s", elemEncSrc, elemEncoder, elemH264Sink))
@@ -440,7 +544,7 @@ func (p *Pipeline) start() (*run, error) {
 	if idle != nil {
 		p.rawWatch.Store(rawWatch)
 	}
-	if p.h264 != nil {
+	if r.h264Sink != nil {
 		if _, err := r.startPump(r.h264Sink, r.handleH264, nil, nil); err != nil {
 			return fail(err)
 		}
@@ -456,6 +560,10 @@ func (p *Pipeline) start() (*run, error) {
 			err = fmt.Errorf("element %s: %s", msg.Source(), gerr.Error())
 		}
 		return fail(fmt.Errorf("media: start pipeline: %w", err))
+	}
+	if r.decSrc != nil {
+		// After PLAYING: the appsrc accepts buffers.
+		r.feed = p.attachFeed(r.decSrc)
 	}
 	p.log.Info("media pipeline playing", "pipeline", desc)
 	return r, nil
@@ -498,6 +606,9 @@ func (r *run) stop() {
 		r.p.enc = nil
 	}
 	r.p.mu.Unlock()
+	if r.feed != nil {
+		r.p.detachFeed(r.feed)
+	}
 	_ = r.gp.SetState(gogst.StateNull)
 	// The streaming threads have ended: nothing writes to the watches.
 	for _, w := range r.watches {
@@ -514,7 +625,7 @@ func (r *run) stop() {
 			e.Dispose()
 		}
 	}
-	for _, e := range []*fhgst.Element{r.rawSink, r.encSrc, r.enc, r.h264Sink} {
+	for _, e := range []*fhgst.Element{r.rawSink, r.decSrc, r.encSrc, r.enc, r.h264Sink} {
 		if e != nil {
 			e.Unref()
 		}

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/framehub/framehub/consumers/streamer"
@@ -24,6 +25,7 @@ type Options struct {
 	Name              string        `yaml:"name"`
 	RTSPAddr          string        `yaml:"rtsp-addr"`
 	Path              string        `yaml:"path"`
+	Cameras           cameraList    `yaml:"camera"`
 	UDPRTPAddr        string        `yaml:"udp-rtp-addr"`
 	User              string        `yaml:"user"`
 	Pass              string        `yaml:"pass"`
@@ -49,6 +51,8 @@ func (o *Options) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.Name, "name", d.Name, "consumer name shown in the producer's logs and metrics")
 	fs.StringVar(&o.RTSPAddr, "rtsp-addr", d.RTSPAddr, "RTSP listen address (TCP; port 0 picks a free one)")
 	fs.StringVar(&o.Path, "path", d.Path, "stream path: viewers play rtsp://<rtsp-addr>/<path>")
+	fs.Var(&o.Cameras, "camera", "serve this camera, name=socket (its producer's socket), at rtsp://<rtsp-addr>/<name>; give it once per camera "+
+		"(in the config file: a list); with cameras, -socket and -path are not used")
 	fs.StringVar(&o.UDPRTPAddr, "udp-rtp-addr", d.UDPRTPAddr, "UDP address RTP is sent from (even port; RTCP uses port+1; port 0 picks a free pair; empty disables UDP)")
 	fs.StringVar(&o.User, "user", d.User, "user name viewers must authenticate with (with -pass; empty: no authentication)")
 	fs.StringVar(&o.Pass, "pass", d.Pass, "password viewers must authenticate with (prefer the config file: flags show in ps)")
@@ -72,7 +76,37 @@ func (o *Options) Config() streamer.Config {
 		User: o.User, Pass: o.Pass, MaxViewers: o.MaxViewers, ViewerQueue: o.ViewerQueue, KeyframeWait: o.KeyframeWait,
 		KeyframeInterval: o.KeyframeInterval, GOPCache: o.GOPCache, Publish: o.Publish, PublishTransport: o.PublishTransport,
 		PublishBackoffMax: o.PublishBackoffMax, ReconnectMax: o.ReconnectMax, Admin: o.Admin, HealthStale: o.HealthStale,
+		Cameras: o.Cameras.cameras(),
 	}
+}
+
+// cameraList is -camera: name=socket, given once per camera; a
+// config.ListValue.
+type cameraList []string
+
+// Reset empties the list.
+func (l *cameraList) Reset() { *l = nil }
+
+func (l *cameraList) String() string { return strings.Join(*l, " ") }
+
+func (l *cameraList) Set(v string) error {
+	if name, socket, ok := strings.Cut(v, "="); !ok || name == "" || socket == "" {
+		return fmt.Errorf("%q is not name=socket", v)
+	}
+	*l = append(*l, v)
+	return nil
+}
+
+// cameras returns the streamer's cameras of the list. An entry of the
+// config file without '=' becomes a camera without a socket, which
+// streamer.Config.Validate refuses.
+func (l cameraList) cameras() []streamer.Camera {
+	var out []streamer.Camera
+	for _, v := range l {
+		name, socket, _ := strings.Cut(v, "=")
+		out = append(out, streamer.Camera{Name: name, Socket: socket})
+	}
+	return out
 }
 
 // Load fills o from the command line and its -config file, the command

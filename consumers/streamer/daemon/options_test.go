@@ -84,3 +84,19 @@ func TestOptionsErrorsNameFileLineKey(t *testing.T) {
 	_, err = load("stray")
 	require.ErrorContains(t, err, "unexpected arguments")
 }
+
+func TestOptionsCameras(t *testing.T) {
+	o, err := load("-camera", "front=/run/fh/front/framehub.sock", "-camera", "back=@back")
+	require.NoError(t, err)
+	require.Equal(t, []streamer.Camera{{Name: "front", Socket: "/run/fh/front/framehub.sock"}, {Name: "back", Socket: "@back"}}, o.Config().Cameras)
+
+	file := writeConfig(t, "camera:\n  - front=/a.sock\n  - Back=/b.sock\n")
+	_, err = load("-config", file)
+	require.ErrorContains(t, err, `camera.1: camera name "Back" has 'B' at byte 0`)
+	o, err = load("-config", file, "-camera", "side=/c.sock")
+	require.NoError(t, err, "the command line's cameras replace the file's")
+	require.Equal(t, []streamer.Camera{{Name: "side", Socket: "/c.sock"}}, o.Config().Cameras)
+
+	_, err = load("-camera", "front")
+	require.ErrorContains(t, err, `"front" is not name=socket`)
+}
