@@ -3,8 +3,9 @@ package web
 import (
 	"fmt"
 	"log/slog"
-	"regexp"
 	"time"
+
+	"github.com/framehub/framehub/internal/camname"
 
 	"github.com/framehub/framehub/consumers/recorder"
 	"github.com/framehub/framehub/consumers/snapshot"
@@ -38,18 +39,12 @@ type Camera struct {
 	Admin string `yaml:"admin"`
 }
 
-var cameraName = regexp.MustCompile(`^[a-z0-9_-]{1,32}$`)
-
-// Reserved names: top-level paths of the daemon's own.
-var reservedNames = map[string]bool{"list": true, "get": true, "api": true, "static": true, "healthz": true, "metrics": true}
-
 // Validate checks c; the error names the camera and the field.
 func (c Camera) Validate() error {
+	if err := camname.Check(c.Name); err != nil {
+		return err
+	}
 	switch {
-	case !cameraName.MatchString(c.Name):
-		return fmt.Errorf("camera name %q: must be 1 to 32 characters of a-z, 0-9, _ and -", c.Name)
-	case reservedNames[c.Name]:
-		return fmt.Errorf("camera name %q: reserved for the daemon's own paths", c.Name)
 	case c.Socket == "":
 		return fmt.Errorf("camera %q: %w", c.Name, sdk.AddrError(c.Socket))
 	}
