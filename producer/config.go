@@ -66,8 +66,10 @@ type Config struct {
 	// 100.
 	ControlRate  float64
 	ControlBurst int
-	// EvictInterval is how often lease deadlines are checked. It defaults to
-	// 50 ms, which is the precision of eviction.
+	// EvictInterval is how often lease deadlines are checked while no frame
+	// flows (each frame checks them); it defaults to 50 ms, which is then
+	// the precision of eviction. When frames stop, the first check comes
+	// within a second.
 	EvictInterval time.Duration
 
 	// Logger receives the server's logs. It defaults to slog.Default().

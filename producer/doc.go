@@ -39,7 +39,8 @@
 // its own reader: after the handshake a consumer's socket is taken out of
 // Go's netpoller, and the stream reads what every consumer sent (releases,
 // keyframe requests, goodbyes, EOF) without waiting, right before it
-// publishes each frame, and every 50 ms when no frame flows. A release frees
+// publishes each frame (also a frame dropped at the source), and every 50 ms
+// when no frame flows (within a second of the last one). A release frees
 // budget and surfaces that only the next frame can use, so nothing is lost
 // by reading it then; what is gained is one producer wake-up less per frame
 // per consumer, which on a 2-vCPU VM cut the producer's CPU per consumer

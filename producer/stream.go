@@ -385,6 +385,9 @@ func (st *Stream) DroppedAtSource() {
 	st.mu.Lock()
 	st.core.DropAtSource()
 	st.mu.Unlock()
+	// The frame clock still ticks: read the releases that may give the
+	// source its buffers back (runService sleeps while frames come).
+	st.service()
 }
 
 // Unwatched tells the stream that its source produced n frames while no
@@ -703,32 +706,38 @@ func (st *Stream) service() {
 // it frees budget and surfaces for this one.
 func (st *Stream) serviceBeforePublish() { st.service() }
 
-// runService services the stream every interval when no frame did, so that
-// disconnects, releases and evictions are handled while the source is idle
-// or stalled. A dead consumer is therefore noticed within one frame period,
-// or within 1.5 intervals when no frames flow. While no consumer is
-// subscribed there is nothing to service and the ticker stops: a producer
-// at rest is not woken 1/interval times a second for nothing (each wake of
-// the Go runtime costs several context switches; see doc.go).
+// svcFlowing is how long runService sleeps while frames flow: each frame
+// services the stream itself (serviceBeforePublish, DroppedAtSource), and
+// each wake-up of the Go runtime costs several context switches (a camera
+// passed through: 11.5 → 5.2 per frame, docs/bench/ipcam.md). When the
+// frames stop, the first service comes at most this much later.
+const svcFlowing = time.Second
+
+// runService services the stream when no frame did, so that disconnects,
+// releases and evictions are handled while the source is idle or stalled:
+// while frames flow a dead consumer is noticed within one frame period;
+// while none flow, within an interval; when they stop, within svcFlowing
+// plus an interval. While no consumer is subscribed there is nothing to
+// service and the timer stays stopped until a subscription (svcWake): a
+// producer at rest is not woken for nothing (docs/bench/atrest.md).
 func (st *Stream) runService(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
+	t := time.NewTimer(interval)
 	defer t.Stop()
-	ticking := true
 	for {
-		if busy := st.Consumers() > 0; busy != ticking {
-			if ticking = busy; busy {
-				t.Reset(interval)
-			} else {
-				t.Stop()
-			}
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-st.svcWake:
+			t.Reset(interval)
 		case now := <-t.C:
-			if now.UnixNano()-st.lastSvc.Load() >= int64(interval/2) {
+			switch {
+			case st.Consumers() == 0:
+				// Nothing to service until a subscription sets the timer.
+			case now.UnixNano()-st.lastSvc.Load() < int64(interval/2):
+				t.Reset(svcFlowing) // frames service the stream: look again later
+			default:
 				st.service()
+				t.Reset(interval)
 			}
 		}
 	}
