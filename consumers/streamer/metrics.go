@@ -96,7 +96,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		badAUs += src.badAUs.Load()
 		reconnects += src.reconnects.Load()
 		dials += src.dials.Load()
-		keyRequests += src.keyRequests.Load()
+		keyRequests += src.keys.Sent()
 		age := -1.0
 		if t := cam.hub.lastFrame(); !t.IsZero() {
 			age = time.Since(t).Seconds()

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/framehub/framehub/internal/keypace"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -31,68 +32,27 @@ type source struct {
 	log    *slog.Logger
 	hub    *hub
 
-	keyReq chan struct{} // capacity 1: a keyframe is wanted
+	keys *keypace.Pacer // keyframe requests for joining and resynchronising viewers
 
 	mu     sync.Mutex
 	client *sdk.Client // current subscription; nil between dials
 
 	tl timeline // used by consume only
 
-	received, producerDropped, resyncDropped, badAUs, dials, keyRequests atomic.Uint64
-	reconnects                                                           atomic.Uint64
+	received, producerDropped, resyncDropped, badAUs, dials, reconnects atomic.Uint64
 }
 
 func newSource(o *Config, socket string, log *slog.Logger) *source {
-	return &source{o: o, socket: socket, log: log, keyReq: make(chan struct{}, 1)}
+	s := &source{o: o, socket: socket, log: log}
+	s.keys = keypace.New(o.KeyframeInterval, func() bool { return s.hub.waitingForKey() }, s.currentClient, log)
+	return s
 }
 
-// requestKeyframe asks for a keyframe soon; requests are coalesced and
-// paced (see keyframeLoop). It never blocks.
-func (s *source) requestKeyframe() {
-	select {
-	case s.keyReq <- struct{}{}:
-	default:
-	}
-}
-
-// keyframeLoop sends the producer the keyframe requests asked for, at most
-// one per KeyframeInterval. The producer rate-limits requests too, and
-// silently drops one that comes too soon after the last: pacing them here
-// instead, and re-checking that someone still waits, means a viewer that
-// arrives right after another still gets its keyframe.
-func (s *source) keyframeLoop(ctx context.Context) error {
-	var last time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.keyReq:
-		}
-		if wait := s.o.KeyframeInterval - time.Since(last); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
-			}
-			if !s.hub.waitingForKey() {
-				continue // a keyframe came meanwhile
-			}
-		}
-		s.mu.Lock()
-		c := s.client
-		s.mu.Unlock()
-		if c == nil {
-			continue // the next connection requests one anyway
-		}
-		if err := c.RequestKeyframe(); err != nil {
-			s.log.Debug("keyframe request not sent", "err", err)
-			continue
-		}
-		last = time.Now()
-		s.keyRequests.Add(1)
-	}
+// currentClient is the current subscription; nil between dials.
+func (s *source) currentClient() *sdk.Client {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.client
 }
 
 // run receives frames until ctx is done. It returns nil then; it never
@@ -157,7 +117,7 @@ func (s *source) dial(ctx context.Context) (*sdk.Client, error) {
 // stopped or starved) the SDK resubscribes by itself.
 func (s *source) consume(ctx context.Context, c *sdk.Client) error {
 	s.hub.gap()
-	s.requestKeyframe() // for the parameter sets, and any waiting viewer
+	s.keys.Request() // for the parameter sets, and any waiting viewer
 	waitKey := true
 	var seenReconnects uint64
 	return c.Consume(ctx, func(f *sdk.Frame) error {
@@ -177,7 +137,7 @@ func (s *source) consume(ctx context.Context, c *sdk.Client) error {
 			}
 			waitKey = true
 			s.hub.gap()
-			s.requestKeyframe()
+			s.keys.Request()
 		}
 		if waitKey && !f.Keyframe() {
 			f.Release()
@@ -191,7 +151,7 @@ func (s *source) consume(ctx context.Context, c *sdk.Client) error {
 			s.log.Warn("access unit skipped", "seq", f.Seq(), "err", err)
 			waitKey = true
 			s.hub.gap()
-			s.requestKeyframe()
+			s.keys.Request()
 			return nil
 		}
 		if waitKey && !au.key {

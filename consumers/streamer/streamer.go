@@ -48,7 +48,7 @@ func New(o Config, log *slog.Logger) (*Streamer, error) {
 			clog = log.With("camera", c.Name)
 		}
 		src := newSource(&st.o, c.Socket, clog)
-		src.hub = newHub(o.GOPCache, src.requestKeyframe)
+		src.hub = newHub(o.GOPCache, src.keys.Request)
 		st.cams = append(st.cams, &camera{name: c.Name, socket: c.Socket, hub: src.hub, src: src})
 	}
 	if o.Publish != "" {
@@ -131,7 +131,7 @@ func (st *Streamer) Run(ctx context.Context) error {
 	for _, c := range st.cams {
 		actors = append(actors,
 			daemonrun.Actor{Name: "producer subscription of camera " + c.name, Run: c.src.run},
-			daemonrun.Actor{Name: "keyframe requests of camera " + c.name, Run: c.src.keyframeLoop})
+			daemonrun.Actor{Name: "keyframe requests of camera " + c.name, Run: c.src.keys.Run})
 	}
 	if st.pub != nil {
 		actors = append(actors, daemonrun.Actor{Name: "publisher", Run: st.pub.run})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/internal/keypace"
 	"github.com/framehub/framehub/sdk"
 )
 
@@ -58,8 +59,8 @@ type camera struct {
 	hls *hlsStream
 	adm *producerAdmin // nil without Camera.Admin
 
-	keyReq    chan struct{} // capacity 1: a keyframe is wanted
-	snapshots chan struct{} // snapshot.jpg requests in progress, a semaphore
+	keys      *keypace.Pacer // keyframe requests for joining and resynchronising viewers
+	snapshots chan struct{}  // snapshot.jpg requests in progress, a semaphore
 
 	mu        sync.Mutex
 	client    *sdk.Client // the current subscription; nil between dials
@@ -69,12 +70,13 @@ type camera struct {
 	width     int
 	height    int
 
-	received, dials, keyRequests, viewerDrops atomic.Uint64
+	received, dials, viewerDrops atomic.Uint64
 }
 
 func newCamera(cfg Camera, o *Config) *camera {
-	c := &camera{cfg: cfg, o: o, log: o.Logger.With("camera", cfg.Name), keyReq: make(chan struct{}, 1),
+	c := &camera{cfg: cfg, o: o, log: o.Logger.With("camera", cfg.Name),
 		snapshots: make(chan struct{}, maxSnapshotsInFlight), viewers: map[*viewer]struct{}{}}
+	c.keys = keypace.New(o.KeyframeInterval, c.waitingForKey, c.currentClient, c.log)
 	c.hls = newHLSStream(c, o)
 	if cfg.Admin != "" {
 		c.adm = newProducerAdmin(cfg.Admin, o.AdminTokenFile)
@@ -90,7 +92,7 @@ func (c *camera) addViewer(kind string, n int) *viewer {
 	c.mu.Lock()
 	c.viewers[v] = struct{}{}
 	c.mu.Unlock()
-	c.requestKeyframe()
+	c.keys.Request()
 	return v
 }
 
@@ -125,7 +127,7 @@ func (c *camera) publish(au *accessUnit) {
 	}
 	c.mu.Unlock()
 	if needKey {
-		c.requestKeyframe()
+		c.keys.Request()
 	}
 }
 
@@ -184,52 +186,11 @@ func (c *camera) status() CameraStatus {
 	return st
 }
 
-// requestKeyframe asks for a keyframe soon; requests are coalesced and
-// paced (keyframeLoop). It never blocks.
-func (c *camera) requestKeyframe() {
-	select {
-	case c.keyReq <- struct{}{}:
-	default:
-	}
-}
-
-// keyframeLoop sends the keyframe requests asked for, at most one per
-// KeyframeInterval (the producer drops requests that come too fast; pacing
-// here, and checking that a viewer still waits, means a viewer that joins
-// right after another still gets its keyframe).
-func (c *camera) keyframeLoop(ctx context.Context) error {
-	var last time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-c.keyReq:
-		}
-		if wait := c.o.KeyframeInterval - time.Since(last); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
-			}
-			if !c.waitingForKey() {
-				continue
-			}
-		}
-		c.mu.Lock()
-		cl := c.client
-		c.mu.Unlock()
-		if cl == nil {
-			continue
-		}
-		if err := cl.RequestKeyframe(); err != nil {
-			c.log.Debug("keyframe request not sent", "err", err)
-			continue
-		}
-		last = time.Now()
-		c.keyRequests.Add(1)
-	}
+// currentClient is the current subscription; nil between dials.
+func (c *camera) currentClient() *sdk.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.client
 }
 
 // run receives access units until ctx is done, resubscribing when the

@@ -62,7 +62,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.received, prometheus.CounterValue, float64(c.received.Load()), name)
 		ch <- prometheus.MustNewConstMetric(m.drops, prometheus.CounterValue, float64(c.viewerDrops.Load()), name)
 		ch <- prometheus.MustNewConstMetric(m.dials, prometheus.CounterValue, float64(c.dials.Load()), name)
-		ch <- prometheus.MustNewConstMetric(m.keyRequests, prometheus.CounterValue, float64(c.keyRequests.Load()), name)
+		ch <- prometheus.MustNewConstMetric(m.keyRequests, prometheus.CounterValue, float64(c.keys.Sent()), name)
 	}
 	ch <- prometheus.MustNewConstMetric(m.sessions, prometheus.GaugeValue, float64(m.s.webrtc.count()))
 }

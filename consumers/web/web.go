@@ -61,7 +61,7 @@ func (s *Server) Run(ctx context.Context) error {
 		c := s.cams[name]
 		actors = append(actors,
 			daemonrun.Actor{Name: "camera " + name, Run: c.run},
-			daemonrun.Actor{Name: "camera " + name + " keyframes", Run: c.keyframeLoop},
+			daemonrun.Actor{Name: "camera " + name + " keyframes", Run: c.keys.Run},
 			daemonrun.Actor{Name: "camera " + name + " HLS", Run: c.hls.run})
 	}
 	return daemonrun.RunActors(ctx, s.log, actors...)

@@ -286,7 +286,7 @@ func (sess *whepSession) readRTCP(sender *webrtc.RTPSender) {
 		for _, p := range pkts {
 			switch p.(type) {
 			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				sess.cam.requestKeyframe()
+				sess.cam.keys.Request()
 			}
 		}
 	}

@@ -54,7 +54,7 @@ func feed(ctx context.Context, c *camera, gop int) {
 		}
 		forced := false
 		select {
-		case <-c.keyReq:
+		case <-c.keys.Pending():
 			forced = true
 		default:
 		}
