@@ -65,7 +65,8 @@ type system struct {
 	// source is the producer's -source for a camera at url.
 	source func(url string) string
 	args   []string
-	raw    bool // a raw consumer is subscribed
+	raw    bool   // a raw consumer is subscribed
+	bin    string // directory of the framehub-producer to run, when not -bin's (-before)
 }
 
 var systems = []system{
@@ -84,13 +85,14 @@ var systems = []system{
 type result struct {
 	System  string  `json:"system"`
 	Run     int     `json:"run"`
-	CPU     float64 `json:"cpu_percent"`   // of one core, over the window
-	H264FPS float64 `json:"h264_fps"`      // access units the producer published per second
-	RawFPS  float64 `json:"raw_fps"`       // raw frames per second
-	RSSMiB  float64 `json:"rss_mib"`       // at the end of the window
-	Threads int     `json:"threads"`       // of the producer process
-	Busy    float64 `json:"machine_busy"`  // share of the machine's CPU time busy in the window (all processes)
-	Steal   float64 `json:"machine_steal"` // share stolen by the hypervisor
+	CPU     float64 `json:"cpu_percent"`     // of one core, over the window
+	H264FPS float64 `json:"h264_fps"`        // access units the producer published per second
+	RawFPS  float64 `json:"raw_fps"`         // raw frames per second
+	RSSMiB  float64 `json:"rss_mib"`         // at the end of the window
+	Threads int     `json:"threads"`         // of the producer process
+	Switch  float64 `json:"switches_per_au"` // the producer's context switches per h264 access unit
+	Busy    float64 `json:"machine_busy"`    // share of the machine's CPU time busy in the window (all processes)
+	Steal   float64 `json:"machine_steal"`   // share stolen by the hypervisor
 }
 
 func main() {
@@ -104,7 +106,16 @@ func main() {
 	parts := flag.String("parts", "one,many", "parts to measure: one (one camera: passthrough, with a raw consumer, decode + x264), "+
 		"many (groups of -many cameras); a part not measured is rendered from its raw results")
 	sizes := flag.String("many", "1,2,4,8", "group sizes of part many")
+	before := flag.String("before", "", "directory with the framehub-producer of another build: part one adds its passthrough (\"passthrough@before\"), interleaved with this build's")
 	flag.Parse()
+	addBefore := func(dir string) {
+		p := systems[0]
+		p.Name, p.Desc, p.bin = "passthrough@before", "passthrough run by the framehub-producer in "+dir+" (another build), interleaved with this build's", dir
+		systems = append(systems, p)
+	}
+	if *before != "" {
+		addBefore(*before)
+	}
 	log.SetFlags(log.Ltime)
 	cmdline := "go run ./bench/ipcam " + strings.Join(os.Args[1:], " ")
 	measureOne, measureMany := false, false
@@ -132,6 +143,9 @@ func main() {
 	var many partFile[manyResult]
 	if !measureOne {
 		must(load(*jsonOne, &one))
+		if one.Before != "" {
+			addBefore(one.Before)
+		}
 	}
 	if !measureMany {
 		if err := load(*jsonMany, &many); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -152,7 +166,7 @@ func main() {
 		kbps := float64(bytes) * 8 / 10 / 1000
 		date := time.Now().UTC().Format("2006-01-02 15:04 UTC")
 		if measureOne {
-			one = partFile[result]{Command: cmdline, Date: date, Runs: *runs, Window: window.String(), Kbps: kbps}
+			one = partFile[result]{Command: cmdline, Date: date, Runs: *runs, Window: window.String(), Kbps: kbps, Before: *before}
 			cam, err := ipcam.Start(ipcam.Config{Stream: stream, Params: ipcam.ParamsInBand})
 			must(err)
 			url := cam.URL("", "")
@@ -205,6 +219,7 @@ type partFile[R any] struct {
 	Runs    int     `json:"runs"`
 	Window  string  `json:"window"`
 	Kbps    float64 `json:"camera_kbps"`
+	Before  string  `json:"before,omitempty"` // part one's -before
 	Results []R     `json:"results"`
 }
 
@@ -235,6 +250,9 @@ func measure(bin string, s system, url string, warmup, window time.Duration) (re
 	sock, adminSock := filepath.Join(dir, "p.sock"), filepath.Join(dir, "admin.sock")
 	args := append([]string{"-source", s.source(url), "-socket", sock, "-admin", "unix:" + adminSock,
 		"-admin-token", filepath.Join(dir, "token"), "-log-level", "warn"}, s.args...)
+	if s.bin != "" {
+		bin = s.bin
+	}
 	cmd := exec.Command(filepath.Join(bin, "framehub-producer"), args...)
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -283,6 +301,10 @@ func measure(bin string, s system, url string, warmup, window time.Duration) (re
 	if err != nil {
 		return result{}, err
 	}
+	sw0, err := sysinfo.ProcSwitches(pid)
+	if err != nil {
+		return result{}, err
+	}
 	m0, t0 := m.get(), time.Now()
 	tk0, err := sysinfo.ReadCPUTicks()
 	if err != nil {
@@ -290,6 +312,10 @@ func measure(bin string, s system, url string, warmup, window time.Duration) (re
 	}
 	time.Sleep(window)
 	cpu1, err := sysinfo.ProcCPU(pid)
+	if err != nil {
+		return result{}, err
+	}
+	sw1, err := sysinfo.ProcSwitches(pid)
 	if err != nil {
 		return result{}, err
 	}
@@ -306,6 +332,9 @@ func measure(bin string, s system, url string, warmup, window time.Duration) (re
 		H264FPS: (m1[`framehub_producer_frames_total{stream="h264"}`] - m0[`framehub_producer_frames_total{stream="h264"}`]) / wall,
 		RawFPS:  (m1[`framehub_producer_frames_total{stream="raw"}`] - m0[`framehub_producer_frames_total{stream="raw"}`]) / wall,
 		RSSMiB:  float64(sysinfo.RSSKiB(pid)) / 1024, Threads: threads, Busy: busy, Steal: steal,
+	}
+	if aus := res.H264FPS * wall; aus > 0 {
+		res.Switch = float64(sw1-sw0) / aus
 	}
 	cancel()
 	select {
@@ -389,18 +418,21 @@ func report(p partFile[result]) string {
 	for _, s := range systems {
 		fmt.Fprintf(&b, "- **%s**: %s\n", s.Name, s.Desc)
 	}
-	fmt.Fprintf(&b, "\n## Results (medians)\n\n| configuration | producer CPU (%% of a core) | h264 access units/s | raw frames/s | RSS (MiB) | threads | machine busy |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "\n## Results (medians)\n\n| configuration | producer CPU (%% of a core) | context switches per access unit | h264 access units/s | raw frames/s | RSS (MiB) | threads | machine busy |\n|---|---|---|---|---|---|---|---|\n")
 	med := map[string]float64{}
 	for _, s := range systems {
-		var cpu, h, r, rss, th, busy []float64
+		var cpu, sw, h, r, rss, th, busy []float64
 		for _, res := range results {
 			if res.System == s.Name {
 				cpu, h, r, rss = append(cpu, res.CPU), append(h, res.H264FPS), append(r, res.RawFPS), append(rss, res.RSSMiB)
-				th, busy = append(th, float64(res.Threads)), append(busy, 100*res.Busy)
+				th, busy, sw = append(th, float64(res.Threads)), append(busy, 100*res.Busy), append(sw, res.Switch)
 			}
 		}
+		if len(cpu) == 0 {
+			continue // not in this run (-before)
+		}
 		med[s.Name] = median(cpu)
-		fmt.Fprintf(&b, "| %s | **%.2f** | %.1f | %.1f | %.1f | %.0f | %.0f%% |\n", s.Name, median(cpu), median(h), median(r), median(rss), median(th), median(busy))
+		fmt.Fprintf(&b, "| %s | **%.2f** | %s | %.1f | %.1f | %.1f | %.0f | %.0f%% |\n", s.Name, median(cpu), switches(median(sw)), median(h), median(r), median(rss), median(th), median(busy))
 	}
 	pass, raw, old := med[systems[0].Name], med[systems[1].Name], med[systems[2].Name]
 	verdict := "met"
@@ -416,11 +448,23 @@ func report(p partFile[result]) string {
 		"frames flow, which took 11.5 → 5.2 switches per frame and ~1.4 → ~1.1%% of a core).\n"+
 		"- One raw consumer starts the on-demand decoder (avdec_h264 into the producer's pool): +%.2f%% of a core while it stays; "+
 		"when it leaves, decoding stops (test/ipcam TestRawOnDemand checks the decoder metric).\n", pass, old, old/max(pass, 0.01), verdict, kbpsAU(kbps), raw-pass)
-	fmt.Fprintf(&b, "\n## Every run\n\n| run | configuration | producer CPU | h264/s | raw/s | RSS (MiB) | machine busy | steal |\n|---|---|---|---|---|---|---|---|\n")
+	if b4, ok := med["passthrough@before"]; ok {
+		fmt.Fprintf(&b, "- The build before (passthrough@before, the same camera, interleaved): %.2f%% of a core; this build %.2f%% (%.2f×).\n", b4, pass, pass/max(b4, 0.01))
+	}
+	fmt.Fprintf(&b, "\n## Every run\n\n| run | configuration | producer CPU | switches per AU | h264/s | raw/s | RSS (MiB) | machine busy | steal |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, res := range results {
-		fmt.Fprintf(&b, "| %d | %s | %.2f%% | %.1f | %.1f | %.1f | %.0f%% | %.1f%% |\n", res.Run, res.System, res.CPU, res.H264FPS, res.RawFPS, res.RSSMiB, 100*res.Busy, 100*res.Steal)
+		fmt.Fprintf(&b, "| %d | %s | %.2f%% | %s | %.1f | %.1f | %.1f | %.0f%% | %.1f%% |\n", res.Run, res.System, res.CPU, switches(res.Switch), res.H264FPS, res.RawFPS, res.RSSMiB, 100*res.Busy, 100*res.Steal)
 	}
 	return b.String()
+}
+
+// switches renders a count of context switches per access unit; results
+// saved before it was measured have none.
+func switches(v float64) string {
+	if v == 0 {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f", v)
 }
 
 // kbpsAU is the mean access unit of a 30 fps stream of kbps, in kB.

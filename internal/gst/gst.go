@@ -16,6 +16,7 @@ import (
 	"sync"
 	"unsafe"
 
+	"github.com/framehub/framehub/internal/rawio"
 	gogst "github.com/go-gst/go-gst/gst"
 	"golang.org/x/sys/unix"
 )
@@ -206,6 +207,7 @@ func (e *Element) IsEOS() bool { return C.fh_appsink_is_eos(e.e) != 0 }
 // Pull.
 type SampleWatch struct {
 	f  *os.File
+	r  *rawio.File // reads f without waking the runtime's sysmon (package rawio)
 	mu sync.Mutex
 	w  *C.FhWatch // shared with the appsink's callbacks; nil once freed (Wait after Close)
 }
@@ -222,7 +224,12 @@ func (e *Element) WatchSamples() (*SampleWatch, error) {
 	// Non-blocking: os.NewFile puts it in the netpoller, and Close wakes
 	// a pending Wait.
 	f := os.NewFile(uintptr(fd), "appsink-notify")
-	return &SampleWatch{w: C.fh_watch_new(e.e, C.int(fd)), f: f}, nil
+	r, err := rawio.NewFile(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("gst: eventfd for an appsink: %w", err)
+	}
+	return &SampleWatch{w: C.fh_watch_new(e.e, C.int(fd)), f: f, r: r}, nil
 }
 
 // free removes the appsink's callbacks, which frees what they shared with
@@ -245,7 +252,7 @@ func (w *SampleWatch) free() {
 // gone and Pull returns nil.
 func (w *SampleWatch) Wait() error {
 	var b [8]byte
-	_, err := w.f.Read(b[:])
+	_, err := w.r.Read(b[:])
 	if err != nil {
 		w.free()
 	}

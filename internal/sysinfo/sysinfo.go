@@ -112,6 +112,36 @@ func ProcCPU(pid int) (int64, error) {
 	return total, nil
 }
 
+// ProcSwitches is the number of context switches (voluntary and not) of
+// every live thread of pid, from /proc/PID/task/*/status: how often the
+// process was put to sleep and woken, which on a VM costs more than most
+// of what it does per frame.
+func ProcSwitches(pid int) (int64, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, fmt.Errorf("context switches of pid %d: %w", pid, err)
+	}
+	var total int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // the thread exited
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(l, ":")
+			if !ok || !strings.HasSuffix(k, "ctxt_switches") {
+				continue
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("context switches of pid %d: %q: %w", pid, l, err)
+			}
+			total += n
+		}
+	}
+	return total, nil
+}
+
 // StatusField is a field of /proc/PID/status ("" when pid is gone).
 func StatusField(pid int, key string) string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

@@ -27,8 +27,19 @@ func TestSelf(t *testing.T) {
 	// this test: running or sleeping.
 	require.Regexp(t, `^[RS] \(`, StatusField(pid, "State"))
 
+	sw0, err := ProcSwitches(pid)
+	require.NoError(t, err)
+	for range 5 {
+		time.Sleep(time.Millisecond) // each sleep is a voluntary switch of some thread
+	}
+	sw1, err := ProcSwitches(pid)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, sw1-sw0, int64(5), "context switches grow with sleeps")
+
 	_, err = ProcCPU(1 << 30)
 	require.ErrorContains(t, err, "CPU time of pid")
+	_, err = ProcSwitches(1 << 30)
+	require.ErrorContains(t, err, "context switches of pid")
 	require.Equal(t, int64(-1), RSSKiB(1<<30))
 	require.Equal(t, -1, FDCount(1<<30))
 }

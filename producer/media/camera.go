@@ -18,6 +18,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/framehub/framehub/internal/clock"
+	"github.com/framehub/framehub/internal/rawio"
 	"github.com/framehub/framehub/ipc"
 	"github.com/framehub/framehub/producer"
 	"github.com/framehub/framehub/producer/surface"
@@ -201,7 +202,11 @@ func dialBuffered(ctx context.Context, network, addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &bufferedConn{Conn: nc, r: bufio.NewReaderSize(nc, readBuffer)}, nil
+	// The camera's packets come in a burst per frame: reading them through
+	// raw system calls keeps each burst from waking Go's sysmon (package
+	// rawio), most of what a passed-through camera cost the producer.
+	rc := rawio.Wrap(nc)
+	return &bufferedConn{Conn: rc, r: bufio.NewReaderSize(rc, readBuffer)}, nil
 }
 
 // bufferedConn is a net.Conn whose reads go through a bufio.Reader.
