@@ -58,38 +58,15 @@ func (s *source) currentClient() *sdk.Client {
 // run receives frames until ctx is done. It returns nil then; it never
 // gives up on the producer by itself.
 func (s *source) run(ctx context.Context) error {
-	wait := 100 * time.Millisecond
-	failures := 0
-	for {
-		c, err := s.dial(ctx)
-		if err == nil {
-			wait, failures = 100*time.Millisecond, 0
-			err = s.consume(ctx, c)
+	sdk.Persist(ctx, s.log, s.o.ReconnectMax, s.dial, func(ctx context.Context, c *sdk.Client) error {
+		defer func() {
 			s.mu.Lock()
 			s.client = nil
 			s.mu.Unlock()
-			_ = c.Close()
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		// Warn once per outage, not at every retry of a producer that is
-		// down for a while.
-		level := slog.LevelWarn
-		if failures++; failures > 1 {
-			level = slog.LevelDebug
-		}
-		s.log.Log(ctx, level, "producer subscription failed; retrying", "socket", s.socket, "stream", s.o.Stream,
-			"retry_in", wait, "failures", failures, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		wait = min(2*wait, s.o.ReconnectMax)
-	}
+		}()
+		return s.consume(ctx, c)
+	}, "socket", s.socket, "stream", s.o.Stream)
+	return nil
 }
 
 func (s *source) dial(ctx context.Context) (*sdk.Client, error) {

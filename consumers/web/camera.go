@@ -196,35 +196,15 @@ func (c *camera) currentClient() *sdk.Client {
 // run receives access units until ctx is done, resubscribing when the
 // producer goes away. It returns nil when ctx is done.
 func (c *camera) run(ctx context.Context) error {
-	wait, failures := 100*time.Millisecond, 0
-	for {
-		cl, err := c.dial(ctx)
-		if err == nil {
-			wait, failures = 100*time.Millisecond, 0
-			err = c.consume(ctx, cl)
+	sdk.Persist(ctx, c.log, c.o.ReconnectMax, c.dial, func(ctx context.Context, cl *sdk.Client) error {
+		defer func() {
 			c.mu.Lock()
 			c.client = nil
 			c.mu.Unlock()
-			_ = cl.Close()
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		level := slog.LevelWarn
-		if failures++; failures > 1 {
-			level = slog.LevelDebug // warn once per outage
-		}
-		c.log.Log(ctx, level, "producer subscription failed; retrying", "socket", c.cfg.Socket, "stream", c.cfg.Stream,
-			"retry_in", wait, "err", err)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-		wait = min(2*wait, c.o.ReconnectMax)
-	}
+		}()
+		return c.consume(ctx, cl)
+	}, "socket", c.cfg.Socket, "stream", c.cfg.Stream)
+	return nil
 }
 
 func (c *camera) dial(ctx context.Context) (*sdk.Client, error) {
