@@ -99,7 +99,8 @@ func main() {
 	bin := flag.String("bin", "bin", "directory holding framehub-producer (make build)")
 	runs := flag.Int("runs", 3, "runs of each system (interleaved); figures are medians")
 	window := flag.Duration("window", 20*time.Second, "measurement window of a run")
-	warmup := flag.Duration("warmup", 5*time.Second, "time between a producer's first access unit and the window")
+	warmup := flag.Duration("warmup", 40*time.Second, "time between a producer's first access unit and the window: longer than the h264 replay buffer (30 s), "+
+		"so that the window sees the steady state, not the slab pool growing")
 	out := flag.String("out", "docs/bench/ipcam.md", "report to write")
 	jsonOne := flag.String("json", "bench/results/ipcam.json", "raw results of part one")
 	jsonMany := flag.String("json-many", "bench/results/ipcam-many.json", "raw results of part many")
@@ -166,7 +167,7 @@ func main() {
 		kbps := float64(bytes) * 8 / 10 / 1000
 		date := time.Now().UTC().Format("2006-01-02 15:04 UTC")
 		if measureOne {
-			one = partFile[result]{Command: cmdline, Date: date, Runs: *runs, Window: window.String(), Kbps: kbps, Before: *before}
+			one = partFile[result]{Command: cmdline, Date: date, Runs: *runs, Window: window.String(), Kbps: kbps, Before: *before, Warmup: warmup.String()}
 			cam, err := ipcam.Start(ipcam.Config{Stream: stream, Params: ipcam.ParamsInBand})
 			must(err)
 			url := cam.URL("", "")
@@ -185,7 +186,7 @@ func main() {
 			must(save(*jsonOne, one))
 		}
 		if measureMany {
-			many = partFile[manyResult]{Command: cmdline, Date: date, Runs: *runs, Window: window.String(), Kbps: kbps}
+			many = partFile[manyResult]{Command: cmdline, Date: date, Runs: *runs, Window: window.String(), Kbps: kbps, Warmup: warmup.String()}
 			urls, closeAll, err := startCameras(stream, slices.Max(groups))
 			must(err)
 			for r := 1; r <= *runs; r++ {
@@ -220,6 +221,7 @@ type partFile[R any] struct {
 	Window  string  `json:"window"`
 	Kbps    float64 `json:"camera_kbps"`
 	Before  string  `json:"before,omitempty"` // part one's -before
+	Warmup  string  `json:"warmup,omitempty"`
 	Results []R     `json:"results"`
 }
 
@@ -414,12 +416,12 @@ func report(p partFile[result]) string {
 		"no B-frames, encoded at start by gst-launch-1.0) in a loop over RTSP/TCP on 127.0.0.1. A framehub-producer process "+
 		"reads it in each configuration below, with one consumer of its h264 stream in the benchmark process (as a recorder "+
 		"would be). **CPU** is the producer process's own (every thread, from /proc/PID/task/*/schedstat) over the window, "+
-		"in %% of one core; the camera and the consumers are not in it.\n\n", kbps)
+		"in %% of one core; the camera and the consumers are not in it.%s\n\n", kbps, warmupNote(p.Warmup))
 	for _, s := range systems {
 		fmt.Fprintf(&b, "- **%s**: %s\n", s.Name, s.Desc)
 	}
 	fmt.Fprintf(&b, "\n## Results (medians)\n\n| configuration | producer CPU (%% of a core) | context switches per access unit | h264 access units/s | raw frames/s | RSS (MiB) | threads | machine busy |\n|---|---|---|---|---|---|---|---|\n")
-	med := map[string]float64{}
+	med, medSw := map[string]float64{}, map[string]float64{}
 	for _, s := range systems {
 		var cpu, sw, h, r, rss, th, busy []float64
 		for _, res := range results {
@@ -431,7 +433,7 @@ func report(p partFile[result]) string {
 		if len(cpu) == 0 {
 			continue // not in this run (-before)
 		}
-		med[s.Name] = median(cpu)
+		med[s.Name], medSw[s.Name] = median(cpu), median(sw)
 		fmt.Fprintf(&b, "| %s | **%.2f** | %s | %.1f | %.1f | %.1f | %.0f | %.0f%% |\n", s.Name, median(cpu), switches(median(sw)), median(h), median(r), median(rss), median(th), median(busy))
 	}
 	pass, raw, old := med[systems[0].Name], med[systems[1].Name], med[systems[2].Name]
@@ -440,22 +442,35 @@ func report(p partFile[result]) string {
 		verdict = fmt.Sprintf("**missed** by %.2f%% of a core", pass-1)
 	}
 	fmt.Fprintf(&b, "\n## Reading\n\n- Passthrough costs %.2f%% of a core against %.2f%% for decode + x264: %.0f× less. Target ≤ 1%%: %s. "+
-		"Where it goes: see docs/BENCHMARKS.md (a perf profile). For scale: no GStreamer pipeline runs in passthrough (the camera is read by "+
-		"gortsplib in Go), each frame is one burst of RTP packets read from the RTSP connection (~%.0f kB), reassembled, checked for "+
-		"AUD and parameter sets and published to one consumer. What remains is mostly waking for each frame's data: the producer "+
-		"switches tasks ~5 times per frame, two thirds of it Go's sysmon, which each frame's first system call wakes out of its "+
-		"deep sleep (perf record -e sched:sched_switch; the stream's service timer no longer adds its 20 wake-ups a second while "+
-		"frames flow, which took 11.5 → 5.2 switches per frame and ~1.4 → ~1.1%% of a core).\n"+
+		"For scale: no GStreamer pipeline runs in passthrough (the camera is read by gortsplib in Go); each frame is one burst "+
+		"of RTP packets read from the RTSP connection (~%.0f kB), reassembled, checked for AUD and parameter sets, copied into "+
+		"an h264 slab and announced to one consumer. What costs is waking up for it: %s context switches per access unit "+
+		"(the netpoller waking for the camera's data, the consumer's socket, Go's sysmon). The camera's connection is read "+
+		"with raw system calls (internal/rawio): through net.Conn's ordinary read, each frame's first system call woke "+
+		"sysmon out of its deep sleep, and sysmon then polled every 20 µs while the frame was handled.\n"+
 		"- One raw consumer starts the on-demand decoder (avdec_h264 into the producer's pool): +%.2f%% of a core while it stays; "+
-		"when it leaves, decoding stops (test/ipcam TestRawOnDemand checks the decoder metric).\n", pass, old, old/max(pass, 0.01), verdict, kbpsAU(kbps), raw-pass)
+		"when it leaves, decoding stops (test/ipcam TestRawOnDemand checks the decoder metric).\n", pass, old, old/max(pass, 0.01), verdict,
+		kbpsAU(kbps), switches(medSw[systems[0].Name]), raw-pass)
 	if b4, ok := med["passthrough@before"]; ok {
-		fmt.Fprintf(&b, "- The build before (passthrough@before, the same camera, interleaved): %.2f%% of a core; this build %.2f%% (%.2f×).\n", b4, pass, pass/max(b4, 0.01))
+		fmt.Fprintf(&b, "- The build before (passthrough@before, the same camera, interleaved): %.2f%% of a core and %s context switches "+
+			"per access unit; this build %.2f%% and %s (%.2f× the CPU).\n", b4, switches(medSw["passthrough@before"]), pass, switches(medSw[systems[0].Name]), pass/max(b4, 0.01))
 	}
 	fmt.Fprintf(&b, "\n## Every run\n\n| run | configuration | producer CPU | switches per AU | h264/s | raw/s | RSS (MiB) | machine busy | steal |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, res := range results {
 		fmt.Fprintf(&b, "| %d | %s | %.2f%% | %s | %.1f | %.1f | %.1f | %.0f%% | %.1f%% |\n", res.Run, res.System, res.CPU, switches(res.Switch), res.H264FPS, res.RawFPS, res.RSSMiB, 100*res.Busy, 100*res.Steal)
 	}
 	return b.String()
+}
+
+// warmupNote says when the window starts, for results that recorded it.
+func warmupNote(w string) string {
+	if w == "" {
+		return ""
+	}
+	return " The window starts " + w + " after the producer's first access unit: the h264 replay buffer (30 s by default) " +
+		"is full by then and the pool of slabs has stopped growing. Before that the producer also first-touches each new " +
+		"slab's pages (~130 page faults a second at this bit rate, ~16% of its CPU in a perf profile): a cost of its first " +
+		"half minute, not of the days it runs."
 }
 
 // switches renders a count of context switches per access unit; results

@@ -283,7 +283,7 @@ func manyReport(p partFile[manyResult]) string {
 		"MP4 segments of 1 min in a directory per camera), and one framehub-streamer serving every camera "+
 		"(`camera-args: [-camera, \"{camera}={socket}\"]`, no viewer). **CPU** is every process's own (all threads, "+
 		"/proc/PID/task/*/schedstat) over the window, in %% of one core; **PSS** and **RSS** at the window's end. The "+
-		"stand-in cameras are not counted.\n\n", kbps)
+		"stand-in cameras are not counted.%s\n\n", kbps, warmupNote(p.Warmup))
 	sizes := []int{}
 	for _, r := range results {
 		if !slices.Contains(sizes, r.Cameras) {

@@ -100,10 +100,11 @@ func shellJoin(argv []string) string {
 }
 
 // systems are the systems to measure; gstPlugins is the directory of
-// framehub's GStreamer plugins ("" when they are not built: no framehubsrc).
-func systems(unixfd bool, gstPlugins string) []system {
+// framehub's GStreamer plugins ("" when they are not built: no
+// framehubsrc); pattern is videotestsrc's.
+func systems(unixfd bool, gstPlugins, pattern string) []system {
 	caps := fmt.Sprintf("video/x-raw,format=NV12,width=%d,height=%d,framerate=30/1", width, height)
-	src := "videotestsrc is-live=true ! " + caps
+	src := "videotestsrc pattern=" + pattern + " is-live=true ! " + caps
 	shm := fmt.Sprintf("shmsink socket-path=P shm-size=%d wait-for-connection=false sync=false", 10*frameBytes)
 	sink := "fpsdisplaysink video-sink=fakesink text-overlay=false sync=false fps-update-interval=500"
 	gst := func(desc string) []string { return append([]string{"gst-launch-1.0"}, strings.Fields(desc)...) }
@@ -357,6 +358,8 @@ func main() {
 	nList := flag.String("consumers", "0,1,3,6", "comma-separated numbers of consumers to run each system with; 0 (the producer alone, which overhead is measured against) must be one")
 	gstDir := flag.String("gst-plugins", "build/gst", "directory with framehub's GStreamer plugins (make gst): adds the system framehubsrc")
 	beforeDir := flag.String("before", "", "directory with the framehub-producer and consumer of another build: adds the systems framehub@before and framehub-notouch@before, run by them, and a before/after table")
+	pattern := flag.String("pattern", "black", "videotestsrc's pattern in every system: black copies one cached frame per buffer, "+
+		"the way issue 18 measured; smpte renders each frame (~8% of a core), whose noise drowns the cost of sharing")
 	consume := flag.String("consume", "", "internal: act as a counting framehub consumer of this socket")
 	flag.Parse()
 	log.SetFlags(0)
@@ -416,7 +419,7 @@ func main() {
 	} else {
 		gstPlugins = dir
 	}
-	syss := systems(unixfdErr == nil, gstPlugins)
+	syss := systems(unixfdErr == nil, gstPlugins, *pattern)
 	if *beforeDir != "" {
 		before, err := filepath.Abs(*beforeDir)
 		if err != nil {
