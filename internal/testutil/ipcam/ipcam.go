@@ -226,8 +226,12 @@ type Camera struct {
 	mu       sync.Mutex
 	sessions int // clients that sent PLAY
 
-	stop chan struct{}
-	done chan struct{}
+	// ready is closed once Start has set stream: the server accepts
+	// clients before (a producer still retrying a port this camera now
+	// has may DESCRIBE at once), and its handlers wait for it.
+	ready chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 // Start starts the camera: it listens, and publishes the stream from now
@@ -243,7 +247,7 @@ func Start(cfg Config) (*Camera, error) {
 	if cfg.Path == "" {
 		cfg.Path = "/cam"
 	}
-	c := &Camera{cfg: cfg, stop: make(chan struct{}), done: make(chan struct{})}
+	c := &Camera{cfg: cfg, ready: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	for _, au := range cfg.Stream.AUs {
 		if cfg.Params == ParamsInSDP {
 			au = au.Without(h264.NALUTypeAccessUnitDelimiter, h264.NALUTypeSPS, h264.NALUTypePPS)
@@ -277,6 +281,7 @@ func Start(cfg Config) (*Camera, error) {
 		ln.Close()
 		return nil, fmt.Errorf("ipcam: start RTSP server: %w", err)
 	}
+	defer close(c.ready)
 	c.medi = &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{&format.H264{
 		PayloadTyp: 96, PacketizationMode: 1, SPS: cfg.Stream.SPS, PPS: cfg.Stream.PPS,
 	}}}
@@ -407,6 +412,10 @@ func (c *Camera) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, erro
 // check answers a request for another path (404) or without the right
 // credentials (401, with the challenge); nil when it may go on.
 func (c *Camera) check(conn *gortsplib.ServerConn, req *base.Request, path string) (*base.Response, error) {
+	<-c.ready
+	if c.stream == nil {
+		return &base.Response{StatusCode: base.StatusServiceUnavailable}, nil // Start failed
+	}
 	if strings.Trim(path, "/") != strings.Trim(c.cfg.Path, "/") {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil
 	}
