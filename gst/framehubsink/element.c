@@ -196,6 +196,7 @@ stats (GstFramehubSink * self)
       "stamped", G_TYPE_UINT64, (guint64) st.stamped,
       "unstamped", G_TYPE_UINT64, (guint64) st.unstamped,
       "held-buffers", G_TYPE_UINT64, (guint64) st.held,
+      "unwatched", G_TYPE_UINT64, (guint64) st.unwatched,
       "consumers", G_TYPE_INT, st.consumers, NULL);
 }
 

@@ -25,7 +25,7 @@ typedef struct {
 typedef struct {
   char stream[256];
   uint64_t frames, zero_copy, adopted, copied, dropped, stamped, unstamped,
-      held;
+      held, unwatched;
   int consumers;
 } FhsStats;
 

@@ -145,7 +145,7 @@ func fhsStats(goH C.uintptr_t, out *C.FhsStats) {
 	name[copy(name[:len(name)-1], st.Stream)] = 0
 	out.frames, out.zero_copy, out.adopted, out.copied = C.uint64_t(st.Frames), C.uint64_t(st.ZeroCopyFrames), C.uint64_t(st.AdoptedFrames), C.uint64_t(st.CopiedFrames)
 	out.dropped, out.stamped, out.unstamped, out.held = C.uint64_t(st.Dropped), C.uint64_t(st.Stamped), C.uint64_t(st.Unstamped), C.uint64_t(st.HeldBuffers)
-	out.consumers = C.int(st.Consumers)
+	out.unwatched, out.consumers = C.uint64_t(st.Unwatched), C.int(st.Consumers)
 }
 
 // settings are an element's properties at one start.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	fhgst "github.com/framehub/framehub/internal/gst"
@@ -70,6 +71,7 @@ type SinkStats struct {
 	Stamped        uint64 // raw frames stamped (SinkConfig.Stamp)
 	Unstamped      uint64 // raw frames Stamp could not stamp
 	HeldBuffers    uint64 // GstBuffers referenced now because a lease on them is live
+	Unwatched      uint64 // raw frames dropped on the streaming thread while nobody was subscribed
 	Consumers      int    // subscribed now
 }
 
@@ -100,6 +102,10 @@ type Sink struct {
 	r       *run
 	watch   *fhgst.SampleWatch
 	pumping sync.WaitGroup
+
+	// idleWatch is watch while the stream is raw: the stream's OnConsumers
+	// ends its idling when a consumer subscribes.
+	idleWatch atomic.Pointer[fhgst.SampleWatch]
 }
 
 // NewSink returns a sink that will publish on srv. It creates nothing on
@@ -156,10 +162,48 @@ func (s *Sink) Attach(appsink *fhgst.Element) error {
 	}
 	s.el, s.watch, s.failed = appsink, w, false
 	s.r = nil
-	// No idling (SampleWatch.SetIdle) here: the application's pipeline
-	// decides what reaches the appsink, and every frame is published.
-	s.pumping.Go(func() { pump(appsink, w, s.publish, s.endOfStream, nil) })
+	s.idleWatch.Store(w)
+	// A raw stream nobody subscribed to has nothing to publish: the
+	// streaming thread drops its frames itself (SampleWatch.SetIdle), so
+	// that an idle pipeline does not wake Go for each frame. An H.264 stream
+	// keeps every access unit for its replay buffer, and the first sample,
+	// which creates the stream, always enters Go.
+	idle := &idler{wanted: s.wanted, unwatched: s.unwatched}
+	s.pumping.Go(func() { pump(appsink, w, s.publish, s.endOfStream, idle) })
 	return nil
+}
+
+// wanted reports whether the samples must enter Go: always, except for a
+// raw stream without consumers.
+func (s *Sink) wanted() bool {
+	s.mu.Lock()
+	p, failed := s.p, s.failed
+	s.mu.Unlock()
+	return p == nil || p.raw == nil || failed || p.raw.Consumers() > 0
+}
+
+// unwatched counts n raw frames the streaming thread dropped while the
+// stream had no consumer.
+func (s *Sink) unwatched(n uint64) {
+	s.mu.Lock()
+	p, r := s.p, s.r
+	s.mu.Unlock()
+	if r != nil {
+		r.frames.Add(n)
+	}
+	if p != nil && p.raw != nil {
+		p.ctr.unwatched.Add(n)
+		p.raw.Unwatched(n)
+	}
+}
+
+// onRawConsumers is the raw stream's OnConsumers: a consumer that
+// subscribed ends the streaming thread's idling (pump starts it again once
+// none is left).
+func (s *Sink) onRawConsumers(n int) {
+	if w := s.idleWatch.Load(); w != nil && n > 0 {
+		w.SetIdle(nil) // a no-op on the watch of a run that ended
+	}
 }
 
 // Detach stops publishing: call it once the element's streaming thread
@@ -283,7 +327,7 @@ func (s *Sink) create(sample *fhgst.Sample, kind string) error {
 		}
 		p.raw, err = s.srv.AddStream(producer.StreamConfig{
 			Name: name, Pool: p.rawPool, Capacity: s.cfg.RawPoolMax, Reserve: s.cfg.RawReserve,
-			Caps: producer.RawCaps(layout, uint32(fn), uint32(fd)),
+			Caps: producer.RawCaps(layout, uint32(fn), uint32(fd)), OnConsumers: s.onRawConsumers,
 		})
 	} else {
 		p.h264Pool, err = surface.NewPool(surface.PoolConfig{Allocator: surface.NewMemfdWith(surface.MemfdConfig{Name: "framehub-sink-h264", AllowWritable: s.cfg.AllowWritableSurfaces}),
@@ -336,6 +380,7 @@ func (s *Sink) Stats() SinkStats {
 		Frames: c.raw.Load() + c.h264.Load(), ZeroCopyFrames: c.zeroCopy.Load(), AdoptedFrames: c.adopted.Load(),
 		CopiedFrames: c.copied.Load(), Dropped: c.rawDropped.Load() + c.h264Dropped.Load(),
 		Stamped: c.stamped.Load(), Unstamped: c.unstamped.Load(), HeldBuffers: uint64(max(0, c.held.Load())),
+		Unwatched: c.unwatched.Load(),
 	}
 	if p.raw != nil {
 		st.Stream, st.Consumers = p.raw.Name(), p.raw.Consumers()

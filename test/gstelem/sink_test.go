@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -71,6 +72,35 @@ func TestSinkFeedsConsumerGo(t *testing.T) {
 		testutil.SkipUnjudged(t, starved, "consumer-go's rate, %.1f fps against videotestsrc's 30", s.FPS)
 	}
 	require.GreaterOrEqual(t, s.FPS, 27.0)
+}
+
+// TestSinkIdlesWithoutConsumer: while nobody is subscribed to its raw
+// stream, framehubsink's streaming thread drops the frames itself instead
+// of handing each to Go (counted in stats' unwatched); a consumer that
+// subscribes ends the idling and gets stamped frames, and when it leaves
+// the idling starts again. Every buffer videotestsrc made is accounted
+// for: published, dropped, or unwatched.
+func TestSinkIdlesWithoutConsumer(t *testing.T) {
+	const buffers = 150 // 5 s at 30 fps
+	dir := testutil.ShortDir(t)
+	sock := filepath.Join(dir, "s.sock")
+	p := launch(t, fmt.Sprintf("videotestsrc is-live=true num-buffers=%d ! %s ! framehubsink socket=%s stamp=true", buffers, nv12, sock), true)
+	waitSocket(t, p, sock)
+	time.Sleep(1500 * time.Millisecond) // nobody subscribed: ~45 frames to drop
+	s := consumeGo(t, sock, 30)
+	require.Equal(t, uint64(30), s.Frames)
+	require.True(t, s.Stamped)
+	require.Zero(t, s.Mismatches)
+	require.NoError(t, p.wait(), "the pipeline ends at videotestsrc's last buffer:\n%s", testutil.Tail(p.out.String(), 2000))
+	_, stats := p.traced("")
+	frames, unwatched := stat(t, stats, "framehubsink0", "frames"), stat(t, stats, "framehubsink0", "unwatched")
+	dropped := stat(t, stats, "framehubsink0", "dropped")
+	t.Logf("published %v, unwatched %v, dropped %v of %d", frames, unwatched, dropped, buffers)
+	require.GreaterOrEqual(t, frames, float64(30), "the consumer's frames were published")
+	require.GreaterOrEqual(t, unwatched, float64(30), "frames nobody was subscribed to never entered Go")
+	require.Equal(t, float64(buffers), frames+unwatched+dropped, "every buffer published, dropped or unwatched")
+	require.Equal(t, frames, stat(t, stats, "framehubsink0", "stamped"), "only published frames are stamped")
+	require.Zero(t, stat(t, stats, "framehubsink0", "held-buffers"))
 }
 
 // TestSinkCopiesBehindTee: behind a tee, upstream never sees framehubsink's
