@@ -186,14 +186,10 @@ func (s *Sink) wanted() bool {
 // stream had no consumer.
 func (s *Sink) unwatched(n uint64) {
 	s.mu.Lock()
-	p, r := s.p, s.r
+	r := s.r
 	s.mu.Unlock()
-	if r != nil {
-		r.frames.Add(n)
-	}
-	if p != nil && p.raw != nil {
-		p.ctr.unwatched.Add(n)
-		p.raw.Unwatched(n)
+	if r != nil { // idling starts after the run's first sample, on a raw stream
+		r.unwatched(n)
 	}
 }
 
