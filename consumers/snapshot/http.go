@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/framehub/framehub/internal/admin"
+	"github.com/framehub/framehub/internal/httpserve"
 )
 
 // DefaultAdminAddr is the admin API's default address.
@@ -229,22 +230,13 @@ func Listen(addr string) (net.Listener, error) {
 func (s *Service) Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("admin API listening", "addr", addrString(ln))
-	select {
-	case err := <-errc:
-		return fmt.Errorf("snapshot: admin API: %w", err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	if err != nil {
+	serveErr, err := httpserve.Serve(ctx, srv, ln, 5*time.Second)
+	switch {
+	case err != nil:
 		return fmt.Errorf("snapshot: admin API shutdown: %w", err)
+	case serveErr != nil:
+		return fmt.Errorf("snapshot: admin API: %w", serveErr)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/daemonrun"
+	"github.com/framehub/framehub/internal/httpserve"
 )
 
 // Streamer is the framehub-streamer program: it subscribes to the H.264
@@ -141,17 +142,10 @@ func (st *Streamer) Run(ctx context.Context) error {
 		// Only open endpoints: the guard checks Host and Origin, no token.
 		hs := &http.Server{Handler: admin.HostGuard(st.o.Admin).Wrap(st.adminHandler()), ReadHeaderTimeout: 5 * time.Second}
 		actors = append(actors, daemonrun.Actor{Name: "admin http", Run: func(ctx context.Context) error {
-			done := make(chan error, 1)
-			go func() { done <- hs.Serve(adminLn) }()
-			select {
-			case err := <-done:
+			// A request cut short by the end of the grace is no failure.
+			if err, _ := httpserve.Serve(ctx, hs, adminLn, 2*time.Second); err != nil {
 				return fmt.Errorf("admin http on %s: %w", st.adminAddr, err)
-			case <-ctx.Done():
 			}
-			sctx, scancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer scancel()
-			_ = hs.Shutdown(sctx)
-			<-done // http.ErrServerClosed
 			return nil
 		}})
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/framehub/framehub/internal/admin"
 	"github.com/framehub/framehub/internal/daemonrun"
+	"github.com/framehub/framehub/internal/httpserve"
 )
 
 // Server is the web daemon: its cameras' live sides and its HTTP
@@ -157,22 +158,13 @@ func (s *Server) handleCameras(w http.ResponseWriter, r *http.Request) {
 func Serve(ctx context.Context, log *slog.Logger, ln net.Listener, h http.Handler) error {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx },
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	log.Info("web server listening", "url", "http://"+ln.Addr().String()+"/")
-	select {
-	case err := <-errc:
-		return fmt.Errorf("web: serve %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err := srv.Shutdown(sctx)
-	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
-	if err != nil {
+	serveErr, err := httpserve.Serve(ctx, srv, ln, 5*time.Second)
+	switch {
+	case err != nil:
 		return fmt.Errorf("web: shutdown: %w", err)
+	case serveErr != nil:
+		return fmt.Errorf("web: serve %s: %w", ln.Addr(), serveErr)
 	}
 	return nil
 }

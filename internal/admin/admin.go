@@ -9,13 +9,14 @@ package admin
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/framehub/framehub/internal/httpserve"
 )
 
 // Listen listens on addr: "host:port", or "unix:/path" for a Unix socket
@@ -73,25 +74,20 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 // Serve serves until ctx is done, then stops, giving requests in flight a
 // second to finish, and returns nil.
 func (s *Server) Serve(ctx context.Context) error {
-	closed := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		defer close(closed)
-		s.Close()
-	})
-	err := s.srv.Serve(s.ln)
-	if !stop() {
-		<-closed // Serve returns as Close begins: wait for the requests in flight
-	}
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// A request cut short by the end of the grace is no failure.
+	if err, _ := httpserve.Serve(ctx, s.srv, s.ln, closeGrace); err != nil {
 		return fmt.Errorf("admin: serve %s: %w", s.ln.Addr(), err)
 	}
 	return nil
 }
 
+// closeGrace is how long stopping waits for the requests in flight.
+const closeGrace = time.Second
+
 // Close stops serving (or closes the listener of a server never served),
 // giving requests in flight a second to finish.
 func (s *Server) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
 	defer cancel()
 	_ = s.srv.Shutdown(ctx)
 	_ = s.ln.Close()
