@@ -105,10 +105,7 @@ func (g *Guard) Wrap(h http.Handler) http.Handler {
 			if code == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="framehub"`)
 			}
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(code)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": short, "reason": reason})
+			refuse(w, code, short, reason)
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -129,14 +126,20 @@ func (g *Guard) WrapView(h http.Handler) http.Handler {
 			code, short, reason = checkOrigin(r)
 		}
 		if code != 0 {
-			w.Header().Set("Content-Type", "application/json")
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(code)
-			_ = json.NewEncoder(w).Encode(map[string]string{"error": short, "reason": reason})
+			refuse(w, code, short, reason)
 			return
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// refuse answers a request the guard turned away: code, and a JSON body
+// with the short error and the reason.
+func refuse(w http.ResponseWriter, code int, short, reason string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": short, "reason": reason})
 }
 
 // checkHost is check's Host rule.
