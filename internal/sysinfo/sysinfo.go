@@ -91,25 +91,12 @@ func GStreamerVersion() string {
 // ProcCPU is the CPU time of every thread of pid, in ns, summed from
 // /proc/PID/task/*/schedstat (exact, unlike the tick-based /proc/PID/stat).
 func ProcCPU(pid int) (int64, error) {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		return 0, fmt.Errorf("CPU time of pid %d: %w", pid, err)
-	}
-	var total int64
-	for _, t := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
-		if err != nil {
-			continue // the thread exited
+	return sumTasks(pid, "schedstat", "CPU time", func(b string) (int64, error) {
+		if f := strings.Fields(b); len(f) > 0 {
+			return strconv.ParseInt(f[0], 10, 64)
 		}
-		if f := strings.Fields(string(b)); len(f) > 0 {
-			v, err := strconv.ParseInt(f[0], 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("CPU time of pid %d: schedstat %q: %w", pid, b, err)
-			}
-			total += v
-		}
-	}
-	return total, nil
+		return 0, nil
+	})
 }
 
 // ProcSwitches is the number of context switches (voluntary and not) of
@@ -117,27 +104,42 @@ func ProcCPU(pid int) (int64, error) {
 // process was put to sleep and woken, which on a VM costs more than most
 // of what it does per frame.
 func ProcSwitches(pid int) (int64, error) {
-	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
-	if err != nil {
-		return 0, fmt.Errorf("context switches of pid %d: %w", pid, err)
-	}
-	var total int64
-	for _, t := range tasks {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
-		if err != nil {
-			continue // the thread exited
-		}
-		for _, l := range strings.Split(string(b), "\n") {
+	return sumTasks(pid, "status", "context switches", func(b string) (int64, error) {
+		var n int64
+		for _, l := range strings.Split(b, "\n") {
 			k, v, ok := strings.Cut(l, ":")
 			if !ok || !strings.HasSuffix(k, "ctxt_switches") {
 				continue
 			}
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			c, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			if err != nil {
-				return 0, fmt.Errorf("context switches of pid %d: %q: %w", pid, l, err)
+				return 0, err
 			}
-			total += n
+			n += c
 		}
+		return n, nil
+	})
+}
+
+// sumTasks sums count over the file name of every live thread of pid
+// (/proc/PID/task/*/name); what names the figure in errors. A thread that
+// exits meanwhile is skipped.
+func sumTasks(pid int, name, what string, count func(string) (int64, error)) (int64, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, fmt.Errorf("%s of pid %d: %w", what, pid, err)
+	}
+	var total int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/%s", pid, t.Name(), name))
+		if err != nil {
+			continue // the thread exited
+		}
+		n, err := count(string(b))
+		if err != nil {
+			return 0, fmt.Errorf("%s of pid %d: %s %q: %w", what, pid, name, b, err)
+		}
+		total += n
 	}
 	return total, nil
 }
