@@ -22,6 +22,15 @@
 //     Every memory it returns is tagged (GstMiniObject qdata) and registered
 //     with an Observer, which is told when the memory is finalized: that is
 //     when consumers must forget the surface.
+//   - SampleWatch and BusWatch: an appsink's samples and a bus's messages
+//     announced on an eventfd that Go reads through the netpoller, so that
+//     GStreamer's threads never run Go code. A prepared SampleWatch goes
+//     further: the streaming thread pulls, describes and references each
+//     frame of an FhMemfdPool into a ring in C memory that Go reads without
+//     a cgo call, and Go gives its references back through the pool's
+//     FhDeferred ring (fhgst.h), which the pool drains before it hands out
+//     a buffer: a frame then costs the Go side no cgo call, each of which
+//     would wake the runtime's sysmon.
 //   - Force-key-unit events, appsrc pushes, parse with missing-element
 //     reporting, and the pipeline's CLOCK_MONOTONIC base time.
 //

@@ -120,20 +120,16 @@ fh_mono_base (GstElement * pipeline)
  * frame nobody reads cost more than the frame (each wake-up also wakes Go's
  * sysmon, which then polls every 20 us). Every FH_UNWATCHED_SYNC dropped
  * samples, Go is woken once to take the count. A sample with other caps
- * ends idling: it is kept for Go (fh_watch_pull) and Go is woken. */
+ * ends idling: it is kept for Go (fh_watch_pull) and Go is woken.
+ *
+ * In ring mode (fh_watch_prepare, fhgst.h) the streaming thread also does
+ * the per-frame C work Go would otherwise enter C for: it pulls, compares
+ * the caps, describes and references the buffer, into a ring Go reads
+ * from its own memory. Each cgo call enters Go's system-call state, and
+ * the first after an idle spell wakes sysmon: a frame that costs Go no
+ * cgo call at all (and whose references go back through the pool's
+ * FhDeferred) lets sysmon sleep. */
 #define FH_UNWATCHED_SYNC 30
-
-struct _FhWatch
-{
-  GstElement *appsink;          /* borrowed: the run holds the pipeline */
-  int efd;                      /* borrowed: the Go side owns and closes it */
-  GMutex lock;                  /* guards the fields below */
-  gboolean idle;
-  GstCaps *caps;                /* while idle: the caps a sample may have to be dropped */
-  GstSample *held;              /* a sample that ended idling, for Go */
-  guint64 unwatched;            /* dropped, not yet taken by Go */
-  guint since_sync;
-};
 
 static void
 fh_notify (int efd)
@@ -144,6 +140,55 @@ fh_notify (int efd)
     n = write (efd, &one, sizeof one);
   } while (n < 0 && errno == EINTR);
   /* EAGAIN means the counter is already non-zero: the reader is due. */
+}
+
+/* fh_ready_fill fills slot r with s (taking s's reference): prepared when
+ * s has the prepared caps and a buffer of an FhMemfdPool. w->lock held. */
+static void
+fh_ready_fill (FhWatch * w, FhReady * r, GstSample * s)
+{
+  GstBuffer *buf = gst_sample_get_buffer (s);
+  GstCaps *caps = gst_sample_get_caps (s);
+
+  memset (r, 0, sizeof *r);
+  r->sample = s;
+  if (w->prep_caps == NULL || buf == NULL || buf->pool == NULL
+      || !FH_IS_MEMFD_POOL (buf->pool) || caps == NULL
+      || !(caps == w->prep_caps || gst_caps_is_equal (caps, w->prep_caps)))
+    return;
+  r->deferred = fh_memfd_pool_deferred (buf->pool);
+  /* What Go gave back since the last frame returns to the pool first, so
+   * that the outstanding count describe reads is today's. */
+  fh_deferred_drain (r->deferred);
+  fh_describe (s, w->prep_vi, w->prep_observer, &r->desc);
+  r->buffer = gst_buffer_ref (buf);
+  r->gen = w->prep_gen;
+}
+
+/* fh_watch_fill moves held and queued samples into the ring while it has
+ * room, and sets backlog when samples are left. w->lock held, ring mode. */
+static void
+fh_watch_fill (FhWatch * w)
+{
+  for (;;) {
+    GstSample *s;
+    uint64_t tail = w->ready_tail;
+    if (tail - __atomic_load_n (&w->ready_head, __ATOMIC_ACQUIRE) >=
+        FH_READY_CAP) {
+      __atomic_store_n (&w->backlog, 1, __ATOMIC_SEQ_CST);
+      return;
+    }
+    if (w->held != NULL) {
+      s = w->held;
+      w->held = NULL;
+    } else if ((s = gst_app_sink_try_pull_sample (GST_APP_SINK (w->appsink),
+                0)) == NULL) {
+      __atomic_store_n (&w->backlog, 0, __ATOMIC_SEQ_CST);
+      return;
+    }
+    fh_ready_fill (w, &w->ready[tail % FH_READY_CAP], s);
+    __atomic_store_n (&w->ready_tail, tail + 1, __ATOMIC_RELEASE);
+  }
 }
 
 static GstFlowReturn
@@ -160,7 +205,7 @@ fh_notify_sample (GstAppSink * sink, gpointer data)
       if (caps == w->caps || (caps != NULL && w->caps != NULL
               && gst_caps_is_equal (caps, w->caps))) {
         gst_sample_unref (s);
-        w->unwatched++;
+        __atomic_add_fetch (&w->unwatched, 1, __ATOMIC_SEQ_CST);
         wake = ++w->since_sync >= FH_UNWATCHED_SYNC;
         if (wake)
           w->since_sync = 0;
@@ -171,6 +216,8 @@ fh_notify_sample (GstAppSink * sink, gpointer data)
       }
     }
   }
+  if (w->ring && !w->idle)
+    fh_watch_fill (w);
   g_mutex_unlock (&w->lock);
   if (wake)
     fh_notify (w->efd);
@@ -181,6 +228,7 @@ static void
 fh_notify_eos (GstAppSink * sink, gpointer data)
 {
   FhWatch *w = data;
+  __atomic_store_n (&w->eos, 1, __ATOMIC_SEQ_CST);
   fh_notify (w->efd);
 }
 
@@ -188,9 +236,19 @@ static void
 fh_watch_free (gpointer data)
 {
   FhWatch *w = data;
+  uint64_t i;
+  for (i = w->ready_head; i != w->ready_tail; i++) {
+    FhReady *r = &w->ready[i % FH_READY_CAP];
+    gst_sample_unref (r->sample);
+    if (r->buffer)
+      gst_buffer_unref (r->buffer);
+  }
   if (w->held)
     gst_sample_unref (w->held);
   gst_clear_caps (&w->caps);
+  gst_clear_caps (&w->prep_caps);
+  if (w->prep_vi)
+    gst_video_info_free (w->prep_vi);
   g_mutex_clear (&w->lock);
   g_free (w);
 }
@@ -202,6 +260,7 @@ fh_watch_new (GstElement * appsink, int efd)
   FhWatch *w = g_new0 (FhWatch, 1);
   w->appsink = appsink;
   w->efd = efd;
+  w->backlog = 1;
   g_mutex_init (&w->lock);
   cb.new_sample = fh_notify_sample;
   cb.eos = fh_notify_eos;
@@ -218,6 +277,8 @@ fh_watch_close (FhWatch * w)
   gst_app_sink_set_callbacks (GST_APP_SINK (w->appsink), &cb, NULL, NULL);
 }
 
+/* fh_watch_pull takes the next sample outside ring mode: the one that
+ * ended idling, else the appsink's. */
 GstSample *
 fh_watch_pull (FhWatch * w)
 {
@@ -227,6 +288,41 @@ fh_watch_pull (FhWatch * w)
   w->held = NULL;
   g_mutex_unlock (&w->lock);
   return s ? s : gst_app_sink_try_pull_sample (GST_APP_SINK (w->appsink), 0);
+}
+
+/* fh_watch_prepare starts ring mode, or goes on in it: samples with s's
+ * caps (none when s is NULL) are prepared from now on, described with vi
+ * and registered with observer. It returns the generation that samples
+ * prepared so carry. */
+uint64_t
+fh_watch_prepare (FhWatch * w, GstSample * s, const GstVideoInfo * vi,
+    uintptr_t observer)
+{
+  uint64_t gen;
+  g_mutex_lock (&w->lock);
+  gst_clear_caps (&w->prep_caps);
+  if (w->prep_vi)
+    gst_video_info_free (w->prep_vi);
+  w->prep_vi = NULL;
+  if (s != NULL && gst_sample_get_caps (s) != NULL) {
+    w->prep_caps = gst_caps_ref (gst_sample_get_caps (s));
+    w->prep_vi = vi ? gst_video_info_copy (vi) : NULL;
+  }
+  w->prep_observer = observer;
+  gen = ++w->prep_gen;
+  w->ring = 1;
+  g_mutex_unlock (&w->lock);
+  return gen;
+}
+
+/* fh_watch_refill is fh_watch_fill for Go, which calls it when the ring
+ * is empty and backlog set. */
+void
+fh_watch_refill (FhWatch * w)
+{
+  g_mutex_lock (&w->lock);
+  fh_watch_fill (w);
+  g_mutex_unlock (&w->lock);
 }
 
 void
@@ -244,12 +340,78 @@ fh_watch_set_idle (FhWatch * w, GstSample * last)
 guint64
 fh_watch_take_unwatched (FhWatch * w)
 {
-  guint64 n;
+  return __atomic_exchange_n (&w->unwatched, 0, __ATOMIC_SEQ_CST);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Bus watch.                                                              */
+
+struct _FhBusWatch
+{
+  int efd;                      /* borrowed: the Go side owns and closes it */
+  guint types;
+  GMutex lock;
+  GQueue queue;                 /* GstMessage *, oldest first */
+};
+
+/* Runs on the thread that posts: a queue push and an eventfd write, never
+ * Go code. The message is queued before Go is woken (a sync handler that
+ * passed it would wake Go before the bus queues it), and the types nobody
+ * watches are dropped, so the bus's own queue stays empty. */
+static GstBusSyncReply
+fh_bus_sync (GstBus * bus, GstMessage * msg, gpointer data)
+{
+  FhBusWatch *w = data;
+  if ((GST_MESSAGE_TYPE (msg) & w->types) == 0)
+    return GST_BUS_DROP;
   g_mutex_lock (&w->lock);
-  n = w->unwatched;
-  w->unwatched = 0;
+  g_queue_push_tail (&w->queue, gst_message_ref (msg));
   g_mutex_unlock (&w->lock);
-  return n;
+  fh_notify (w->efd);
+  return GST_BUS_DROP;
+}
+
+static void
+fh_bus_watch_free (gpointer data)
+{
+  FhBusWatch *w = data;
+  GstMessage *m;
+  while ((m = g_queue_pop_head (&w->queue)) != NULL)
+    gst_message_unref (m);
+  g_mutex_clear (&w->lock);
+  g_free (w);
+}
+
+FhBusWatch *
+fh_bus_watch (GstElement * pipeline, int efd, guint types)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+  FhBusWatch *w = g_new0 (FhBusWatch, 1);
+  w->efd = efd;
+  w->types = types;
+  g_mutex_init (&w->lock);
+  g_queue_init (&w->queue);
+  gst_bus_set_sync_handler (bus, fh_bus_sync, w, fh_bus_watch_free);
+  gst_object_unref (bus);
+  return w;
+}
+
+GstMessage *
+fh_bus_watch_pop (FhBusWatch * w)
+{
+  GstMessage *m;
+  g_mutex_lock (&w->lock);
+  m = g_queue_pop_head (&w->queue);
+  g_mutex_unlock (&w->lock);
+  return m;
+}
+
+void
+fh_bus_unwatch (GstElement * pipeline)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+  gst_bus_set_sync_handler (bus, NULL, NULL, NULL);
+  gst_object_unref (bus);
 }
 
 int

@@ -61,14 +61,92 @@ void fh_unref (gpointer obj);
 void fh_run_dispose (gpointer obj);
 int64_t fh_mono_base (GstElement * pipeline);
 
-/* Samples: pulled samples are owned by the caller (fh_sample_unref). */
-typedef struct _FhWatch FhWatch;
+/* References that Go gives back without a cgo call (fhgst_pool.c): every
+ * FhMemfdPool has one. Go pushes a GstMiniObject (a sample or a buffer of
+ * the pool): it sets FH_DEFER_PUSHING in tail (one pusher at a time),
+ * writes slots[count % FH_DEFER_CAP], then adds one to the count and
+ * clears FH_DEFER_PUSHING in one atomic step, after which it never touches
+ * the ring again (the pool may be gone once the reference is dropped). It
+ * pushes nothing while FH_DEFER_BLOCKED is set or the ring is full: it
+ * unrefs through cgo instead. C drains from head, under drain_lock. The
+ * pool drains before each acquire and blocks the ring while an acquire
+ * waits for a buffer and while the pool is flushing, so that no buffer
+ * waits in the ring for a thread that waits for it: after setting the flag
+ * it lets a push in progress finish, then drains. */
+#define FH_DEFER_CAP 64
+#define FH_DEFER_BLOCKED (((uint64_t) 1) << 63)
+#define FH_DEFER_PUSHING (((uint64_t) 1) << 62)
+#define FH_DEFER_COUNT(t) ((t) & ~(FH_DEFER_BLOCKED | FH_DEFER_PUSHING))
+typedef struct {
+  uint64_t tail;                /* atomic: pushed count | FH_DEFER_BLOCKED | FH_DEFER_PUSHING */
+  uint64_t head;                /* atomic: drained count */
+  uint32_t flushing;            /* under drain_lock */
+  uint32_t waiting;             /* under drain_lock: acquires waiting */
+  void *slots[FH_DEFER_CAP];    /* GstMiniObject *; written before the count */
+  GMutex drain_lock;
+} FhDeferred;
+void fh_deferred_drain (FhDeferred * d);
+void fh_mini_object_unref (void *obj);
+
+/* Samples: pulled samples are owned by the caller (fh_sample_unref).
+ *
+ * A watch (SampleWatch in gst.go) whose Go side called fh_watch_prepare is
+ * in ring mode: the streaming thread pulls each sample itself into ready
+ * (a single-producer single-consumer ring Go reads without a cgo call),
+ * and describes those of an FhMemfdPool whose caps are the prepared ones
+ * (FhReady.buffer set). Go takes ready[head % FH_READY_CAP] while head !=
+ * tail and stores head + 1; while backlog is set, samples wait in held or
+ * the appsink and fh_watch_refill moves them. */
+#define FH_READY_CAP 2
+typedef struct {
+  GstSample *sample;            /* owned by the slot until Go takes it */
+  GstBuffer *buffer;            /* prepared: a second reference to the sample's buffer; NULL: a plain sample */
+  FhDeferred *deferred;         /* prepared: where Go gives both references back */
+  uint64_t gen;                 /* prepared: the fh_watch_prepare call it was prepared under */
+  FhBufDesc desc;               /* prepared: the buffer described */
+} FhReady;
+
+typedef struct _FhWatch
+{
+  GstElement *appsink;          /* borrowed: the run holds the pipeline */
+  int efd;                      /* borrowed: the Go side owns and closes it */
+  GMutex lock;                  /* guards the fields below, except the atomic ones */
+  gboolean idle;
+  GstCaps *caps;                /* while idle: the caps a sample may have to be dropped */
+  GstSample *held;              /* a sample that ended idling, for Go */
+  guint64 unwatched;            /* atomic: dropped, not yet taken by Go */
+  guint since_sync;
+  int eos;                      /* atomic: the EOS callback ran */
+  /* Ring mode. */
+  int ring;
+  GstCaps *prep_caps;           /* samples with these caps are prepared; NULL: none */
+  GstVideoInfo *prep_vi;
+  uintptr_t prep_observer;
+  uint64_t prep_gen;
+  int backlog;                  /* atomic: samples wait in held or the appsink */
+  uint64_t ready_head;          /* atomic: taken by Go */
+  uint64_t ready_tail;          /* atomic: filled by C */
+  FhReady ready[FH_READY_CAP];
+} FhWatch;
 FhWatch *fh_watch_new (GstElement * appsink, int efd);
 void fh_watch_close (FhWatch * w);
 GstSample *fh_watch_pull (FhWatch * w);
+uint64_t fh_watch_prepare (FhWatch * w, GstSample * s, const GstVideoInfo * vi,
+    uintptr_t observer);
+void fh_watch_refill (FhWatch * w);
 void fh_watch_set_idle (FhWatch * w, GstSample * last);
 guint64 fh_watch_take_unwatched (FhWatch * w);
 int fh_appsink_is_eos (GstElement * appsink);
+
+/* Bus watch (BusWatch in gst.go): a sync handler that moves each message
+ * of the watched types into the watch's own queue, then adds to efd, and
+ * drops the others. The bus owns the watch: fh_bus_unwatch frees it with
+ * the messages still queued. fh_bus_watch_pop returns the oldest queued
+ * message (the caller owns it), or NULL. */
+typedef struct _FhBusWatch FhBusWatch;
+FhBusWatch *fh_bus_watch (GstElement * pipeline, int efd, guint types);
+GstMessage *fh_bus_watch_pop (FhBusWatch * w);
+void fh_bus_unwatch (GstElement * pipeline);
 void fh_sample_unref (GstSample * s);
 GstBuffer *fh_sample_buffer_ref (GstSample * s);
 void fh_buffer_unref (GstBuffer * b);

@@ -132,6 +132,7 @@ typedef struct {
   gint strides[GST_VIDEO_MAX_PLANES];
   guint min_buffers, max_buffers;
   gint outstanding;             /* atomic */
+  FhDeferred deferred;          /* what Go gave back, see fhgst.h */
 } FhMemfdPool;
 
 typedef struct {
@@ -296,16 +297,109 @@ fh_pool_alloc_buffer (GstBufferPool * pool, GstBuffer ** out,
   return GST_FLOW_OK;
 }
 
+/* ---------------------------------------------------------------------- */
+/* FhDeferred: the references Go gives back without a cgo call.            */
+
+void
+fh_mini_object_unref (void *obj)
+{
+  gst_mini_object_unref (GST_MINI_OBJECT_CAST (obj));
+}
+
+void
+fh_deferred_drain (FhDeferred * d)
+{
+  uint64_t head, tail;
+  g_mutex_lock (&d->drain_lock);
+  head = __atomic_load_n (&d->head, __ATOMIC_SEQ_CST);
+  tail = FH_DEFER_COUNT (__atomic_load_n (&d->tail, __ATOMIC_SEQ_CST));
+  for (; head != tail; head++) {
+    void *obj = __atomic_load_n (&d->slots[head % FH_DEFER_CAP],
+        __ATOMIC_ACQUIRE);
+    /* The slot is free again once head passes it: store head first. */
+    __atomic_store_n (&d->head, head + 1, __ATOMIC_SEQ_CST);
+    fh_mini_object_unref (obj);
+  }
+  g_mutex_unlock (&d->drain_lock);
+}
+
+/* fh_deferred_update sets or clears FH_DEFER_BLOCKED after a change of
+ * flushing or waiting, lets a push in progress finish, then drains: the
+ * flag shares tail's word, so a push either started before the flag, and
+ * this drain takes it, or sees the flag and unrefs directly. */
+static void
+fh_deferred_update (FhDeferred * d)
+{
+  g_mutex_lock (&d->drain_lock);
+  if (d->flushing || d->waiting > 0)
+    __atomic_fetch_or (&d->tail, FH_DEFER_BLOCKED, __ATOMIC_SEQ_CST);
+  else
+    __atomic_fetch_and (&d->tail, ~FH_DEFER_BLOCKED, __ATOMIC_SEQ_CST);
+  g_mutex_unlock (&d->drain_lock);
+  /* A push is a slot write between two atomic operations; its goroutine
+   * can only be descheduled in between. */
+  while (__atomic_load_n (&d->tail, __ATOMIC_SEQ_CST) & FH_DEFER_PUSHING)
+    g_thread_yield ();
+  fh_deferred_drain (d);
+}
+
+static void
+fh_deferred_set (FhDeferred * d, uint32_t * field, int delta)
+{
+  g_mutex_lock (&d->drain_lock);
+  *field += delta;
+  g_mutex_unlock (&d->drain_lock);
+  fh_deferred_update (d);
+}
+
+FhDeferred *
+fh_memfd_pool_deferred (GstBufferPool * pool)
+{
+  return &FH_MEMFD_POOL (pool)->deferred;
+}
+
+/* Acquire returns what Go gave back to the pool first. When every buffer
+ * is out it waits like the base class, but with the ring blocked: a
+ * buffer given back meanwhile goes straight to the pool and wakes it. */
 static GstFlowReturn
 fh_pool_acquire_buffer (GstBufferPool * pool, GstBuffer ** buffer,
     GstBufferPoolAcquireParams * params)
 {
-  GstFlowReturn ret =
-      GST_BUFFER_POOL_CLASS (fh_memfd_pool_parent_class)->acquire_buffer (pool,
-      buffer, params);
+  FhMemfdPool *p = FH_MEMFD_POOL (pool);
+  GstBufferPoolClass *parent = GST_BUFFER_POOL_CLASS (fh_memfd_pool_parent_class);
+  GstBufferPoolAcquireParams nowait = { 0 };
+  GstFlowReturn ret;
+
+  fh_deferred_drain (&p->deferred);
+  if (params)
+    nowait = *params;
+  nowait.flags |= GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT;
+  ret = parent->acquire_buffer (pool, buffer, &nowait);
+  if (ret == GST_FLOW_EOS
+      && !(params && (params->flags & GST_BUFFER_POOL_ACQUIRE_FLAG_DONTWAIT))) {
+    fh_deferred_set (&p->deferred, &p->deferred.waiting, 1);
+    ret = parent->acquire_buffer (pool, buffer, params);
+    fh_deferred_set (&p->deferred, &p->deferred.waiting, -1);
+  }
   if (ret == GST_FLOW_OK)
-    g_atomic_int_inc (&FH_MEMFD_POOL (pool)->outstanding);
+    g_atomic_int_inc (&p->outstanding);
   return ret;
+}
+
+/* A flushing pool (deactivated, or flushed) may have nobody acquiring: Go
+ * gives its references back directly until it is active again. */
+static void
+fh_pool_flush_start (GstBufferPool * pool)
+{
+  FhMemfdPool *p = FH_MEMFD_POOL (pool);
+  fh_deferred_set (&p->deferred, &p->deferred.flushing, 1);
+}
+
+static void
+fh_pool_flush_stop (GstBufferPool * pool)
+{
+  FhMemfdPool *p = FH_MEMFD_POOL (pool);
+  fh_deferred_set (&p->deferred, &p->deferred.flushing, -1);
 }
 
 /* Counted in reset_buffer, not release_buffer: the base class also calls
@@ -328,6 +422,8 @@ fh_memfd_pool_outstanding (GstBufferPool * pool)
 static void
 fh_memfd_pool_finalize (GObject * obj)
 {
+  /* Nothing waits in the ring: each reference there kept the pool alive. */
+  g_mutex_clear (&FH_MEMFD_POOL (obj)->deferred.drain_lock);
   gst_clear_object (&FH_MEMFD_POOL (obj)->fdalloc);
   G_OBJECT_CLASS (fh_memfd_pool_parent_class)->finalize (obj);
 }
@@ -342,12 +438,18 @@ fh_memfd_pool_class_init (FhMemfdPoolClass * klass)
   pc->alloc_buffer = fh_pool_alloc_buffer;
   pc->acquire_buffer = fh_pool_acquire_buffer;
   pc->reset_buffer = fh_pool_reset_buffer;
+  pc->flush_start = fh_pool_flush_start;
+  pc->flush_stop = fh_pool_flush_stop;
 }
 
 static void
 fh_memfd_pool_init (FhMemfdPool * p)
 {
   p->fdalloc = gst_fd_allocator_new ();
+  g_mutex_init (&p->deferred.drain_lock);
+  /* A new pool is flushing until activated (GstBufferPool's own start). */
+  p->deferred.flushing = 1;
+  p->deferred.tail = FH_DEFER_BLOCKED;
 }
 
 GstBufferPool *

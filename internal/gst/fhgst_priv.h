@@ -39,5 +39,6 @@ GType fh_memfd_pool_get_type (void);
 #define FH_IS_MEMFD_POOL(o) (G_TYPE_CHECK_INSTANCE_TYPE ((o), FH_TYPE_MEMFD_POOL))
 GstBufferPool *fh_memfd_pool_new (guint min, guint max);
 int fh_memfd_pool_outstanding (GstBufferPool * pool);
+FhDeferred *fh_memfd_pool_deferred (GstBufferPool * pool);
 
 #endif

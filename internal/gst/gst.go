@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/cgo"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/framehub/framehub/internal/rawio"
@@ -114,6 +116,74 @@ func (p *Pipeline) Unref() {
 	p.e = nil
 }
 
+// BusWatch takes the messages of the watched types posted on a pipeline's
+// bus, and drops every other message as it is posted. Like SampleWatch,
+// GStreamer's threads only queue and add to an eventfd, which Wait reads
+// through the netpoller: a pipeline that posts nothing costs the waiting
+// goroutine nothing, where polling the bus (TimedPopFiltered with a
+// timeout) is a cgo call each time, and each wakes the Go runtime's sysmon.
+type BusWatch struct {
+	p  *Pipeline
+	f  *os.File
+	r  *rawio.File
+	mu sync.Mutex
+	w  *C.FhBusWatch // owned by the bus; nil once Close removed it
+}
+
+// WatchBus installs the pipeline's bus sync handler (one per bus): types is
+// a mask of GstMessageType values. The caller takes the messages with Pop
+// after each Wait, and must Close the watch before it unrefs the pipeline.
+func (p *Pipeline) WatchBus(types gogst.MessageType) (*BusWatch, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return nil, fmt.Errorf("gst: eventfd for a bus: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "bus-notify")
+	r, err := rawio.NewFile(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("gst: eventfd for a bus: %w", err)
+	}
+	return &BusWatch{p: p, f: f, r: r, w: C.fh_bus_watch(p.e, C.int(fd), C.guint(types))}, nil
+}
+
+// Wait blocks until a watched message was posted since the previous Wait
+// returned (Pop may have taken it already), or the watch was closed (an
+// error wrapping os.ErrClosed).
+func (b *BusWatch) Wait() error {
+	var v [8]byte
+	_, err := b.r.Read(v[:])
+	return err
+}
+
+// Pop takes the oldest watched message, nil when none is queued or the
+// watch is closed.
+func (b *BusWatch) Pop() *gogst.Message {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.w == nil {
+		return nil
+	}
+	m := C.fh_bus_watch_pop(b.w)
+	if m == nil {
+		return nil
+	}
+	return gogst.FromGstMessageUnsafeFull(unsafe.Pointer(m))
+}
+
+// Close removes the sync handler (dropping the messages not popped), then
+// closes the eventfd, which ends a pending Wait. Messages posted after it
+// queue on the bus.
+func (b *BusWatch) Close() error {
+	b.mu.Lock()
+	if b.w != nil {
+		C.fh_bus_unwatch(b.p.e)
+		b.w = nil
+	}
+	b.mu.Unlock()
+	return b.f.Close()
+}
+
 // Element is a GstElement of which the Go value owns one reference; the
 // caller must call Unref exactly once.
 type Element struct{ e *C.GstElement }
@@ -205,11 +275,17 @@ func (e *Element) IsEOS() bool { return C.fh_appsink_is_eos(e.e) != 0 }
 // goroutine every 30 dropped samples, so that the count is taken, and at
 // once for a sample with other caps, which ends idling and is the next
 // Pull.
+//
+// Prepare puts the watch in ring mode, where a frame in framehub's memfd
+// pool costs the goroutine no cgo call at all: see Prepare.
 type SampleWatch struct {
 	f  *os.File
 	r  *rawio.File // reads f without waking the runtime's sysmon (package rawio)
 	mu sync.Mutex
 	w  *C.FhWatch // shared with the appsink's callbacks; nil once freed (Wait after Close)
+	// Ring mode (Prepare): gen is the generation of the last Prepare.
+	ring bool
+	gen  uint64
 }
 
 // WatchSamples replaces an appsink's callbacks by a SampleWatch. The
@@ -268,11 +344,84 @@ func (w *SampleWatch) Pull() *Sample {
 	if w.w == nil {
 		return nil
 	}
-	s := C.fh_watch_pull(w.w)
-	if s == nil {
+	if !w.ring {
+		s := C.fh_watch_pull(w.w)
+		if s == nil {
+			return nil
+		}
+		return &Sample{s: s}
+	}
+	if s := w.take(); s != nil {
+		return s
+	}
+	if atomic.LoadInt32((*int32)(unsafe.Pointer(&w.w.backlog))) == 0 {
 		return nil
 	}
-	return &Sample{s: s}
+	C.fh_watch_refill(w.w)
+	return w.take()
+}
+
+// take returns the ring's next sample, or nil; w.mu held.
+func (w *SampleWatch) take() *Sample {
+	headp := (*uint64)(unsafe.Pointer(&w.w.ready_head))
+	head := atomic.LoadUint64(headp)
+	if head == atomic.LoadUint64((*uint64)(unsafe.Pointer(&w.w.ready_tail))) {
+		return nil
+	}
+	r := &w.w.ready[head%C.FH_READY_CAP]
+	s := &Sample{s: r.sample}
+	if r.buffer != nil {
+		s.prepared, s.buf, s.def = true, r.buffer, r.deferred
+		s.sameCaps = uint64(r.gen) == w.gen
+		s.desc = descOf(&r.desc)
+	}
+	atomic.StoreUint64(headp, head+1)
+	return s
+}
+
+// Prepare puts the watch in ring mode, or changes what it prepares: the
+// appsink's streaming thread then pulls every sample itself, and describes
+// (with vi and obs, as Sample.Describe would) and references the buffer of
+// each sample that has s's caps and lies in framehub's memfd pool. Pull
+// returns those prepared: their Describe, BufferRef and Unref, and the
+// Unref of that buffer, need no cgo call (the references go back through
+// the pool, which takes them before it hands out a buffer or waits for
+// one). Call it from the goroutine that pulls, with the sample whose caps
+// it just accepted, or nil to prepare none. Each call starts a generation:
+// PreparedCaps reports whether a sample was prepared in the latest.
+//
+// Why: every cgo call enters the Go runtime's system-call state, and the
+// first after an idle spell wakes its sysmon thread, which then polls
+// every 20 µs until the frame is handled. At 30 frames a second that
+// costs more than the frame's fan-out.
+func (w *SampleWatch) Prepare(s *Sample, vi *VideoInfo, obs *Observer) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.w == nil {
+		return
+	}
+	var cs *C.GstSample
+	if s != nil {
+		cs = s.s
+	}
+	var cvi *C.GstVideoInfo
+	if vi != nil {
+		cvi = vi.vi
+	}
+	var h C.uintptr_t
+	if obs != nil {
+		h = C.uintptr_t(obs.h)
+	}
+	w.gen = uint64(C.fh_watch_prepare(w.w, cs, cvi, h))
+	w.ring = true
+}
+
+// SawEOS reports whether the appsink received EOS (it may still have
+// samples queued: Element.IsEOS says when it has none).
+func (w *SampleWatch) SawEOS() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w != nil && atomic.LoadInt32((*int32)(unsafe.Pointer(&w.w.eos))) != 0
 }
 
 // SetIdle starts idling with last, the sample just handled (its caps are
@@ -299,7 +448,8 @@ func (w *SampleWatch) TakeUnwatched() uint64 {
 	if w.w == nil {
 		return 0
 	}
-	return uint64(C.fh_watch_take_unwatched(w.w))
+	// The streaming thread counts atomically: no cgo call.
+	return atomic.SwapUint64((*uint64)(unsafe.Pointer(&w.w.unwatched)), 0)
 }
 
 // Close closes the eventfd: a pending Wait returns an error, and the
@@ -335,22 +485,95 @@ func (e *Element) QueuedBuffers() int { return int(C.fh_appsrc_queued(e.e)) }
 
 // Sample is a GstSample of which the Go value owns one reference; the
 // caller must call Unref exactly once.
-type Sample struct{ s *C.GstSample }
+type Sample struct {
+	s *C.GstSample
+	// A sample the streaming thread prepared (SampleWatch.Prepare): its
+	// buffer described, and a reference to it (buf, until BufferRef takes
+	// it); def takes the references back.
+	prepared bool
+	sameCaps bool // prepared in the watch's latest generation
+	buf      *C.GstBuffer
+	def      *C.FhDeferred
+	desc     Desc
+}
 
 // Unref drops the reference.
 func (s *Sample) Unref() {
+	if s.prepared {
+		if s.buf != nil {
+			giveBack(s.def, unsafe.Pointer(s.buf))
+			s.buf = nil
+		}
+		giveBack(s.def, unsafe.Pointer(s.s))
+		s.s = nil
+		return
+	}
 	C.fh_sample_unref(s.s)
 	s.s = nil
 }
 
+// PreparedCaps reports whether the streaming thread prepared the sample in
+// its watch's latest Prepare generation: its caps are those of the sample
+// given to that Prepare.
+func (s *Sample) PreparedCaps() bool { return s.prepared && s.sameCaps }
+
 // BufferRef returns a new reference to the sample's buffer, or nil. The
 // caller must Unref it.
 func (s *Sample) BufferRef() *Buffer {
+	if s.buf != nil {
+		b := &Buffer{b: s.buf, def: s.def}
+		s.buf = nil
+		return b
+	}
 	b := C.fh_sample_buffer_ref(s.s)
 	if b == nil {
 		return nil
 	}
 	return &Buffer{b: b}
+}
+
+// giveBack drops a reference (a sample's or a buffer's) of a buffer of
+// framehub's memfd pool through the pool's FhDeferred, which the pool
+// drains in C, without a cgo call; through cgo when the pool refuses
+// (full, or it is flushing or waiting for a buffer: fhgst.h).
+func giveBack(d *C.FhDeferred, obj unsafe.Pointer) {
+	if d == nil || !deferUnref(d, obj) {
+		C.fh_mini_object_unref(obj)
+	}
+}
+
+// deferUnref pushes obj into d; false when d refuses it (the protocol:
+// fhgst.h). The caller holds obj's reference until the push published it,
+// which keeps the pool, and so d, alive: after that d is not touched.
+func deferUnref(d *C.FhDeferred, obj unsafe.Pointer) bool {
+	tailp := (*uint64)(unsafe.Pointer(&d.tail))
+	headp := (*uint64)(unsafe.Pointer(&d.head))
+	var t uint64
+	for {
+		t = atomic.LoadUint64(tailp)
+		switch {
+		case t&C.FH_DEFER_BLOCKED != 0:
+			return false
+		case t&C.FH_DEFER_PUSHING != 0: // another goroutine's push
+			runtime.Gosched()
+			continue
+		case t-atomic.LoadUint64(headp) >= C.FH_DEFER_CAP:
+			return false
+		}
+		if atomic.CompareAndSwapUint64(tailp, t, t|C.FH_DEFER_PUSHING) {
+			break
+		}
+	}
+	// A uintptr store: the slot is C memory, no write barrier wanted.
+	atomic.StoreUintptr((*uintptr)(unsafe.Pointer(&d.slots[t%C.FH_DEFER_CAP])), uintptr(obj))
+	for {
+		// C may have set FH_DEFER_BLOCKED meanwhile; it then waits for
+		// FH_DEFER_PUSHING to clear and drains what this publishes.
+		cur := atomic.LoadUint64(tailp)
+		if atomic.CompareAndSwapUint64(tailp, cur, cur&^C.FH_DEFER_PUSHING+1) {
+			return true
+		}
+	}
 }
 
 // Extract copies the sample's bytes to dst when they fit and returns their
@@ -475,7 +698,14 @@ type Desc struct {
 // Describe describes the sample's buffer, registering every shareable
 // memory with obs (nil: none) so that obs hears when it is freed. vi gives
 // the plane layout of buffers without GstVideoMeta (nil for encoded data).
+//
+// A prepared sample (SampleWatch.Prepare) returns what the streaming thread
+// found, with the vi and obs given to Prepare; buffers of framehub's pool
+// carry a GstVideoMeta, which gives their layout whatever vi says.
 func (s *Sample) Describe(vi *VideoInfo, obs *Observer) Desc {
+	if s.prepared {
+		return s.desc
+	}
 	var d C.FhBufDesc
 	var cvi *C.GstVideoInfo
 	if vi != nil {
@@ -486,7 +716,12 @@ func (s *Sample) Describe(vi *VideoInfo, obs *Observer) Desc {
 		h = C.uintptr_t(obs.h)
 	}
 	C.fh_describe(s.s, cvi, h, &d)
-	out := descFromC(&d)
+	return descOf(&d)
+}
+
+// descOf converts a C description, without a cgo call.
+func descOf(d *C.FhBufDesc) Desc {
+	out := descFromC(d)
 	for i := 0; i < out.NMems; i++ {
 		m := &d.mems[i]
 		out.Mems[i] = Mem{
@@ -520,11 +755,19 @@ func descFromC(d *C.FhBufDesc) Desc {
 
 // Buffer is a GstBuffer reference with one owner, who must Unref it exactly
 // once.
-type Buffer struct{ b *C.GstBuffer }
+type Buffer struct {
+	b   *C.GstBuffer
+	def *C.FhDeferred // a prepared sample's: Unref gives it back through its pool
+}
 
-// Unref drops the reference.
+// Unref drops the reference. It may run under a lock: it never calls back
+// into Go code other than a MemoryObserver's.
 func (b *Buffer) Unref() {
-	C.fh_buffer_unref(b.b)
+	if b.def != nil {
+		giveBack(b.def, unsafe.Pointer(b.b))
+	} else {
+		C.fh_buffer_unref(b.b)
+	}
 	b.b = nil
 }
 

@@ -55,7 +55,7 @@ func pump(sink *fhgst.Element, w *fhgst.SampleWatch, handle func(*fhgst.Sample),
 				}
 			}
 		}
-		if eos != nil && !atEOS && sink.IsEOS() {
+		if eos != nil && !atEOS && w.SawEOS() && sink.IsEOS() {
 			atEOS = true
 			eos()
 		}
@@ -81,8 +81,14 @@ func (r *run) onRawEOS() {
 func (r *run) handleRaw(s *fhgst.Sample) {
 	p := r.p
 	r.frames.Add(1)
-	if r.caps.Changed(s) && !r.capsChanged(s) {
-		return
+	// A sample the streaming thread prepared under the latest Prepare has
+	// the caps accepted then: no need to look (a cgo call).
+	if !s.PreparedCaps() && r.caps.Changed(s) {
+		ok := r.capsChanged(s)
+		r.prepare(s, ok)
+		if !ok {
+			return
+		}
 	}
 	var camMono int64
 	if r.feed != nil {
@@ -125,6 +131,20 @@ func (r *run) handleRaw(s *fhgst.Sample) {
 		p.ledger.pushed(d.Running, r.encSrc.QueuedBuffers(), encSrcQueue)
 		r.encSrc.PushSample(s)
 	}
+}
+
+// prepare tells the raw sink's watch which samples its streaming thread
+// may prepare (fhgst.SampleWatch.Prepare): those with s's caps, just
+// accepted (ok), described with the run's video info; none when the caps
+// were refused.
+func (r *run) prepare(s *fhgst.Sample, ok bool) {
+	if r.rawWatch == nil {
+		return
+	}
+	if !ok {
+		s = nil
+	}
+	r.rawWatch.Prepare(s, r.vi, r.p.reg.obs)
 }
 
 // fits reports whether every plane lies inside its fd and every offset and

@@ -348,40 +348,46 @@ func (p *Pipeline) runOnce(ctx context.Context) (uint64, error) {
 		return 0, err
 	}
 	defer r.stop()
-	gp := r.gp
-	bus := gp.GetPipelineBus()
-	// Wake the wait below when ctx is done. The go-gst bus and pipeline
-	// wrappers hold their own references, so this may run even after stop.
-	stopWake := context.AfterFunc(ctx, func() {
-		bus.Post(gogst.NewApplicationMessage(gp, gogst.NewStructure("framehub-wakeup")))
-	})
-	defer stopWake()
-	mask := gogst.MessageError | gogst.MessageEOS | gogst.MessageWarning | gogst.MessageApplication
 	for {
-		msg := bus.TimedPopFiltered(gogst.ClockTime(time.Second), mask)
-		p.flushForgets()
-		if ctx.Err() != nil {
+		// Popping is a cgo call, made only after the bus's watch woke us.
+		for msg := r.bus.Pop(); msg != nil; msg = r.bus.Pop() {
+			if err := p.onBusMessage(msg); err != nil {
+				return r.frames.Load(), err
+			}
+		}
+		select {
+		case <-ctx.Done():
 			return r.frames.Load(), nil
-		}
-		if msg == nil {
-			continue
-		}
-		switch msg.Type() {
-		case gogst.MessageError:
-			gerr := msg.ParseError()
-			err := fmt.Errorf("element %s: %s", msg.Source(), gerr.Error())
-			p.log.Error("media pipeline error", "element", msg.Source(), "err", gerr.Error(), "debug", gerr.DebugString())
-			p.fail(fmt.Sprintf("pipeline error in %s: %s", msg.Source(), gerr.Error()), err)
-			return r.frames.Load(), err
-		case gogst.MessageEOS:
-			p.log.Warn("media source ended (end of stream)")
-			p.fail("source ended", errEOS)
-			return r.frames.Load(), errEOS
-		case gogst.MessageWarning:
-			gerr := msg.ParseWarning()
-			p.log.Warn("media pipeline warning", "element", msg.Source(), "warning", gerr.Error(), "debug", gerr.DebugString())
+		case <-r.busMsgs:
+		case <-p.reg.freed:
+			p.flushForgets()
 		}
 	}
+}
+
+// busMask is the messages a run handles (onBusMessage); its bus watch
+// drops every other type as it is posted.
+const busMask = gogst.MessageError | gogst.MessageEOS | gogst.MessageWarning
+
+// onBusMessage handles a message of busMask: an error or the end of the
+// source ends the run (the error returned).
+func (p *Pipeline) onBusMessage(msg *gogst.Message) error {
+	switch msg.Type() {
+	case gogst.MessageError:
+		gerr := msg.ParseError()
+		err := fmt.Errorf("element %s: %s", msg.Source(), gerr.Error())
+		p.log.Error("media pipeline error", "element", msg.Source(), "err", gerr.Error(), "debug", gerr.DebugString())
+		p.fail(fmt.Sprintf("pipeline error in %s: %s", msg.Source(), gerr.Error()), err)
+		return err
+	case gogst.MessageEOS:
+		p.log.Warn("media source ended (end of stream)")
+		p.fail("source ended", errEOS)
+		return errEOS
+	case gogst.MessageWarning:
+		gerr := msg.ParseWarning()
+		p.log.Warn("media pipeline warning", "element", msg.Source(), "warning", gerr.Error(), "debug", gerr.DebugString())
+	}
+	return nil
 }
 
 // fail records err and tells consumers the stream broke.
@@ -477,12 +483,16 @@ type run struct {
 	h264Sink *fhgst.Element
 	frames   atomic.Uint64
 	monoBase atomic.Int64 // CLOCK_MONOTONIC base time, monoUnknown until read
-	// The sinks' watches and the pumps reading them (closed and joined by
-	// stop, after the streaming threads ended).
+	// The sinks' watches and the pumps reading them, and the bus's watch
+	// and the goroutine waiting on it, which tells busMsgs (closed and
+	// joined by stop, after the streaming threads ended).
 	watches []*fhgst.SampleWatch
+	bus     *fhgst.BusWatch
+	busMsgs chan struct{}
 	pumps   sync.WaitGroup
 
 	// Raw sink's pump only.
+	rawWatch     *fhgst.SampleWatch // set before the pump starts
 	caps         fhgst.CapsTracker
 	vi           *fhgst.VideoInfo
 	layout       surface.Layout // of the copy pool's surfaces
@@ -506,7 +516,7 @@ func (p *Pipeline) start() (*run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: build pipeline: %w", err)
 	}
-	r := &run{p: p, base: pipe, pipe: pipe, gp: pipe.Go()}
+	r := &run{p: p, base: pipe, pipe: pipe, gp: pipe.Go(), busMsgs: make(chan struct{}, 1)}
 	r.monoBase.Store(monoUnknown)
 	layout, _ := surface.NV12(p.cfg.Width, p.cfg.Height, 0) // Validate checked the size
 	r.setLayout(layout)
@@ -531,6 +541,18 @@ func (p *Pipeline) start() (*run, error) {
 			return fail(fmt.Errorf("media: pipeline lacks %s, %s or %s", elemEncSrc, elemEncoder, elemH264Sink))
 		}
 	}
+	// Before PLAYING: from here the watch takes busMask's messages.
+	if r.bus, err = pipe.WatchBus(busMask); err != nil {
+		return fail(fmt.Errorf("media: %w", err))
+	}
+	r.pumps.Go(func() {
+		for r.bus.Wait() == nil {
+			select {
+			case r.busMsgs <- struct{}{}:
+			default: // runOnce is due to pop anyway
+			}
+		}
+	})
 	var idle *idler
 	if r.encSrc == nil {
 		// Without an encoder the raw frames are only for the raw stream's
@@ -554,7 +576,7 @@ func (p *Pipeline) start() (*run, error) {
 	}
 	if err := r.gp.SetState(gogst.StatePlaying); err != nil {
 		// The bus says why; the message is more useful than "failed".
-		if msg := r.gp.GetPipelineBus().TimedPopFiltered(0, gogst.MessageError); msg != nil {
+		if msg := r.firstError(); msg != nil {
 			gerr := msg.ParseError()
 			p.log.Error("media pipeline failed to start", "element", msg.Source(), "err", gerr.Error(), "debug", gerr.DebugString())
 			err = fmt.Errorf("element %s: %s", msg.Source(), gerr.Error())
@@ -569,6 +591,17 @@ func (p *Pipeline) start() (*run, error) {
 	return r, nil
 }
 
+// firstError pops the bus watch's messages up to the first error, nil when
+// there is none.
+func (r *run) firstError() *gogst.Message {
+	for msg := r.bus.Pop(); msg != nil; msg = r.bus.Pop() {
+		if msg.Type() == gogst.MessageError {
+			return msg
+		}
+	}
+	return nil
+}
+
 // startPump starts the goroutine that reads sink's samples (see pump).
 func (r *run) startPump(sink *fhgst.Element, handle func(*fhgst.Sample), eos func(), idle *idler) (*fhgst.SampleWatch, error) {
 	w, err := sink.WatchSamples()
@@ -576,6 +609,9 @@ func (r *run) startPump(sink *fhgst.Element, handle func(*fhgst.Sample), eos fun
 		return nil, fmt.Errorf("media: %w", err)
 	}
 	r.watches = append(r.watches, w)
+	if sink == r.rawSink {
+		r.rawWatch = w
+	}
 	r.pumps.Go(func() { pump(sink, w, handle, eos, idle) })
 	return w, nil
 }
@@ -613,6 +649,9 @@ func (r *run) stop() {
 	// The streaming threads have ended: nothing writes to the watches.
 	for _, w := range r.watches {
 		_ = w.Close()
+	}
+	if r.bus != nil {
+		_ = r.bus.Close()
 	}
 	r.pumps.Wait()
 	r.slabs.close()

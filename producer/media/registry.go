@@ -43,6 +43,9 @@ type registry struct {
 	surfs  map[fdIdent]*regSurface
 	dead   []uint32
 	closed bool
+	// freed has a value once a surface died since it was last received:
+	// whoever receives it calls takeDead (Pipeline.flushForgets).
+	freed chan struct{}
 }
 
 func newRegistry() *registry {
@@ -50,6 +53,7 @@ func newRegistry() *registry {
 		next:  firstSurfaceID,
 		live:  make(map[fdIdent]int),
 		surfs: make(map[fdIdent]*regSurface),
+		freed: make(chan struct{}, 1),
 	}
 	r.obs = fhgst.NewObserver(r)
 	return r
@@ -66,6 +70,10 @@ func (r *registry) MemoryFreed(dev, ino uint64) {
 		if s := r.surfs[k]; s != nil {
 			delete(r.surfs, k)
 			r.dead = append(r.dead, s.id)
+			select {
+			case r.freed <- struct{}{}:
+			default:
+			}
 		}
 	}
 	r.total--
