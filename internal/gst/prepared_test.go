@@ -207,3 +207,65 @@ func TestBusWatch(t *testing.T) {
 	require.NoError(t, gp.SetState(gogst.StateNull))
 	pipe.Dispose()
 }
+
+// TestPreparedCapsChange: only samples with the prepared caps are
+// prepared; a caps change reaches Go as a plain sample (which Go then
+// prepares for); and a sample prepared before the latest Prepare is not
+// reported as having its caps.
+func TestPreparedCapsChange(t *testing.T) {
+	r := newWatchRig(t)
+	pool, err := fhgst.NewTestPool(capsA, 1, 8)
+	require.NoError(t, err)
+	defer pool.Free()
+	push := func(caps string) {
+		b := pool.Acquire()
+		require.NotNil(t, b)
+		s := fhgst.NewTestSample(b, caps)
+		b.Unref()
+		require.Equal(t, 0, r.src.PushSample(s), "GST_FLOW_OK")
+		s.Unref()
+	}
+	next := func() *fhgst.Sample {
+		for {
+			if s := r.w.Pull(); s != nil {
+				return s
+			}
+			require.NoError(t, r.w.Wait())
+		}
+	}
+
+	push(capsA)
+	s := next()
+	require.False(t, s.PreparedCaps())
+	r.w.Prepare(s, nil, nil)
+	s.Unref()
+
+	push(capsA)
+	s = next()
+	require.True(t, s.PreparedCaps(), "the prepared caps")
+	require.True(t, s.Describe(nil, nil).Ours)
+	s.Unref()
+
+	push(capsB)
+	s = next()
+	require.False(t, s.PreparedCaps(), "other caps: plain")
+	r.w.Prepare(s, nil, nil)
+	s.Unref()
+
+	push(capsB)
+	push(capsB)
+	// Both are prepared (the streaming thread pulled them) before this
+	// Prepare starts another generation.
+	require.Eventually(t, func() bool { return r.w.TestRingLen() == 2 }, 5*time.Second, time.Millisecond)
+	r.w.Prepare(nil, nil, nil)
+	for range 2 {
+		s = next()
+		require.False(t, s.PreparedCaps(), "prepared in an older generation")
+		require.True(t, s.Describe(nil, nil).Ours, "its description still holds")
+		s.Unref()
+	}
+	push(capsB)
+	s = next()
+	require.False(t, s.PreparedCaps(), "nothing prepared after Prepare(nil)")
+	s.Unref()
+}

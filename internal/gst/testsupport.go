@@ -6,6 +6,7 @@ import "C"
 
 import (
 	"errors"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -69,4 +70,15 @@ func NewTestSystemBuffer(data []byte) *Buffer {
 		return nil
 	}
 	return &Buffer{b: C.fh_test_system_buffer(unsafe.Pointer(&data[0]), C.gsize(len(data)))}
+}
+
+// TestRingLen returns how many samples the streaming thread has put in the
+// watch's ring (Prepare) that Pull has not taken yet; 0 when closed.
+func (w *SampleWatch) TestRingLen() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.w == nil {
+		return 0
+	}
+	return int(atomic.LoadUint64((*uint64)(unsafe.Pointer(&w.w.ready_tail))) - atomic.LoadUint64((*uint64)(unsafe.Pointer(&w.w.ready_head))))
 }
