@@ -124,8 +124,7 @@ func (p *Pipeline) Unref() {
 // timeout) is a cgo call each time, and each wakes the Go runtime's sysmon.
 type BusWatch struct {
 	p  *Pipeline
-	f  *os.File
-	r  *rawio.File
+	n  notifier
 	mu sync.Mutex
 	w  *C.FhBusWatch // owned by the bus; nil once Close removed it
 }
@@ -134,27 +133,17 @@ type BusWatch struct {
 // a mask of GstMessageType values. The caller takes the messages with Pop
 // after each Wait, and must Close the watch before it unrefs the pipeline.
 func (p *Pipeline) WatchBus(types gogst.MessageType) (*BusWatch, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	n, err := newNotifier("bus")
 	if err != nil {
-		return nil, fmt.Errorf("gst: eventfd for a bus: %w", err)
+		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), "bus-notify")
-	r, err := rawio.NewFile(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("gst: eventfd for a bus: %w", err)
-	}
-	return &BusWatch{p: p, f: f, r: r, w: C.fh_bus_watch(p.e, C.int(fd), C.guint(types))}, nil
+	return &BusWatch{p: p, n: n, w: C.fh_bus_watch(p.e, C.int(n.fd), C.guint(types))}, nil
 }
 
 // Wait blocks until a watched message was posted since the previous Wait
 // returned (Pop may have taken it already), or the watch was closed (an
 // error wrapping os.ErrClosed).
-func (b *BusWatch) Wait() error {
-	var v [8]byte
-	_, err := b.r.Read(v[:])
-	return err
-}
+func (b *BusWatch) Wait() error { return b.n.wait() }
 
 // Pop takes the oldest watched message, nil when none is queued or the
 // watch is closed.
@@ -181,7 +170,39 @@ func (b *BusWatch) Close() error {
 		b.w = nil
 	}
 	b.mu.Unlock()
-	return b.f.Close()
+	return b.n.f.Close()
+}
+
+// notifier is the eventfd through which GStreamer's threads wake a
+// goroutine (SampleWatch, BusWatch). Non-blocking, so os.NewFile puts it
+// in the netpoller and closing f ends a pending wait; read through rawio,
+// which does not wake the runtime's sysmon.
+type notifier struct {
+	f  *os.File
+	r  *rawio.File
+	fd int // f's; f.Fd() would put it in blocking mode
+}
+
+// newNotifier makes the eventfd; name says for what ("bus", "appsink").
+func newNotifier(name string) (notifier, error) {
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		return notifier{}, fmt.Errorf("gst: eventfd for a %s: %w", name, err)
+	}
+	f := os.NewFile(uintptr(fd), name+"-notify")
+	r, err := rawio.NewFile(f)
+	if err != nil {
+		f.Close()
+		return notifier{}, fmt.Errorf("gst: eventfd for a %s: %w", name, err)
+	}
+	return notifier{f: f, r: r, fd: fd}, nil
+}
+
+// wait reads the eventfd's count, waiting in the netpoller while it is 0.
+func (n notifier) wait() error {
+	var v [8]byte
+	_, err := n.r.Read(v[:])
+	return err
 }
 
 // Element is a GstElement of which the Go value owns one reference; the
@@ -279,8 +300,7 @@ func (e *Element) IsEOS() bool { return C.fh_appsink_is_eos(e.e) != 0 }
 // Prepare puts the watch in ring mode, where a frame in framehub's memfd
 // pool costs the goroutine no cgo call at all: see Prepare.
 type SampleWatch struct {
-	f  *os.File
-	r  *rawio.File // reads f without waking the runtime's sysmon (package rawio)
+	n  notifier
 	mu sync.Mutex
 	w  *C.FhWatch // shared with the appsink's callbacks; nil once freed (Wait after Close)
 	// Ring mode (Prepare): gen is the generation of the last Prepare.
@@ -293,19 +313,11 @@ type SampleWatch struct {
 // watch once the pipeline is in NULL (its streaming threads ended), never
 // before: the streaming thread writes to the eventfd.
 func (e *Element) WatchSamples() (*SampleWatch, error) {
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	n, err := newNotifier("appsink")
 	if err != nil {
-		return nil, fmt.Errorf("gst: eventfd for an appsink: %w", err)
+		return nil, err
 	}
-	// Non-blocking: os.NewFile puts it in the netpoller, and Close wakes
-	// a pending Wait.
-	f := os.NewFile(uintptr(fd), "appsink-notify")
-	r, err := rawio.NewFile(f)
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("gst: eventfd for an appsink: %w", err)
-	}
-	return &SampleWatch{w: C.fh_watch_new(e.e, C.int(fd)), f: f, r: r}, nil
+	return &SampleWatch{w: C.fh_watch_new(e.e, C.int(n.fd)), n: n}, nil
 }
 
 // free removes the appsink's callbacks, which frees what they shared with
@@ -327,8 +339,7 @@ func (w *SampleWatch) free() {
 // this signal announced. After an error the watch's appsink callbacks are
 // gone and Pull returns nil.
 func (w *SampleWatch) Wait() error {
-	var b [8]byte
-	_, err := w.r.Read(b[:])
+	err := w.n.wait()
 	if err != nil {
 		w.free()
 	}
@@ -404,15 +415,7 @@ func (w *SampleWatch) Prepare(s *Sample, vi *VideoInfo, obs *Observer) {
 	if s != nil {
 		cs = s.s
 	}
-	var cvi *C.GstVideoInfo
-	if vi != nil {
-		cvi = vi.vi
-	}
-	var h C.uintptr_t
-	if obs != nil {
-		h = C.uintptr_t(obs.h)
-	}
-	w.gen = uint64(C.fh_watch_prepare(w.w, cs, cvi, h))
+	w.gen = uint64(C.fh_watch_prepare(w.w, cs, vi.c(), obs.handle()))
 	w.ring = true
 }
 
@@ -456,7 +459,7 @@ func (w *SampleWatch) TakeUnwatched() uint64 {
 // goroutine that waits ends the watch (its next Wait does, if none is
 // pending). Call it after the pipeline reached NULL, so that no streaming
 // thread writes to the eventfd.
-func (w *SampleWatch) Close() error { return w.f.Close() }
+func (w *SampleWatch) Close() error { return w.n.f.Close() }
 
 // PushSample queues s's buffer and caps on an appsrc (which takes its own
 // reference to the buffer) and returns the GstFlowReturn.
@@ -707,15 +710,7 @@ func (s *Sample) Describe(vi *VideoInfo, obs *Observer) Desc {
 		return s.desc
 	}
 	var d C.FhBufDesc
-	var cvi *C.GstVideoInfo
-	if vi != nil {
-		cvi = vi.vi
-	}
-	var h C.uintptr_t
-	if obs != nil {
-		h = C.uintptr_t(obs.h)
-	}
-	C.fh_describe(s.s, cvi, h, &d)
+	C.fh_describe(s.s, vi.c(), obs.handle(), &d)
 	return descOf(&d)
 }
 
@@ -796,6 +791,14 @@ func (v *VideoInfo) Free() {
 	}
 }
 
+// c is the C info, nil for a nil VideoInfo.
+func (v *VideoInfo) c() *C.GstVideoInfo {
+	if v == nil {
+		return nil
+	}
+	return v.vi
+}
+
 // Format is the video format's name ("NV12").
 func (v *VideoInfo) Format() string { return C.GoString(v.vi.finfo.name) }
 
@@ -822,6 +825,14 @@ type Observer struct{ h cgo.Handle }
 
 // NewObserver registers o.
 func NewObserver(o MemoryObserver) *Observer { return &Observer{h: cgo.NewHandle(o)} }
+
+// handle is the observer's handle for C, 0 (none) for a nil Observer.
+func (o *Observer) handle() C.uintptr_t {
+	if o == nil {
+		return 0
+	}
+	return C.uintptr_t(o.h)
+}
 
 // Delete unregisters the observer.
 func (o *Observer) Delete() { o.h.Delete() }
