@@ -306,21 +306,27 @@ fh_mini_object_unref (void *obj)
   gst_mini_object_unref (GST_MINI_OBJECT_CAST (obj));
 }
 
+/* The references are dropped after drain_lock is released: dropping the
+ * pool's last outstanding buffer while it is flushing takes the pool's
+ * lock, which gst_buffer_pool_set_active holds while it calls flush_start,
+ * which takes drain_lock. */
 void
 fh_deferred_drain (FhDeferred * d)
 {
+  void *objs[FH_DEFER_CAP];
+  guint n = 0, i;
   uint64_t head, tail;
   g_mutex_lock (&d->drain_lock);
   head = __atomic_load_n (&d->head, __ATOMIC_SEQ_CST);
   tail = FH_DEFER_COUNT (__atomic_load_n (&d->tail, __ATOMIC_SEQ_CST));
-  for (; head != tail; head++) {
-    void *obj = __atomic_load_n (&d->slots[head % FH_DEFER_CAP],
+  for (; head != tail && n < FH_DEFER_CAP; head++)
+    objs[n++] = __atomic_load_n (&d->slots[head % FH_DEFER_CAP],
         __ATOMIC_ACQUIRE);
-    /* The slot is free again once head passes it: store head first. */
-    __atomic_store_n (&d->head, head + 1, __ATOMIC_SEQ_CST);
-    fh_mini_object_unref (obj);
-  }
+  /* The slots are free again once head passes them. */
+  __atomic_store_n (&d->head, head, __ATOMIC_SEQ_CST);
   g_mutex_unlock (&d->drain_lock);
+  for (i = 0; i < n; i++)
+    fh_mini_object_unref (objs[i]);
 }
 
 /* fh_deferred_update sets or clears FH_DEFER_BLOCKED after a change of
