@@ -259,7 +259,10 @@ func (s *Sink) runFor(sample *fhgst.Sample) (*run, string) {
 	if s.failed {
 		return nil, ""
 	}
-	kind := sample.MediaType()
+	kind := s.kind
+	if !sample.PreparedCaps() { // a prepared sample has the raw caps handleRaw accepted
+		kind = sample.MediaType()
+	}
 	if kind != mediaRaw && kind != mediaH264 {
 		s.fail(fmt.Errorf("media: sink: caps %q: framehubsink serves raw video and H.264", kind))
 		return nil, ""
@@ -276,6 +279,11 @@ func (s *Sink) runFor(sample *fhgst.Sample) (*run, string) {
 	if s.r == nil {
 		s.r = &run{p: s.p, base: s.el}
 		s.r.monoBase.Store(monoUnknown)
+		if s.kind == mediaRaw {
+			// handleRaw prepares the watch for the caps it accepts: a
+			// frame in the pool the sink proposed then costs Go no cgo call.
+			s.r.rawWatch = s.watch
+		}
 	}
 	return s.r, s.kind
 }
