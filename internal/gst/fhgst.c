@@ -131,6 +131,14 @@ fh_mono_base (GstElement * pipeline)
  * FhDeferred) lets sysmon sleep. */
 #define FH_UNWATCHED_SYNC 30
 
+/* fh_caps_same reports whether a and b are the same caps: one object, or
+ * equal. */
+static gboolean
+fh_caps_same (GstCaps * a, GstCaps * b)
+{
+  return a == b || (a != NULL && b != NULL && gst_caps_is_equal (a, b));
+}
+
 static void
 fh_notify (int efd)
 {
@@ -153,8 +161,7 @@ fh_ready_fill (FhWatch * w, FhReady * r, GstSample * s)
   memset (r, 0, sizeof *r);
   r->sample = s;
   if (w->prep_caps == NULL || buf == NULL || buf->pool == NULL
-      || !FH_IS_MEMFD_POOL (buf->pool) || caps == NULL
-      || !(caps == w->prep_caps || gst_caps_is_equal (caps, w->prep_caps)))
+      || !FH_IS_MEMFD_POOL (buf->pool) || !fh_caps_same (caps, w->prep_caps))
     return;
   r->deferred = fh_memfd_pool_deferred (buf->pool);
   /* What Go gave back since the last frame returns to the pool first, so
@@ -202,8 +209,7 @@ fh_notify_sample (GstAppSink * sink, gpointer data)
     GstSample *s = gst_app_sink_try_pull_sample (sink, 0);
     if (s != NULL) {
       GstCaps *caps = gst_sample_get_caps (s);
-      if (caps == w->caps || (caps != NULL && w->caps != NULL
-              && gst_caps_is_equal (caps, w->caps))) {
+      if (fh_caps_same (caps, w->caps)) {
         gst_sample_unref (s);
         __atomic_add_fetch (&w->unwatched, 1, __ATOMIC_SEQ_CST);
         wake = ++w->since_sync >= FH_UNWATCHED_SYNC;
@@ -337,12 +343,6 @@ fh_watch_set_idle (FhWatch * w, GstSample * last)
   g_mutex_unlock (&w->lock);
 }
 
-guint64
-fh_watch_take_unwatched (FhWatch * w)
-{
-  return __atomic_exchange_n (&w->unwatched, 0, __ATOMIC_SEQ_CST);
-}
-
 /* ---------------------------------------------------------------------- */
 /* Bus watch.                                                              */
 
@@ -447,7 +447,7 @@ int
 fh_sample_caps_changed (GstSample * s, GstCaps ** last)
 {
   GstCaps *caps = s ? gst_sample_get_caps (s) : NULL;
-  if (caps == *last || (caps && *last && gst_caps_is_equal (caps, *last)))
+  if (fh_caps_same (caps, *last))
     return 0;
   gst_caps_replace (last, caps);
   return 1;

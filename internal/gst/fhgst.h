@@ -135,7 +135,6 @@ uint64_t fh_watch_prepare (FhWatch * w, GstSample * s, const GstVideoInfo * vi,
     uintptr_t observer);
 void fh_watch_refill (FhWatch * w);
 void fh_watch_set_idle (FhWatch * w, GstSample * last);
-guint64 fh_watch_take_unwatched (FhWatch * w);
 int fh_appsink_is_eos (GstElement * appsink);
 
 /* Bus watch (BusWatch in gst.go): a sync handler that moves each message

@@ -329,14 +329,15 @@ fh_deferred_drain (FhDeferred * d)
     fh_mini_object_unref (objs[i]);
 }
 
-/* fh_deferred_update sets or clears FH_DEFER_BLOCKED after a change of
- * flushing or waiting, lets a push in progress finish, then drains: the
- * flag shares tail's word, so a push either started before the flag, and
- * this drain takes it, or sees the flag and unrefs directly. */
+/* fh_deferred_set adds delta to flushing or waiting (field), sets or
+ * clears FH_DEFER_BLOCKED to match, lets a push in progress finish, then
+ * drains: the flag shares tail's word, so a push either started before the
+ * flag, and this drain takes it, or sees the flag and unrefs directly. */
 static void
-fh_deferred_update (FhDeferred * d)
+fh_deferred_set (FhDeferred * d, uint32_t * field, int delta)
 {
   g_mutex_lock (&d->drain_lock);
+  *field += delta;
   if (d->flushing || d->waiting > 0)
     __atomic_fetch_or (&d->tail, FH_DEFER_BLOCKED, __ATOMIC_SEQ_CST);
   else
@@ -347,15 +348,6 @@ fh_deferred_update (FhDeferred * d)
   while (__atomic_load_n (&d->tail, __ATOMIC_SEQ_CST) & FH_DEFER_PUSHING)
     g_thread_yield ();
   fh_deferred_drain (d);
-}
-
-static void
-fh_deferred_set (FhDeferred * d, uint32_t * field, int delta)
-{
-  g_mutex_lock (&d->drain_lock);
-  *field += delta;
-  g_mutex_unlock (&d->drain_lock);
-  fh_deferred_update (d);
 }
 
 FhDeferred *
