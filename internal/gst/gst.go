@@ -382,7 +382,7 @@ func (w *SampleWatch) take() *Sample {
 	r := &w.w.ready[head%C.FH_READY_CAP]
 	s := &Sample{s: r.sample}
 	if r.buffer != nil {
-		s.prepared, s.buf, s.def = true, r.buffer, r.deferred
+		s.buf, s.def = r.buffer, r.deferred
 		s.sameCaps = uint64(r.gen) == w.gen
 		s.desc = descOf(&r.desc)
 	}
@@ -490,19 +490,18 @@ func (e *Element) QueuedBuffers() int { return int(C.fh_appsrc_queued(e.e)) }
 // caller must call Unref exactly once.
 type Sample struct {
 	s *C.GstSample
-	// A sample the streaming thread prepared (SampleWatch.Prepare): its
-	// buffer described, and a reference to it (buf, until BufferRef takes
-	// it); def takes the references back.
-	prepared bool
-	sameCaps bool // prepared in the watch's latest generation
-	buf      *C.GstBuffer
+	// A sample the streaming thread prepared (SampleWatch.Prepare; def is
+	// nil for the others): its buffer described, and a reference to it
+	// (buf, until BufferRef takes it); def takes the references back.
 	def      *C.FhDeferred
+	buf      *C.GstBuffer
 	desc     Desc
+	sameCaps bool // prepared in the watch's latest generation
 }
 
 // Unref drops the reference.
 func (s *Sample) Unref() {
-	if s.prepared {
+	if s.def != nil {
 		if s.buf != nil {
 			giveBack(s.def, unsafe.Pointer(s.buf))
 			s.buf = nil
@@ -518,7 +517,7 @@ func (s *Sample) Unref() {
 // PreparedCaps reports whether the streaming thread prepared the sample in
 // its watch's latest Prepare generation: its caps are those of the sample
 // given to that Prepare.
-func (s *Sample) PreparedCaps() bool { return s.prepared && s.sameCaps }
+func (s *Sample) PreparedCaps() bool { return s.sameCaps }
 
 // BufferRef returns a new reference to the sample's buffer, or nil. The
 // caller must Unref it.
@@ -540,7 +539,7 @@ func (s *Sample) BufferRef() *Buffer {
 // drains in C, without a cgo call; through cgo when the pool refuses
 // (full, or it is flushing or waiting for a buffer: fhgst.h).
 func giveBack(d *C.FhDeferred, obj unsafe.Pointer) {
-	if d == nil || !deferUnref(d, obj) {
+	if !deferUnref(d, obj) {
 		C.fh_mini_object_unref(obj)
 	}
 }
@@ -706,7 +705,7 @@ type Desc struct {
 // found, with the vi and obs given to Prepare; buffers of framehub's pool
 // carry a GstVideoMeta, which gives their layout whatever vi says.
 func (s *Sample) Describe(vi *VideoInfo, obs *Observer) Desc {
-	if s.prepared {
+	if s.def != nil {
 		return s.desc
 	}
 	var d C.FhBufDesc
