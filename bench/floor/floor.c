@@ -7,9 +7,25 @@
 //                        send time; the child receives it, closes the fd,
 //                        and sends a 16-byte release back. Prints the child's
 //                        CPU per message and the delivery latency p50/p99.
+//   floor fanout N MS K [CONSUMER]
+//                        a producer that wakes every MS milliseconds on its
+//                        own clock and sends each of K consumers a 64-byte
+//                        message carrying one memfd, N times. A consumer
+//                        receives it, closes the fd and releases it by
+//                        incrementing its counter in shared memory (framehub's
+//                        release ring, at its cheapest: no system call, no
+//                        wake-up of the producer, which reads the counters on
+//                        its next tick). The consumers are this program's
+//                        children, or CONSUMER executed with the socket on
+//                        fd 3 and the counters' memfd on fd 4 (counter i at
+//                        byte 64*i, i in the environment's FLOOR_INDEX).
+//                        Prints the producer's CPU per frame and the
+//                        consumers' per frame each: what waking K consumers
+//                        once per frame costs with nothing else done.
 //
 // Output is one JSON object on stdout.
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -137,9 +153,131 @@ static void paced(long n, long ms) {
 	if (r > 0) fwrite(out, 1, r, stdout);
 }
 
+// proc_cpu_ns is the CPU time of every thread of process pid so far
+// (/proc/PID/task/*/schedstat, nanoseconds); -1 when it cannot be read.
+static int64_t proc_cpu_ns(pid_t pid) {
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d) return -1;
+	int64_t sum = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.') continue;
+		char p[320];
+		snprintf(p, sizeof p, "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
+		FILE *f = fopen(p, "r");
+		if (!f) continue;
+		long long ns;
+		if (fscanf(f, "%lld", &ns) == 1) sum += ns;
+		fclose(f);
+	}
+	closedir(d);
+	return sum;
+}
+
+static void fanout_consumer(int s, volatile uint64_t *released) {
+	char buf[64], cbuf[CMSG_SPACE(sizeof(int))];
+	for (;;) {
+		struct iovec iov = {buf, sizeof buf};
+		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+		if (recvmsg(s, &m, MSG_CMSG_CLOEXEC) <= 0) _exit(0);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		if (c && c->cmsg_type == SCM_RIGHTS) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c), sizeof fd);
+			close(fd);
+		}
+		__atomic_fetch_add(released, 1, __ATOMIC_RELEASE);
+	}
+}
+
+static void fanout(long n, long ms, int k, const char *consumer) {
+	if (k < 0 || k > 64) { fprintf(stderr, "fanout: K %d not in 0..64\n", k); exit(2); }
+	int mfd = memfd_create("floor", MFD_CLOEXEC);
+	if (mfd < 0 || ftruncate(mfd, 3110400)) die("memfd");
+	int cfd = memfd_create("floor-released", 0);
+	if (cfd < 0 || ftruncate(cfd, 64 * 64)) die("memfd counters");
+	volatile uint64_t *released = mmap(NULL, 64 * 64, PROT_READ | PROT_WRITE, MAP_SHARED, cfd, 0);
+	if (released == MAP_FAILED) die("mmap counters");
+	int s[64];
+	pid_t pids[64];
+	for (int i = 0; i < k; i++) {
+		int sv[2];
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) die("socketpair");
+		pid_t pid = fork();
+		if (pid < 0) die("fork");
+		if (pid == 0) {
+			close(sv[0]);
+			if (consumer) {
+				char idx[16];
+				snprintf(idx, sizeof idx, "%d", i);
+				setenv("FLOOR_INDEX", idx, 1);
+				if (dup2(sv[1], 3) < 0 || dup2(cfd, 4) < 0) _exit(1);
+				execl(consumer, consumer, (char *)NULL);
+				perror(consumer);
+				_exit(1);
+			}
+			fanout_consumer(sv[1], &released[i * 8]);
+		}
+		close(sv[1]);
+		s[i] = sv[0];
+		pids[i] = pid;
+	}
+	char buf[64] = {0}, cbuf[CMSG_SPACE(sizeof(int))];
+	uint64_t sent = 0, lag = 0;
+	struct timespec next;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	// The first second is warm-up (a Go consumer's start-up is not the cost
+	// of a frame); the window starts after it.
+	const long warm = 1000 / ms + 1;
+	int64_t c0 = 0, k0 = 0;
+	for (long f = 0; f < n + warm; f++) {
+		if (f == warm) {
+			c0 = cpu_ns();
+			for (int i = 0; i < k; i++) k0 += proc_cpu_ns(pids[i]);
+		}
+		next.tv_nsec += ms * 1000000;
+		while (next.tv_nsec >= 1000000000) { next.tv_nsec -= 1000000000; next.tv_sec++; }
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {}
+		for (int i = 0; i < k; i++) {
+			// The previous frame's release, read on this tick.
+			if (__atomic_load_n(&released[i * 8], __ATOMIC_ACQUIRE) + 1 < sent) lag++;
+			struct iovec iov = {buf, sizeof buf};
+			struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+			struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(c), &mfd, sizeof mfd);
+			if (sendmsg(s[i], &m, 0) != sizeof buf) die("sendmsg");
+		}
+		sent++;
+	}
+	int64_t c1 = cpu_ns(), k1 = 0;
+	for (int i = 0; i < k; i++) k1 += proc_cpu_ns(pids[i]);
+	for (int i = 0; i < k; i++) close(s[i]);
+	uint64_t got = 0;
+	int bad = 0;
+	for (;;) {
+		int st;
+		if (wait(&st) < 0) break;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) bad = 1;
+	}
+	for (int i = 0; i < k; i++) got += released[i * 8];
+	if (bad) { fprintf(stderr, "fanout: a consumer failed\n"); exit(1); }
+	int64_t ch = k1 - k0;
+	printf("{\"mode\":\"fanout\",\"frames\":%ld,\"interval_ms\":%ld,\"consumers\":%d,\"go\":%d,"
+	       "\"producer_cpu_us_per_frame\":%.1f,\"consumer_cpu_us_per_frame\":%.1f,\"total_cpu_us_per_frame\":%.1f,"
+	       "\"released\":%llu,\"late_releases\":%llu}\n",
+	       n, ms, k, consumer != NULL, (c1 - c0) / 1e3 / n, k ? ch / 1e3 / n / k : 0, ((c1 - c0) + ch) / 1e3 / n,
+	       (unsigned long long)got, (unsigned long long)lag);
+}
+
 int main(int argc, char **argv) {
 	if (argc >= 3 && !strcmp(argv[1], "rtt")) rtt(atol(argv[2]));
 	else if (argc >= 4 && !strcmp(argv[1], "paced")) paced(atol(argv[2]), atol(argv[3]));
-	else { fprintf(stderr, "usage: floor rtt N | floor paced N MS\n"); return 2; }
+	else if (argc >= 5 && !strcmp(argv[1], "fanout")) fanout(atol(argv[2]), atol(argv[3]), atoi(argv[4]), argc >= 6 ? argv[5] : NULL);
+	else { fprintf(stderr, "usage: floor rtt N | floor paced N MS | floor fanout N MS K [CONSUMER]\n"); return 2; }
 	return 0;
 }

@@ -263,10 +263,14 @@ type results struct {
 	// paced at 30 msg/s (consumer CPU per message) and back to back.
 	FloorPaced []map[string]float64 `json:"floor_paced"`
 	FloorRTT   []map[string]float64 `json:"floor_rtt"`
-	FloorErr   string               `json:"floor_error,omitempty"`
-	Hangs      []hangRun            `json:"hangs"`
-	Machine    string               `json:"machine"`
-	When       time.Time            `json:"when"`
+	// FloorFanout: bench/floor's fanout mode, 0, 1 and 3 consumers in C
+	// ("go" 0) and in Go ("go" 1) per repeat: what one more consumer costs
+	// at the least on this machine.
+	FloorFanout []map[string]float64 `json:"floor_fanout,omitempty"`
+	FloorErr    string               `json:"floor_error,omitempty"`
+	Hangs       []hangRun            `json:"hangs"`
+	Machine     string               `json:"machine"`
+	When        time.Time            `json:"when"`
 
 	// raw is the file the results are written to or read from (-results).
 	raw string
@@ -355,6 +359,7 @@ func main() {
 	hangWindow := flag.Duration("hang-window", 20*time.Second, "hung-consumer test: observe the others for this long after the stop")
 	only := flag.String("systems", "", "comma-separated systems to measure (default: all); a subset's report lacks what it left out")
 	runsOnly := flag.Bool("runs-only", false, "measure the N = 0, 1, 3, 6 runs only: no latency, IPC-bound, floor or hung-consumer runs")
+	withFloor := flag.Bool("floor", false, "with -runs-only, measure the machine's floor (bench/floor) too")
 	nList := flag.String("consumers", "0,1,3,6", "comma-separated numbers of consumers to run each system with; 0 (the producer alone, which overhead is measured against) must be one")
 	gstDir := flag.String("gst-plugins", "build/gst", "directory with framehub's GStreamer plugins (make gst): adds the system framehubsrc")
 	beforeDir := flag.String("before", "", "directory with the framehub-producer and consumer of another build: adds the systems framehub@before and framehub-notouch@before, run by them, and a before/after table")
@@ -457,12 +462,16 @@ func main() {
 		log.Printf("IPC-bound run %d/%d: framehub without a rate limit, 1 consumer", r+1, *repeats)
 		res.IPCBound = append(res.IPCBound, b.run(ipcBoundSystem(), 1))
 	}
-	if *runsOnly {
+	if *runsOnly && !*withFloor {
 		res.FloorErr = "not measured (-runs-only)"
 	} else if floorBin, err := floor.Build(".", dir); err != nil {
 		res.FloorErr = err.Error()
 		log.Printf("no floor: %v", err)
 	} else {
+		goCons, err := floor.BuildGoConsumer(".", dir)
+		if err != nil {
+			log.Printf("no Go consumer for the fan-out floor: %v", err)
+		}
 		for r := 0; r < *repeats; r++ {
 			log.Printf("floor run %d/%d", r+1, *repeats)
 			m0 := b.machine()
@@ -479,6 +488,25 @@ func main() {
 			_, stealRTT := b.machine().Share(m1)
 			paced["host_steal_pct"], rtt["host_steal_pct"] = 100*stealPaced, 100*stealRTT
 			res.FloorPaced, res.FloorRTT = append(res.FloorPaced, paced), append(res.FloorRTT, rtt)
+			consumers := []string{""}
+			if goCons != "" {
+				consumers = append(consumers, goCons)
+			}
+			for _, k := range []int{0, 1, 3} {
+				for _, c := range consumers {
+					if k == 0 && c != "" {
+						continue // a producer alone: the C series' run is the same program
+					}
+					m0 := b.machine()
+					fan, err := floor.Fanout(floorBin, k, c)
+					if err != nil {
+						b.fatalf("%v", err)
+					}
+					_, steal := b.machine().Share(m0)
+					fan["host_steal_pct"] = 100 * steal
+					res.FloorFanout = append(res.FloorFanout, fan)
+				}
+			}
 		}
 	}
 	for r := 0; r < *repeats && !*runsOnly; r++ {

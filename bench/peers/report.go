@@ -453,6 +453,13 @@ func render(res *results, ovName, hangName, latName string) string {
 		p("| like for like, all runs (slope) | framehub-notouch %.2f%% ± %.2f%% (%.0f µs/frame), shmsink %.2f%% ± %.2f%% (%.0f µs/frame) | %s |\n",
 			nb, nse, usPerFrame(nb), sb, sse, usPerFrame(sb), slopeVerdict(nb, nse, sb, sse))
 	}
+	if hasFanout(res, 1) && hasSystem(res, "shmsink") {
+		gb, gse := fanoutSlope(res, 1, "total_cpu_us_per_frame")
+		cb, cse := fanoutSlope(res, 0, "total_cpu_us_per_frame")
+		half := usPerFrame(sb) / 2
+		p("| ½ of shmsink against the floor of one more consumer (bench/floor fanout: a C producer that only sends; consumers that only receive and release), all runs (slope) | Go consumers %.0f ± %.0f µs/frame, C consumers %.0f ± %.0f; ½ of shmsink %.0f µs/frame | %s |\n",
+			gb, gse, cb, cse, half, fanoutVerdict(gb, gse, half))
+	}
 	if len(res.FloorPaced) > 0 {
 		fl := floorMedian(res.FloorPaced, "consumer_cpu_us_per_msg")
 		name, b, se := "framehub", fb, fse
@@ -515,6 +522,24 @@ func renderBounds(p func(string, ...any), res *results) {
 	sb, _ := perConsumer(res, "shmsink")
 	fl := floorMedian(res.FloorPaced, "consumer_cpu_us_per_msg")
 	p("\n## What bounds the per-consumer cost and the latency tail\n\n")
+	if hasFanout(res, 0) {
+		cb, cse := fanoutSlope(res, 0, "total_cpu_us_per_frame")
+		cp, _ := fanoutSlope(res, 0, "producer_cpu_us_per_frame")
+		p("- **The floor of one more consumer** (bench/floor `fanout`, 0, 1 and 3 consumers, %d repeats of 450 frames at\n", len(res.FloorPaced))
+		p("  33 ms): a C producer that wakes on its own clock and only sends each consumer a 64-byte message with an\n")
+		p("  fd; consumers that only receive it, close the fd and release it by incrementing a counter in shared memory\n")
+		p("  (framehub's release ring at its cheapest). One more consumer costs %.0f ± %.0f µs per frame with consumers in\n", cb, cse)
+		p("  C, %.0f of it the producer's `sendmsg`, which wakes a sleeping process (an inter-processor interrupt on this VM)", cp)
+		if hasFanout(res, 1) {
+			gb, gse := fanoutSlope(res, 1, "total_cpu_us_per_frame")
+			p(",\n  and %.0f ± %.0f µs with consumers in Go (bench/floor/goconsumer: Go's netpoller, `recvmsg` through\n", gb, gse)
+			p("  `RawSyscall`, nothing else)")
+			if hasSystem(res, "shmsink") {
+				p(". Half of shmsink's slope in this run is %.0f µs: %s", usPerFrame(sb)/2, fanoutVerdict(gb, gse, usPerFrame(sb)/2))
+			}
+		}
+		p(".\n")
+	}
 	p("- **shmsrc is already at the floor.** Per frame, a shmsrc consumer does what framehub's does: it wakes on a\n")
 	p("  Unix-socket message, reads it, and sends a release back when its buffer is freed. It does it in C, and here it\n")
 	p("  cost %.0f µs per frame per added consumer (slope) against %.0f µs for the C floor's consumer alone (one\n", usPerFrame(sb), fl)
@@ -715,4 +740,40 @@ func renderBeforeAfter(p func(string, ...any), res *results) {
 		}
 	}
 	p("\n")
+}
+
+// hasFanout says whether res has fan-out floor runs with consumers in Go
+// (goFlag 1) or in C (0).
+func hasFanout(res *results, goFlag float64) bool {
+	for _, m := range res.FloorFanout {
+		if m["go"] == goFlag && m["consumers"] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// fanoutSlope fits key (µs per frame) against the number of consumers over
+// the fan-out floor's runs with consumers in Go (goFlag 1) or in C (0), and
+// the runs of the producer alone, which both series share.
+func fanoutSlope(res *results, goFlag float64, key string) (b, se float64) {
+	var x, y []float64
+	for _, m := range res.FloorFanout {
+		if m["go"] == goFlag || m["consumers"] == 0 {
+			x, y = append(x, m["consumers"]), append(y, m[key])
+		}
+	}
+	return slope(x, y)
+}
+
+// fanoutVerdict says where ½ of shmsink's slope (half) lies against the
+// floor of one more Go consumer (fl ± se).
+func fanoutVerdict(fl, se, half float64) string {
+	switch {
+	case fl-2*se > half:
+		return "below the floor of a Go consumer: out of reach for any Go consumer on this machine"
+	case fl+2*se <= half:
+		return fmt.Sprintf("%.0f µs above the floor of a Go consumer: room for everything a real transport does beyond waking and receiving", half-fl)
+	}
+	return "within 2 standard errors of the floor of a Go consumer: reachable only by a transport that does nothing but wake, receive and release"
 }
