@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -61,6 +62,11 @@ type session struct {
 	sendMu sync.Mutex // serialises flush: one sender at a time keeps the outbox's order
 	wbuf   []byte
 	fdbuf  []int
+	// told is the plane layout of the caps this consumer was last sent
+	// (Welcome, then each Caps). A frame of that layout goes without its
+	// planes, which then default to the caps' (PROTOCOL.md §6): a queued
+	// frame of the old layout sent after a Caps still carries its own.
+	told []ipc.Plane
 
 	closeOnce sync.Once
 }
@@ -197,6 +203,9 @@ func (ss *session) send(a *fanout.Action) error {
 	var fds []int
 	switch a.Kind {
 	case fanout.Deliver:
+		if len(a.Frame.Planes) > 0 && slices.Equal(a.Frame.Planes, ss.told) {
+			a.Frame.Planes = nil // a is this session's copy
+		}
 		m = &a.Frame
 	case fanout.Announce:
 		msg := &ipc.Announce{Surfaces: make([]ipc.Surface, len(a.Surfaces))}
@@ -217,7 +226,16 @@ func (ss *session) send(a *fanout.Action) error {
 	default:
 		return fmt.Errorf("producer: session cannot send a %v action", a.Kind)
 	}
-	return ss.sendMsg(m, fds)
+	if err := ss.sendMsg(m, fds); err != nil {
+		return err
+	}
+	switch m := m.(type) {
+	case *ipc.Welcome:
+		ss.told = m.Caps.Planes
+	case *ipc.Caps:
+		ss.told = m.Planes
+	}
+	return nil
 }
 
 // sendMsg encodes m and sends it without waiting; fds are borrowed. Called
