@@ -26,7 +26,7 @@ ADMIN_FUZZ := FuzzGuard:./internal/admin FuzzAdminAPI:./consumers/snapshot FuzzA
 ADMIN_FUZZTIME ?= 40000x
 
 .DEFAULT_GOAL := help
-.PHONY: bench-atrest help deps build gst test bench bench-peers bench-gpu demo chaos soak fuzz lint clean
+.PHONY: bench-atrest bench-floor help deps build gst test bench bench-peers bench-gpu demo chaos soak fuzz lint clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -90,6 +90,11 @@ bench-gpu: ## cross-build bench/gpu's bundle into ./bin/gpu-bench: copy it to a 
 bench-peers: build ## framehub (Go consumers and framehubsrc) vs GStreamer shmsink/shmsrc (and unixfd when present), N = 1, 3, 6, hung consumer (~45 minutes)
 	$(GO) build -o $(BIN)/ ./bench/consumer
 	$(GO) run ./bench/peers -bin $(BIN)
+
+bench-floor: build ## one more consumer: framehub (Go consumers) and shmsink against the machine's floor in C and Go, N = 0, 1, 3 (~23 minutes; docs/bench/peers-floor.md)
+	$(GO) build -o $(BIN)/ ./bench/consumer
+	$(GO) run ./bench/peers -bin $(BIN) -systems framehub-notouch,shmsink -runs-only -floor -consumers 0,1,3 -repeats 3 -window 20s \
+		-out docs/bench/peers-floor.md -results bench/peers/results-floor.json
 
 fuzz: ## fuzz the wire decoder for FUZZTIME (default 60s)
 	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$${FUZZTIME:-60s} ./ipc

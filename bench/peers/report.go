@@ -406,6 +406,7 @@ func render(res *results, ovName, hangName, latName string) string {
 	if len(res.Hangs) == 0 {
 		p("Not measured in this run (`-runs-only`).\n\n")
 		renderBeforeAfter(p, res)
+		renderFloor(p, res)
 		p("## Targets\n\nNot judged: a `-runs-only` run measures only the cost tables above.\n")
 		return w.String()
 	}
@@ -423,6 +424,7 @@ func render(res *results, ovName, hangName, latName string) string {
 	p("\n![healthy consumers' frames/s after the hang](%s)\n\n", hangName)
 
 	renderBeforeAfter(p, res)
+	renderFloor(p, res)
 	if !hasSystem(res, "framehub") || !hasSystem(res, "shmsink") {
 		p("## Targets\n\nNot judged: the targets compare framehub with shmsink, and this run (`-systems`) measured not both.\n")
 		return w.String()
@@ -776,4 +778,59 @@ func fanoutVerdict(fl, se, half float64) string {
 		return fmt.Sprintf("%.0f µs above the floor of a Go consumer: room for everything a real transport does beyond waking and receiving", half-fl)
 	}
 	return "within 2 standard errors of the floor of a Go consumer: reachable only by a transport that does nothing but wake, receive and release"
+}
+
+// renderFloor renders the fan-out floor's runs (bench/floor fanout): per
+// number of consumers, medians of the producer's and each consumer's CPU per
+// frame with consumers in C and in Go, the slopes, and the systems' slopes
+// against them.
+func renderFloor(p func(string, ...any), res *results) {
+	if !hasFanout(res, 0) {
+		return
+	}
+	p("## The floor of one more consumer\n\n")
+	p("`bench/floor/floor.c fanout`: a C producer that wakes every 33 ms on its own clock and sends each consumer a\n")
+	p("64-byte message carrying one memfd; consumers that receive it, close the fd and release it by incrementing a\n")
+	p("counter in shared memory, which the producer reads on its next tick (framehub's release ring at its cheapest:\n")
+	p("no system call and no wake-up for a release). Consumers in C are the program's own children; in Go,\n")
+	p("bench/floor/goconsumer (Go's netpoller, `recvmsg` through `RawSyscall`, as framehub's SDK). 450 frames per run\n")
+	p("after a second of warm-up; CPU from `/proc/PID/task/*/schedstat` (consumers) and `getrusage` (producer);\n")
+	p("medians over %d repeats, host steal %.1f%% (median).\n\n", len(res.FloorPaced), floorMedian(res.FloorFanout, "host_steal_pct"))
+	p("| consumers | producer µs/frame | each C consumer µs/frame | total (C) | producer µs/frame (Go consumers) | each Go consumer µs/frame | total (Go) |\n|---|---|---|---|---|---|---|\n")
+	pick := func(k, goFlag float64, key string) float64 {
+		var v []float64
+		for _, m := range res.FloorFanout {
+			if m["consumers"] == k && (m["go"] == goFlag || k == 0) {
+				v = append(v, m[key])
+			}
+		}
+		return median(v)
+	}
+	for _, k := range []float64{0, 1, 3} {
+		p("| %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f |\n", k,
+			pick(k, 0, "producer_cpu_us_per_frame"), pick(k, 0, "consumer_cpu_us_per_frame"), pick(k, 0, "total_cpu_us_per_frame"),
+			pick(k, 1, "producer_cpu_us_per_frame"), pick(k, 1, "consumer_cpu_us_per_frame"), pick(k, 1, "total_cpu_us_per_frame"))
+	}
+	cb, cse := fanoutSlope(res, 0, "total_cpu_us_per_frame")
+	p("\nOne more consumer, slope over every run (as the systems' slopes above): **%.0f ± %.0f µs per frame with consumers\n", cb, cse)
+	if hasFanout(res, 1) {
+		gb, gse := fanoutSlope(res, 1, "total_cpu_us_per_frame")
+		p("in C, %.0f ± %.0f µs with consumers in Go**.\n", gb, gse)
+		if hasSystem(res, "shmsink") {
+			sb, _ := perConsumer(res, "shmsink")
+			half := usPerFrame(sb) / 2
+			p("Half of shmsink's slope in this run is %.0f µs per frame: %s.\n", half, fanoutVerdict(gb, gse, half))
+			for _, name := range []string{"framehub-notouch", "framehub"} {
+				if hasSystem(res, name) {
+					fb, _ := perConsumer(res, name)
+					p("%s's slope is %.1f× the floor of a Go consumer, shmsink's %.1f× the floor of a C consumer.\n",
+						name, usPerFrame(fb)/gb, usPerFrame(sb)/cb)
+					break
+				}
+			}
+		}
+	} else {
+		p("in C**.\n")
+	}
+	p("\n")
 }
