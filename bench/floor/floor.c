@@ -58,6 +58,26 @@ static int64_t cpu_ns(void) {
 	       ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
 }
 
+// sleep_until_next advances next by ms milliseconds and sleeps until then.
+static void sleep_until_next(struct timespec *next, long ms) {
+	next->tv_nsec += ms * 1000000;
+	while (next->tv_nsec >= 1000000000) { next->tv_nsec -= 1000000000; next->tv_sec++; }
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, next, NULL) == EINTR) {}
+}
+
+// send_fd sends the 64 bytes of buf with fd attached (SCM_RIGHTS) on s.
+static void send_fd(int s, char *buf, int fd) {
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {buf, 64};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof fd);
+	if (sendmsg(s, &m, 0) != 64) die("sendmsg");
+}
+
 static void rtt(long n) {
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv)) die("socketpair");
@@ -127,23 +147,14 @@ static void paced(long n, long ms) {
 	}
 	close(sv[1]);
 	close(res[1]);
-	char buf[64] = {0}, cbuf[CMSG_SPACE(sizeof(int))];
+	char buf[64] = {0};
 	struct timespec next;
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	for (long i = 0; i < n; i++) {
-		next.tv_nsec += ms * 1000000;
-		while (next.tv_nsec >= 1000000000) { next.tv_nsec -= 1000000000; next.tv_sec++; }
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {}
+		sleep_until_next(&next, ms);
 		int64_t now = mono();
 		memcpy(buf, &now, 8);
-		struct iovec iov = {buf, 64};
-		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &mfd, sizeof mfd);
-		if (sendmsg(sv[0], &m, 0) != 64) die("sendmsg");
+		send_fd(sv[0], buf, mfd);
 		if (recv(sv[0], buf, sizeof buf, 0) != 16) die("recv release");
 	}
 	close(sv[0]);
@@ -224,7 +235,7 @@ static void fanout(long n, long ms, int k, const char *consumer) {
 		s[i] = sv[0];
 		pids[i] = pid;
 	}
-	char buf[64] = {0}, cbuf[CMSG_SPACE(sizeof(int))];
+	char buf[64] = {0};
 	uint64_t sent = 0, lag = 0;
 	struct timespec next;
 	clock_gettime(CLOCK_MONOTONIC, &next);
@@ -237,20 +248,11 @@ static void fanout(long n, long ms, int k, const char *consumer) {
 			c0 = cpu_ns();
 			for (int i = 0; i < k; i++) k0 += proc_cpu_ns(pids[i]);
 		}
-		next.tv_nsec += ms * 1000000;
-		while (next.tv_nsec >= 1000000000) { next.tv_nsec -= 1000000000; next.tv_sec++; }
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR) {}
+		sleep_until_next(&next, ms);
 		for (int i = 0; i < k; i++) {
 			// The previous frame's release, read on this tick.
 			if (__atomic_load_n(&released[i * 8], __ATOMIC_ACQUIRE) + 1 < sent) lag++;
-			struct iovec iov = {buf, sizeof buf};
-			struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
-			struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-			c->cmsg_level = SOL_SOCKET;
-			c->cmsg_type = SCM_RIGHTS;
-			c->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(c), &mfd, sizeof mfd);
-			if (sendmsg(s[i], &m, 0) != sizeof buf) die("sendmsg");
+			send_fd(s[i], buf, mfd);
 		}
 		sent++;
 	}
