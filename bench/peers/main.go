@@ -468,9 +468,11 @@ func main() {
 		res.FloorErr = err.Error()
 		log.Printf("no floor: %v", err)
 	} else {
-		goCons, err := floor.BuildGoConsumer(".", dir)
-		if err != nil {
+		consumers := []string{""} // the fan-out floor's: C, then Go when it builds
+		if goCons, err := floor.BuildGoConsumer(".", dir); err != nil {
 			log.Printf("no Go consumer for the fan-out floor: %v", err)
+		} else {
+			consumers = append(consumers, goCons)
 		}
 		for r := 0; r < *repeats; r++ {
 			log.Printf("floor run %d/%d", r+1, *repeats)
@@ -488,10 +490,6 @@ func main() {
 			_, stealRTT := b.machine().Share(m1)
 			paced["host_steal_pct"], rtt["host_steal_pct"] = 100*stealPaced, 100*stealRTT
 			res.FloorPaced, res.FloorRTT = append(res.FloorPaced, paced), append(res.FloorRTT, rtt)
-			consumers := []string{""}
-			if goCons != "" {
-				consumers = append(consumers, goCons)
-			}
 			for _, k := range []int{0, 1, 3} {
 				for _, c := range consumers {
 					if k == 0 && c != "" {

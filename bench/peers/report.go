@@ -524,24 +524,6 @@ func renderBounds(p func(string, ...any), res *results) {
 	sb, _ := perConsumer(res, "shmsink")
 	fl := floorMedian(res.FloorPaced, "consumer_cpu_us_per_msg")
 	p("\n## What bounds the per-consumer cost and the latency tail\n\n")
-	if hasFanout(res, 0) {
-		cb, cse := fanoutSlope(res, 0, "total_cpu_us_per_frame")
-		cp, _ := fanoutSlope(res, 0, "producer_cpu_us_per_frame")
-		p("- **The floor of one more consumer** (bench/floor `fanout`, 0, 1 and 3 consumers, %d repeats of 450 frames at\n", len(res.FloorPaced))
-		p("  33 ms): a C producer that wakes on its own clock and only sends each consumer a 64-byte message with an\n")
-		p("  fd; consumers that only receive it, close the fd and release it by incrementing a counter in shared memory\n")
-		p("  (framehub's release ring at its cheapest). One more consumer costs %.0f ± %.0f µs per frame with consumers in\n", cb, cse)
-		p("  C, %.0f of it the producer's `sendmsg`, which wakes a sleeping process (an inter-processor interrupt on this VM)", cp)
-		if hasFanout(res, 1) {
-			gb, gse := fanoutSlope(res, 1, "total_cpu_us_per_frame")
-			p(",\n  and %.0f ± %.0f µs with consumers in Go (bench/floor/goconsumer: Go's netpoller, `recvmsg` through\n", gb, gse)
-			p("  `RawSyscall`, nothing else)")
-			if hasSystem(res, "shmsink") {
-				p(". Half of shmsink's slope in this run is %.0f µs: %s", usPerFrame(sb)/2, fanoutVerdict(gb, gse, usPerFrame(sb)/2))
-			}
-		}
-		p(".\n")
-	}
 	p("- **shmsrc is already at the floor.** Per frame, a shmsrc consumer does what framehub's does: it wakes on a\n")
 	p("  Unix-socket message, reads it, and sends a release back when its buffer is freed. It does it in C, and here it\n")
 	p("  cost %.0f µs per frame per added consumer (slope) against %.0f µs for the C floor's consumer alone (one\n", usPerFrame(sb), fl)
