@@ -91,9 +91,9 @@ bench-peers: build ## framehub (Go consumers and framehubsrc) vs GStreamer shmsi
 	$(GO) build -o $(BIN)/ ./bench/consumer
 	$(GO) run ./bench/peers -bin $(BIN)
 
-bench-floor: build ## one more consumer: framehub (Go consumers) and shmsink against the machine's floor in C and Go, N = 0, 1, 3 (~23 minutes; docs/bench/peers-floor.md)
+bench-floor: build ## one more consumer: framehub (Go and C consumers) and shmsink against the machine's floor in C and Go, N = 0, 1, 3 (~30 minutes; docs/bench/peers-floor.md)
 	$(GO) build -o $(BIN)/ ./bench/consumer
-	$(GO) run ./bench/peers -bin $(BIN) -systems framehub-notouch,shmsink -runs-only -floor -consumers 0,1,3 -repeats 3 -window 20s \
+	$(GO) run ./bench/peers -bin $(BIN) -systems framehub-notouch,framehub-c,shmsink -runs-only -floor -consumers 0,1,3 -repeats 3 -window 20s \
 		-out docs/bench/peers-floor.md -results bench/peers/results-floor.json
 
 fuzz: ## fuzz the wire decoder for FUZZTIME (default 60s)

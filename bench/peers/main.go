@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/framehub/framehub/bench/internal/cprog"
 	"github.com/framehub/framehub/bench/internal/floor"
 	"github.com/framehub/framehub/internal/sysinfo"
 	"github.com/framehub/framehub/sdk"
@@ -106,9 +107,14 @@ func systems(unixfd bool, gstPlugins, pattern string) []system {
 	caps := fmt.Sprintf("video/x-raw,format=NV12,width=%d,height=%d,framerate=30/1", width, height)
 	src := "videotestsrc pattern=" + pattern + " is-live=true ! " + caps
 	shm := fmt.Sprintf("shmsink socket-path=P shm-size=%d wait-for-connection=false sync=false", 10*frameBytes)
-	sink := "fpsdisplaysink video-sink=fakesink text-overlay=false sync=false fps-update-interval=500"
+	// The issue's `shmsrc ! fakesink`: gstcount counts the buffers reaching
+	// the sink with a pad probe. fpsdisplaysink, which gst-launch-1.0 -v
+	// could print a count from, costs 18–20 µs per frame more (measured side
+	// by side, 2026-12-06), which flattered every comparison with a
+	// GStreamer consumer.
+	sink := "fakesink sync=false"
 	gst := func(desc string) []string { return append([]string{"gst-launch-1.0"}, strings.Fields(desc)...) }
-	gstV := func(desc string) []string { return append([]string{"gst-launch-1.0", "-v"}, strings.Fields(desc)...) }
+	gstV := func(desc string) []string { return append([]string{"gstcount"}, strings.Fields(desc)...) }
 	const touchNote = " (bench/consumer; reads one byte per row of each plane)"
 	// The same source as the GStreamer pipelines': the producers alone
 	// cost the same, and the difference is the sharing.
@@ -120,6 +126,10 @@ func systems(unixfd bool, gstPlugins, pattern string) []system {
 		// the same, so that the transports compare like for like.
 		variant(newSystem("framehub-notouch", true, fhProd,
 			[]string{"consumer", "-socket", "P", "-touch=false"}, " (bench/consumer; maps nothing, reads no pixel)")),
+		// framehub's consumer in C on the same producer: like for like with
+		// shmsrc, a C consumer that reads no pixel.
+		variant(newSystem("framehub-c", true, fhProd, []string{"cconsumer", "-socket", "P"},
+			" (bench/cconsumer: framehub's consumer in C, framehubsrc's protocol code without GStreamer; maps nothing, reads no pixel, releases in the ring)")),
 		newSystem("shmsink", false, gst(src+" ! "+shm), gstV("shmsrc socket-path=P is-live=true ! "+caps+" ! "+sink), ""),
 		newSystem("shmsink+copy", false, gst(src+" ! identity drop-allocation=true ! "+shm),
 			gstV("shmsrc socket-path=P is-live=true ! "+caps+" ! "+sink), ""),
@@ -184,6 +194,8 @@ func (b *bench) argv(template []string, sock string) []string {
 	a := make([]string, len(template))
 	for i, v := range template {
 		switch {
+		case i == 0 && b.built[v] != "":
+			a[i] = b.built[v]
 		case i == 0 && !strings.Contains(v, "/") && v != "gst-launch-1.0":
 			a[i] = filepath.Join(b.bin, v)
 		case v == "P":
@@ -341,6 +353,7 @@ type bench struct {
 	warmup, window time.Duration
 	p              *procs
 	seq            int
+	built          map[string]string // C programs built for this run (gstcount, cconsumer): name → path
 }
 
 func (b *bench) fatalf(format string, a ...any) {
@@ -438,6 +451,18 @@ func main() {
 		if len(syss) == 0 {
 			log.Fatalf("-systems %q: none of these is a system here", *only)
 		}
+	}
+	// The C programs the chosen systems run: built here, into dir.
+	b.built = map[string]string{}
+	for name, build := range map[string]func(root, dir string) (string, error){"gstcount": cprog.GstCount, "cconsumer": cprog.CConsumer} {
+		if !slices.ContainsFunc(syss, func(s system) bool { return len(s.cons) > 0 && s.cons[0] == name }) {
+			continue
+		}
+		path, err := build(".", dir)
+		if err != nil {
+			log.Fatalf("build %s, which some of the systems' consumers run: %v", name, err)
+		}
+		b.built[name] = path
 	}
 	ns, err := parseConsumers(*nList)
 	if err != nil {
@@ -554,7 +579,7 @@ func parseConsumers(list string) ([]int, error) {
 }
 
 // counter follows a consumer's stdout for "rendered: N, dropped: D" lines
-// (fpsdisplaysink -v, or this program's -consume mode).
+// (bench/gstcount, or this program's -consume mode).
 type counter struct {
 	rendered, dropped atomic.Int64
 	done              chan struct{}

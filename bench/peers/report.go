@@ -354,8 +354,17 @@ func render(res *results, ovName, hangName, latName string) string {
 	}
 	p("\nP is a fresh socket path per run. `shmsink` copies each frame once into its shared-memory area unless the\n")
 	p("upstream buffer already lives there (videotestsrc allocates from shmsink's pool); `shmsink+copy` puts\n")
-	p("`identity drop-allocation=true` before it, which forces that copy. GStreamer consumers count frames with\n")
-	p("fpsdisplaysink's `rendered` counter (printed by `-v` every 500 ms: the window's frame count is exact to ±15 frames);\n")
+	p("`identity drop-allocation=true` before it, which forces that copy. ")
+	if gstCounted(res) {
+		p("GStreamer consumers end in `fakesink` and run under\n")
+		p("bench/gstcount, which counts the buffers reaching the sink with a pad probe and prints the count every 500 ms\n")
+		p("(the window's frame count is exact to ±15 frames; fpsdisplaysink, which runs before 2026-12-06 counted with,\n")
+		p("costs 18–20 µs per frame more than `fakesink`); ")
+	} else {
+		p("GStreamer consumers count frames with\n")
+		p("fpsdisplaysink's `rendered` counter (printed by `-v` every 500 ms: the window's frame count is exact to ±15 frames;\n")
+		p("fpsdisplaysink costs 18–20 µs per frame more than the issue's `fakesink`, measured side by side on 2026-12-06);\n")
+	}
 	p("framehub consumers (bench/consumer) read one byte per row of each plane and report latency from the frame's\n")
 	p("capture time to receipt. With `-source test` the capture time is the GStreamer buffer's running time mapped to\n")
 	p("`CLOCK_MONOTONIC`, so this latency includes videotestsrc rendering the frame and the pipeline before framehub\n")
@@ -455,12 +464,17 @@ func render(res *results, ovName, hangName, latName string) string {
 		p("| like for like, all runs (slope) | framehub-notouch %.2f%% ± %.2f%% (%.0f µs/frame), shmsink %.2f%% ± %.2f%% (%.0f µs/frame) | %s |\n",
 			nb, nse, usPerFrame(nb), sb, sse, usPerFrame(sb), slopeVerdict(nb, nse, sb, sse))
 	}
+	if hasSystem(res, "framehub-c") {
+		cb, cse := perConsumer(res, "framehub-c")
+		p("| like for like in C (a C consumer that reads no pixel, as shmsrc ! fakesink), all runs (slope) | framehub-c %.2f%% ± %.2f%% (%.0f µs/frame), shmsink %.2f%% ± %.2f%% (%.0f µs/frame) | %s |\n",
+			cb, cse, usPerFrame(cb), sb, sse, usPerFrame(sb), slopeVerdict(cb, cse, sb, sse))
+	}
 	if hasFanout(res, 1) && hasSystem(res, "shmsink") {
 		gb, gse := fanoutSlope(res, 1, "total_cpu_us_per_frame")
 		cb, cse := fanoutSlope(res, 0, "total_cpu_us_per_frame")
 		half := usPerFrame(sb) / 2
 		p("| ½ of shmsink against the floor of one more consumer (bench/floor fanout: a C producer that only sends; consumers that only receive and release), all runs (slope) | Go consumers %.0f ± %.0f µs/frame, C consumers %.0f ± %.0f; ½ of shmsink %.0f µs/frame | %s |\n",
-			gb, gse, cb, cse, half, fanoutVerdict(gb, gse, half))
+			gb, gse, cb, cse, half, fanoutVerdict(gb, gse, cb, cse, half))
 	}
 	if len(res.FloorPaced) > 0 {
 		fl := floorMedian(res.FloorPaced, "consumer_cpu_us_per_msg")
@@ -690,6 +704,17 @@ func renderHost(p func(string, ...any), res *results) {
 	p("\n")
 }
 
+// gstCounted says whether res's GStreamer consumers ran under bench/gstcount
+// (from 2026-12-06), not gst-launch-1.0 -v with fpsdisplaysink.
+func gstCounted(res *results) bool {
+	for _, s := range res.Systems {
+		if strings.HasPrefix(s.Consumer, "gstcount ") {
+			return true
+		}
+	}
+	return false
+}
+
 func hasSystem(res *results, name string) bool {
 	return slices.ContainsFunc(res.Systems, func(s system) bool { return s.Name == name })
 }
@@ -726,6 +751,18 @@ func renderBeforeAfter(p func(string, ...any), res *results) {
 	p("\n")
 }
 
+// fdPerFrame says whether res's fan-out floor passed an fd with every
+// message (its runs before 2026-12-06 15:40, which lack fd_per_frame), not
+// only with the first to each consumer.
+func fdPerFrame(res *results) bool {
+	for _, m := range res.FloorFanout {
+		if v, ok := m["fd_per_frame"]; ok {
+			return v != 0
+		}
+	}
+	return true
+}
+
 // hasFanout says whether res has fan-out floor runs with consumers in Go
 // (goFlag 1) or in C (0).
 func hasFanout(res *results, goFlag float64) bool {
@@ -751,13 +788,16 @@ func fanoutSlope(res *results, goFlag float64, key string) (b, se float64) {
 }
 
 // fanoutVerdict says where ½ of shmsink's slope (half) lies against the
-// floor of one more Go consumer (fl ± se).
-func fanoutVerdict(fl, se, half float64) string {
+// floor of one more Go consumer (gfl ± gse) and of one more C consumer
+// (cfl ± cse).
+func fanoutVerdict(gfl, gse, cfl, cse, half float64) string {
 	switch {
-	case fl-2*se > half:
+	case cfl-2*cse > half:
+		return "below the floor of a C consumer: out of reach for any transport that wakes each consumer once per frame, in any language"
+	case gfl-2*gse > half:
 		return "below the floor of a Go consumer: out of reach for any Go consumer on this machine"
-	case fl+2*se <= half:
-		return fmt.Sprintf("%.0f µs above the floor of a Go consumer: room for everything a real transport does beyond waking and receiving", half-fl)
+	case gfl+2*gse <= half:
+		return fmt.Sprintf("%.0f µs above the floor of a Go consumer: room for everything a real transport does beyond waking and receiving", half-gfl)
 	}
 	return "within 2 standard errors of the floor of a Go consumer: reachable only by a transport that does nothing but wake, receive and release"
 }
@@ -772,7 +812,12 @@ func renderFloor(p func(string, ...any), res *results) {
 	}
 	p("## The floor of one more consumer\n\n")
 	p("`bench/floor/floor.c fanout`: a C producer that wakes every 33 ms on its own clock and sends each consumer a\n")
-	p("64-byte message carrying one memfd; consumers that receive it, close the fd and release it by incrementing a\n")
+	if fdPerFrame(res) {
+		p("64-byte message carrying one memfd; consumers that receive it, close the fd and release it by incrementing a\n")
+	} else {
+		p("64-byte message (the first to each consumer carries a memfd, the others none, as framehub announces a surface\n")
+		p("once and then names it in each Frame); consumers that receive it, close its fd if any and release it by incrementing a\n")
+	}
 	p("counter in shared memory, which the producer reads on its next tick (framehub's release ring at its cheapest:\n")
 	p("no system call and no wake-up for a release). Consumers in C are the program's own children; in Go,\n")
 	p("bench/floor/goconsumer (Go's netpoller, `recvmsg` through `RawSyscall`, as framehub's SDK). 450 frames per run\n")
@@ -801,7 +846,7 @@ func renderFloor(p func(string, ...any), res *results) {
 		if hasSystem(res, "shmsink") {
 			sb, _ := perConsumer(res, "shmsink")
 			half := usPerFrame(sb) / 2
-			p("Half of shmsink's slope in this run is %.0f µs per frame: %s.\n", half, fanoutVerdict(gb, gse, half))
+			p("Half of shmsink's slope in this run is %.0f µs per frame: %s.\n", half, fanoutVerdict(gb, gse, cb, cse, half))
 			for _, name := range []string{"framehub-notouch", "framehub"} {
 				if hasSystem(res, name) {
 					fb, _ := perConsumer(res, name)
@@ -809,6 +854,11 @@ func renderFloor(p func(string, ...any), res *results) {
 						name, usPerFrame(fb)/gb, usPerFrame(sb)/cb)
 					break
 				}
+			}
+			if hasSystem(res, "framehub-c") {
+				fb, _ := perConsumer(res, "framehub-c")
+				p("framehub-c's slope (framehub's producer, a consumer in C) is %.1f× the floor of a C consumer, and %.2f× shmsink's.\n",
+					usPerFrame(fb)/cb, fb/sb)
 			}
 		}
 	} else {

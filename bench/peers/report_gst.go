@@ -18,12 +18,21 @@ func renderGstConsumer(p func(string, ...any), res *results) {
 	}
 	ns := res.counts()
 	top := ns[len(ns)-1]
-	names := slices.DeleteFunc([]string{"framehubsrc", "shmsink", "framehub-notouch", "framehub"},
+	names := slices.DeleteFunc([]string{"framehubsrc", "shmsink", "framehub-c", "framehub-notouch", "framehub"},
 		func(name string) bool { return !hasSystem(res, name) })
+	sink, how := "fpsdisplaysink video-sink=fakesink", ""
+	if gstCounted(res) {
+		sink, how = "fakesink", ", both counted by bench/gstcount"
+	}
 	p("## framehubsrc: framehub's GStreamer consumer\n\n")
-	p("`framehubsrc socket=P ! fpsdisplaysink video-sink=fakesink` (the plugin of `make gst`, GST_PLUGIN_PATH=build/gst)\n")
-	p("on the same producer as framehub's Go consumers, against `shmsrc ! fpsdisplaysink video-sink=fakesink` on\n")
-	p("shmsink's. Neither GStreamer consumer reads a pixel, nor does framehub-notouch (bench/consumer -touch=false);\n")
+	p("`framehubsrc socket=P ! %s` (the plugin of `make gst`, GST_PLUGIN_PATH=build/gst)\n", sink)
+	p("on the same producer as framehub's Go consumers, against `shmsrc ! %s` on\n", sink)
+	p("shmsink's%s. ", how)
+	also := ""
+	if hasSystem(res, "framehub-c") {
+		also = " and framehub-c (bench/cconsumer)"
+	}
+	p("Neither GStreamer consumer reads a pixel, nor do framehub-notouch (bench/consumer -touch=false)%s;\n", also)
 	p("framehub's consumer reads one byte per row. Consumer CPU is each consumer process's own: the median over the\n")
 	p("consumers of every run at that N, and in brackets the range of the runs' own medians (%d runs each). The\n", res.Repeats)
 	p("slope is total CPU (producer included) per added consumer, all runs.\n\n")

@@ -2,8 +2,9 @@
 // mode: a Go process that does per frame only what any Go consumer of a
 // socket transport must do. It waits for the socket through Go's netpoller,
 // receives the message with a non-blocking recvmsg through RawSyscall (no
-// sysmon wake-up, as framehub's SDK does), closes the passed fd and releases
-// the frame by incrementing its counter in shared memory.
+// sysmon wake-up, as framehub's SDK does), closes the fd it carried if any
+// (the first does) and releases the frame by incrementing its counter in
+// shared memory.
 //
 // floor.c executes it with the socket on fd 3, the counters' memfd on fd 4
 // and its counter's index in FLOOR_INDEX; it exits when the socket closes.
