@@ -91,7 +91,7 @@ bench-peers: build ## framehub (Go consumers and framehubsrc) vs GStreamer shmsi
 	$(GO) build -o $(BIN)/ ./bench/consumer
 	$(GO) run ./bench/peers -bin $(BIN)
 
-bench-floor: build ## one more consumer: framehub (Go and C consumers) and shmsink against the machine's floor in C and Go, N = 0, 1, 3 (~30 minutes; docs/bench/peers-floor.md)
+bench-floor: build ## one more consumer: framehub (Go and C consumers) and shmsink against the machine's floor in C and Go, N = 0, 1, 3 (~22 minutes; docs/bench/peers-floor.md)
 	$(GO) build -o $(BIN)/ ./bench/consumer
 	$(GO) run ./bench/peers -bin $(BIN) -systems framehub-notouch,framehub-c,shmsink -runs-only -floor -consumers 0,1,3 -repeats 3 -window 20s \
 		-out docs/bench/peers-floor.md -results bench/peers/results-floor.json
