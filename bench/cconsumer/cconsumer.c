@@ -21,6 +21,7 @@
  * goes away before the window closes. */
 #include <errno.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,11 +35,14 @@
 
 #define MAX_LAT (1 << 20)
 
-static void
-die (const char *fmt, const char *a, const char *b)
+static void __attribute__((format (printf, 1, 2)))
+die (const char *fmt, ...)
 {
+  va_list ap;
   fprintf (stderr, "cconsumer: ");
-  fprintf (stderr, fmt, a, b);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
   fputc ('\n', stderr);
   exit (1);
 }
@@ -120,34 +124,34 @@ main (int argc, char **argv)
     if (f[0] == '-' && f[1] == '-')
       f++;
     if (v == NULL)
-      die ("flag %s needs a value%s", f, "");
+      die ("flag %s needs a value", f);
     if (strcmp (f, "-socket") == 0)
       addr = v;
     else if (strcmp (f, "-stream") == 0)
       stream = v;
     else if (strcmp (f, "-warmup") == 0) {
       if ((warmup = parse_duration (v)) < 0)
-        die ("-warmup %s: want a duration such as 2s or 500ms%s", v, "");
+        die ("-warmup %s: want a duration such as 2s or 500ms", v);
     } else if (strcmp (f, "-duration") == 0) {
       if ((duration = parse_duration (v)) <= 0)
-        die ("-duration %s: want a positive duration such as 10s%s", v, "");
+        die ("-duration %s: want a positive duration such as 10s", v);
     } else if (strcmp (f, "-max-in-flight") == 0) {
       char *end;
       max_in_flight = (unsigned) strtoul (v, &end, 10);
       if (*end != 0 || max_in_flight == 0)
-        die ("-max-in-flight %s: want a positive number%s", v, "");
+        die ("-max-in-flight %s: want a positive number", v);
     } else
       die ("bad flag %s %s (want -socket, -stream, -warmup, -duration, "
           "-max-in-flight)", f, v);
     i++;
   }
   if (addr == NULL)
-    die ("-socket PATH is required%s%s", "", "");
+    die ("-socket PATH is required");
 
   ctr = fh_counters_new ();
   c = fh_conn_dial (addr, ctr, &err_no, err, sizeof err);
   if (c == NULL)
-    die ("%s%s", err, "");
+    die ("%s", err);
   memset (&h, 0, sizeof h);
   h.name = "cconsumer";
   h.stream = stream;
@@ -156,7 +160,7 @@ main (int argc, char **argv)
   h.flags = FH_HELLO_RELEASE_RING;
   hn = fh_encode_hello (hello, sizeof hello, &h);
   if (hn == 0 || fh_conn_send (c, hello, hn) != 0)
-    die ("send Hello to %s%s", addr, "");
+    die ("send Hello to %s", addr);
 
   for (;;) {
     struct pollfd p = { fh_conn_fd (c), POLLIN, 0 };
@@ -175,12 +179,12 @@ main (int argc, char **argv)
       if (fh_decode (buf, (size_t) n, &msg, err, sizeof err) < 0) {
         for (int i = 0; i < nfds; i++)
           close (fds[i]);
-        die ("%s%s", err, "");
+        die ("%s", err);
       }
       if (msg.type == FH_MSG_RING) {
         if (nfds != 1 || fh_conn_map_ring (c, fds[0], msg.u.ring_size, err,
                 sizeof err) < 0)
-          die ("release ring: %s%s", nfds != 1 ? "not one fd" : err, "");
+          die ("release ring: %s", nfds != 1 ? "not one fd" : err);
       }
       /* Announce: nothing is mapped, the fds are not kept. */
       for (int i = 0; i < nfds; i++)
@@ -203,7 +207,7 @@ main (int argc, char **argv)
         }
         case FH_MSG_FRAME:
           if (!welcomed)
-            die ("a Frame before the Welcome%s%s", "", "");
+            die ("a Frame before the Welcome");
           fh_conn_release (c, msg.u.frame.lease);
           now = fh_mono_now ();
           if (!measuring) {

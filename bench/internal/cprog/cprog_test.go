@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -16,21 +14,12 @@ import (
 	"github.com/framehub/framehub/internal/testutil/producertest"
 )
 
-// root is the module's root, where the builders find the sources.
-func root(t *testing.T) string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("no caller information")
-	}
-	return filepath.Join(filepath.Dir(file), "../../..")
-}
-
 // TestCConsumer runs the C consumer against an in-process producer: it
 // counts the frames of its window at the producer's rate and gives every
 // lease back through the release ring, not in Release messages; the
 // producer ends up holding no lease of it.
 func TestCConsumer(t *testing.T) {
-	bin, err := CConsumer(root(t), t.TempDir())
+	bin, err := CConsumer(testutil.ModuleRoot(t), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +56,7 @@ func TestCConsumer(t *testing.T) {
 // TestCConsumerRefused: a producer that refuses the subscription (an
 // unknown stream) makes the consumer fail, naming the reason.
 func TestCConsumerRefused(t *testing.T) {
-	bin, err := CConsumer(root(t), t.TempDir())
+	bin, err := CConsumer(testutil.ModuleRoot(t), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +76,7 @@ func TestGstCount(t *testing.T) {
 	if _, err := exec.LookPath("gst-launch-1.0"); err != nil {
 		t.Skip("GStreamer is not installed (make test installs it)")
 	}
-	bin, err := GstCount(root(t), t.TempDir())
+	bin, err := GstCount(testutil.ModuleRoot(t), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}

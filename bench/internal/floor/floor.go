@@ -12,17 +12,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+
+	"github.com/framehub/framehub/bench/internal/cprog"
 )
 
 // Build compiles bench/floor/floor.c (relative to root, the module's root)
 // with gcc into dir and returns the binary's path.
 func Build(root, dir string) (string, error) {
-	bin := filepath.Join(dir, "floor")
-	out, err := exec.Command("gcc", "-O2", "-o", bin, filepath.Join(root, "bench/floor/floor.c")).CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("build bench/floor/floor.c with gcc: %w: %s", err, out)
-	}
-	return bin, nil
+	return cprog.Build(root, dir, "floor", []string{"bench/floor/floor.c"})
 }
 
 // Run runs the floor binary with args ("paced", messages, interval_ms or

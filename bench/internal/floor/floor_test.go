@@ -1,31 +1,22 @@
 package floor
 
 import (
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"testing"
-)
 
-// root is the module's root, where Build finds bench/floor.
-func root(t *testing.T) string {
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("no caller information")
-	}
-	return filepath.Join(filepath.Dir(file), "../../..")
-}
+	"github.com/framehub/framehub/internal/testutil"
+)
 
 // TestFanout runs the fan-out floor briefly with consumers in C and in Go:
 // every frame reaches every consumer and is released, and the CPU figures
 // are there.
 func TestFanout(t *testing.T) {
 	dir := t.TempDir()
-	bin, err := Build(root(t), dir)
+	bin, err := Build(testutil.ModuleRoot(t), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	goCons, err := BuildGoConsumer(root(t), dir)
+	goCons, err := BuildGoConsumer(testutil.ModuleRoot(t), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
