@@ -358,7 +358,7 @@ func render(res *results, ovName, hangName, latName string) string {
 	if gstCounted(res) {
 		p("GStreamer consumers end in `fakesink` and run under\n")
 		p("bench/gstcount, which counts the buffers reaching the sink with a pad probe and prints the count every 500 ms\n")
-		p("(the window's frame count is exact to ±15 frames; fpsdisplaysink, which runs before 2026-12-06 counted with,\n")
+		p("(the window's frame count is exact to ±15 frames; fpsdisplaysink, which counted frames in runs before 2026-12-06,\n")
 		p("costs 18–20 µs per frame more than `fakesink`); ")
 	} else {
 		p("GStreamer consumers count frames with\n")
@@ -752,7 +752,7 @@ func renderBeforeAfter(p func(string, ...any), res *results) {
 }
 
 // fdPerFrame says whether res's fan-out floor passed an fd with every
-// message (its runs before 2026-12-06 15:40, which lack fd_per_frame), not
+// message (its runs before 2026-12-06 15:10, which lack fd_per_frame), not
 // only with the first to each consumer.
 func fdPerFrame(res *results) bool {
 	for _, m := range res.FloorFanout {
