@@ -77,8 +77,8 @@ on_message (GstBus * bus, GstMessage * m, gpointer data)
   return TRUE;
 }
 
-/* find_sink returns the element named "sink", else the bin's only sink
- * element (a reference), or NULL with a message. */
+/* find_sink returns the element named "sink" in pipeline, else its only
+ * sink element (a reference), or NULL with a message. */
 static GstElement *
 find_sink (GstElement * pipeline)
 {
@@ -87,11 +87,7 @@ find_sink (GstElement * pipeline)
   GValue v = G_VALUE_INIT;
   int n = 0;
 
-  if (GST_IS_BIN (pipeline))
-    named = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
-  else if (g_strcmp0 (GST_OBJECT_NAME (pipeline), "sink") == 0
-      || GST_OBJECT_FLAG_IS_SET (pipeline, GST_ELEMENT_FLAG_SINK))
-    return gst_object_ref (pipeline);
+  named = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
   if (named)
     return named;
   it = gst_bin_iterate_sinks (GST_BIN (pipeline));
@@ -147,6 +143,13 @@ main (int argc, char **argv)
     fprintf (stderr, "gstcount: %s: %s\n", desc->str,
         err ? err->message : "no pipeline");
     return 2;
+  }
+  if (!GST_IS_PIPELINE (pipeline)) {
+    /* A description of one element parses to the element alone, without
+     * a bus: put it in a pipeline, as gst-launch-1.0 does. */
+    GstElement *p = gst_pipeline_new (NULL);
+    gst_bin_add (GST_BIN (p), pipeline);
+    pipeline = p;
   }
   sink = find_sink (pipeline);
   if (sink == NULL)

@@ -94,12 +94,15 @@ func TestGstCount(t *testing.T) {
 	}{
 		{[]string{"videotestsrc", "!", "nosuchelement"}, `no element "nosuchelement"`},
 		{[]string{"videotestsrc", "!", "tee", "name=t", "!", "fakesink", "t.", "!", "fakesink"}, `2 sink elements`},
+		{[]string{"videotestsrc"}, `0 sink elements`},
 		{[]string{"-interval", "0", "videotestsrc", "!", "fakesink"}, `-interval 0`},
 	} {
 		_, err := exec.Command(bin, c.args...).Output()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(ee.Stderr), c.want) {
 			t.Errorf("gstcount %v: %v, stderr %q: want exit status 2 and %q", c.args, err, stderr(err), c.want)
+		} else if strings.Contains(string(ee.Stderr), "CRITICAL") {
+			t.Errorf("gstcount %v misused GStreamer on the way out: %s", c.args, ee.Stderr)
 		}
 	}
 }
