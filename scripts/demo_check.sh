@@ -9,6 +9,17 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/framehub-demo-check.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+
+# plays says whether gst-discoverer-1.0 finds an H.264 video stream in $1.
+# The output is read whole before grep looks at it: under pipefail,
+# "gst-discoverer-1.0 | grep -q" fails when grep exits at the match before
+# the discoverer's next line (g_print flushes each line), and the discoverer
+# dies of SIGPIPE (11 of 200 tries here, and once in CI).
+plays() {
+  local out
+  out=$(gst-discoverer-1.0 "$1" 2>&1) || return 1
+  grep -q "video.*H.264" <<<"$out"
+}
 cd "$work"
 if ! BIN="$root/bin" DEMO_PRIVATE=1 DEMO_SECONDS=${DEMO_SECONDS:-20} DEMO_WIDTH=1280 DEMO_HEIGHT=720 "$root/scripts/demo.sh" >demo.out 2>&1; then
   echo "demo check: the demo failed:"; tail -30 demo.out; tail -30 demo/supervisor.log 2>/dev/null || true; exit 1
@@ -17,7 +28,7 @@ mapfile -t recs < <(find demo/recordings -name '*.mp4' | sort)
 [ ${#recs[@]} -ge 1 ] || { echo "demo check: no recording in demo/recordings"; exit 1; }
 playable=0
 for f in "${recs[@]}"; do
-  if gst-discoverer-1.0 "$f" 2>&1 | grep -q "video.*H.264"; then
+  if plays "$f"; then
     playable=$((playable + 1))
   fi
 done
@@ -37,7 +48,7 @@ fi
 for cam in cam1 cam2; do
   played=0
   while IFS= read -r f; do
-    if gst-discoverer-1.0 "$f" 2>&1 | grep -q "video.*H.264"; then played=$((played + 1)); fi
+    if plays "$f"; then played=$((played + 1)); fi
   done < <(find "demo/recordings/$cam" -name '*.mp4')
   [ "$played" -ge 1 ] || { echo "demo check: CAMERAS=2: no recording of $cam plays"; exit 1; }
   [ "$(find "demo/snapshots/$cam" -name '*.jpg' -size +1k | wc -l)" -ge 1 ] || { echo "demo check: CAMERAS=2: no snapshot of $cam"; exit 1; }
