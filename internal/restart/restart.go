@@ -112,6 +112,11 @@ type Config struct {
 	Notify func()
 	// Initial is the state before Run. It defaults to Waiting.
 	Initial State
+	// StartingFor is what a starting run waits for ("its ready socket …
+	// to accept connections"), or "" for nothing: it is set in the same
+	// change that makes the process Starting, so no reader sees one
+	// without the other.
+	StartingFor string
 	// Prev is the process this one replaces (a new config for the same
 	// name), or nil: the new one inherits its history, its Restarts plus
 	// one and its last exit.
@@ -195,7 +200,7 @@ func (p *Process) Run(ctx context.Context, run func(ctx context.Context) (Exit, 
 	for {
 		started := time.Now()
 		p.Update(func(st *Status) {
-			st.State, st.WaitingFor, st.Started, st.Error = Starting, "", started, ""
+			st.State, st.WaitingFor, st.Started, st.Error = Starting, p.cfg.StartingFor, started, ""
 			st.Starts++
 		})
 		exit, err := run(ctx)

@@ -179,6 +179,45 @@ func TestStopDuringBackoff(t *testing.T) {
 	require.Equal(t, 1, p.Status().Starts)
 }
 
+// TestStartingSaysForWhat: every change a notified owner sees that makes
+// the process Starting carries StartingFor with it, on the first run and
+// after a restart; a later state clears it.
+func TestStartingSaysForWhat(t *testing.T) {
+	var p *Process
+	var mu sync.Mutex
+	var bad []string
+	notify := func() {
+		st := p.Status()
+		if st.State == Starting && st.WaitingFor != "its ready socket" {
+			mu.Lock()
+			bad = append(bad, fmt.Sprintf("starting, waiting for %q", st.WaitingFor))
+			mu.Unlock()
+		}
+	}
+	p = New(Config{Name: "x", Policy: Policy{BackoffMin: time.Millisecond, BackoffMax: time.Millisecond},
+		Log: testutil.Logger(t, slog.LevelError), Notify: notify, StartingFor: "its ready socket"})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var seen []string
+	go func() {
+		defer close(done)
+		run := runs(&p, crash)
+		p.Run(ctx, func(ctx context.Context) (Exit, error) {
+			st := p.Status()
+			seen = append(seen, string(st.State)+": "+st.WaitingFor)
+			return run(ctx)
+		})
+	}()
+	testutil.WaitUntil(t, 10*time.Second, func() bool { return p.Status().State == Running }, "the second run")
+	require.Equal(t, "", p.Status().WaitingFor)
+	cancel()
+	<-done
+	require.Equal(t, []string{"starting: its ready socket", "starting: its ready socket"}, seen)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, bad)
+}
+
 // TestReplacement: a process that replaces another inherits its restarts
 // (plus this one) and its last exit; every change of status notifies.
 func TestReplacement(t *testing.T) {

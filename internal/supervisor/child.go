@@ -117,8 +117,9 @@ func (s *Supervisor) newChild(p Process, bin string, prev *child) *child {
 			Crashed: func() { s.metrics.crashes.WithLabelValues(p.Name).Inc() },
 			Restart: func() { s.metrics.restarts.WithLabelValues(p.Name).Inc() },
 		},
-		Notify: s.note.notify,
-		Prev:   prevProc,
+		Notify:      s.note.notify,
+		Prev:        prevProc,
+		StartingFor: startingFor(p),
 	})
 	return c
 }
@@ -146,6 +147,15 @@ func (c *child) ready() bool {
 func (c *child) stopAndWait() {
 	c.stop()
 	<-c.done
+}
+
+// startingFor is what a starting run of p waits for: its ready socket,
+// when it has one.
+func startingFor(p Process) string {
+	if p.ReadySocket == "" {
+		return ""
+	}
+	return fmt.Sprintf("its ready socket %s to accept connections", p.ReadySocket)
 }
 
 // describe says what waiting for c means now, for a dependent's
@@ -191,9 +201,6 @@ func (s *Supervisor) runOnce(ctx context.Context, c *child, log *slog.Logger) (r
 		return restart.Exit{}, err
 	}
 	cmd, out := s.command(c)
-	if c.p.ReadySocket != "" {
-		c.proc.Set(StateStarting, fmt.Sprintf("its ready socket %s to accept connections", c.p.ReadySocket))
-	}
 	res := make(chan error, 1)
 	// Marked before the spawn: a child that fails at once may have written
 	// its error before the spawn request returns.
