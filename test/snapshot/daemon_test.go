@@ -255,12 +255,18 @@ func TestDaemon(t *testing.T) {
 			settle(take(i)) // warm: encoders started, connection open
 		}
 		before := testutil.CountFDs(t, pid)
-		var ids []string
-		for i := range 100 {
-			ids = append(ids, take(i))
-		}
-		for _, id := range ids {
-			settle(id)
+		// In rounds of 25, each settled before the next: the daemon's
+		// write queue holds 32, and 100 at once overflow it (503 storage
+		// busy, rightly) where fsync is slow, as on a loaded CI machine.
+		const round = 25
+		for r := range 100 / round {
+			var ids []string
+			for i := range round {
+				ids = append(ids, take(r*round+i))
+			}
+			for _, id := range ids {
+				settle(id)
+			}
 		}
 		require.Eventually(t, func() bool { return testutil.CountFDs(t, pid) <= before }, waitTimeout, 5*time.Millisecond,
 			"framehub-snapshot had %d fds before 100 snapshots, %d after", before, testutil.CountFDs(t, pid))
