@@ -89,8 +89,27 @@ func startFeeder(t *testing.T, h *hub, gop int) *feeder {
 // startFeederPadded is startFeeder with frames pad bytes larger.
 func startFeederPadded(t *testing.T, h *hub, gop, pad int) *feeder {
 	t.Helper()
-	f := &feeder{h: h, gop: gop, pad: pad}
+	f := newFeeder(gop, pad)
+	f.start(t, h)
+	return f
+}
+
+// newFeeder returns a feeder that start will run. Its requestKey may be
+// called before then: a streamer started with it as its keyframe request
+// can ask for one as soon as it attaches a sink, before start returns.
+func newFeeder(gop, pad int) *feeder {
+	f := &feeder{gop: gop, pad: pad}
 	f.lastKey.Store(-1)
+	return f
+}
+
+// requestKey makes the feeder's next frame a keyframe.
+func (f *feeder) requestKey() { f.force.Store(true) }
+
+// start publishes into h until the test ends.
+func (f *feeder) start(t *testing.T, h *hub) {
+	t.Helper()
+	f.h = h
 	h.setParams(testSPS, testPPS)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
@@ -117,7 +136,6 @@ func startFeederPadded(t *testing.T, h *hub, gop, pad int) *feeder {
 		cancel()
 		<-stopped
 	})
-	return f
 }
 
 // testFrame builds access unit n: big enough that keyframes are

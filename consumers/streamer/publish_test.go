@@ -141,12 +141,12 @@ func TestPublishReconnects(t *testing.T) {
 	ms := startFakeMediaServer(t, "127.0.0.1:0")
 	addr := ms.addr()
 
-	var f *feeder
-	st := startTestStreamer(t, func() { f.force.Store(true) }, func(o *Config) {
+	f := newFeeder(300, 0)
+	st := startTestStreamer(t, f.requestKey, func(o *Config) {
 		o.Publish = "rtsp://" + addr + "/mirror"
 		o.PublishBackoffMax = 500 * time.Millisecond
 	})
-	f = startFeeder(t, st.cams[0].hub, 300)
+	f.start(t, st.cams[0].hub)
 	got := ms.waitFrames(t, 20)
 	requireContinuous(t, got)
 	ms.mu.Lock()

@@ -35,9 +35,9 @@ func TestPlayTCPAndUDP(t *testing.T) {
 // A new viewer asks for a keyframe and starts on it, long before the GOP
 // would have brought one.
 func TestNewViewerStartsOnRequestedKeyframe(t *testing.T) {
-	var f *feeder
-	st := startTestStreamer(t, func() { f.force.Store(true) }, nil)
-	f = startFeeder(t, st.cams[0].hub, 300) // a 10 s GOP
+	f := newFeeder(300, 0)
+	st := startTestStreamer(t, f.requestKey, nil)
+	f.start(t, st.cams[0].hub) // a 10 s GOP
 	for f.n.Load() < 5 {
 		f.waitFrame(t)
 	}
