@@ -114,7 +114,8 @@ func systems(unixfd bool, gstPlugins, pattern string) []system {
 	// GStreamer consumer.
 	sink := "fakesink sync=false"
 	gst := func(desc string) []string { return append([]string{"gst-launch-1.0"}, strings.Fields(desc)...) }
-	gstV := func(desc string) []string { return append([]string{"gstcount"}, strings.Fields(desc)...) }
+	// counted runs a GStreamer consumer under bench/gstcount, which counts its frames.
+	counted := func(desc string) []string { return append([]string{"gstcount"}, strings.Fields(desc)...) }
 	const touchNote = " (bench/consumer; reads one byte per row of each plane)"
 	// The same source as the GStreamer pipelines': the producers alone
 	// cost the same, and the difference is the sharing.
@@ -130,19 +131,19 @@ func systems(unixfd bool, gstPlugins, pattern string) []system {
 		// shmsrc, a C consumer that reads no pixel.
 		variant(newSystem("framehub-c", true, fhProd, []string{"cconsumer", "-socket", "P"},
 			" (bench/cconsumer: framehub's consumer in C, framehubsrc's protocol code without GStreamer; maps nothing, reads no pixel, releases in the ring)")),
-		newSystem("shmsink", false, gst(src+" ! "+shm), gstV("shmsrc socket-path=P is-live=true ! "+caps+" ! "+sink), ""),
+		newSystem("shmsink", false, gst(src+" ! "+shm), counted("shmsrc socket-path=P is-live=true ! "+caps+" ! "+sink), ""),
 		newSystem("shmsink+copy", false, gst(src+" ! identity drop-allocation=true ! "+shm),
-			gstV("shmsrc socket-path=P is-live=true ! "+caps+" ! "+sink), ""),
+			counted("shmsrc socket-path=P is-live=true ! "+caps+" ! "+sink), ""),
 	}
 	if unixfd {
 		s = append(s, newSystem("unixfdsink", false, gst(src+" ! unixfdsink socket-path=P sync=false"),
-			gstV("unixfdsrc socket-path=P ! "+caps+" ! "+sink), ""))
+			counted("unixfdsrc socket-path=P ! "+caps+" ! "+sink), ""))
 	}
 	if gstPlugins != "" {
 		// framehub's GStreamer consumer on framehub's producer: counted like
 		// shmsrc's, by the same sink; like it (and framehub-notouch) it reads
 		// no pixel.
-		fs := variant(newSystem("framehubsrc", false, fhProd, gstV("framehubsrc socket=P ! "+sink), ""))
+		fs := variant(newSystem("framehubsrc", false, fhProd, counted("framehubsrc socket=P ! "+sink), ""))
 		fs.env = []string{"GST_PLUGIN_PATH=" + gstPlugins}
 		s = append(s, fs)
 	}

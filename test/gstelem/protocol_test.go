@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -31,13 +30,12 @@ type protoChecker struct {
 
 func startProtoChecker(t *testing.T) *protoChecker {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	here := filepath.Dir(file)
-	src := filepath.Join(here, "..", "..", "gst", "framehubsrc")
+	root := testutil.ModuleRoot(t)
+	src := filepath.Join(root, "gst", "framehubsrc")
 	bin := filepath.Join(t.TempDir(), "fhproto_check")
 	out, err := exec.Command("gcc", "-std=gnu99", "-O1", "-g", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
 		"-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-I", src, "-o", bin,
-		filepath.Join(here, "testdata", "fhproto_check.c"), filepath.Join(src, "fhproto.c")).CombinedOutput()
+		filepath.Join(root, "test", "gstelem", "testdata", "fhproto_check.c"), filepath.Join(src, "fhproto.c")).CombinedOutput()
 	require.NoError(t, err, "gcc fhproto_check.c: %s", out)
 	cmd := exec.Command(bin)
 	var stderr testutil.LockedBuffer
@@ -127,8 +125,7 @@ func expect(m ipc.Message) string {
 var docTitle = regexp.MustCompile("^([A-Z][A-Za-z0-9 .]*?) \\{.*\\}(?: \\(\\+ \\d+ fds\\))?, \\d+ bytes?:(?: `([0-9a-f ]+)`)?$")
 
 func docExamples(t *testing.T) map[string][]byte {
-	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "docs", "PROTOCOL.md"))
+	b, err := os.ReadFile(filepath.Join(testutil.ModuleRoot(t), "docs", "PROTOCOL.md"))
 	require.NoError(t, err)
 	lines := strings.Split(string(b), "\n")
 	out := map[string][]byte{}
